@@ -1,0 +1,10 @@
+//! Getting and reading data: the registry-packaged datasets, the readers for each file format,
+//! tokenisation and stratified splits.
+
+pub mod cache;
+pub mod fetch;
+pub mod labeled;
+pub mod news;
+pub mod registry;
+pub mod split;
+pub mod tokenize;

@@ -1,0 +1,128 @@
+//! word2vec binary format: an ASCII header `COUNT DIM\n`, then per word its UTF-8 bytes, one
+//! space, `DIM` little-endian f32 and (usually) a newline. The file is memory-mapped and only
+//! the wanted words are copied, so the 3.6 GB GoogleNews file costs one pass over its pages.
+
+use super::WordVectors;
+use anyhow::{anyhow, bail, Context, Result};
+use std::collections::HashSet;
+use std::path::Path;
+
+pub fn read(path: &Path, restrict: Option<&HashSet<String>>) -> Result<WordVectors> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    // SAFETY: the map is read-only and dropped before returning; a file truncated underneath us
+    // by another process is outside what any reader can defend against.
+    let map = unsafe { memmap2::Mmap::map(&file) }.with_context(|| format!("mapping {}", path.display()))?;
+    #[cfg(unix)]
+    let _ = map.advise(memmap2::Advice::Sequential);
+    parse(&map, path, restrict)
+}
+
+pub fn parse(bytes: &[u8], path: &Path, restrict: Option<&HashSet<String>>) -> Result<WordVectors> {
+    let header_end = bytes
+        .iter()
+        .take(64)
+        .position(|&b| b == b'\n')
+        .ok_or_else(|| anyhow!("{}: no `COUNT DIM` header line", path.display()))?;
+    let header = std::str::from_utf8(&bytes[..header_end]).unwrap_or("");
+    let nums: Vec<usize> = header.split_whitespace().filter_map(|t| t.parse().ok()).collect();
+    let [count, dim] = nums[..] else {
+        bail!("{}: header `{}` is not `COUNT DIM`", path.display(), header.escape_debug());
+    };
+    if dim == 0 {
+        bail!("{}: header says dimension 0", path.display());
+    }
+    let mut vectors = WordVectors::new(dim);
+    let mut pos = header_end + 1;
+    let row_bytes = dim * 4;
+    let mut row = vec![0f32; dim];
+    for entry in 0..count {
+        while pos < bytes.len() && (bytes[pos] == b'\n' || bytes[pos] == b' ') {
+            pos += 1;
+        }
+        let word_len = bytes[pos..].iter().take(1 << 16).position(|&b| b == b' ').ok_or_else(|| {
+            anyhow!(
+                "{}: entry {} of {count} (byte {pos}) is truncated: no word followed by a space",
+                path.display(),
+                entry + 1
+            )
+        })?;
+        let word = &bytes[pos..pos + word_len];
+        pos += word_len + 1;
+        if pos + row_bytes > bytes.len() {
+            bail!(
+                "{}: entry {} of {count} (`{}`) is truncated: expected {dim} floats, the file ends after {} bytes",
+                path.display(),
+                entry + 1,
+                String::from_utf8_lossy(word),
+                bytes.len() - pos
+            );
+        }
+        let wanted = match (restrict, std::str::from_utf8(word)) {
+            (None, _) => true,
+            (Some(keep), Ok(w)) => keep.contains(w),
+            (Some(_), Err(_)) => false,
+        };
+        if wanted {
+            for (value, chunk) in row.iter_mut().zip(bytes[pos..pos + row_bytes].chunks_exact(4)) {
+                *value = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+            }
+            vectors.push(&String::from_utf8_lossy(word), &row);
+        }
+        pos += row_bytes;
+    }
+    Ok(vectors)
+}
+
+/// Writes vectors in word2vec binary format, atomically.
+pub fn write(path: &Path, vectors: &WordVectors) -> Result<()> {
+    let mut out = Vec::with_capacity(vectors.len() * (vectors.dim() * 4 + 16) + 32);
+    out.extend_from_slice(format!("{} {}\n", vectors.len(), vectors.dim()).as_bytes());
+    for (i, word) in vectors.words().iter().enumerate() {
+        out.extend_from_slice(word.as_bytes());
+        out.push(b' ');
+        for v in vectors.row(i) {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.push(b'\n');
+    }
+    crate::atomic::write_atomic(path, &out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> WordVectors {
+        let mut v = WordVectors::new(3);
+        v.push("king", &[1.0, 2.0, 3.0]);
+        v.push("queen", &[-1.0, 0.5, 0.25]);
+        v.push("東京", &[0.0, 0.0, 1.0]);
+        v
+    }
+
+    #[test]
+    fn round_trip_and_restriction() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.bin");
+        write(&path, &sample()).unwrap();
+        let back = read(&path, None).unwrap();
+        assert_eq!(back.len(), 3);
+        assert_eq!(back.get("東京").unwrap(), &[0.0, 0.0, 1.0]);
+        let keep: HashSet<String> = ["queen".to_string(), "absent".to_string()].into();
+        let some = read(&path, Some(&keep)).unwrap();
+        assert_eq!(some.len(), 1);
+        assert_eq!(some.get("queen").unwrap(), &[-1.0, 0.5, 0.25]);
+    }
+
+    #[test]
+    fn truncated_file_is_an_error_naming_the_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.bin");
+        write(&path, &sample()).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let err = parse(&bytes[..bytes.len() - 6], &path, None).unwrap_err().to_string();
+        assert!(err.contains("entry 3 of 3") && err.contains("truncated"), "{err}");
+        let err = parse(b"3 x\n", &path, None).unwrap_err().to_string();
+        assert!(err.contains("not `COUNT DIM`"), "{err}");
+    }
+}

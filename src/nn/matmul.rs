@@ -1,0 +1,104 @@
+//! Row-major matrix products on the `gemm` crate (the kernel candle uses on CPU).
+
+use gemm::Parallelism;
+
+/// Which stored layout an operand has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Stored as written: `a` is `[m, k]`.
+    Plain,
+    /// Stored transposed: `a` is `[k, m]` and used as its transpose.
+    Transposed,
+}
+
+/// Products smaller than this many multiply-adds run on one thread: below it, waking a second
+/// thread costs more than it saves.
+const PARALLEL_MIN_FLOPS: usize = 1 << 20;
+
+/// `c[m, n] = a[m, k] · b[k, n]`, or `c += …` when `accumulate`.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul(c: &mut [f32], a: &[f32], la: Layout, b: &[f32], lb: Layout, m: usize, k: usize, n: usize, accumulate: bool) {
+    assert_eq!(c.len(), m * n, "matmul: c has {} values, expected {m}×{n}", c.len());
+    assert_eq!(a.len(), m * k, "matmul: a has {} values, expected {m}×{k}", a.len());
+    assert_eq!(b.len(), k * n, "matmul: b has {} values, expected {k}×{n}", b.len());
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            c.iter_mut().for_each(|x| *x = 0.0);
+        }
+        return;
+    }
+    let (a_rs, a_cs) = match la {
+        Layout::Plain => (k as isize, 1),
+        Layout::Transposed => (1, m as isize),
+    };
+    let (b_rs, b_cs) = match lb {
+        Layout::Plain => (n as isize, 1),
+        Layout::Transposed => (1, k as isize),
+    };
+    let parallelism = if m * n * k >= PARALLEL_MIN_FLOPS {
+        Parallelism::Rayon(0)
+    } else {
+        Parallelism::None
+    };
+    // SAFETY: the asserts above bound every index the strides reach inside the three slices,
+    // and `c` is borrowed mutably so it cannot alias `a` or `b`.
+    unsafe {
+        gemm::gemm(
+            m, n, k,
+            c.as_mut_ptr(), 1, n as isize,
+            accumulate,
+            a.as_ptr(), a_cs, a_rs,
+            b.as_ptr(), b_cs, b_rs,
+            1.0, 1.0,
+            false, false, false,
+            parallelism,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
+        let mut c = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                c[i * n + j] = (0..k).map(|t| a[i * k + t] * b[t * n + j]).sum();
+            }
+        }
+        c
+    }
+
+    fn transpose(x: &[f32], r: usize, c: usize) -> Vec<f32> {
+        let mut t = vec![0.0; x.len()];
+        for i in 0..r {
+            for j in 0..c {
+                t[j * r + i] = x[i * c + j];
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn all_layouts_match_naive() {
+        let (m, k, n) = (5, 7, 3);
+        let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+        let want = naive(&a, &b, m, k, n);
+        let at = transpose(&a, m, k);
+        let bt = transpose(&b, k, n);
+        for (aa, la) in [(&a, Layout::Plain), (&at, Layout::Transposed)] {
+            for (bb, lb) in [(&b, Layout::Plain), (&bt, Layout::Transposed)] {
+                let mut c = vec![1.0; m * n];
+                matmul(&mut c, aa, la, bb, lb, m, k, n, true);
+                for (x, w) in c.iter().zip(&want) {
+                    assert!((x - 1.0 - w).abs() < 1e-5);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! Named parameters with their gradients, in one list that optimizers, clipping and checkpoints
+//! walk without knowing the model. Names follow PyTorch's `state_dict` keys.
+
+use rand::Rng;
+use rand_distr::{Distribution, Normal, Uniform};
+
+#[derive(Debug, Clone)]
+pub struct Param {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub value: Vec<f32>,
+    /// Same length as `value` for trainable parameters, empty for buffers (BatchNorm statistics).
+    pub grad: Vec<f32>,
+}
+
+impl Param {
+    pub fn trainable(&self) -> bool {
+        !self.grad.is_empty()
+    }
+}
+
+/// Index of a parameter in its [`Params`].
+pub type ParamId = usize;
+
+#[derive(Debug, Clone, Default)]
+pub struct Params {
+    pub list: Vec<Param>,
+}
+
+/// How to fill a new parameter.
+#[derive(Debug, Clone, Copy)]
+pub enum Init {
+    Constant(f32),
+    Normal { mean: f32, std: f32 },
+    Uniform { bound: f32 },
+}
+
+impl Params {
+    pub fn add(&mut self, name: &str, shape: &[usize], init: Init, trainable: bool, rng: &mut impl Rng) -> ParamId {
+        let n: usize = shape.iter().product();
+        let value: Vec<f32> = match init {
+            Init::Constant(c) => vec![c; n],
+            Init::Normal { mean, std } => {
+                let d = Normal::new(mean, std).expect("finite std");
+                (0..n).map(|_| d.sample(rng)).collect()
+            }
+            Init::Uniform { bound } => {
+                let d = Uniform::new_inclusive(-bound, bound);
+                (0..n).map(|_| d.sample(rng)).collect()
+            }
+        };
+        self.list.push(Param {
+            name: name.to_string(),
+            shape: shape.to_vec(),
+            grad: if trainable { vec![0.0; n] } else { Vec::new() },
+            value,
+        });
+        self.list.len() - 1
+    }
+
+    pub fn value(&self, id: ParamId) -> &[f32] {
+        &self.list[id].value
+    }
+
+    pub fn zero_grad(&mut self) {
+        for p in &mut self.list {
+            p.grad.iter_mut().for_each(|g| *g = 0.0);
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Param> {
+        self.list.iter().find(|p| p.name == name)
+    }
+
+    pub fn trainable_count(&self) -> usize {
+        self.list.iter().filter(|p| p.trainable()).map(|p| p.value.len()).sum()
+    }
+}

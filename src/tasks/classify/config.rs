@@ -1,0 +1,249 @@
+//! Every option of `tsumugi classify train`, as parsed from the command line and as resolved into
+//! the `config.json` a run directory keeps (and `--resume` reads back).
+
+use crate::data::tokenize::Tokenizer;
+use crate::embed::features::EmptyPolicy;
+use crate::nn::classifier::Arch;
+use crate::train::early_stop::EarlyStop;
+use crate::train::optim::OptimizerConfig;
+use crate::train::schedule::Schedule;
+use anyhow::{bail, Result};
+use clap::{Args, ValueEnum};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+pub enum ModelKind {
+    /// Single-layer softmax regression, no bias, N(0,1) init (problems 71–78).
+    Slp,
+    /// Linear → BatchNorm → ReLU (→ Dropout) blocks, then a linear output (problem 79).
+    Mlp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+pub enum OptimizerKind {
+    Sgd,
+    Adamw,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+pub enum ScheduleKind {
+    Constant,
+    Step,
+    Cosine,
+    Plateau,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+pub enum EarlyStopKind {
+    Never,
+    /// Stop after --patience epochs without a new best validation loss.
+    Patience,
+    /// The article's rule: validation loss not decreasing for 3 epochs in a row.
+    Article,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+pub enum Device {
+    Cpu,
+    Cuda,
+}
+
+/// Data and feature options shared by the classify commands.
+#[derive(Debug, Clone, Args)]
+pub struct DataArgs {
+    /// Dataset name (r8, r52, 20ng), a prepared directory (train.tsv, valid.tsv, test.tsv), or a
+    /// `label<TAB>text` file.
+    #[arg(long, default_value = "r8")]
+    pub data: String,
+    /// Word vectors: a dataset name (glove-100d) or a file (.bin word2vec binary, .json wink,
+    /// anything else word2vec/GloVe/fastText text).
+    #[arg(long, default_value = "glove-100d")]
+    pub vectors: String,
+    /// How headlines are split into words.
+    #[arg(long, value_enum, default_value_t = Tokenizer::Words)]
+    pub tokenizer: Tokenizer,
+    /// Texts with no known word: zero vector (counted in the report) or an error.
+    #[arg(long = "empty", value_enum, default_value_t = EmptyPolicy::Zero)]
+    pub empty_policy: EmptyPolicy,
+    /// Share of train held out as valid when the data has no valid split.
+    #[arg(long, default_value_t = 0.1)]
+    pub valid_fraction: f64,
+    /// Seed for data order, splits, initial weights and dropout.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[arg(long, value_enum, default_value_t = ModelKind::Mlp)]
+    pub model: ModelKind,
+    /// Hidden layer sizes of the MLP, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "256")]
+    pub hidden: Vec<usize>,
+    /// Leave BatchNorm out of the MLP blocks.
+    #[arg(long)]
+    pub no_batch_norm: bool,
+    /// Dropout probability after each hidden block.
+    #[arg(long, default_value_t = 0.2)]
+    pub dropout: f32,
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
+    pub optimizer: OptimizerKind,
+    /// Learning rate (default: 0.1 for SGD, 0.001 for AdamW).
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// SGD momentum.
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f32,
+    #[arg(long)]
+    pub nesterov: bool,
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f32,
+    #[arg(long, value_enum, default_value_t = ScheduleKind::Cosine)]
+    pub schedule: ScheduleKind,
+    /// Step schedule: epochs per decay.
+    #[arg(long, default_value_t = 10)]
+    pub step_size: usize,
+    /// Step / plateau schedule: the factor the learning rate is multiplied by.
+    #[arg(long, default_value_t = 0.5)]
+    pub gamma: f32,
+    /// Cosine schedule: the final learning rate.
+    #[arg(long, default_value_t = 1e-5)]
+    pub eta_min: f32,
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 50)]
+    pub epochs: usize,
+    #[arg(long, value_enum, default_value_t = EarlyStopKind::Patience)]
+    pub early_stop: EarlyStopKind,
+    /// Epochs without improvement for --early-stop patience (and the plateau schedule).
+    #[arg(long, default_value_t = 10)]
+    pub patience: usize,
+    /// Clip the global gradient norm to this value.
+    #[arg(long)]
+    pub clip: Option<f32>,
+    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    pub device: Device,
+    /// Run directory (config.json, metrics.jsonl, checkpoints/, figures, report.md).
+    #[arg(long, default_value = "runs/classify")]
+    pub out: PathBuf,
+    /// Continue the run in --out from its last checkpoint, with the options it was started with.
+    #[arg(long)]
+    pub resume: bool,
+    /// Print the final result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The resolved options of one run, as stored in `config.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub data: String,
+    pub vectors: String,
+    pub tokenizer: Tokenizer,
+    pub empty_policy: EmptyPolicy,
+    pub valid_fraction: f64,
+    pub seed: u64,
+    pub arch: Arch,
+    pub optimizer: OptimizerConfig,
+    pub lr: f32,
+    pub schedule: Schedule,
+    pub batch_size: usize,
+    pub epochs: usize,
+    pub early_stop: EarlyStop,
+    pub clip: Option<f32>,
+    pub device: Device,
+}
+
+impl TrainArgs {
+    pub fn resolve(&self) -> Result<TrainConfig> {
+        if self.device == Device::Cuda {
+            bail!("this tsumugi has no CUDA support yet: use --device cpu");
+        }
+        if self.batch_size == 0 || self.epochs == 0 {
+            bail!("--batch-size and --epochs must be at least 1");
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            bail!("--dropout must be in [0, 1), got {}", self.dropout);
+        }
+        let arch = match self.model {
+            ModelKind::Slp => Arch::Slp,
+            ModelKind::Mlp => {
+                if self.hidden.is_empty() || self.hidden.contains(&0) {
+                    bail!("--hidden needs one or more positive sizes");
+                }
+                if !self.no_batch_norm && self.batch_size < 2 {
+                    bail!("BatchNorm needs batches of at least 2 examples: raise --batch-size or pass --no-batch-norm");
+                }
+                Arch::Mlp { hidden: self.hidden.clone(), batch_norm: !self.no_batch_norm, dropout: self.dropout }
+            }
+        };
+        let (optimizer, default_lr) = match self.optimizer {
+            OptimizerKind::Sgd => (
+                OptimizerConfig::Sgd { momentum: self.momentum, nesterov: self.nesterov, weight_decay: self.weight_decay },
+                0.1,
+            ),
+            OptimizerKind::Adamw => (
+                OptimizerConfig::AdamW { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: self.weight_decay },
+                1e-3,
+            ),
+        };
+        let lr = self.lr.unwrap_or(default_lr);
+        if !(lr > 0.0 && lr.is_finite()) {
+            bail!("--lr must be a positive number, got {lr}");
+        }
+        let schedule = match self.schedule {
+            ScheduleKind::Constant => Schedule::Constant,
+            ScheduleKind::Step => Schedule::Step { step_size: self.step_size, gamma: self.gamma },
+            ScheduleKind::Cosine => Schedule::Cosine { t_max: self.epochs, eta_min: self.eta_min },
+            ScheduleKind::Plateau => Schedule::Plateau { factor: self.gamma, patience: self.patience, threshold: 1e-4, min_lr: 0.0 },
+        };
+        let early_stop = match self.early_stop {
+            EarlyStopKind::Never => EarlyStop::Never,
+            EarlyStopKind::Patience => EarlyStop::Patience { patience: self.patience },
+            EarlyStopKind::Article => EarlyStop::Article,
+        };
+        Ok(TrainConfig {
+            data: self.data.data.clone(),
+            vectors: self.data.vectors.clone(),
+            tokenizer: self.data.tokenizer,
+            empty_policy: self.data.empty_policy,
+            valid_fraction: self.data.valid_fraction,
+            seed: self.data.seed,
+            arch,
+            optimizer,
+            lr,
+            schedule,
+            batch_size: self.batch_size,
+            epochs: self.epochs,
+            early_stop,
+            clip: self.clip,
+            device: self.device,
+        })
+    }
+}
+
+impl TrainConfig {
+    /// Plain SGD at a constant rate for one epoch, as the article's problem 77 and the benchmark.
+    pub fn plain_sgd(arch: Arch, batch_size: usize, lr: f32) -> Self {
+        TrainConfig {
+            data: String::new(),
+            vectors: String::new(),
+            tokenizer: Tokenizer::Words,
+            empty_policy: EmptyPolicy::Zero,
+            valid_fraction: 0.1,
+            seed: 0,
+            arch,
+            optimizer: OptimizerConfig::Sgd { momentum: 0.0, nesterov: false, weight_decay: 0.0 },
+            lr,
+            schedule: Schedule::Constant,
+            batch_size,
+            epochs: 1,
+            early_stop: EarlyStop::Never,
+            clip: None,
+            device: Device::Cpu,
+        }
+    }
+}

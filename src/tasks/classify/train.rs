@@ -1,0 +1,95 @@
+//! `tsumugi classify train`: data → features → model → training → evaluation → report.
+
+use super::config::{TrainArgs, TrainConfig};
+use super::{featurize, report, source, trainer};
+use crate::report::run_dir::RunDir;
+use crate::train::metrics::{evaluate, Evaluation};
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(Debug, Serialize)]
+pub struct TrainSummary {
+    pub run_dir: PathBuf,
+    pub epochs_trained: usize,
+    pub best_epoch: usize,
+    pub train_accuracy: f64,
+    pub valid_accuracy: f64,
+    pub test_accuracy: Option<f64>,
+    pub test_macro_f1: Option<f64>,
+    pub report: PathBuf,
+    pub figures: Vec<PathBuf>,
+}
+
+pub fn run(args: &TrainArgs) -> Result<TrainSummary> {
+    let run = RunDir::create(&args.out)?;
+    let cfg: TrainConfig = if args.resume {
+        let path = run.path("config.json");
+        let text = std::fs::read_to_string(&path).with_context(|| format!("--resume needs {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{}: not a classify config", path.display()))?
+    } else {
+        let cfg = args.resolve()?;
+        run.write_json("config.json", &cfg)?;
+        cfg
+    };
+    let mut log = |line: &str| {
+        if args.json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
+    let splits = source::load(&cfg.data, cfg.valid_fraction, cfg.seed)?;
+    log(&format!(
+        "data: {} train / {} valid / {} test examples, {} classes",
+        splits.train.len(),
+        splits.valid.len(),
+        splits.test.as_ref().map_or(0, |t| t.len()),
+        splits.labels.len()
+    ));
+    let data = featurize::build(&splits, &cfg.vectors, cfg.tokenizer, cfg.empty_policy)?;
+    for (split, c) in &data.coverage {
+        log(&format!("features {split}: {}", c.summary()));
+    }
+    run.write_json("labels.json", &data.labels)?;
+    let outcome = trainer::train(&cfg, &data, &run, args.resume, &mut log)?;
+    if let Some(why) = &outcome.stopped_early {
+        log(why);
+    }
+    let mut evaluations: Vec<(String, Evaluation)> = Vec::new();
+    let sets = [("train", Some(&data.train)), ("valid", Some(&data.valid)), ("test", data.test.as_ref())];
+    for (name, m) in sets {
+        if let Some(m) = m {
+            let (loss, _, predicted) = trainer::evaluate(&outcome.best, m, data.dim);
+            evaluations.push((name.to_string(), evaluate(&m.y, &predicted, &data.labels, loss)));
+        }
+    }
+    report::curves(&run, &outcome.history)?;
+    let (last_split, last_eval) = evaluations.last().expect("train and valid are always evaluated");
+    report::confusion(&run, last_split, &data.labels, last_eval)?;
+    run.write_json("evaluation.json", &evaluations)?;
+    let md = report::markdown(&report::ReportInput {
+        cfg: &cfg,
+        data: &data,
+        valid_origin: &splits.valid_origin,
+        history: &outcome.history,
+        best_epoch: outcome.best_epoch,
+        stopped_early: outcome.stopped_early.as_deref(),
+        evaluations: &evaluations,
+        coverage: &data.coverage,
+        trainable: outcome.best.params.trainable_count(),
+    });
+    crate::atomic::write_atomic(&run.path("report.md"), md.as_bytes())?;
+    let get = |n: &str| evaluations.iter().find(|(s, _)| s == n).map(|(_, e)| e);
+    Ok(TrainSummary {
+        run_dir: run.root.clone(),
+        epochs_trained: outcome.history.len(),
+        best_epoch: outcome.best_epoch,
+        train_accuracy: get("train").map_or(0.0, |e| e.accuracy),
+        valid_accuracy: get("valid").map_or(0.0, |e| e.accuracy),
+        test_accuracy: get("test").map(|e| e.accuracy),
+        test_macro_f1: get("test").map(|e| e.macro_f1),
+        report: run.path("report.md"),
+        figures: ["curves.png", "curves.svg", "confusion.png", "confusion.svg"].iter().map(|f| run.path(f)).collect(),
+    })
+}

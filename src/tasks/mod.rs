@@ -1,0 +1,6 @@
+//! One module per experiment: each wires data → features/tokenizer → model → training → report.
+
+pub mod bench;
+pub mod classify;
+pub mod datasets;
+pub mod news;

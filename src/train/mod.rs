@@ -1,0 +1,10 @@
+//! The training core every task shares: optimizers, learning-rate schedules, gradient clipping,
+//! early stopping, checkpoints that resume exactly, and classification metrics. It knows
+//! parameters only as a named list ([`crate::nn::params::Params`]), never a model or a task.
+
+pub mod checkpoint;
+pub mod clip;
+pub mod early_stop;
+pub mod metrics;
+pub mod optim;
+pub mod schedule;

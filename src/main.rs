@@ -164,7 +164,13 @@ fn run(cli: Cli) -> Result<()> {
                 return print_json(&rows);
             }
             for r in rows {
-                println!("{:<11} {:<7} {}  [{}]", r.name, if r.cached { "cached" } else { "-" }, r.summary, r.package);
+                println!(
+                    "{:<11} {:<7} {}  [{}]",
+                    r.name,
+                    if r.cached { "cached" } else { "-" },
+                    r.summary,
+                    r.package
+                );
             }
         }
         Command::Data(DataCommand::Get { names }) => {
@@ -172,7 +178,13 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{}", path.display());
             }
         }
-        Command::News(NewsCommand::Prepare { input, out, seed, skip_bad_rows, json }) => {
+        Command::News(NewsCommand::Prepare {
+            input,
+            out,
+            seed,
+            skip_bad_rows,
+            json,
+        }) => {
             let summary = news::prepare(&input, &out, seed, skip_bad_rows)?;
             if json {
                 return print_json(&summary);
@@ -180,8 +192,15 @@ fn run(cli: Cli) -> Result<()> {
             for s in &summary.rows_skipped {
                 eprintln!("skipped {s}");
             }
-            println!("{} rows read, {} from the five publishers", summary.rows_read, summary.rows_kept);
-            let titles = [("train", "【学習データ】"), ("valid", "【検証データ】"), ("test", "【評価データ】")];
+            println!(
+                "{} rows read, {} from the five publishers",
+                summary.rows_read, summary.rows_kept
+            );
+            let titles = [
+                ("train", "【学習データ】"),
+                ("valid", "【検証データ】"),
+                ("test", "【評価データ】"),
+            ];
             for ((split, counts), (_, title)) in summary.counts.iter().zip(titles) {
                 println!("{title} ({split})");
                 for (cat, n) in counts {
@@ -191,18 +210,40 @@ fn run(cli: Cli) -> Result<()> {
             println!("wrote {}/{{train,valid,test}}.tsv and labels.json", out.display());
         }
         Command::Classify(cmd) => classify(cmd)?,
-        Command::Bench(BenchCommand::Classify { python, peer_script, no_peer, repeats, rows, dim, threads, json }) => {
+        Command::Bench(BenchCommand::Classify {
+            python,
+            peer_script,
+            no_peer,
+            repeats,
+            rows,
+            dim,
+            threads,
+            json,
+        }) => {
             if repeats == 0 || rows < 2 || dim == 0 {
                 anyhow::bail!("--repeats, --rows (≥ 2) and --dim must be positive");
             }
             let ours = bench::time_tsumugi(rows, dim, repeats)?;
-            let peer = if no_peer { None } else { Some(bench::time_peer(&python, &peer_script, rows, dim, repeats, threads)?) };
+            let peer = if no_peer {
+                None
+            } else {
+                Some(bench::time_peer(&python, &peer_script, rows, dim, repeats, threads)?)
+            };
             let rows_out: Vec<bench::BenchRow> = ours
                 .into_iter()
                 .map(|(case, steps, t)| {
-                    let pytorch = peer.as_ref().and_then(|p| p.get(&case)).map(|v| bench::Timing::of(v.clone()));
+                    let pytorch = peer
+                        .as_ref()
+                        .and_then(|p| p.get(&case))
+                        .map(|v| bench::Timing::of(v.clone()));
                     let speedup = pytorch.as_ref().map(|p| p.median / t.median);
-                    bench::BenchRow { case, steps, tsumugi: t, pytorch, speedup }
+                    bench::BenchRow {
+                        case,
+                        steps,
+                        tsumugi: t,
+                        pytorch,
+                        speedup,
+                    }
                 })
                 .collect();
             if json {
@@ -211,7 +252,10 @@ fn run(cli: Cli) -> Result<()> {
             println!("one epoch, {rows} × {dim} features, {repeats} repeats (seconds: min / median / max)");
             for r in &rows_out {
                 let ours = format!("{:.4} / {:.4} / {:.4}", r.tsumugi.min, r.tsumugi.median, r.tsumugi.max);
-                let theirs = r.pytorch.as_ref().map_or("-".into(), |p| format!("{:.4} / {:.4} / {:.4}", p.min, p.median, p.max));
+                let theirs = r
+                    .pytorch
+                    .as_ref()
+                    .map_or("-".into(), |p| format!("{:.4} / {:.4} / {:.4}", p.min, p.median, p.max));
                 let ratio = r.speedup.map_or("-".into(), |s| format!("{s:.1}x"));
                 println!(
                     "{:<15} steps {:>6}  tsumugi {ours}  ({:.0} steps/s)  pytorch {theirs}  tsumugi faster by {ratio}",
@@ -246,8 +290,16 @@ fn classify(cmd: ClassifyCommand) -> Result<()> {
             }
             println!("71. y_hat_1 = softmax(x_1 W)\n{}", inspect::format_matrix(&r.y_hat_1));
             println!("71. Y_hat = softmax(X[1:4] W)\n{}", inspect::format_matrix(&r.y_hat));
-            println!("72. loss (x_1): {:.4}\ngradient dl/dW:\n{}", r.loss_1, inspect::format_matrix(&r.grad_1));
-            println!("72. loss (x_1..x_4): {:.4}\ngradient dl/dW:\n{}", r.loss_4, inspect::format_matrix(&r.grad_4));
+            println!(
+                "72. loss (x_1): {:.4}\ngradient dl/dW:\n{}",
+                r.loss_1,
+                inspect::format_matrix(&r.grad_1)
+            );
+            println!(
+                "72. loss (x_1..x_4): {:.4}\ngradient dl/dW:\n{}",
+                r.loss_4,
+                inspect::format_matrix(&r.grad_4)
+            );
         }
         ClassifyCommand::Train(args) => {
             let summary = train::run(&args)?;
@@ -255,11 +307,25 @@ fn classify(cmd: ClassifyCommand) -> Result<()> {
                 return print_json(&summary);
             }
             if let Some(acc) = summary.test_accuracy {
-                println!("test accuracy: {acc:.4} (macro F1 {:.4})", summary.test_macro_f1.unwrap_or(0.0));
+                println!(
+                    "test accuracy: {acc:.4} (macro F1 {:.4})",
+                    summary.test_macro_f1.unwrap_or(0.0)
+                );
             }
-            println!("valid accuracy: {:.4}, train accuracy: {:.4}; weights of epoch {} of {}", summary.valid_accuracy, summary.train_accuracy, summary.best_epoch, summary.epochs_trained);
+            println!(
+                "valid accuracy: {:.4}, train accuracy: {:.4}; weights of epoch {} of {}",
+                summary.valid_accuracy, summary.train_accuracy, summary.best_epoch, summary.epochs_trained
+            );
             println!("report: {}", summary.report.display());
-            println!("figures: {}", summary.figures.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+            println!(
+                "figures: {}",
+                summary
+                    .figures
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
         ClassifyCommand::Eval { run, data, json } => {
             let saved = predict::load_run(&run)?;
@@ -267,9 +333,15 @@ fn classify(cmd: ClassifyCommand) -> Result<()> {
             if json {
                 return print_json(&serde_json::json!({ "data": file, "evaluation": e }));
             }
-            println!("{file}: accuracy {:.4}, macro F1 {:.4}, loss {:.4}", e.accuracy, e.macro_f1, e.loss);
+            println!(
+                "{file}: accuracy {:.4}, macro F1 {:.4}, loss {:.4}",
+                e.accuracy, e.macro_f1, e.loss
+            );
             for c in &e.per_class {
-                println!("  {:<12} precision {:.4} recall {:.4} F1 {:.4} support {}", c.label, c.precision, c.recall, c.f1, c.support);
+                println!(
+                    "  {:<12} precision {:.4} recall {:.4} F1 {:.4} support {}",
+                    c.label, c.precision, c.recall, c.f1, c.support
+                );
             }
         }
         ClassifyCommand::Predict { run, texts, json } => {
@@ -283,10 +355,21 @@ fn classify(cmd: ClassifyCommand) -> Result<()> {
                 println!("{}\t{}", p.label, probs.join("  "));
             }
         }
-        ClassifyCommand::SweepBatch { data, model, lr, max_batch, out, json } => {
+        ClassifyCommand::SweepBatch {
+            data,
+            model,
+            lr,
+            max_batch,
+            out,
+            json,
+        } => {
             let arch = match model {
                 ModelKind::Slp => Arch::Slp,
-                ModelKind::Mlp => Arch::Mlp { hidden: vec![200], batch_norm: true, dropout: 0.0 },
+                ModelKind::Mlp => Arch::Mlp {
+                    hidden: vec![200],
+                    batch_norm: true,
+                    dropout: 0.0,
+                },
             };
             let mut cfg = TrainConfig::plain_sgd(arch, 1, lr);
             cfg.data = data.data.clone();
@@ -296,7 +379,11 @@ fn classify(cmd: ClassifyCommand) -> Result<()> {
             let splits = source::load(&data.data, data.valid_fraction, data.seed)?;
             let set = featurize::build(&splits, &data.vectors, data.tokenizer, data.empty_policy)?;
             let min_batch = if cfg.arch != Arch::Slp { 2 } else { 1 };
-            let sizes: Vec<usize> = (0..).map(|i| 1usize << i).take_while(|&b| b <= max_batch.max(1)).filter(|&b| b >= min_batch).collect();
+            let sizes: Vec<usize> = (0..)
+                .map(|i| 1usize << i)
+                .take_while(|&b| b <= max_batch.max(1))
+                .filter(|&b| b >= min_batch)
+                .collect();
             let rows = sweep::sweep(&cfg, &set, &sizes, |r| {
                 if !json {
                     println!(
@@ -312,7 +399,11 @@ fn classify(cmd: ClassifyCommand) -> Result<()> {
             if json {
                 return print_json(&rows);
             }
-            println!("table: {}, figure: {}", out.join("sweep.md").display(), out.join("sweep.png").display());
+            println!(
+                "table: {}, figure: {}",
+                out.join("sweep.md").display(),
+                out.join("sweep.png").display()
+            );
         }
     }
     Ok(())

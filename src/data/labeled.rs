@@ -32,7 +32,11 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Vec<Example>> {
             continue;
         }
         let line = std::str::from_utf8(raw).map_err(|e| {
-            anyhow::anyhow!("{}:{line_no}: not valid UTF-8 (byte {})", path.display(), e.valid_up_to())
+            anyhow::anyhow!(
+                "{}:{line_no}: not valid UTF-8 (byte {})",
+                path.display(),
+                e.valid_up_to()
+            )
         })?;
         let Some((label, text)) = line.split_once('\t') else {
             bail!("{}:{line_no}: expected `label<TAB>text`, found no tab", path.display());
@@ -81,7 +85,14 @@ mod tests {
     fn skips_orange_header_and_blank_lines() {
         let ex = parse_str(b"Category\tText\nd\tstring\nclass\t\nearn\tprofit up\n\nacq\tbuys firm\r\n").unwrap();
         assert_eq!(ex.len(), 2);
-        assert_eq!(ex[1], Example { label: "acq".into(), text: "buys firm".into(), line: 6 });
+        assert_eq!(
+            ex[1],
+            Example {
+                label: "acq".into(),
+                text: "buys firm".into(),
+                line: 6
+            }
+        );
     }
 
     #[test]

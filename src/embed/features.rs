@@ -66,7 +66,12 @@ pub fn candidate_forms(kind: Tokenizer, token: &str) -> (Vec<String>, Vec<String
             whole.push(lower.clone());
         }
         if token.contains(['-', '.', '\'', '&']) {
-            parts.extend(lower.split(['-', '.', '\'', '&']).filter(|p| !p.is_empty()).map(str::to_string));
+            parts.extend(
+                lower
+                    .split(['-', '.', '\'', '&'])
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_string),
+            );
         }
     }
     (whole, parts)

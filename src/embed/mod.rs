@@ -22,7 +22,10 @@ pub fn load(path: &Path, restrict: Option<&HashSet<String>>) -> Result<WordVecto
         bail!("vectors file {} does not exist", path.display());
     }
     if name.ends_with(".gz") {
-        bail!("{}: compressed vectors are not read directly; decompress it first (gunzip -k)", path.display());
+        bail!(
+            "{}: compressed vectors are not read directly; decompress it first (gunzip -k)",
+            path.display()
+        );
     }
     if name.ends_with(".bin") {
         word2vec_bin::read(path, restrict)

@@ -37,8 +37,13 @@ pub fn parse(bytes: &[u8], path: &Path, restrict: Option<&HashSet<String>>) -> R
         if raw.iter().all(|b| b.is_ascii_whitespace()) {
             continue;
         }
-        let line = std::str::from_utf8(raw)
-            .map_err(|e| anyhow::anyhow!("{}:{line_no}: not valid UTF-8 (byte {})", path.display(), e.valid_up_to()))?;
+        let line = std::str::from_utf8(raw).map_err(|e| {
+            anyhow::anyhow!(
+                "{}:{line_no}: not valid UTF-8 (byte {})",
+                path.display(),
+                e.valid_up_to()
+            )
+        })?;
         let line = line.trim_end();
         let tokens: Vec<&str> = line.split(' ').collect();
         let d = *dim.get_or_insert(tokens.len().saturating_sub(1));
@@ -61,7 +66,11 @@ pub fn parse(bytes: &[u8], path: &Path, restrict: Option<&HashSet<String>>) -> R
         row.clear();
         for (k, t) in tokens[split..].iter().enumerate() {
             let v: f32 = t.parse().map_err(|_| {
-                anyhow::anyhow!("{}:{line_no}: value {} `{t}` of `{word}` is not a number", path.display(), k + 1)
+                anyhow::anyhow!(
+                    "{}:{line_no}: value {} `{t}` of `{word}` is not a number",
+                    path.display(),
+                    k + 1
+                )
             })?;
             row.push(v);
         }
@@ -69,7 +78,10 @@ pub fn parse(bytes: &[u8], path: &Path, restrict: Option<&HashSet<String>>) -> R
     }
     if let Some(n) = header_count {
         if n != seen {
-            bail!("{}: header says {n} vectors, the file has {seen} (truncated?)", path.display());
+            bail!(
+                "{}: header says {n} vectors, the file has {seen} (truncated?)",
+                path.display()
+            );
         }
     }
     match (vectors, dim) {
@@ -99,7 +111,10 @@ mod tests {
     #[test]
     fn bad_files_name_the_line() {
         let e = p("a 1 2 3\nb 1 2\n").unwrap_err().to_string();
-        assert!(e.contains("v.txt:2") && e.contains("expected a word and 3 values"), "{e}");
+        assert!(
+            e.contains("v.txt:2") && e.contains("expected a word and 3 values"),
+            "{e}"
+        );
         let e = p("a 1 x\n").unwrap_err().to_string();
         assert!(e.contains("v.txt:1") && e.contains("`x`"), "{e}");
         let e = p("3 2\na 1 2\n").unwrap_err().to_string();

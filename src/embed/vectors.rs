@@ -13,10 +13,7 @@ pub struct WordVectors {
 
 impl WordVectors {
     pub fn new(dim: usize) -> Self {
-        Self {
-            dim,
-            ..Self::default()
-        }
+        Self { dim, ..Self::default() }
     }
 
     pub fn dim(&self) -> usize {

@@ -43,7 +43,11 @@ pub fn read(path: &Path) -> Result<WordVectors> {
     let mut entries = file.vectors.0;
     for (word, values) in &entries {
         if values.len() < dim {
-            bail!("{}: vector of `{word}` has {} values, expected {dim}", path.display(), values.len());
+            bail!(
+                "{}: vector of `{word}` has {} values, expected {dim}",
+                path.display(),
+                values.len()
+            );
         }
     }
     entries.sort_by(|a, b| {
@@ -65,7 +69,11 @@ mod tests {
     fn reads_in_row_order_and_rejects_short_vectors() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.json");
-        std::fs::write(&path, r#"{"dimensions":2,"words":["a","b"],"vectors":{"b":[3,4,5,1],"a":[1,2,2.2,0]},"unkVector":[0,0]}"#).unwrap();
+        std::fs::write(
+            &path,
+            r#"{"dimensions":2,"words":["a","b"],"vectors":{"b":[3,4,5,1],"a":[1,2,2.2,0]},"unkVector":[0,0]}"#,
+        )
+        .unwrap();
         let v = read(&path).unwrap();
         assert_eq!(v.words(), ["a", "b"]);
         assert_eq!(v.get("b").unwrap(), &[3.0, 4.0]);

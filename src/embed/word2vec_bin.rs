@@ -26,7 +26,11 @@ pub fn parse(bytes: &[u8], path: &Path, restrict: Option<&HashSet<String>>) -> R
     let header = std::str::from_utf8(&bytes[..header_end]).unwrap_or("");
     let nums: Vec<usize> = header.split_whitespace().filter_map(|t| t.parse().ok()).collect();
     let [count, dim] = nums[..] else {
-        bail!("{}: header `{}` is not `COUNT DIM`", path.display(), header.escape_debug());
+        bail!(
+            "{}: header `{}` is not `COUNT DIM`",
+            path.display(),
+            header.escape_debug()
+        );
     };
     if dim == 0 {
         bail!("{}: header says dimension 0", path.display());
@@ -39,13 +43,17 @@ pub fn parse(bytes: &[u8], path: &Path, restrict: Option<&HashSet<String>>) -> R
         while pos < bytes.len() && (bytes[pos] == b'\n' || bytes[pos] == b' ') {
             pos += 1;
         }
-        let word_len = bytes[pos..].iter().take(1 << 16).position(|&b| b == b' ').ok_or_else(|| {
-            anyhow!(
-                "{}: entry {} of {count} (byte {pos}) is truncated: no word followed by a space",
-                path.display(),
-                entry + 1
-            )
-        })?;
+        let word_len = bytes[pos..]
+            .iter()
+            .take(1 << 16)
+            .position(|&b| b == b' ')
+            .ok_or_else(|| {
+                anyhow!(
+                    "{}: entry {} of {count} (byte {pos}) is truncated: no word followed by a space",
+                    path.display(),
+                    entry + 1
+                )
+            })?;
         let word = &bytes[pos..pos + word_len];
         pos += word_len + 1;
         if pos + row_bytes > bytes.len() {

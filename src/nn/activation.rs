@@ -20,7 +20,9 @@ pub fn relu_backward(dy: &mut [f32], y: &[f32]) {
 /// (0 or the scale) for the backward pass.
 pub fn dropout(x: &mut [f32], p: f32, rng: &mut impl Rng) -> Vec<f32> {
     let scale = 1.0 / (1.0 - p);
-    let mask: Vec<f32> = (0..x.len()).map(|_| if rng.gen::<f32>() < p { 0.0 } else { scale }).collect();
+    let mask: Vec<f32> = (0..x.len())
+        .map(|_| if rng.gen::<f32>() < p { 0.0 } else { scale })
+        .collect();
     for (v, m) in x.iter_mut().zip(&mask) {
         *v *= m;
     }

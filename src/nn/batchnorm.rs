@@ -30,8 +30,20 @@ impl BatchNorm1d {
         Self {
             weight: params.add(&format!("{prefix}.weight"), &[dim], Init::Constant(1.0), true, rng),
             bias: params.add(&format!("{prefix}.bias"), &[dim], Init::Constant(0.0), true, rng),
-            running_mean: params.add(&format!("{prefix}.running_mean"), &[dim], Init::Constant(0.0), false, rng),
-            running_var: params.add(&format!("{prefix}.running_var"), &[dim], Init::Constant(1.0), false, rng),
+            running_mean: params.add(
+                &format!("{prefix}.running_mean"),
+                &[dim],
+                Init::Constant(0.0),
+                false,
+                rng,
+            ),
+            running_var: params.add(
+                &format!("{prefix}.running_var"),
+                &[dim],
+                Init::Constant(1.0),
+                false,
+                rng,
+            ),
             dim,
         }
     }

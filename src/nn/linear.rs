@@ -26,8 +26,21 @@ impl Linear {
         let bound = 1.0 / (in_dim as f32).sqrt();
         let init = weight_init.unwrap_or(Init::Uniform { bound });
         let weight = params.add(&format!("{prefix}.weight"), &[out_dim, in_dim], init, true, rng);
-        let bias = bias.then(|| params.add(&format!("{prefix}.bias"), &[out_dim], Init::Uniform { bound }, true, rng));
-        Self { weight, bias, in_dim, out_dim }
+        let bias = bias.then(|| {
+            params.add(
+                &format!("{prefix}.bias"),
+                &[out_dim],
+                Init::Uniform { bound },
+                true,
+                rng,
+            )
+        });
+        Self {
+            weight,
+            bias,
+            in_dim,
+            out_dim,
+        }
     }
 
     /// x `[B, in]` → y `[B, out]`.
@@ -41,12 +54,29 @@ impl Linear {
         }
         // y[B,out] (+)= x[B,in] · Wᵀ[in,out]
         let w = params.value(self.weight);
-        matmul(&mut y, x, Layout::Plain, w, Layout::Transposed, batch, self.in_dim, self.out_dim, self.bias.is_some());
+        matmul(
+            &mut y,
+            x,
+            Layout::Plain,
+            w,
+            Layout::Transposed,
+            batch,
+            self.in_dim,
+            self.out_dim,
+            self.bias.is_some(),
+        );
         y
     }
 
     /// Accumulates dW `[out, in]` += dyᵀ·x and db += Σ dy; returns dx `[B, in]` = dy·W if asked.
-    pub fn backward(&self, params: &mut Params, x: &[f32], dy: &[f32], batch: usize, want_dx: bool) -> Option<Vec<f32>> {
+    pub fn backward(
+        &self,
+        params: &mut Params,
+        x: &[f32],
+        dy: &[f32],
+        batch: usize,
+        want_dx: bool,
+    ) -> Option<Vec<f32>> {
         let (o, i) = (self.out_dim, self.in_dim);
         {
             let w = &mut params.list[self.weight];
@@ -62,7 +92,17 @@ impl Linear {
         }
         want_dx.then(|| {
             let mut dx = vec![0f32; batch * i];
-            matmul(&mut dx, dy, Layout::Plain, params.value(self.weight), Layout::Plain, batch, o, i, false);
+            matmul(
+                &mut dx,
+                dy,
+                Layout::Plain,
+                params.value(self.weight),
+                Layout::Plain,
+                batch,
+                o,
+                i,
+                false,
+            );
             dx
         })
     }

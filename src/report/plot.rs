@@ -39,7 +39,12 @@ fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
 }
 
 /// Draws into `{stem}.png` and `{stem}.svg`.
-fn render(stem: &Path, size: (u32, u32), draw: impl Fn(&DrawingArea<SVGBackend, Shift>) -> Result<()>, draw_png: impl Fn(&DrawingArea<BitMapBackend, Shift>) -> Result<()>) -> Result<()> {
+fn render(
+    stem: &Path,
+    size: (u32, u32),
+    draw: impl Fn(&DrawingArea<SVGBackend, Shift>) -> Result<()>,
+    draw_png: impl Fn(&DrawingArea<BitMapBackend, Shift>) -> Result<()>,
+) -> Result<()> {
     register_font();
     let mut svg = String::new();
     {
@@ -98,11 +103,21 @@ where
         let pad = ((y1 - y0) * 0.05).max(1e-6);
         let (y0, y1) = (y0 - pad, y1 + pad);
         let mut builder = ChartBuilder::on(area);
-        builder.caption(&panel.title, (FONT, 20)).margin(12).x_label_area_size(40).y_label_area_size(60);
+        builder
+            .caption(&panel.title, (FONT, 20))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60);
         macro_rules! finish {
             ($chart:expr) => {{
                 let mut chart = $chart;
-                chart.configure_mesh().x_desc(&panel.x_label).y_desc(&panel.y_label).label_style((FONT, 13)).draw().map_err(err)?;
+                chart
+                    .configure_mesh()
+                    .x_desc(&panel.x_label)
+                    .y_desc(&panel.y_label)
+                    .label_style((FONT, 13))
+                    .draw()
+                    .map_err(err)?;
                 for (i, s) in panel.series.iter().enumerate() {
                     let color = COLORS[i % COLORS.len()];
                     chart
@@ -111,14 +126,24 @@ where
                         .label(&s.name)
                         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
                     if s.points.len() <= 40 {
-                        chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(err)?;
+                        chart
+                            .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                            .map_err(err)?;
                     }
                 }
-                chart.configure_series_labels().label_font((FONT, 13)).border_style(BLACK).background_style(WHITE.mix(0.8)).draw().map_err(err)?;
+                chart
+                    .configure_series_labels()
+                    .label_font((FONT, 13))
+                    .border_style(BLACK)
+                    .background_style(WHITE.mix(0.8))
+                    .draw()
+                    .map_err(err)?;
             }};
         }
         if panel.log_x {
-            finish!(builder.build_cartesian_2d((x0.max(1e-9)..x1).log_scale(), y0..y1).map_err(err)?);
+            finish!(builder
+                .build_cartesian_2d((x0.max(1e-9)..x1).log_scale(), y0..y1)
+                .map_err(err)?);
         } else {
             finish!(builder.build_cartesian_2d(x0..x1, y0..y1).map_err(err)?);
         }
@@ -132,42 +157,56 @@ pub fn line_panels(stem: &Path, panels: &[Panel]) -> Result<()> {
     render(stem, size, |a| draw_panels(a, panels), |a| draw_panels(a, panels))
 }
 
-fn draw_confusion<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, labels: &[String], m: &[Vec<usize>]) -> Result<()>
+fn draw_confusion<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    labels: &[String],
+    m: &[Vec<usize>],
+) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
     let k = labels.len();
+    let half = 0.5f64;
+    // cells are centred on integer coordinates, so the integer ticks name rows and columns
     let mut chart = ChartBuilder::on(root)
         .caption(title, (FONT, 20))
         .margin(16)
         .x_label_area_size(60)
         .y_label_area_size(90)
-        .build_cartesian_2d(0..k, 0..k)
+        .build_cartesian_2d(-half..k as f64 - half, -half..k as f64 - half)
         .map_err(err)?;
-    let name = |i: &usize| labels.get(*i).cloned().unwrap_or_default();
+    let name = |v: f64, flip: bool| {
+        let i = v.round();
+        if (v - i).abs() > 1e-6 || i < 0.0 || i >= k as f64 {
+            return String::new();
+        }
+        let i = i as usize;
+        labels[if flip { k - 1 - i } else { i }].clone()
+    };
     chart
         .configure_mesh()
         .disable_mesh()
         .x_desc("predicted")
         .y_desc("gold")
-        .x_labels(k)
-        .y_labels(k)
-        .x_label_formatter(&name)
-        .y_label_formatter(&|i| name(&(k - 1 - i.min(&(k - 1)))))
+        .x_labels(k + 1)
+        .y_labels(k + 1)
+        .x_label_formatter(&|v| name(*v, false))
+        .y_label_formatter(&|v| name(*v, true))
         .label_style((FONT, 13))
         .draw()
         .map_err(err)?;
-    let row_max: Vec<f64> = m.iter().map(|r| r.iter().sum::<usize>().max(1) as f64).collect();
+    let row_total: Vec<f64> = m.iter().map(|r| r.iter().sum::<usize>().max(1) as f64).collect();
     for (g, row) in m.iter().enumerate() {
         for (p, &count) in row.iter().enumerate() {
-            let share = count as f64 / row_max[g];
+            let share = count as f64 / row_total[g];
             let shade = (255.0 * (1.0 - 0.85 * share)) as u8;
-            let y = k - 1 - g;
-            chart.draw_series(std::iter::once(Rectangle::new([(p, y), (p + 1, y + 1)], RGBColor(shade, shade, 255).filled()))).map_err(err)?;
+            let (x, y) = (p as f64, (k - 1 - g) as f64);
+            let cell = Rectangle::new([(x - half, y - half), (x + half, y + half)], RGBColor(shade, shade, 255).filled());
+            chart.draw_series(std::iter::once(cell)).map_err(err)?;
             let color = if share > 0.5 { WHITE } else { BLACK };
-            chart
-                .draw_series(std::iter::once(Text::new(count.to_string(), (p, y + 1), (FONT, 14).into_font().color(&color))))
-                .map_err(err)?;
+            let text = Text::new(count.to_string(), (x - 0.25, y + 0.15), (FONT, 14).into_font().color(&color));
+            chart.draw_series(std::iter::once(text)).map_err(err)?;
         }
     }
     Ok(())
@@ -176,5 +215,10 @@ where
 /// A confusion matrix (rows gold, columns predicted), shaded by row share, with counts.
 pub fn confusion_matrix(stem: &Path, title: &str, labels: &[String], matrix: &[Vec<usize>]) -> Result<()> {
     let side = (120 + 60 * labels.len() as u32).clamp(360, 1400);
-    render(stem, (side, side), |a| draw_confusion(a, title, labels, matrix), |a| draw_confusion(a, title, labels, matrix))
+    render(
+        stem,
+        (side, side),
+        |a| draw_confusion(a, title, labels, matrix),
+        |a| draw_confusion(a, title, labels, matrix),
+    )
 }

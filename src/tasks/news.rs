@@ -20,16 +20,30 @@ pub struct PrepareSummary {
 
 pub fn prepare(input: &Path, out: &Path, seed: u64, skip_bad_rows: bool) -> Result<PrepareSummary> {
     let (rows, report) = news::read(input, skip_bad_rows)?;
-    let kept: Vec<_> = rows.iter().filter(|h| PUBLISHERS.contains(&h.publisher.as_str())).collect();
+    let kept: Vec<_> = rows
+        .iter()
+        .filter(|h| PUBLISHERS.contains(&h.publisher.as_str()))
+        .collect();
     if kept.len() < 10 {
-        bail!("{}: only {} rows from the five publishers ({}); need at least 10 to split", input.display(), kept.len(), PUBLISHERS.join(", "));
+        bail!(
+            "{}: only {} rows from the five publishers ({}); need at least 10 to split",
+            input.display(),
+            kept.len(),
+            PUBLISHERS.join(", ")
+        );
     }
     let labels: Vec<&str> = kept.iter().map(|h| h.category.as_str()).collect();
     let (train_idx, rest_idx) = stratified(&labels, 0.8, seed);
     let rest_labels: Vec<&str> = rest_idx.iter().map(|&i| labels[i]).collect();
     let (valid_sub, test_sub) = stratified(&rest_labels, 0.5, seed);
     let to_examples = |idx: &[usize]| -> Vec<Example> {
-        idx.iter().map(|&i| Example { label: kept[i].category.clone(), text: kept[i].title.clone(), line: 0 }).collect()
+        idx.iter()
+            .map(|&i| Example {
+                label: kept[i].category.clone(),
+                text: kept[i].title.clone(),
+                line: 0,
+            })
+            .collect()
     };
     let train = to_examples(&train_idx);
     let valid = to_examples(&valid_sub.iter().map(|&j| rest_idx[j]).collect::<Vec<_>>());
@@ -42,9 +56,14 @@ pub fn prepare(input: &Path, out: &Path, seed: u64, skip_bad_rows: bool) -> Resu
             .map(|cat| (cat.to_string(), set.iter().filter(|e| e.label == *cat).count()))
             .filter(|(_, n)| *n > 0)
             .collect();
-        c.sort_by(|a, b| b.1.cmp(&a.1));
+        c.sort_by_key(|entry| std::cmp::Reverse(entry.1));
         counts.push((name.to_string(), c));
     }
     crate::atomic::write_atomic(&out.join("labels.json"), serde_json::to_string(&CATEGORIES)?.as_bytes())?;
-    Ok(PrepareSummary { rows_read: rows.len(), rows_kept: kept.len(), rows_skipped: report.skipped, counts })
+    Ok(PrepareSummary {
+        rows_read: rows.len(),
+        rows_kept: kept.len(),
+        rows_skipped: report.skipped,
+        counts,
+    })
 }

@@ -25,7 +25,10 @@ pub fn write_tensors(
     meta: Option<&serde_json::Value>,
 ) -> Result<()> {
     let f32_data: Vec<Vec<u8>> = f32_tensors.iter().map(|(_, _, v)| f32_bytes(v)).collect();
-    let i64_data: Vec<Vec<u8>> = i64_tensors.iter().map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
+    let i64_data: Vec<Vec<u8>> = i64_tensors
+        .iter()
+        .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+        .collect();
     let mut views = Vec::new();
     for ((name, shape, _), bytes) in f32_tensors.iter().zip(&f32_data) {
         views.push((name.clone(), TensorView::new(Dtype::F32, shape.clone(), bytes)?));
@@ -50,7 +53,8 @@ impl TensorFile {
     pub fn read(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let source = path.display().to_string();
-        let tensors = SafeTensors::deserialize(&bytes).map_err(|e| anyhow!("{source}: not a safetensors file ({e})"))?;
+        let tensors =
+            SafeTensors::deserialize(&bytes).map_err(|e| anyhow!("{source}: not a safetensors file ({e})"))?;
         let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| anyhow!("{source}: {e}"))?;
         let meta = match header.metadata().as_ref().and_then(|m| m.get(META_KEY)) {
             Some(text) => Some(serde_json::from_str(text).with_context(|| format!("{source}: bad metadata"))?),
@@ -61,28 +65,46 @@ impl TensorFile {
             let shape = view.shape().to_vec();
             match view.dtype() {
                 Dtype::F32 => {
-                    let v = view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+                    let v = view
+                        .data()
+                        .chunks_exact(4)
+                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                        .collect();
                     f32s.insert(name, (shape, v));
                 }
                 Dtype::I64 => {
-                    let v = view.data().chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes"))).collect();
+                    let v = view
+                        .data()
+                        .chunks_exact(8)
+                        .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
+                        .collect();
                     i64s.insert(name, (shape, v));
                 }
                 other => bail!("{source}: tensor `{name}` has dtype {other:?}; tsumugi reads F32 and I64"),
             }
         }
-        Ok(Self { source, f32: f32s, i64: i64s, meta })
+        Ok(Self {
+            source,
+            f32: f32s,
+            i64: i64s,
+            meta,
+        })
     }
 
     pub fn take_f32(&mut self, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
-        self.f32.remove(name).ok_or_else(|| anyhow!("{}: tensor `{name}` is missing", self.source))
+        self.f32
+            .remove(name)
+            .ok_or_else(|| anyhow!("{}: tensor `{name}` is missing", self.source))
     }
 }
 
 /// Saves model parameters, optimizer state and `meta` to `path`.
 pub fn save(path: &Path, params: &Params, optimizer: &Optimizer, meta: &serde_json::Value) -> Result<()> {
-    let mut tensors: Vec<(String, Vec<usize>, &[f32])> =
-        params.list.iter().map(|p| (p.name.clone(), p.shape.clone(), p.value.as_slice())).collect();
+    let mut tensors: Vec<(String, Vec<usize>, &[f32])> = params
+        .list
+        .iter()
+        .map(|p| (p.name.clone(), p.shape.clone(), p.value.as_slice()))
+        .collect();
     for (name, values) in optimizer.named_state(params) {
         tensors.push((format!("{OPTIM_PREFIX}{name}"), vec![values.len()], values));
     }
@@ -98,6 +120,10 @@ pub fn restore_optimizer(file: &TensorFile, params: &Params, optimizer: &mut Opt
         .iter()
         .filter_map(|(k, (_, v))| k.strip_prefix(OPTIM_PREFIX).map(|n| (n.to_string(), v.clone())))
         .collect();
-    let steps = file.meta.as_ref().and_then(|m| m["optimizer_steps"].as_u64()).unwrap_or(0);
+    let steps = file
+        .meta
+        .as_ref()
+        .and_then(|m| m["optimizer_steps"].as_u64())
+        .unwrap_or(0);
     optimizer.restore_named(params, &state, steps);
 }

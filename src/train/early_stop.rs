@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 pub enum EarlyStop {
     Never,
     /// Stop after `patience` epochs without a new best validation loss.
-    Patience { patience: usize },
+    Patience {
+        patience: usize,
+    },
     /// NLP 100 Knocks problem 79: stop once the validation loss has not decreased for three
     /// consecutive epochs (four non-decreasing values in a row).
     Article,
@@ -19,7 +21,12 @@ impl EarlyStop {
         match *self {
             EarlyStop::Never => false,
             EarlyStop::Patience { patience } => {
-                let Some(best) = history.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i) else {
+                let Some(best) = history
+                    .iter()
+                    .enumerate()
+                    .min_by(|a, b| a.1.total_cmp(b.1))
+                    .map(|(i, _)| i)
+                else {
                     return false;
                 };
                 history.len() - 1 - best >= patience

@@ -36,8 +36,18 @@ pub fn evaluate(gold: &[u32], predicted: &[u32], labels: &[String], loss: f64) -
             let support: usize = confusion[c].iter().sum();
             let precision = if predicted_c > 0 { tp / predicted_c as f64 } else { 0.0 };
             let recall = if support > 0 { tp / support as f64 } else { 0.0 };
-            let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
-            ClassScores { label: labels[c].clone(), precision, recall, f1, support }
+            let f1 = if precision + recall > 0.0 {
+                2.0 * precision * recall / (precision + recall)
+            } else {
+                0.0
+            };
+            ClassScores {
+                label: labels[c].clone(),
+                precision,
+                recall,
+                f1,
+                support,
+            }
         })
         .collect();
     let present: Vec<&ClassScores> = per_class.iter().filter(|c| c.support > 0).collect();

@@ -40,7 +40,11 @@ pub struct Optimizer {
 
 impl Optimizer {
     pub fn new(config: OptimizerConfig) -> Self {
-        Self { config, steps: 0, slots: Vec::new() }
+        Self {
+            config,
+            steps: 0,
+            slots: Vec::new(),
+        }
     }
 
     /// One update of every trainable parameter from its gradient.
@@ -49,9 +53,18 @@ impl Optimizer {
         if self.slots.len() < params.list.len() {
             self.slots.resize_with(params.list.len(), Slot::default);
         }
-        for (p, slot) in params.list.iter_mut().zip(&mut self.slots).filter(|(p, _)| p.trainable()) {
+        for (p, slot) in params
+            .list
+            .iter_mut()
+            .zip(&mut self.slots)
+            .filter(|(p, _)| p.trainable())
+        {
             match self.config {
-                OptimizerConfig::Sgd { momentum, nesterov, weight_decay } => {
+                OptimizerConfig::Sgd {
+                    momentum,
+                    nesterov,
+                    weight_decay,
+                } => {
                     if momentum == 0.0 {
                         for (w, g) in p.value.iter_mut().zip(&p.grad) {
                             *w -= lr * (g + weight_decay * *w);
@@ -69,7 +82,12 @@ impl Optimizer {
                         *w -= lr * update;
                     }
                 }
-                OptimizerConfig::AdamW { beta1, beta2, eps, weight_decay } => {
+                OptimizerConfig::AdamW {
+                    beta1,
+                    beta2,
+                    eps,
+                    weight_decay,
+                } => {
                     let n = p.value.len();
                     if slot.exp_avg.is_empty() {
                         slot.exp_avg = vec![0.0; n];
@@ -94,7 +112,11 @@ impl Optimizer {
     pub fn named_state(&self, params: &Params) -> Vec<(String, &[f32])> {
         let mut out = Vec::new();
         for (p, slot) in params.list.iter().zip(&self.slots) {
-            for (buffer, values) in [("momentum_buffer", &slot.momentum_buffer), ("exp_avg", &slot.exp_avg), ("exp_avg_sq", &slot.exp_avg_sq)] {
+            for (buffer, values) in [
+                ("momentum_buffer", &slot.momentum_buffer),
+                ("exp_avg", &slot.exp_avg),
+                ("exp_avg_sq", &slot.exp_avg_sq),
+            ] {
                 if !values.is_empty() {
                     out.push((format!("{}.{buffer}", p.name), values.as_slice()));
                 }
@@ -111,7 +133,11 @@ impl Optimizer {
             .iter()
             .map(|p| {
                 let get = |b: &str| state.get(&format!("{}.{b}", p.name)).cloned().unwrap_or_default();
-                Slot { momentum_buffer: get("momentum_buffer"), exp_avg: get("exp_avg"), exp_avg_sq: get("exp_avg_sq") }
+                Slot {
+                    momentum_buffer: get("momentum_buffer"),
+                    exp_avg: get("exp_avg"),
+                    exp_avg_sq: get("exp_avg_sq"),
+                }
             })
             .collect();
     }
@@ -134,7 +160,11 @@ mod tests {
     /// Reference values computed by hand from torch.optim's update rules.
     #[test]
     fn sgd_momentum_nesterov_and_decay_follow_torch() {
-        let cfg = OptimizerConfig::Sgd { momentum: 0.9, nesterov: false, weight_decay: 0.1 };
+        let cfg = OptimizerConfig::Sgd {
+            momentum: 0.9,
+            nesterov: false,
+            weight_decay: 0.1,
+        };
         let mut opt = Optimizer::new(cfg);
         let mut p = one_param(1.0, 0.5);
         opt.step(&mut p, 0.1); // d = 0.6, buf = 0.6, w = 1 - 0.06
@@ -142,7 +172,11 @@ mod tests {
         opt.step(&mut p, 0.1); // d = 0.5 + 0.094 = 0.594, buf = 0.54 + 0.594 = 1.134
         assert!((p.list[0].value[0] - (0.94 - 0.1134)).abs() < 1e-6);
 
-        let cfg = OptimizerConfig::Sgd { momentum: 0.9, nesterov: true, weight_decay: 0.0 };
+        let cfg = OptimizerConfig::Sgd {
+            momentum: 0.9,
+            nesterov: true,
+            weight_decay: 0.0,
+        };
         let mut opt = Optimizer::new(cfg);
         let mut p = one_param(1.0, 1.0);
         opt.step(&mut p, 0.1); // buf = 1, update = 1 + 0.9
@@ -151,7 +185,12 @@ mod tests {
 
     #[test]
     fn adamw_first_step_moves_by_lr_and_decays_and_state_round_trips() {
-        let cfg = OptimizerConfig::AdamW { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01 };
+        let cfg = OptimizerConfig::AdamW {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.01,
+        };
         let mut opt = Optimizer::new(cfg);
         let mut p = one_param(2.0, -3.0);
         opt.step(&mut p, 0.1);

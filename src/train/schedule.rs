@@ -8,11 +8,22 @@ use serde::{Deserialize, Serialize};
 pub enum Schedule {
     Constant,
     /// lr · gamma^(epoch / step_size)
-    Step { step_size: usize, gamma: f32 },
+    Step {
+        step_size: usize,
+        gamma: f32,
+    },
     /// eta_min + (lr − eta_min)(1 + cos(π·epoch/t_max))/2
-    Cosine { t_max: usize, eta_min: f32 },
+    Cosine {
+        t_max: usize,
+        eta_min: f32,
+    },
     /// lr · factor after `patience` epochs without a relative improvement of `threshold`.
-    Plateau { factor: f32, patience: usize, threshold: f32, min_lr: f32 },
+    Plateau {
+        factor: f32,
+        patience: usize,
+        threshold: f32,
+        min_lr: f32,
+    },
 }
 
 /// The state a schedule carries between epochs (saved in checkpoints).
@@ -25,7 +36,11 @@ pub struct ScheduleState {
 
 impl Schedule {
     pub fn start(&self, base_lr: f32) -> ScheduleState {
-        ScheduleState { lr: base_lr, best: None, bad_epochs: 0 }
+        ScheduleState {
+            lr: base_lr,
+            best: None,
+            bad_epochs: 0,
+        }
     }
 
     /// The learning rate for the (0-based) `epoch` about to run, after `valid_loss` of the
@@ -38,7 +53,12 @@ impl Schedule {
                 let t = (epoch.min(t_max.max(1))) as f32 / t_max.max(1) as f32;
                 eta_min + (base_lr - eta_min) * (1.0 + (std::f32::consts::PI * t).cos()) / 2.0
             }
-            Schedule::Plateau { factor, patience, threshold, min_lr } => {
+            Schedule::Plateau {
+                factor,
+                patience,
+                threshold,
+                min_lr,
+            } => {
                 if let Some(loss) = prev_valid_loss {
                     match state.best {
                         Some(best) if loss >= best * (1.0 - threshold as f64) => {
@@ -67,18 +87,29 @@ mod tests {
 
     #[test]
     fn cosine_and_step_closed_forms() {
-        let c = Schedule::Cosine { t_max: 10, eta_min: 1e-5 };
+        let c = Schedule::Cosine {
+            t_max: 10,
+            eta_min: 1e-5,
+        };
         let mut s = c.start(0.1);
         assert!((c.advance(&mut s, 0.1, 0, None) - 0.1).abs() < 1e-7);
         assert!((c.advance(&mut s, 0.1, 5, None) - (1e-5 + (0.1 - 1e-5) / 2.0)).abs() < 1e-6);
         assert!((c.advance(&mut s, 0.1, 10, None) - 1e-5).abs() < 1e-7);
-        let st = Schedule::Step { step_size: 2, gamma: 0.5 };
+        let st = Schedule::Step {
+            step_size: 2,
+            gamma: 0.5,
+        };
         assert!((st.advance(&mut s, 1.0, 5, None) - 0.25).abs() < 1e-7);
     }
 
     #[test]
     fn plateau_divides_after_patience() {
-        let p = Schedule::Plateau { factor: 0.25, patience: 1, threshold: 0.0, min_lr: 0.0 };
+        let p = Schedule::Plateau {
+            factor: 0.25,
+            patience: 1,
+            threshold: 0.0,
+            min_lr: 0.0,
+        };
         let mut s = p.start(20.0);
         let lrs: Vec<f32> = [None, Some(5.0), Some(4.0), Some(4.5), Some(4.2), Some(3.0)]
             .iter()

@@ -89,7 +89,7 @@ pub struct TrainArgs {
     /// Dropout probability after each hidden block.
     #[arg(long, default_value_t = 0.2)]
     pub dropout: f32,
-    #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Adamw)]
     pub optimizer: OptimizerKind,
     /// Learning rate (default: 0.1 for SGD, 0.001 for AdamW).
     #[arg(long)]
@@ -177,16 +177,29 @@ impl TrainArgs {
                 if !self.no_batch_norm && self.batch_size < 2 {
                     bail!("BatchNorm needs batches of at least 2 examples: raise --batch-size or pass --no-batch-norm");
                 }
-                Arch::Mlp { hidden: self.hidden.clone(), batch_norm: !self.no_batch_norm, dropout: self.dropout }
+                Arch::Mlp {
+                    hidden: self.hidden.clone(),
+                    batch_norm: !self.no_batch_norm,
+                    dropout: self.dropout,
+                }
             }
         };
         let (optimizer, default_lr) = match self.optimizer {
             OptimizerKind::Sgd => (
-                OptimizerConfig::Sgd { momentum: self.momentum, nesterov: self.nesterov, weight_decay: self.weight_decay },
+                OptimizerConfig::Sgd {
+                    momentum: self.momentum,
+                    nesterov: self.nesterov,
+                    weight_decay: self.weight_decay,
+                },
                 0.1,
             ),
             OptimizerKind::Adamw => (
-                OptimizerConfig::AdamW { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: self.weight_decay },
+                OptimizerConfig::AdamW {
+                    beta1: 0.9,
+                    beta2: 0.999,
+                    eps: 1e-8,
+                    weight_decay: self.weight_decay,
+                },
                 1e-3,
             ),
         };
@@ -196,13 +209,26 @@ impl TrainArgs {
         }
         let schedule = match self.schedule {
             ScheduleKind::Constant => Schedule::Constant,
-            ScheduleKind::Step => Schedule::Step { step_size: self.step_size, gamma: self.gamma },
-            ScheduleKind::Cosine => Schedule::Cosine { t_max: self.epochs, eta_min: self.eta_min },
-            ScheduleKind::Plateau => Schedule::Plateau { factor: self.gamma, patience: self.patience, threshold: 1e-4, min_lr: 0.0 },
+            ScheduleKind::Step => Schedule::Step {
+                step_size: self.step_size,
+                gamma: self.gamma,
+            },
+            ScheduleKind::Cosine => Schedule::Cosine {
+                t_max: self.epochs,
+                eta_min: self.eta_min,
+            },
+            ScheduleKind::Plateau => Schedule::Plateau {
+                factor: self.gamma,
+                patience: self.patience,
+                threshold: 1e-4,
+                min_lr: 0.0,
+            },
         };
         let early_stop = match self.early_stop {
             EarlyStopKind::Never => EarlyStop::Never,
-            EarlyStopKind::Patience => EarlyStop::Patience { patience: self.patience },
+            EarlyStopKind::Patience => EarlyStop::Patience {
+                patience: self.patience,
+            },
             EarlyStopKind::Article => EarlyStop::Article,
         };
         Ok(TrainConfig {
@@ -236,7 +262,11 @@ impl TrainConfig {
             valid_fraction: 0.1,
             seed: 0,
             arch,
-            optimizer: OptimizerConfig::Sgd { momentum: 0.0, nesterov: false, weight_decay: 0.0 },
+            optimizer: OptimizerConfig::Sgd {
+                momentum: 0.0,
+                nesterov: false,
+                weight_decay: 0.0,
+            },
             lr,
             schedule: Schedule::Constant,
             batch_size,

@@ -22,11 +22,30 @@ pub fn run(saved: &SavedRun, data: Option<&str>) -> Result<(String, Evaluation)>
         }
     };
     let examples = labeled::read(&file)?;
-    let vectors = load_vectors_for(&saved.cfg.vectors, saved.cfg.tokenizer, examples.iter().map(|e| e.text.as_str()))?;
+    let vectors = load_vectors_for(
+        &saved.cfg.vectors,
+        saved.cfg.tokenizer,
+        examples.iter().map(|e| e.text.as_str()),
+    )?;
     if vectors.dim() != saved.model.spec.input_dim {
-        bail!("vectors {} have {} dimensions, the model was trained on {}", saved.cfg.vectors, vectors.dim(), saved.model.spec.input_dim);
+        bail!(
+            "vectors {} have {} dimensions, the model was trained on {}",
+            saved.cfg.vectors,
+            vectors.dim(),
+            saved.model.spec.input_dim
+        );
     }
-    let (m, _) = matrix(&examples, &file, &saved.labels, &vectors, saved.cfg.tokenizer, saved.cfg.empty_policy)?;
+    let (m, _) = matrix(
+        &examples,
+        &file,
+        &saved.labels,
+        &vectors,
+        saved.cfg.tokenizer,
+        saved.cfg.empty_policy,
+    )?;
     let (loss, _, predicted) = run_model(&saved.model, &m, vectors.dim());
-    Ok((file.display().to_string(), evaluate(&m.y, &predicted, &saved.labels, loss)))
+    Ok((
+        file.display().to_string(),
+        evaluate(&m.y, &predicted, &saved.labels, loss),
+    ))
 }

@@ -45,7 +45,11 @@ pub fn vectors_path(spec: &str) -> Result<PathBuf> {
 }
 
 /// Loads the vectors `texts` can use (every lookup form of every token).
-pub fn load_vectors_for<'a>(spec: &str, tokenizer: Tokenizer, texts: impl IntoIterator<Item = &'a str>) -> Result<WordVectors> {
+pub fn load_vectors_for<'a>(
+    spec: &str,
+    tokenizer: Tokenizer,
+    texts: impl IntoIterator<Item = &'a str>,
+) -> Result<WordVectors> {
     let path = vectors_path(spec)?;
     let wanted = needed_words(tokenizer, texts);
     let vectors = embed::load(&path, Some(&wanted)).with_context(|| format!("loading vectors {}", path.display()))?;
@@ -55,15 +59,34 @@ pub fn load_vectors_for<'a>(spec: &str, tokenizer: Tokenizer, texts: impl IntoIt
     Ok(vectors)
 }
 
-pub fn matrix(examples: &[Example], file: &Path, labels: &[String], vectors: &WordVectors, tokenizer: Tokenizer, policy: EmptyPolicy) -> Result<(Matrix, Coverage)> {
+pub fn matrix(
+    examples: &[Example],
+    file: &Path,
+    labels: &[String],
+    vectors: &WordVectors,
+    tokenizer: Tokenizer,
+    policy: EmptyPolicy,
+) -> Result<(Matrix, Coverage)> {
     let y = label_ids(examples, labels, file)?;
     let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
     let (x, coverage) = mean_vectors(&texts, vectors, tokenizer, EmptyPolicy::Zero)?;
     if let (EmptyPolicy::Error, Some(&row)) = (policy, coverage.empty_rows.first()) {
         let e = &examples[row];
-        bail!("{}:{}: no word of {:?} has a vector (--empty zero would use a zero vector)", file.display(), e.line, e.text);
+        bail!(
+            "{}:{}: no word of {:?} has a vector (--empty zero would use a zero vector)",
+            file.display(),
+            e.line,
+            e.text
+        );
     }
-    Ok((Matrix { x, y, rows: examples.len() }, coverage))
+    Ok((
+        Matrix {
+            x,
+            y,
+            rows: examples.len(),
+        },
+        coverage,
+    ))
 }
 
 pub fn build(splits: &Splits, vectors_spec: &str, tokenizer: Tokenizer, policy: EmptyPolicy) -> Result<FeatureSet> {
@@ -75,7 +98,11 @@ pub fn build(splits: &Splits, vectors_spec: &str, tokenizer: Tokenizer, policy: 
         .map(|e| e.text.as_str());
     let vectors = load_vectors_for(vectors_spec, tokenizer, all_texts)?;
     let train_file = &splits.files[0];
-    let valid_file = if splits.files.len() > 1 && !splits.valid_origin.starts_with("stratified") { &splits.files[1] } else { train_file };
+    let valid_file = if splits.files.len() > 1 && !splits.valid_origin.starts_with("stratified") {
+        &splits.files[1]
+    } else {
+        train_file
+    };
     let test_file = splits.files.last().unwrap_or(train_file);
     let (train, c_train) = matrix(&splits.train, train_file, &splits.labels, &vectors, tokenizer, policy)?;
     let (valid, c_valid) = matrix(&splits.valid, valid_file, &splits.labels, &vectors, tokenizer, policy)?;
@@ -88,7 +115,14 @@ pub fn build(splits: &Splits, vectors_spec: &str, tokenizer: Tokenizer, policy: 
         }
         None => None,
     };
-    Ok(FeatureSet { dim: vectors.dim(), labels: splits.labels.clone(), train, valid, test, coverage })
+    Ok(FeatureSet {
+        dim: vectors.dim(),
+        labels: splits.labels.clone(),
+        train,
+        valid,
+        test,
+        coverage,
+    })
 }
 
 /// Saves `X_train`, `y_train`, `X_valid`, … as safetensors (X f32 `[n, d]`, y i64 `[n]`, as the
@@ -96,11 +130,19 @@ pub fn build(splits: &Splits, vectors_spec: &str, tokenizer: Tokenizer, policy: 
 pub fn save(path: &Path, set: &FeatureSet) -> Result<()> {
     let mut xs = Vec::new();
     let mut ys = Vec::new();
-    let splits = [("train", Some(&set.train)), ("valid", Some(&set.valid)), ("test", set.test.as_ref())];
+    let splits = [
+        ("train", Some(&set.train)),
+        ("valid", Some(&set.valid)),
+        ("test", set.test.as_ref()),
+    ];
     for (name, m) in splits {
         if let Some(m) = m {
             xs.push((format!("X_{name}"), vec![m.rows, set.dim], m.x.as_slice()));
-            ys.push((format!("y_{name}"), vec![m.rows], m.y.iter().map(|&v| v as i64).collect()));
+            ys.push((
+                format!("y_{name}"),
+                vec![m.rows],
+                m.y.iter().map(|&v| v as i64).collect(),
+            ));
         }
     }
     let meta = serde_json::json!({ "labels": set.labels });

@@ -26,7 +26,11 @@ fn rows(values: &[f32], width: usize) -> Vec<Vec<f32>> {
 }
 
 pub fn inspect(data: &FeatureSet, seed: u64) -> Inspection {
-    let spec = ModelSpec { arch: Arch::Slp, input_dim: data.dim, classes: data.labels.len() };
+    let spec = ModelSpec {
+        arch: Arch::Slp,
+        input_dim: data.dim,
+        classes: data.labels.len(),
+    };
     let classes = spec.classes;
     let mut model = Classifier::new(spec, seed);
     let d = data.dim;
@@ -57,7 +61,12 @@ pub fn inspect(data: &FeatureSet, seed: u64) -> Inspection {
 pub fn format_matrix(m: &[Vec<f32>]) -> String {
     let row = |r: &Vec<f32>| {
         let cells: Vec<String> = if r.len() > 6 {
-            r[..3].iter().map(|v| format!("{v:7.4}")).chain(std::iter::once("...".to_string())).chain(r[r.len() - 3..].iter().map(|v| format!("{v:7.4}"))).collect()
+            r[..3]
+                .iter()
+                .map(|v| format!("{v:7.4}"))
+                .chain(std::iter::once("...".to_string()))
+                .chain(r[r.len() - 3..].iter().map(|v| format!("{v:7.4}")))
+                .collect()
         } else {
             r.iter().map(|v| format!("{v:7.4}")).collect()
         };

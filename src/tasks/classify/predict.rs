@@ -20,19 +20,35 @@ pub struct SavedRun {
 pub fn load_run(dir: &Path) -> Result<SavedRun> {
     let read = |name: &str| -> Result<String> {
         let p = dir.join(name);
-        std::fs::read_to_string(&p).with_context(|| format!("{} is not a finished classify run: cannot read {}", dir.display(), p.display()))
+        std::fs::read_to_string(&p).with_context(|| {
+            format!(
+                "{} is not a finished classify run: cannot read {}",
+                dir.display(),
+                p.display()
+            )
+        })
     };
-    let cfg: TrainConfig = serde_json::from_str(&read("config.json")?).with_context(|| format!("{}/config.json", dir.display()))?;
-    let labels: Vec<String> = serde_json::from_str(&read("labels.json")?).with_context(|| format!("{}/labels.json", dir.display()))?;
+    let cfg: TrainConfig =
+        serde_json::from_str(&read("config.json")?).with_context(|| format!("{}/config.json", dir.display()))?;
+    let labels: Vec<String> =
+        serde_json::from_str(&read("labels.json")?).with_context(|| format!("{}/labels.json", dir.display()))?;
     let best = dir.join("checkpoints").join("best.safetensors");
     let spec = {
         let file = crate::train::checkpoint::TensorFile::read(&best)?;
-        let meta = file.meta.ok_or_else(|| anyhow::anyhow!("{}: no tsumugi metadata", best.display()))?;
-        let spec: ModelSpec = serde_json::from_value(meta["model"].clone()).with_context(|| format!("{}: model description", best.display()))?;
+        let meta = file
+            .meta
+            .ok_or_else(|| anyhow::anyhow!("{}: no tsumugi metadata", best.display()))?;
+        let spec: ModelSpec = serde_json::from_value(meta["model"].clone())
+            .with_context(|| format!("{}: model description", best.display()))?;
         spec
     };
     if spec.classes != labels.len() {
-        bail!("{}: the model has {} classes but labels.json lists {}", dir.display(), spec.classes, labels.len());
+        bail!(
+            "{}: the model has {} classes but labels.json lists {}",
+            dir.display(),
+            spec.classes,
+            labels.len()
+        );
     }
     let (model, _) = load_model(&best, spec)?;
     Ok(SavedRun { cfg, labels, model })
@@ -54,11 +70,21 @@ pub fn predict(run: &SavedRun, texts: &[String]) -> Result<Vec<Prediction>> {
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let vectors = load_vectors_for(&run.cfg.vectors, run.cfg.tokenizer, refs.iter().copied())?;
     if vectors.dim() != run.model.spec.input_dim {
-        bail!("vectors {} have {} dimensions, the model was trained on {}", run.cfg.vectors, vectors.dim(), run.model.spec.input_dim);
+        bail!(
+            "vectors {} have {} dimensions, the model was trained on {}",
+            run.cfg.vectors,
+            vectors.dim(),
+            run.model.spec.input_dim
+        );
     }
     let (x, coverage) = mean_vectors(&refs, &vectors, run.cfg.tokenizer, EmptyPolicy::Zero)?;
     if let Some(&row) = coverage.empty_rows.first() {
-        bail!("no word of text {} ({:?}) has a vector in {}, so there is nothing to classify", row + 1, texts[row], run.cfg.vectors);
+        bail!(
+            "no word of text {} ({:?}) has a vector in {}, so there is nothing to classify",
+            row + 1,
+            texts[row],
+            run.cfg.vectors
+        );
     }
     let logits = run.model.logits(&x, texts.len());
     let probs = softmax(&logits, run.labels.len());
@@ -68,7 +94,11 @@ pub fn predict(run: &SavedRun, texts: &[String]) -> Result<Vec<Prediction>> {
         .map(|(text, p)| {
             let mut probabilities: Vec<(String, f32)> = run.labels.iter().cloned().zip(p.iter().copied()).collect();
             probabilities.sort_by(|a, b| b.1.total_cmp(&a.1));
-            Prediction { text: text.clone(), label: probabilities[0].0.clone(), probabilities }
+            Prediction {
+                text: text.clone(),
+                label: probabilities[0].0.clone(),
+                probabilities,
+            }
         })
         .collect())
 }

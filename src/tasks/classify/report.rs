@@ -27,7 +27,10 @@ pub fn curves(run: &RunDir, history: &[EpochRecord]) -> Result<()> {
             title: "accuracy".into(),
             x_label: "epoch".into(),
             y_label: "accuracy".into(),
-            series: vec![series("train", |r| r.train_accuracy), series("valid", |r| r.valid_accuracy)],
+            series: vec![
+                series("train", |r| r.train_accuracy),
+                series("valid", |r| r.valid_accuracy),
+            ],
             log_x: false,
         },
     ];
@@ -35,7 +38,12 @@ pub fn curves(run: &RunDir, history: &[EpochRecord]) -> Result<()> {
 }
 
 pub fn confusion(run: &RunDir, split: &str, labels: &[String], eval: &Evaluation) -> Result<()> {
-    confusion_matrix(&run.path("confusion"), &format!("confusion matrix ({split})"), labels, &eval.confusion)
+    confusion_matrix(
+        &run.path("confusion"),
+        &format!("confusion matrix ({split})"),
+        labels,
+        &eval.confusion,
+    )
 }
 
 pub struct ReportInput<'a> {
@@ -54,29 +62,74 @@ pub fn markdown(input: &ReportInput) -> String {
     let mut md = String::new();
     let cfg = input.cfg;
     let _ = writeln!(md, "# Text classification run\n");
-    let _ = writeln!(md, "- data: `{}` ({} classes: {}); valid: {}", cfg.data, input.data.labels.len(), input.data.labels.join(", "), input.valid_origin);
-    let _ = writeln!(md, "- features: mean of `{}` vectors ({} dimensions), tokenizer `{:?}`, texts without a known word: {:?}", cfg.vectors, input.data.dim, cfg.tokenizer, cfg.empty_policy);
+    let _ = writeln!(
+        md,
+        "- data: `{}` ({} classes: {}); valid: {}",
+        cfg.data,
+        input.data.labels.len(),
+        input.data.labels.join(", "),
+        input.valid_origin
+    );
+    let _ = writeln!(
+        md,
+        "- features: mean of `{}` vectors ({} dimensions), tokenizer `{:?}`, texts without a known word: {:?}",
+        cfg.vectors, input.data.dim, cfg.tokenizer, cfg.empty_policy
+    );
     let _ = writeln!(md, "- model: {:?}, {} trainable parameters", cfg.arch, input.trainable);
-    let _ = writeln!(md, "- optimizer: {:?}, lr {}, schedule {:?}, batch {}, up to {} epochs, early stop {:?}, clip {:?}, seed {}", cfg.optimizer, cfg.lr, cfg.schedule, cfg.batch_size, cfg.epochs, cfg.early_stop, cfg.clip, cfg.seed);
-    let _ = writeln!(md, "- trained {} epoch(s){}; evaluated with the weights of epoch {} (lowest validation loss)\n", input.history.len(), input.stopped_early.map(|s| format!(", {s}")).unwrap_or_default(), input.best_epoch);
+    let _ = writeln!(
+        md,
+        "- optimizer: {:?}, lr {}, schedule {:?}, batch {}, up to {} epochs, early stop {:?}, clip {:?}, seed {}",
+        cfg.optimizer, cfg.lr, cfg.schedule, cfg.batch_size, cfg.epochs, cfg.early_stop, cfg.clip, cfg.seed
+    );
+    let _ = writeln!(
+        md,
+        "- trained {} epoch(s){}; evaluated with the weights of epoch {} (lowest validation loss)\n",
+        input.history.len(),
+        input.stopped_early.map(|s| format!(", {s}")).unwrap_or_default(),
+        input.best_epoch
+    );
     let _ = writeln!(md, "## Vocabulary coverage\n");
     for (split, c) in input.coverage {
         let _ = writeln!(md, "- {split}: {}", c.summary());
     }
-    let _ = writeln!(md, "\n## Results\n\n| split | loss | accuracy | macro F1 |\n|---|---|---|---|");
+    let _ = writeln!(
+        md,
+        "\n## Results\n\n| split | loss | accuracy | macro F1 |\n|---|---|---|---|"
+    );
     for (split, e) in input.evaluations {
-        let _ = writeln!(md, "| {split} | {:.4} | {:.4} | {:.4} |", e.loss, e.accuracy, e.macro_f1);
+        let _ = writeln!(
+            md,
+            "| {split} | {:.4} | {:.4} | {:.4} |",
+            e.loss, e.accuracy, e.macro_f1
+        );
     }
     if let Some((split, e)) = input.evaluations.last() {
-        let _ = writeln!(md, "\n## Per class ({split})\n\n| class | precision | recall | F1 | support |\n|---|---|---|---|---|");
+        let _ = writeln!(
+            md,
+            "\n## Per class ({split})\n\n| class | precision | recall | F1 | support |\n|---|---|---|---|---|"
+        );
         for c in &e.per_class {
-            let _ = writeln!(md, "| {} | {:.4} | {:.4} | {:.4} | {} |", c.label, c.precision, c.recall, c.f1, c.support);
+            let _ = writeln!(
+                md,
+                "| {} | {:.4} | {:.4} | {:.4} | {} |",
+                c.label, c.precision, c.recall, c.f1, c.support
+            );
         }
     }
-    let _ = writeln!(md, "\n## Figures\n\n![loss and accuracy per epoch](curves.png)\n\n![confusion matrix](confusion.png)\n");
-    let _ = writeln!(md, "## Epochs\n\n| epoch | lr | train loss | train acc | valid loss | valid acc |\n|---|---|---|---|---|---|");
+    let _ = writeln!(
+        md,
+        "\n## Figures\n\n![loss and accuracy per epoch](curves.png)\n\n![confusion matrix](confusion.png)\n"
+    );
+    let _ = writeln!(
+        md,
+        "## Epochs\n\n| epoch | lr | train loss | train acc | valid loss | valid acc |\n|---|---|---|---|---|---|"
+    );
     for r in input.history {
-        let _ = writeln!(md, "| {} | {:.6} | {:.4} | {:.4} | {:.4} | {:.4} |", r.epoch, r.lr, r.train_loss, r.train_accuracy, r.valid_loss, r.valid_accuracy);
+        let _ = writeln!(
+            md,
+            "| {} | {:.6} | {:.4} | {:.4} | {:.4} | {:.4} |",
+            r.epoch, r.lr, r.train_loss, r.train_accuracy, r.valid_loss, r.valid_accuracy
+        );
     }
     md
 }

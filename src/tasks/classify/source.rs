@@ -27,7 +27,10 @@ pub fn locate(data: &str) -> Result<(PathBuf, Option<PathBuf>, Option<PathBuf>)>
     if path.is_dir() {
         let file = |n: &str| Some(path.join(n)).filter(|p| p.exists());
         let Some(train) = file("train.tsv") else {
-            bail!("{}: a data directory needs train.tsv (and optionally valid.tsv, test.tsv)", path.display());
+            bail!(
+                "{}: a data directory needs train.tsv (and optionally valid.tsv, test.tsv)",
+                path.display()
+            );
         };
         return Ok((train, file("valid.tsv"), file("test.tsv")));
     }
@@ -42,14 +45,23 @@ pub fn locate(data: &str) -> Result<(PathBuf, Option<PathBuf>, Option<PathBuf>)>
         _ => bail!("`{data}` is not a file, a directory or a classification dataset (r8, r52, 20ng)"),
     };
     let dir = fetch::ensure(data)?;
-    Ok((dir.join(format!("{stem}-train.tab")), None, Some(dir.join(format!("{stem}-test.tab")))))
+    Ok((
+        dir.join(format!("{stem}-train.tab")),
+        None,
+        Some(dir.join(format!("{stem}-test.tab"))),
+    ))
 }
 
 pub fn load(data: &str, valid_fraction: f64, seed: u64) -> Result<Splits> {
     let (train_path, valid_path, test_path) = locate(data)?;
     let mut train = labeled::read(&train_path)?;
-    let labels = match train_path.parent().map(|d| d.join("labels.json")).filter(|p| p.exists()) {
-        Some(p) => serde_json::from_slice(&std::fs::read(&p)?).with_context(|| format!("{}: expected a JSON list of labels", p.display()))?,
+    let labels = match train_path
+        .parent()
+        .map(|d| d.join("labels.json"))
+        .filter(|p| p.exists())
+    {
+        Some(p) => serde_json::from_slice(&std::fs::read(&p)?)
+            .with_context(|| format!("{}: expected a JSON list of labels", p.display()))?,
         None => {
             let mut l: Vec<String> = train.iter().map(|e| e.label.clone()).collect();
             l.sort();
@@ -58,7 +70,11 @@ pub fn load(data: &str, valid_fraction: f64, seed: u64) -> Result<Splits> {
         }
     };
     if labels.len() < 2 {
-        bail!("{}: needs at least two classes, found {:?}", train_path.display(), labels);
+        bail!(
+            "{}: needs at least two classes, found {:?}",
+            train_path.display(),
+            labels
+        );
     }
     let mut files = vec![train_path.clone()];
     let (valid, valid_origin) = match &valid_path {
@@ -75,7 +91,10 @@ pub fn load(data: &str, valid_fraction: f64, seed: u64) -> Result<Splits> {
             let valid = valid_idx.iter().map(|&i| train[i].clone()).collect();
             let rest = train_idx.iter().map(|&i| train[i].clone()).collect();
             train = rest;
-            (valid, format!("stratified {:.0}% of train (seed {seed})", valid_fraction * 100.0))
+            (
+                valid,
+                format!("stratified {:.0}% of train (seed {seed})", valid_fraction * 100.0),
+            )
         }
     };
     let test = match &test_path {
@@ -85,7 +104,14 @@ pub fn load(data: &str, valid_fraction: f64, seed: u64) -> Result<Splits> {
         }
         None => None,
     };
-    Ok(Splits { train, valid, test, labels, valid_origin, files })
+    Ok(Splits {
+        train,
+        valid,
+        test,
+        labels,
+        valid_origin,
+        files,
+    })
 }
 
 /// Label ids of `examples`; an unknown label is an error naming the file and line.

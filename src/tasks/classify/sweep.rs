@@ -24,15 +24,27 @@ pub struct SweepRow {
 }
 
 /// Runs the sweep; `base` supplies model, optimizer and seed (its batch size is replaced).
-pub fn sweep(base: &TrainConfig, data: &FeatureSet, batch_sizes: &[usize], mut log: impl FnMut(&SweepRow)) -> Result<Vec<SweepRow>> {
-    let spec = ModelSpec { arch: base.arch.clone(), input_dim: data.dim, classes: data.labels.len() };
+pub fn sweep(
+    base: &TrainConfig,
+    data: &FeatureSet,
+    batch_sizes: &[usize],
+    mut log: impl FnMut(&SweepRow),
+) -> Result<Vec<SweepRow>> {
+    let spec = ModelSpec {
+        arch: base.arch.clone(),
+        input_dim: data.dim,
+        classes: data.labels.len(),
+    };
     let mut rows = Vec::new();
     for &batch_size in batch_sizes {
-        let cfg = TrainConfig { batch_size, ..base.clone() };
+        let cfg = TrainConfig {
+            batch_size,
+            ..base.clone()
+        };
         let mut model = Classifier::new(spec.clone(), cfg.seed);
         let mut optimizer = Optimizer::new(cfg.optimizer);
         let began = Instant::now();
-        train_epoch(&mut model, &mut optimizer, &data.train, data.dim, &cfg, cfg.lr, 0, |_, _| {})?;
+        train_epoch(&mut model, &mut optimizer, &data.train, &cfg, cfg.lr, 0, |_, _| {})?;
         let seconds = began.elapsed().as_secs_f64();
         let (train_loss, train_accuracy, _) = evaluate(&model, &data.train, data.dim);
         let (valid_loss, valid_accuracy, _) = evaluate(&model, &data.valid, data.dim);
@@ -56,7 +68,10 @@ pub fn figure(stem: &Path, rows: &[SweepRow]) -> Result<()> {
         title: "one training epoch".into(),
         x_label: "batch size".into(),
         y_label: "seconds".into(),
-        series: vec![Series { name: "tsumugi".into(), points: rows.iter().map(|r| (r.batch_size as f64, r.seconds)).collect() }],
+        series: vec![Series {
+            name: "tsumugi".into(),
+            points: rows.iter().map(|r| (r.batch_size as f64, r.seconds)).collect(),
+        }],
         log_x: true,
     }];
     line_panels(stem, &panels)
@@ -67,7 +82,13 @@ pub fn markdown(rows: &[SweepRow]) -> String {
     for r in rows {
         md.push_str(&format!(
             "| {} | {:.4} | {:.0} | {:.4} | {:.4} | {:.4} | {:.4} |\n",
-            r.batch_size, r.seconds, r.examples_per_second, r.train_loss, r.train_accuracy, r.valid_loss, r.valid_accuracy
+            r.batch_size,
+            r.seconds,
+            r.examples_per_second,
+            r.train_loss,
+            r.train_accuracy,
+            r.valid_loss,
+            r.valid_accuracy
         ));
     }
     md

@@ -57,7 +57,11 @@ pub fn run(args: &TrainArgs) -> Result<TrainSummary> {
         log(why);
     }
     let mut evaluations: Vec<(String, Evaluation)> = Vec::new();
-    let sets = [("train", Some(&data.train)), ("valid", Some(&data.valid)), ("test", data.test.as_ref())];
+    let sets = [
+        ("train", Some(&data.train)),
+        ("valid", Some(&data.valid)),
+        ("test", data.test.as_ref()),
+    ];
     for (name, m) in sets {
         if let Some(m) = m {
             let (loss, _, predicted) = trainer::evaluate(&outcome.best, m, data.dim);
@@ -90,6 +94,9 @@ pub fn run(args: &TrainArgs) -> Result<TrainSummary> {
         test_accuracy: get("test").map(|e| e.accuracy),
         test_macro_f1: get("test").map(|e| e.macro_f1),
         report: run.path("report.md"),
-        figures: ["curves.png", "curves.svg", "confusion.png", "confusion.svg"].iter().map(|f| run.path(f)).collect(),
+        figures: ["curves.png", "curves.svg", "confusion.png", "confusion.svg"]
+            .iter()
+            .map(|f| run.path(f))
+            .collect(),
     })
 }

@@ -67,7 +67,11 @@ pub fn evaluate(model: &Classifier, m: &Matrix, dim: usize) -> (f64, f64, Vec<u3
         predicted.extend(argmax_rows(&logits, classes));
     }
     let correct = predicted.iter().zip(&m.y).filter(|(p, y)| p == y).count();
-    (loss / m.rows.max(1) as f64, correct as f64 / m.rows.max(1) as f64, predicted)
+    (
+        loss / m.rows.max(1) as f64,
+        correct as f64 / m.rows.max(1) as f64,
+        predicted,
+    )
 }
 
 /// One pass over `train` in shuffled mini-batches. Returns the mean batch loss. A final batch
@@ -76,19 +80,26 @@ pub fn train_epoch(
     model: &mut Classifier,
     optimizer: &mut Optimizer,
     train: &Matrix,
-    dim: usize,
     cfg: &TrainConfig,
     lr: f32,
     epoch: usize,
     mut on_step: impl FnMut(usize, f32),
 ) -> Result<f64> {
+    let dim = model.spec.input_dim;
     let mut rng = epoch_rng(cfg.seed, epoch);
     let mut order: Vec<usize> = (0..train.rows).collect();
     order.shuffle(&mut rng);
     let needs_pairs = model.spec.uses_batch_norm();
-    let (mut x, mut y) = (Vec::with_capacity(cfg.batch_size * dim), Vec::with_capacity(cfg.batch_size));
+    let (mut x, mut y) = (
+        Vec::with_capacity(cfg.batch_size * dim),
+        Vec::with_capacity(cfg.batch_size),
+    );
     let (mut loss_sum, mut batches) = (0.0, 0usize);
+    let crash_step = crash_point(epoch, train.rows.div_ceil(cfg.batch_size));
     for (step, batch) in order.chunks(cfg.batch_size).enumerate() {
+        if Some(step) == crash_step {
+            std::process::abort();
+        }
         if needs_pairs && batch.len() < 2 {
             continue;
         }
@@ -102,7 +113,11 @@ pub fn train_epoch(
         let (logits, tape) = model.forward_train(&x, batch.len(), &mut rng);
         let (loss, dlogits) = cross_entropy(&logits, &y, model.spec.classes);
         if !loss.is_finite() {
-            bail!("the loss became {loss} at epoch {}, step {} (learning rate {lr}); lower --lr or set --clip", epoch + 1, step + 1);
+            bail!(
+                "the loss became {loss} at epoch {}, step {} (learning rate {lr}); lower --lr or set --clip",
+                epoch + 1,
+                step + 1
+            );
         }
         model.backward(&tape, &dlogits);
         if let Some(max_norm) = cfg.clip {
@@ -116,7 +131,22 @@ pub fn train_epoch(
     Ok(loss_sum / batches.max(1) as f64)
 }
 
-fn meta(epoch: usize, schedule: &ScheduleState, best_epoch: usize, best_loss: f64, cfg: &TrainConfig, spec: &ModelSpec) -> serde_json::Value {
+/// Crash-test hook: with `TSUMUGI_CRASH_IN_EPOCH=N`, the process aborts (no destructors, no
+/// flushing — what `kill -9` does) halfway through epoch N, so tests can check that `--resume`
+/// reproduces an uninterrupted run.
+fn crash_point(epoch: usize, steps: usize) -> Option<usize> {
+    let n: usize = std::env::var("TSUMUGI_CRASH_IN_EPOCH").ok()?.parse().ok()?;
+    (n == epoch + 1).then_some(steps / 2)
+}
+
+fn meta(
+    epoch: usize,
+    schedule: &ScheduleState,
+    best_epoch: usize,
+    best_loss: f64,
+    cfg: &TrainConfig,
+    spec: &ModelSpec,
+) -> serde_json::Value {
     serde_json::json!({
         "epoch": epoch,
         "schedule": schedule,
@@ -136,8 +166,18 @@ pub fn load_model(path: &std::path::Path, spec: ModelSpec) -> Result<(Classifier
     Ok((model, file))
 }
 
-pub fn train(cfg: &TrainConfig, data: &FeatureSet, run: &RunDir, resume: bool, log: &mut dyn FnMut(&str)) -> Result<Outcome> {
-    let spec = ModelSpec { arch: cfg.arch.clone(), input_dim: data.dim, classes: data.labels.len() };
+pub fn train(
+    cfg: &TrainConfig,
+    data: &FeatureSet,
+    run: &RunDir,
+    resume: bool,
+    log: &mut dyn FnMut(&str),
+) -> Result<Outcome> {
+    let spec = ModelSpec {
+        arch: cfg.arch.clone(),
+        input_dim: data.dim,
+        classes: data.labels.len(),
+    };
     let mut model = Classifier::new(spec.clone(), cfg.seed);
     let mut optimizer = Optimizer::new(cfg.optimizer);
     let mut schedule = cfg.schedule.start(cfg.lr);
@@ -147,7 +187,8 @@ pub fn train(cfg: &TrainConfig, data: &FeatureSet, run: &RunDir, resume: bool, l
     let best_path = run.checkpoint("best.safetensors");
     let mut start = 0;
     if resume {
-        let (restored, file) = load_model(&last_path, spec.clone()).with_context(|| format!("resuming from {}", last_path.display()))?;
+        let (restored, file) =
+            load_model(&last_path, spec.clone()).with_context(|| format!("resuming from {}", last_path.display()))?;
         model = restored;
         checkpoint::restore_optimizer(&file, &model.params, &mut optimizer);
         let m = file.meta.clone().unwrap_or_default();
@@ -171,7 +212,9 @@ pub fn train(cfg: &TrainConfig, data: &FeatureSet, run: &RunDir, resume: bool, l
     }
     for epoch in start..cfg.epochs {
         let began = Instant::now();
-        let lr = cfg.schedule.advance(&mut schedule, cfg.lr, epoch, history.last().map(|r| r.valid_loss));
+        let lr = cfg
+            .schedule
+            .advance(&mut schedule, cfg.lr, epoch, history.last().map(|r| r.valid_loss));
         let bar = indicatif::ProgressBar::new(data.train.rows as u64);
         bar.set_style(
             indicatif::ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}")
@@ -179,7 +222,7 @@ pub fn train(cfg: &TrainConfig, data: &FeatureSet, run: &RunDir, resume: bool, l
         );
         bar.set_prefix(format!("{}/{}", epoch + 1, cfg.epochs));
         let mut seen = 0usize;
-        let batch_loss = train_epoch(&mut model, &mut optimizer, &data.train, data.dim, cfg, lr, epoch, |n, loss| {
+        let batch_loss = train_epoch(&mut model, &mut optimizer, &data.train, cfg, lr, epoch, |n, loss| {
             seen += n;
             if seen % 1024 < n {
                 bar.set_message(format!("loss {loss:.4}"));
@@ -191,16 +234,38 @@ pub fn train(cfg: &TrainConfig, data: &FeatureSet, run: &RunDir, resume: bool, l
         let (train_loss, train_accuracy, _) = evaluate(&model, &data.train, data.dim);
         let (valid_loss, valid_accuracy, _) = evaluate(&model, &data.valid, data.dim);
         if !valid_loss.is_finite() {
-            bail!("validation loss became {valid_loss} after epoch {}; the last good checkpoint is {}", epoch + 1, last_path.display());
+            bail!(
+                "validation loss became {valid_loss} after epoch {}; the last good checkpoint is {}",
+                epoch + 1,
+                last_path.display()
+            );
         }
-        let record = EpochRecord { epoch: epoch + 1, lr, batch_loss, train_loss, train_accuracy, valid_loss, valid_accuracy };
+        let record = EpochRecord {
+            epoch: epoch + 1,
+            lr,
+            batch_loss,
+            train_loss,
+            train_accuracy,
+            valid_loss,
+            valid_accuracy,
+        };
         run.append_metrics(&record)?;
         if valid_loss < best_loss {
             best_loss = valid_loss;
             best_epoch = epoch + 1;
-            checkpoint::save(&best_path, &model.params, &optimizer, &meta(epoch + 1, &schedule, best_epoch, best_loss, cfg, &spec))?;
+            checkpoint::save(
+                &best_path,
+                &model.params,
+                &optimizer,
+                &meta(epoch + 1, &schedule, best_epoch, best_loss, cfg, &spec),
+            )?;
         }
-        checkpoint::save(&last_path, &model.params, &optimizer, &meta(epoch + 1, &schedule, best_epoch, best_loss, cfg, &spec))?;
+        checkpoint::save(
+            &last_path,
+            &model.params,
+            &optimizer,
+            &meta(epoch + 1, &schedule, best_epoch, best_loss, cfg, &spec),
+        )?;
         let seconds = began.elapsed().as_secs_f64();
         epoch_seconds.push(seconds);
         log(&format!(
@@ -209,7 +274,11 @@ pub fn train(cfg: &TrainConfig, data: &FeatureSet, run: &RunDir, resume: bool, l
         ));
         history.push(record);
         if cfg.early_stop.should_stop(&valid_losses(&history)) {
-            stopped_early = Some(format!("early stopping after epoch {} ({:?})", epoch + 1, cfg.early_stop));
+            stopped_early = Some(format!(
+                "early stopping after epoch {} ({:?})",
+                epoch + 1,
+                cfg.early_stop
+            ));
             break;
         }
     }
@@ -217,5 +286,11 @@ pub fn train(cfg: &TrainConfig, data: &FeatureSet, run: &RunDir, resume: bool, l
         bail!("no epoch was trained");
     }
     let (best, _) = load_model(&best_path, spec)?;
-    Ok(Outcome { best, best_epoch, history, stopped_early, epoch_seconds })
+    Ok(Outcome {
+        best,
+        best_epoch,
+        history,
+        stopped_early,
+        epoch_seconds,
+    })
 }

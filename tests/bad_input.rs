@@ -1,0 +1,162 @@
+//! Bad input gives a clear error naming the file and line (or tensor), exit code 1, no panic,
+//! and no half-written run.
+
+mod common;
+use common::*;
+use std::path::Path;
+
+fn train_on(data: &Path, vectors: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "classify",
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--vectors",
+        vectors.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+fn fails_owned(args: &[String], needles: &[&str]) {
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    fails(&refs, needles);
+}
+
+#[test]
+fn malformed_training_files_name_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = write_vectors(dir.path());
+    let p = write_prepared(dir.path());
+    let out = dir.path().join("run");
+    let train = p.join("train.tsv");
+    let good = std::fs::read_to_string(&train).unwrap();
+
+    std::fs::write(&train, format!("{good}b\t   \n")).unwrap();
+    fails_owned(&train_on(&p, &v, &out, &[]), &["train.tsv:193: empty text"]);
+    std::fs::write(&train, format!("b\tstocks\nno tab on this line\n{good}")).unwrap();
+    fails_owned(&train_on(&p, &v, &out, &[]), &["train.tsv:2", "no tab"]);
+    let mut bytes = b"b\tstocks \xff\xfe bank\n".to_vec();
+    bytes.extend_from_slice(good.as_bytes());
+    std::fs::write(&train, bytes).unwrap();
+    fails_owned(&train_on(&p, &v, &out, &[]), &["train.tsv:1", "not valid UTF-8"]);
+    std::fs::write(&train, format!("{good}b\tzzz qqq\n")).unwrap();
+    fails_owned(
+        &train_on(&p, &v, &out, &["--empty", "error"]),
+        &["train.tsv:193", "no word of"],
+    );
+    assert!(!out.join("report.md").exists());
+}
+
+#[test]
+fn bad_vectors_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_prepared(dir.path());
+    let out = dir.path().join("run");
+    let v = write_vectors(dir.path());
+    let text = std::fs::read_to_string(&v).unwrap();
+
+    let short = dir.path().join("short.txt");
+    let mut lines: Vec<&str> = text.lines().collect();
+    let cut = lines[5].rsplit_once(' ').unwrap().0.to_string();
+    lines[5] = &cut;
+    std::fs::write(&short, lines.join("\n")).unwrap();
+    fails_owned(
+        &train_on(&p, &short, &out, &[]),
+        &["short.txt:6", "expected a word and 8 values"],
+    );
+
+    let truncated = dir.path().join("cut.txt");
+    std::fs::write(&truncated, text.lines().take(10).collect::<Vec<_>>().join("\n")).unwrap();
+    fails_owned(
+        &train_on(&p, &truncated, &out, &[]),
+        &["header says 28 vectors", "truncated"],
+    );
+
+    // word2vec binary cut short
+    let bin = dir.path().join("v.bin");
+    let mut b = b"2 3\nstocks ".to_vec();
+    b.extend([0u8; 12]);
+    b.extend(b"\nbank ");
+    b.extend([0u8; 5]);
+    std::fs::write(&bin, b).unwrap();
+    fails_owned(&train_on(&p, &bin, &out, &[]), &["v.bin", "entry 2 of 2", "truncated"]);
+
+    fails_owned(
+        &train_on(&p, &dir.path().join("missing.bin"), &out, &[]),
+        &["missing.bin does not exist"],
+    );
+    fails_owned(
+        &train_on(&p, Path::new("nonexistent-vectors-name"), &out, &[]),
+        &["nor a known vectors name"],
+    );
+}
+
+#[test]
+fn missing_data_and_bad_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = write_vectors(dir.path());
+    let out = dir.path().join("run");
+    fails_owned(
+        &train_on(&dir.path().join("absent.tsv"), &v, &out, &[]),
+        &["absent.tsv: no such file"],
+    );
+    fails_owned(
+        &train_on(Path::new("imdb"), &v, &out, &[]),
+        &["`imdb` is not", "r8, r52, 20ng"],
+    );
+    let p = write_prepared(dir.path());
+    fails_owned(&train_on(&p, &v, &out, &["--device", "cuda"]), &["no CUDA support"]);
+    fails_owned(
+        &train_on(&p, &v, &out, &["--batch-size", "1"]),
+        &["BatchNorm needs batches of at least 2"],
+    );
+    fails_owned(
+        &train_on(&p, &v, &out, &["--lr=-1"]),
+        &["--lr must be a positive number"],
+    );
+    fails(
+        &[
+            "classify",
+            "train",
+            "--out",
+            dir.path().join("fresh").to_str().unwrap(),
+            "--resume",
+        ],
+        &["--resume needs"],
+    );
+    fails(
+        &[
+            "news",
+            "prepare",
+            "--input",
+            dir.path().join("none.csv").to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &["none.csv"],
+    );
+    fails(&["data", "get", "imdb"], &["unknown dataset `imdb`", "r8"]);
+}
+
+#[test]
+fn data_list_is_offline_and_scriptable() {
+    let out = ok(&["data", "list", "--json"]);
+    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let names: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    for n in ["ptb", "r8", "r52", "20ng", "trec", "glove-100d", "sentiment", "minilm"] {
+        assert!(names.contains(&n), "{n}");
+    }
+}

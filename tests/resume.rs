@@ -1,0 +1,105 @@
+//! A run killed mid-epoch and resumed ends with exactly the metrics of an uninterrupted run, and
+//! the same seed gives the same metrics twice.
+
+mod common;
+use common::*;
+
+fn train_args<'a>(p: &'a str, v: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "classify",
+        "train",
+        "--data",
+        p,
+        "--vectors",
+        v,
+        "--epochs",
+        "6",
+        "--batch-size",
+        "4",
+        "--early-stop",
+        "never",
+        "--schedule",
+        "plateau",
+        "--patience",
+        "1",
+        "--out",
+        out,
+    ]
+}
+
+#[test]
+fn resume_after_kill_matches_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_prepared(dir.path());
+    let v = write_vectors(dir.path());
+    let (p, v) = (p.to_str().unwrap().to_string(), v.to_str().unwrap().to_string());
+    let straight = dir.path().join("straight");
+    ok(&train_args(&p, &v, straight.to_str().unwrap()));
+    let again = dir.path().join("again");
+    ok(&train_args(&p, &v, again.to_str().unwrap()));
+    let metrics = |d: &std::path::Path| std::fs::read_to_string(d.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics(&straight), metrics(&again), "same seed, same metrics");
+    assert_eq!(metrics(&straight).lines().count(), 6);
+
+    let crashed = dir.path().join("crashed");
+    let c = crashed.to_str().unwrap();
+    let o = bin()
+        .args(train_args(&p, &v, c))
+        .env("TSUMUGI_CRASH_IN_EPOCH", "4")
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "the crash hook aborts the process");
+    assert_eq!(
+        metrics(&crashed).lines().count(),
+        3,
+        "three epochs were finished before the crash"
+    );
+    assert!(!crashed.join("report.md").exists());
+    ok(&["classify", "train", "--out", c, "--resume"]);
+    assert_eq!(metrics(&crashed), metrics(&straight));
+    assert_eq!(
+        std::fs::read(crashed.join("checkpoints/last.safetensors")).unwrap(),
+        std::fs::read(straight.join("checkpoints/last.safetensors")).unwrap()
+    );
+}
+
+#[test]
+fn non_finite_loss_stops_cleanly_naming_the_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_prepared(dir.path());
+    let v = write_vectors(dir.path());
+    // features of size ~1e19 and a step of 1e30 overflow f32 on the first update
+    let text = std::fs::read_to_string(&v).unwrap();
+    let mut lines = text.lines();
+    let mut scaled = format!("{}\n", lines.next().unwrap());
+    for line in lines {
+        let mut parts = line.split(' ');
+        let word = parts.next().unwrap();
+        let values: Vec<String> = parts.map(|x| format!("{}", x.parse::<f32>().unwrap() * 1e19)).collect();
+        scaled.push_str(&format!("{word} {}\n", values.join(" ")));
+    }
+    std::fs::write(&v, scaled).unwrap();
+    let out = dir.path().join("nan");
+    let args = [
+        "classify",
+        "train",
+        "--data",
+        p.to_str().unwrap(),
+        "--vectors",
+        v.to_str().unwrap(),
+        "--model",
+        "slp",
+        "--optimizer",
+        "sgd",
+        "--momentum",
+        "0",
+        "--lr",
+        "1e30",
+        "--batch-size",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    fails(&args, &["the loss became", "epoch 1, step", "lower --lr"]);
+    assert!(!out.join("report.md").exists(), "no report for a failed run");
+}

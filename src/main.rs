@@ -128,6 +128,21 @@ enum ClassifyCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Loading a large word2vec binary file restricted to one dataset's vocabulary.
+    Word2vec {
+        #[arg(long, default_value_t = 1_000_000)]
+        words: usize,
+        #[arg(long, default_value_t = 300)]
+        dim: usize,
+        /// Vocabulary to keep (a news dataset uses about 20k words).
+        #[arg(long, default_value_t = 20_000)]
+        keep: usize,
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+        /// Where to write the generated file (removed afterwards); default: the system temp dir.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// One epoch over 10,672 × 300 features: single-layer at batch 1, MLP+BatchNorm at batch 64.
     Classify {
         /// Python with torch installed, for the peer (skipped with --no-peer).
@@ -210,6 +225,32 @@ fn run(cli: Cli) -> Result<()> {
             println!("wrote {}/{{train,valid,test}}.tsv and labels.json", out.display());
         }
         Command::Classify(cmd) => classify(cmd)?,
+        Command::Bench(BenchCommand::Word2vec {
+            words,
+            dim,
+            keep,
+            repeats,
+            dir,
+        }) => {
+            if words == 0 || dim == 0 || keep == 0 || repeats == 0 {
+                anyhow::bail!("--words, --dim, --keep and --repeats must be positive");
+            }
+            let dir = dir.unwrap_or_else(std::env::temp_dir);
+            let path = dir.join(format!("tsumugi-bench-{}.bin", std::process::id()));
+            println!("writing {words} × {dim} word2vec binary to {}", path.display());
+            tsumugi::tasks::bench_vectors::write_synthetic(&path, words, dim)?;
+            let size = std::fs::metadata(&path)?.len();
+            let result = tsumugi::tasks::bench_vectors::time_restricted_load(&path, words, keep, repeats);
+            let _ = std::fs::remove_file(&path);
+            let (t, loaded) = result?;
+            println!(
+                "load restricted to {loaded} words from {:.2} GB: min {:.3} s / median {:.3} s / max {:.3} s ({repeats} repeats, file in page cache)",
+                size as f64 / 1e9,
+                t.min,
+                t.median,
+                t.max
+            );
+        }
         Command::Bench(BenchCommand::Classify {
             python,
             peer_script,

@@ -202,10 +202,17 @@ where
             let share = count as f64 / row_total[g];
             let shade = (255.0 * (1.0 - 0.85 * share)) as u8;
             let (x, y) = (p as f64, (k - 1 - g) as f64);
-            let cell = Rectangle::new([(x - half, y - half), (x + half, y + half)], RGBColor(shade, shade, 255).filled());
+            let cell = Rectangle::new(
+                [(x - half, y - half), (x + half, y + half)],
+                RGBColor(shade, shade, 255).filled(),
+            );
             chart.draw_series(std::iter::once(cell)).map_err(err)?;
             let color = if share > 0.5 { WHITE } else { BLACK };
-            let text = Text::new(count.to_string(), (x - 0.25, y + 0.15), (FONT, 14).into_font().color(&color));
+            let text = Text::new(
+                count.to_string(),
+                (x - 0.25, y + 0.15),
+                (FONT, 14).into_font().color(&color),
+            );
             chart.draw_series(std::iter::once(text)).map_err(err)?;
         }
     }

@@ -13,8 +13,9 @@ use anyhow::{bail, Result};
 use std::collections::HashSet;
 use std::path::Path;
 
-/// Loads a vectors file, choosing the reader from the file name: `*.bin` is word2vec binary,
-/// `*.json` the wink format, anything else text (word2vec/GloVe/fastText). With `restrict`, only
+/// Loads a vectors file, choosing the reader from the file name: `*.bin` is word2vec binary
+/// (`*.bin.gz` streamed through gzip), `*.json` the wink format, anything else text
+/// (word2vec/GloVe/fastText, optionally `*.gz`). With `restrict`, only
 /// those words are kept, which makes multi-gigabyte files quick to use for one dataset.
 pub fn load(path: &Path, restrict: Option<&HashSet<String>>) -> Result<WordVectors> {
     let name = path.to_string_lossy();

@@ -81,6 +81,80 @@ pub fn parse(bytes: &[u8], path: &Path, restrict: Option<&HashSet<String>>) -> R
     Ok(vectors)
 }
 
+/// Reads a gzipped word2vec binary file (`GoogleNews-vectors-negative300.bin.gz` as
+/// distributed) in one streaming pass, keeping only the wanted words; nothing is unpacked to disk.
+pub fn read_gz(path: &Path, restrict: Option<&HashSet<String>>) -> Result<WordVectors> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let reader = std::io::BufReader::with_capacity(1 << 20, flate2::read::GzDecoder::new(file));
+    parse_stream(reader, path, restrict)
+}
+
+/// The streaming twin of [`parse`], for input that cannot be memory-mapped.
+pub fn parse_stream(
+    mut reader: impl std::io::BufRead,
+    path: &Path,
+    restrict: Option<&HashSet<String>>,
+) -> Result<WordVectors> {
+    let io_err = |e: std::io::Error| anyhow!("{}: {e}", path.display());
+    let mut header = Vec::new();
+    reader.read_until(b'\n', &mut header).map_err(io_err)?;
+    let header = String::from_utf8_lossy(&header);
+    let nums: Vec<usize> = header.split_whitespace().filter_map(|t| t.parse().ok()).collect();
+    let [count, dim] = nums[..] else {
+        bail!(
+            "{}: header `{}` is not `COUNT DIM`",
+            path.display(),
+            header.trim().escape_debug()
+        );
+    };
+    if dim == 0 {
+        bail!("{}: header says dimension 0", path.display());
+    }
+    let mut vectors = WordVectors::new(dim);
+    let mut word = Vec::new();
+    let mut raw = vec![0u8; dim * 4];
+    let mut row = vec![0f32; dim];
+    for entry in 0..count {
+        word.clear();
+        loop {
+            let n = reader.read_until(b' ', &mut word).map_err(io_err)?;
+            if n == 0 || word.last() == Some(&b' ') {
+                break;
+            }
+        }
+        if word.last() != Some(&b' ') {
+            bail!(
+                "{}: entry {} of {count} is truncated: no word followed by a space",
+                path.display(),
+                entry + 1
+            );
+        }
+        word.pop();
+        let start = word.iter().position(|b| *b != b'\n').unwrap_or(word.len());
+        let text = &word[start..];
+        if let Err(e) = reader.read_exact(&mut raw) {
+            bail!(
+                "{}: entry {} of {count} (`{}`) is truncated: expected {dim} floats ({e})",
+                path.display(),
+                entry + 1,
+                String::from_utf8_lossy(text)
+            );
+        }
+        let wanted = match (restrict, std::str::from_utf8(text)) {
+            (None, _) => true,
+            (Some(keep), Ok(w)) => keep.contains(w),
+            (Some(_), Err(_)) => false,
+        };
+        if wanted {
+            for (value, chunk) in row.iter_mut().zip(raw.chunks_exact(4)) {
+                *value = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+            }
+            vectors.push(&String::from_utf8_lossy(text), &row);
+        }
+    }
+    Ok(vectors)
+}
+
 /// Writes vectors in word2vec binary format, atomically.
 pub fn write(path: &Path, vectors: &WordVectors) -> Result<()> {
     let mut out = Vec::with_capacity(vectors.len() * (vectors.dim() * 4 + 16) + 32);
@@ -120,6 +194,27 @@ mod tests {
         let some = read(&path, Some(&keep)).unwrap();
         assert_eq!(some.len(), 1);
         assert_eq!(some.get("queen").unwrap(), &[-1.0, 0.5, 0.25]);
+    }
+
+    #[test]
+    fn gzipped_file_streams_to_the_same_vectors() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("v.bin");
+        write(&plain, &sample()).unwrap();
+        let gz = dir.path().join("v.bin.gz");
+        let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::fast());
+        enc.write_all(&std::fs::read(&plain).unwrap()).unwrap();
+        enc.finish().unwrap();
+        let keep: HashSet<String> = ["東京".to_string(), "king".to_string()].into();
+        let v = read_gz(&gz, Some(&keep)).unwrap();
+        assert_eq!(v.words(), ["king", "東京"]);
+        assert_eq!(v.get("東京").unwrap(), &[0.0, 0.0, 1.0]);
+        let bytes = std::fs::read(&plain).unwrap();
+        let err = parse_stream(&bytes[..bytes.len() - 6], &plain, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("entry 3 of 3") && err.contains("truncated"), "{err}");
     }
 
     #[test]

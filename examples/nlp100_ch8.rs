@@ -1,0 +1,163 @@
+//! NLP 100 Knocks (2020), chapter 8, problems 70–79, step by step, printing what the article
+//! prints. Without arguments it uses R8 and GloVe 100-d (fetched on first use); the article's own
+//! setup is
+//!
+//! ```sh
+//! cargo run --release --example nlp100_ch8 -- --news newsCorpora.csv --vectors GoogleNews-vectors-negative300.bin.gz
+//! ```
+
+use anyhow::Result;
+use clap::Parser;
+use std::path::PathBuf;
+use tsumugi::nn::classifier::Arch;
+use tsumugi::tasks::classify::config::{DataArgs, TrainArgs, TrainConfig};
+use tsumugi::tasks::classify::{featurize, inspect, source, sweep, train};
+use tsumugi::tasks::news;
+
+#[derive(Parser)]
+struct Options {
+    /// newsCorpora.csv (UCI News Aggregator); without it, the R8 dataset is used.
+    #[arg(long)]
+    news: Option<PathBuf>,
+    /// Word vectors file or name.
+    #[arg(long, default_value = "glove-100d")]
+    vectors: String,
+    /// Where runs and prepared data go.
+    #[arg(long, default_value = "runs/nlp100_ch8")]
+    out: PathBuf,
+}
+
+/// `classify train` options, parsed the same way the CLI parses them.
+#[derive(Parser)]
+struct Train {
+    #[command(flatten)]
+    args: TrainArgs,
+}
+
+fn train_with(extra: &[&str], data: &str, vectors: &str, out: &PathBuf) -> Result<train::TrainSummary> {
+    let mut argv = vec!["train", "--data", data, "--vectors", vectors];
+    let out = out.display().to_string();
+    argv.extend(["--out", &out]);
+    argv.extend(extra);
+    train::run(&Train::parse_from(argv).args)
+}
+
+fn main() -> Result<()> {
+    let opt = Options::parse();
+    let data = match &opt.news {
+        Some(csv) => {
+            println!("50. splitting {} (seed 123)", csv.display());
+            let dir = opt.out.join("news");
+            let summary = news::prepare(csv, &dir, 123, true)?;
+            for (split, counts) in &summary.counts {
+                println!(
+                    "[{split}] {}",
+                    counts
+                        .iter()
+                        .map(|(c, n)| format!("{c} {n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            dir.display().to_string()
+        }
+        None => "r8".to_string(),
+    };
+    let data_args = DataArgs::parse_from_args(&data, &opt.vectors);
+
+    println!("\n70. features: mean word vectors");
+    let splits = source::load(&data_args.data, data_args.valid_fraction, data_args.seed)?;
+    let set = featurize::build(&splits, &data_args.vectors, data_args.tokenizer, data_args.empty_policy)?;
+    println!("X_train: [{}, {}]", set.train.rows, set.dim);
+    let first: Vec<Vec<f32>> = set.train.x.chunks(set.dim).take(3).map(<[f32]>::to_vec).collect();
+    println!("{}", inspect::format_matrix(&first));
+    println!("y_train: {:?} ...", &set.train.y[..set.train.rows.min(6)]);
+    for (split, c) in &set.coverage {
+        println!("{split}: {}", c.summary());
+    }
+
+    let r = inspect::inspect(&set, 0);
+    println!("\n71. y_hat_1 = softmax(x_1 W)\n{}", inspect::format_matrix(&r.y_hat_1));
+    println!("Y_hat = softmax(X[1:4] W)\n{}", inspect::format_matrix(&r.y_hat));
+    println!(
+        "\n72. loss: {:.4}\ngradient:\n{}",
+        r.loss_1,
+        inspect::format_matrix(&r.grad_1)
+    );
+    println!(
+        "loss (x_1..x_4): {:.4}\ngradient:\n{}",
+        r.loss_4,
+        inspect::format_matrix(&r.grad_4)
+    );
+
+    println!("\n73-76. single-layer network, SGD lr 0.1, batch 1, 10 epochs, a checkpoint each epoch");
+    let slp = [
+        "--model",
+        "slp",
+        "--optimizer",
+        "sgd",
+        "--momentum",
+        "0",
+        "--lr",
+        "0.1",
+        "--batch-size",
+        "1",
+        "--epochs",
+        "10",
+        "--schedule",
+        "constant",
+        "--early-stop",
+        "never",
+    ];
+    let s = train_with(&slp, &data, &opt.vectors, &opt.out.join("slp"))?;
+    println!("74. accuracy (train): {:.3}", s.train_accuracy);
+    if let Some(t) = s.test_accuracy {
+        println!("    accuracy (test):  {t:.3}");
+    }
+    println!(
+        "75. figures: {}",
+        s.figures
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("76. checkpoints: {}", s.run_dir.join("checkpoints").display());
+
+    println!("\n77. one epoch per batch size");
+    let cfg = TrainConfig::plain_sgd(Arch::Slp, 1, 0.1);
+    let sizes: Vec<usize> = (0..11).map(|i| 1 << i).collect();
+    sweep::sweep(&cfg, &set, &sizes, |row| {
+        println!(
+            "batch {:>4}: loss_train {:.4}, accuracy_train {:.4}, loss_valid {:.4}, accuracy_valid {:.4}, {:.4}sec",
+            row.batch_size, row.train_loss, row.train_accuracy, row.valid_loss, row.valid_accuracy, row.seconds
+        )
+    })?;
+
+    println!("\n78. GPU: this build trains on the CPU (no CUDA support yet)");
+
+    println!("\n79. MLP: Linear → BatchNorm → ReLU, AdamW, cosine schedule, early stopping");
+    let s = train_with(&[], &data, &opt.vectors, &opt.out.join("mlp"))?;
+    println!("accuracy (train): {:.3}", s.train_accuracy);
+    if let Some(t) = s.test_accuracy {
+        println!("accuracy (test):  {t:.3}");
+    }
+    println!("report: {}", s.report.display());
+    Ok(())
+}
+
+/// `DataArgs` with the defaults the CLI gives, for a data and vectors value.
+trait FromArgs {
+    fn parse_from_args(data: &str, vectors: &str) -> Self;
+}
+
+impl FromArgs for DataArgs {
+    fn parse_from_args(data: &str, vectors: &str) -> Self {
+        #[derive(Parser)]
+        struct Wrap {
+            #[command(flatten)]
+            data: DataArgs,
+        }
+        Wrap::parse_from(["data", "--data", data, "--vectors", vectors]).data
+    }
+}

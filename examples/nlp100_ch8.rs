@@ -8,10 +8,10 @@
 
 use anyhow::Result;
 use clap::Parser;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tsumugi::nn::classifier::Arch;
 use tsumugi::tasks::classify::config::{DataArgs, TrainArgs, TrainConfig};
-use tsumugi::tasks::classify::{featurize, inspect, source, sweep, train};
+use tsumugi::tasks::classify::{featurize, inspect, sweep, train};
 use tsumugi::tasks::news;
 
 #[derive(Parser)]
@@ -34,7 +34,7 @@ struct Train {
     args: TrainArgs,
 }
 
-fn train_with(extra: &[&str], data: &str, vectors: &str, out: &PathBuf) -> Result<train::TrainSummary> {
+fn train_with(extra: &[&str], data: &str, vectors: &str, out: &Path) -> Result<train::TrainSummary> {
     let mut argv = vec!["train", "--data", data, "--vectors", vectors];
     let out = out.display().to_string();
     argv.extend(["--out", &out]);
@@ -66,7 +66,7 @@ fn main() -> Result<()> {
     let data_args = DataArgs::parse_from_args(&data, &opt.vectors);
 
     println!("\n70. features: mean word vectors");
-    let splits = source::load(&data_args.data, data_args.valid_fraction, data_args.seed)?;
+    let splits = data_args.load_splits()?;
     let set = featurize::build(&splits, &data_args.vectors, data_args.tokenizer, data_args.empty_policy)?;
     println!("X_train: [{}, {}]", set.train.rows, set.dim);
     let first: Vec<Vec<f32>> = set.train.x.chunks(set.dim).take(3).map(<[f32]>::to_vec).collect();

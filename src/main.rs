@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use tsumugi::nn::classifier::Arch;
 use tsumugi::tasks::classify::config::{DataArgs, ModelKind, TrainArgs, TrainConfig};
-use tsumugi::tasks::classify::{eval, featurize, inspect, predict, source, sweep, train};
+use tsumugi::tasks::classify::{eval, featurize, inspect, predict, sweep, train};
 use tsumugi::tasks::{bench, datasets, news};
 
 /// Neural NLP in one binary: word-vector text classifiers (NLP 100 Knocks ch. 8) with plots,
@@ -313,7 +313,7 @@ fn run(cli: Cli) -> Result<()> {
 fn classify(cmd: ClassifyCommand) -> Result<()> {
     match cmd {
         ClassifyCommand::Features { data, out } => {
-            let splits = source::load(&data.data, data.valid_fraction, data.seed)?;
+            let splits = data.load_splits()?;
             let set = featurize::build(&splits, &data.vectors, data.tokenizer, data.empty_policy)?;
             featurize::save(&out, &set)?;
             for (split, c) in &set.coverage {
@@ -323,7 +323,7 @@ fn classify(cmd: ClassifyCommand) -> Result<()> {
             println!("wrote {}", out.display());
         }
         ClassifyCommand::Inspect { data, json } => {
-            let splits = source::load(&data.data, data.valid_fraction, data.seed)?;
+            let splits = data.load_splits()?;
             let set = featurize::build(&splits, &data.vectors, data.tokenizer, data.empty_policy)?;
             let r = inspect::inspect(&set, data.seed);
             if json {
@@ -417,7 +417,7 @@ fn classify(cmd: ClassifyCommand) -> Result<()> {
             cfg.vectors = data.vectors.clone();
             cfg.tokenizer = data.tokenizer;
             cfg.seed = data.seed;
-            let splits = source::load(&data.data, data.valid_fraction, data.seed)?;
+            let splits = data.load_splits()?;
             let set = featurize::build(&splits, &data.vectors, data.tokenizer, data.empty_policy)?;
             let min_batch = if cfg.arch != Arch::Slp { 2 } else { 1 };
             let sizes: Vec<usize> = (0..)

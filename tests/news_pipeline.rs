@@ -194,3 +194,48 @@ fn sweep_batch_writes_table_and_figure() {
         assert!(out_dir.join(f).exists(), "{f}");
     }
 }
+
+#[test]
+fn separate_train_valid_test_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_prepared(dir.path());
+    let v = write_vectors(dir.path());
+    let file = |s: &str| p.join(s).to_str().unwrap().to_string();
+    let out = dir.path().join("run");
+    let o = ok(&[
+        "classify",
+        "train",
+        "--data",
+        &file("train.tsv"),
+        "--valid",
+        &file("valid.tsv"),
+        "--test",
+        &file("test.tsv"),
+        "--vectors",
+        v.to_str().unwrap(),
+        "--epochs",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    let summary: serde_json::Value = serde_json::from_str(&o).unwrap();
+    assert!(summary["test_accuracy"].is_number(), "{o}");
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("valid.tsv"), "valid comes from the given file");
+    fails(
+        &[
+            "classify",
+            "train",
+            "--data",
+            &file("train.tsv"),
+            "--test",
+            &file("absent.tsv"),
+            "--vectors",
+            v.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &["absent.tsv: no such file"],
+    );
+}

@@ -19,25 +19,13 @@ pub fn read(path: &Path) -> Result<Vec<Example>> {
 }
 
 pub fn parse(bytes: &[u8], path: &Path) -> Result<Vec<Example>> {
-    let mut lines = bytes.split(|&b| b == b'\n').enumerate().peekable();
     let header_lines = if bytes.starts_with(b"Category\tText") { 3 } else { 0 };
-    for _ in 0..header_lines {
-        lines.next();
-    }
     let mut examples = Vec::new();
-    for (index, raw) in lines {
-        let line_no = index + 1;
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if raw.iter().all(|b| b.is_ascii_whitespace()) {
+    for item in super::lines::text_lines(bytes, path) {
+        let (line_no, line) = item?;
+        if line_no <= header_lines {
             continue;
         }
-        let line = std::str::from_utf8(raw).map_err(|e| {
-            anyhow::anyhow!(
-                "{}:{line_no}: not valid UTF-8 (byte {})",
-                path.display(),
-                e.valid_up_to()
-            )
-        })?;
         let Some((label, text)) = line.split_once('\t') else {
             bail!("{}:{line_no}: expected `label<TAB>text`, found no tab", path.display());
         };

@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod fetch;
 pub mod labeled;
+pub mod lines;
 pub mod news;
 pub mod registry;
 pub mod split;

@@ -4,6 +4,7 @@
 //! so that words containing spaces (GloVe 840B has some) survive.
 
 use super::WordVectors;
+use crate::data::lines::text_lines;
 use anyhow::{bail, Context, Result};
 use std::collections::HashSet;
 use std::path::Path;
@@ -14,36 +15,22 @@ pub fn read(path: &Path, restrict: Option<&HashSet<String>>) -> Result<WordVecto
 }
 
 pub fn parse(bytes: &[u8], path: &Path, restrict: Option<&HashSet<String>>) -> Result<WordVectors> {
-    let mut lines = bytes.split(|&b| b == b'\n').enumerate().peekable();
     let mut header_count = None;
     let mut dim = None;
-    if let Some((_, first)) = lines.peek() {
-        let first = String::from_utf8_lossy(first);
-        let tokens: Vec<&str> = first.split_whitespace().collect();
-        if tokens.len() == 2 {
-            if let (Ok(n), Ok(d)) = (tokens[0].parse::<usize>(), tokens[1].parse::<usize>()) {
-                header_count = Some(n);
-                dim = Some(d);
-                lines.next();
-            }
-        }
-    }
     let mut vectors: Option<WordVectors> = None;
     let mut seen = 0usize;
     let mut row = Vec::new();
-    for (index, raw) in lines {
-        let line_no = index + 1;
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if raw.iter().all(|b| b.is_ascii_whitespace()) {
-            continue;
+    for item in text_lines(bytes, path) {
+        let (line_no, line) = item?;
+        if seen == 0 && header_count.is_none() {
+            if let [n, d] = line.split_whitespace().collect::<Vec<_>>()[..] {
+                if let (Ok(n), Ok(d)) = (n.parse::<usize>(), d.parse::<usize>()) {
+                    header_count = Some(n);
+                    dim = Some(d);
+                    continue;
+                }
+            }
         }
-        let line = std::str::from_utf8(raw).map_err(|e| {
-            anyhow::anyhow!(
-                "{}:{line_no}: not valid UTF-8 (byte {})",
-                path.display(),
-                e.valid_up_to()
-            )
-        })?;
         let line = line.trim_end();
         let tokens: Vec<&str> = line.split(' ').collect();
         let d = *dim.get_or_insert(tokens.len().saturating_sub(1));

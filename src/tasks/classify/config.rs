@@ -56,6 +56,12 @@ pub struct DataArgs {
     /// `label<TAB>text` file.
     #[arg(long, default_value = "r8")]
     pub data: String,
+    /// A `label<TAB>text` validation file (instead of the one --data brings or carves).
+    #[arg(long)]
+    pub valid: Option<PathBuf>,
+    /// A `label<TAB>text` test file (instead of the one --data brings).
+    #[arg(long)]
+    pub test: Option<PathBuf>,
     /// Word vectors: a dataset name (glove-100d) or a file (.bin word2vec binary, .json wink,
     /// anything else word2vec/GloVe/fastText text).
     #[arg(long, default_value = "glove-100d")]
@@ -72,6 +78,18 @@ pub struct DataArgs {
     /// Seed for data order, splits, initial weights and dropout.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+impl DataArgs {
+    pub fn load_splits(&self) -> Result<super::source::Splits> {
+        super::source::load(
+            &self.data,
+            self.valid.as_deref(),
+            self.test.as_deref(),
+            self.valid_fraction,
+            self.seed,
+        )
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -141,6 +159,10 @@ pub struct TrainArgs {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
     pub data: String,
+    #[serde(default)]
+    pub valid: Option<PathBuf>,
+    #[serde(default)]
+    pub test: Option<PathBuf>,
     pub vectors: String,
     pub tokenizer: Tokenizer,
     pub empty_policy: EmptyPolicy,
@@ -160,7 +182,7 @@ pub struct TrainConfig {
 impl TrainArgs {
     pub fn resolve(&self) -> Result<TrainConfig> {
         if self.device == Device::Cuda {
-            bail!("this tsumugi has no CUDA support yet: use --device cpu");
+            bail!("this build of tsumugi has no CUDA support (GPU training is not implemented yet): use --device cpu");
         }
         if self.batch_size == 0 || self.epochs == 0 {
             bail!("--batch-size and --epochs must be at least 1");
@@ -233,6 +255,8 @@ impl TrainArgs {
         };
         Ok(TrainConfig {
             data: self.data.data.clone(),
+            valid: self.data.valid.clone(),
+            test: self.data.test.clone(),
             vectors: self.data.vectors.clone(),
             tokenizer: self.data.tokenizer,
             empty_policy: self.data.empty_policy,
@@ -256,6 +280,8 @@ impl TrainConfig {
     pub fn plain_sgd(arch: Arch, batch_size: usize, lr: f32) -> Self {
         TrainConfig {
             data: String::new(),
+            valid: None,
+            test: None,
             vectors: String::new(),
             tokenizer: Tokenizer::Words,
             empty_policy: EmptyPolicy::Zero,

@@ -97,13 +97,8 @@ pub fn build(splits: &Splits, vectors_spec: &str, tokenizer: Tokenizer, policy: 
         .chain(splits.test.iter().flatten())
         .map(|e| e.text.as_str());
     let vectors = load_vectors_for(vectors_spec, tokenizer, all_texts)?;
-    let train_file = &splits.files[0];
-    let valid_file = if splits.files.len() > 1 && !splits.valid_origin.starts_with("stratified") {
-        &splits.files[1]
-    } else {
-        train_file
-    };
-    let test_file = splits.files.last().unwrap_or(train_file);
+    let (train_file, valid_file) = (&splits.train_file, &splits.valid_file);
+    let test_file = splits.test_file.as_ref().unwrap_or(train_file);
     let (train, c_train) = matrix(&splits.train, train_file, &splits.labels, &vectors, tokenizer, policy)?;
     let (valid, c_valid) = matrix(&splits.valid, valid_file, &splits.labels, &vectors, tokenizer, policy)?;
     let mut coverage = vec![("train".to_string(), c_train), ("valid".to_string(), c_valid)];

@@ -17,8 +17,10 @@ pub struct Splits {
     pub labels: Vec<String>,
     /// How valid was obtained, for the report.
     pub valid_origin: String,
-    /// Files read, for error messages and the report.
-    pub files: Vec<PathBuf>,
+    /// The file each split came from (valid's is train's when it was carved from train).
+    pub train_file: PathBuf,
+    pub valid_file: PathBuf,
+    pub test_file: Option<PathBuf>,
 }
 
 /// Paths of train / valid / test files behind a `--data` value (valid and test may be absent).
@@ -52,8 +54,16 @@ pub fn locate(data: &str) -> Result<(PathBuf, Option<PathBuf>, Option<PathBuf>)>
     ))
 }
 
-pub fn load(data: &str, valid_fraction: f64, seed: u64) -> Result<Splits> {
+/// Loads `data`; `valid` and `test` files, when given, replace the splits `data` brings.
+pub fn load(data: &str, valid: Option<&Path>, test: Option<&Path>, valid_fraction: f64, seed: u64) -> Result<Splits> {
     let (train_path, valid_path, test_path) = locate(data)?;
+    let valid_path = valid.map(Path::to_path_buf).or(valid_path);
+    let test_path = test.map(Path::to_path_buf).or(test_path);
+    for p in valid_path.iter().chain(&test_path) {
+        if !p.is_file() {
+            bail!("{}: no such file", p.display());
+        }
+    }
     let mut train = labeled::read(&train_path)?;
     let labels = match train_path
         .parent()
@@ -76,12 +86,8 @@ pub fn load(data: &str, valid_fraction: f64, seed: u64) -> Result<Splits> {
             labels
         );
     }
-    let mut files = vec![train_path.clone()];
     let (valid, valid_origin) = match &valid_path {
-        Some(p) => {
-            files.push(p.clone());
-            (labeled::read(p)?, format!("{}", p.display()))
-        }
+        Some(p) => (labeled::read(p)?, format!("{}", p.display())),
         None => {
             if !(0.0..1.0).contains(&valid_fraction) || valid_fraction == 0.0 {
                 bail!("--valid-fraction must be in (0, 1), got {valid_fraction}");
@@ -98,19 +104,19 @@ pub fn load(data: &str, valid_fraction: f64, seed: u64) -> Result<Splits> {
         }
     };
     let test = match &test_path {
-        Some(p) => {
-            files.push(p.clone());
-            Some(labeled::read(p)?)
-        }
+        Some(p) => Some(labeled::read(p)?),
         None => None,
     };
+    let valid_file = valid_path.unwrap_or_else(|| train_path.clone());
     Ok(Splits {
         train,
         valid,
         test,
         labels,
         valid_origin,
-        files,
+        train_file: train_path,
+        valid_file,
+        test_file: test_path,
     })
 }
 

@@ -39,7 +39,13 @@ pub fn run(args: &TrainArgs) -> Result<TrainSummary> {
             println!("{line}");
         }
     };
-    let splits = source::load(&cfg.data, cfg.valid_fraction, cfg.seed)?;
+    let splits = source::load(
+        &cfg.data,
+        cfg.valid.as_deref(),
+        cfg.test.as_deref(),
+        cfg.valid_fraction,
+        cfg.seed,
+    )?;
     log(&format!(
         "data: {} train / {} valid / {} test examples, {} classes",
         splits.train.len(),

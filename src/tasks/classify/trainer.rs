@@ -83,7 +83,7 @@ pub fn train_epoch(
     cfg: &TrainConfig,
     lr: f32,
     epoch: usize,
-    mut on_step: impl FnMut(usize, f32),
+    mut on_step: impl FnMut(usize, f32, usize),
 ) -> Result<f64> {
     let dim = model.spec.input_dim;
     let mut rng = epoch_rng(cfg.seed, epoch);
@@ -119,6 +119,11 @@ pub fn train_epoch(
                 step + 1
             );
         }
+        let correct = argmax_rows(&logits, model.spec.classes)
+            .iter()
+            .zip(&y)
+            .filter(|(p, t)| p == t)
+            .count();
         model.backward(&tape, &dlogits);
         if let Some(max_norm) = cfg.clip {
             clip_grad_norm(&mut model.params, max_norm);
@@ -126,7 +131,7 @@ pub fn train_epoch(
         optimizer.step(&mut model.params, lr);
         loss_sum += loss as f64;
         batches += 1;
-        on_step(batch.len(), loss);
+        on_step(batch.len(), loss, correct);
     }
     Ok(loss_sum / batches.max(1) as f64)
 }
@@ -217,18 +222,29 @@ pub fn train(
             .advance(&mut schedule, cfg.lr, epoch, history.last().map(|r| r.valid_loss));
         let bar = indicatif::ProgressBar::new(data.train.rows as u64);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "epoch {prefix} [{bar:30}] {pos}/{len} examples, {per_sec}, eta {eta}, {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar.set_prefix(format!("{}/{}", epoch + 1, cfg.epochs));
-        let mut seen = 0usize;
-        let batch_loss = train_epoch(&mut model, &mut optimizer, &data.train, cfg, lr, epoch, |n, loss| {
-            seen += n;
-            if seen % 1024 < n {
-                bar.set_message(format!("loss {loss:.4}"));
-                bar.set_position(seen as u64);
-            }
-        })
+        let (mut seen, mut hits) = (0usize, 0usize);
+        let batch_loss = train_epoch(
+            &mut model,
+            &mut optimizer,
+            &data.train,
+            cfg,
+            lr,
+            epoch,
+            |n, loss, correct| {
+                seen += n;
+                hits += correct;
+                if seen % 1024 < n {
+                    bar.set_message(format!("loss {loss:.4} acc {:.4}", hits as f64 / seen as f64));
+                    bar.set_position(seen as u64);
+                }
+            },
+        )
         .with_context(|| format!("training stopped; the last good checkpoint is {}", last_path.display()))?;
         bar.finish_and_clear();
         let (train_loss, train_accuracy, _) = evaluate(&model, &data.train, data.dim);

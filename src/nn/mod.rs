@@ -11,5 +11,6 @@ pub mod batchnorm;
 pub mod classifier;
 pub mod linear;
 pub mod loss;
+pub mod lstm;
 pub mod matmul;
 pub mod params;

@@ -1,0 +1,346 @@
+//! One LSTM layer over a whole sequence with its own backward, in PyTorch's layout and gate
+//! order (i, f, g, o; `weight_ih_l{k} [4H, In]`, `weight_hh_l{k} [4H, H]`, `bias_ih_l{k}`,
+//! `bias_hh_l{k}`), so weights move to and from `nn.LSTM` unchanged.
+//!
+//! Forward: the input projection of all T steps is one GEMM, then one recurrent GEMM per step
+//! and the gate math fused in one pass. Backward: one recurrent GEMM per step in reverse, then
+//! the weight gradients of the whole sequence as two GEMMs. Stacking, dropout between layers
+//! and carrying (h, c) across batches belong to the caller.
+
+use super::matmul::{matmul, Layout};
+use super::params::{Init, ParamId, Params};
+use rand::Rng;
+
+#[derive(Debug, Clone)]
+pub struct LstmLayer {
+    pub weight_ih: ParamId,
+    pub weight_hh: ParamId,
+    pub bias_ih: ParamId,
+    pub bias_hh: ParamId,
+    pub input: usize,
+    pub hidden: usize,
+}
+
+/// What backward needs from forward, for one layer.
+#[derive(Debug, Clone)]
+pub struct LstmTape {
+    steps: usize,
+    batch: usize,
+    /// Gate activations i, f, g, o per step `[T·B, 4H]`.
+    gates: Vec<f32>,
+    /// Cell state after each step `[T·B, H]`.
+    cells: Vec<f32>,
+    /// Initial state `[B, H]` each.
+    h0: Vec<f32>,
+    c0: Vec<f32>,
+}
+
+/// Final hidden and cell state `[B, H]` each.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LstmState {
+    pub h: Vec<f32>,
+    pub c: Vec<f32>,
+}
+
+impl LstmState {
+    pub fn zeros(batch: usize, hidden: usize) -> Self {
+        Self {
+            h: vec![0.0; batch * hidden],
+            c: vec![0.0; batch * hidden],
+        }
+    }
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+impl LstmLayer {
+    /// PyTorch's init: every weight and bias uniform in ±1/√H.
+    pub fn new(
+        params: &mut Params,
+        prefix: &str,
+        layer: usize,
+        input: usize,
+        hidden: usize,
+        rng: &mut impl Rng,
+    ) -> Self {
+        let init = Init::Uniform {
+            bound: 1.0 / (hidden as f32).sqrt(),
+        };
+        let mut add =
+            |name: &str, shape: &[usize]| params.add(&format!("{prefix}.{name}_l{layer}"), shape, init, true, rng);
+        let weight_ih = add("weight_ih", &[4 * hidden, input]);
+        let weight_hh = add("weight_hh", &[4 * hidden, hidden]);
+        let bias_ih = add("bias_ih", &[4 * hidden]);
+        let bias_hh = add("bias_hh", &[4 * hidden]);
+        Self {
+            weight_ih,
+            weight_hh,
+            bias_ih,
+            bias_hh,
+            input,
+            hidden,
+        }
+    }
+
+    /// x `[T, B, In]` → outputs `[T, B, H]`, the final state, and the tape for backward.
+    pub fn forward(
+        &self,
+        params: &Params,
+        x: &[f32],
+        steps: usize,
+        batch: usize,
+        state: &LstmState,
+    ) -> (Vec<f32>, LstmState, LstmTape) {
+        let h4 = 4 * self.hidden;
+        let hidden = self.hidden;
+        let rows = steps * batch;
+        // gates[T·B, 4H] = x[T·B, In] · W_ihᵀ + b_ih + b_hh
+        let mut gates = vec![0f32; rows * h4];
+        let bias: Vec<f32> = params
+            .value(self.bias_ih)
+            .iter()
+            .zip(params.value(self.bias_hh))
+            .map(|(a, b)| a + b)
+            .collect();
+        for row in gates.chunks_exact_mut(h4) {
+            row.copy_from_slice(&bias);
+        }
+        matmul(
+            &mut gates,
+            x,
+            Layout::Plain,
+            params.value(self.weight_ih),
+            Layout::Transposed,
+            rows,
+            self.input,
+            h4,
+            true,
+        );
+        let w_hh = params.value(self.weight_hh);
+        let mut out = vec![0f32; rows * hidden];
+        let mut cells = vec![0f32; rows * hidden];
+        for t in 0..steps {
+            let (done, rest) = out.split_at_mut(t * batch * hidden);
+            let h_prev: &[f32] = if t == 0 {
+                &state.h
+            } else {
+                &done[(t - 1) * batch * hidden..]
+            };
+            let g = &mut gates[t * batch * h4..(t + 1) * batch * h4];
+            // gates_t[B, 4H] += h_{t-1}[B, H] · W_hhᵀ
+            matmul(
+                g,
+                h_prev,
+                Layout::Plain,
+                w_hh,
+                Layout::Transposed,
+                batch,
+                hidden,
+                h4,
+                true,
+            );
+            let (cells_done, cells_rest) = cells.split_at_mut(t * batch * hidden);
+            let c_prev: &[f32] = if t == 0 {
+                &state.c
+            } else {
+                &cells_done[(t - 1) * batch * hidden..]
+            };
+            let h_t = &mut rest[..batch * hidden];
+            let c_t = &mut cells_rest[..batch * hidden];
+            for b in 0..batch {
+                let gr = &mut g[b * h4..(b + 1) * h4];
+                for j in 0..hidden {
+                    let i = sigmoid(gr[j]);
+                    let f = sigmoid(gr[hidden + j]);
+                    let gg = gr[2 * hidden + j].tanh();
+                    let o = sigmoid(gr[3 * hidden + j]);
+                    let c = f * c_prev[b * hidden + j] + i * gg;
+                    c_t[b * hidden + j] = c;
+                    h_t[b * hidden + j] = o * c.tanh();
+                    gr[j] = i;
+                    gr[hidden + j] = f;
+                    gr[2 * hidden + j] = gg;
+                    gr[3 * hidden + j] = o;
+                }
+            }
+        }
+        let last = (steps - 1) * batch * hidden..steps * batch * hidden;
+        let final_state = LstmState {
+            h: out[last.clone()].to_vec(),
+            c: cells[last].to_vec(),
+        };
+        let tape = LstmTape {
+            steps,
+            batch,
+            gates,
+            cells,
+            h0: state.h.clone(),
+            c0: state.c.clone(),
+        };
+        (out, final_state, tape)
+    }
+
+    /// d loss/d outputs `[T, B, H]` → accumulates the four parameter gradients and returns
+    /// d loss/d x `[T, B, In]`. The final state is treated as detached (truncated BPTT).
+    pub fn backward(&self, params: &mut Params, x: &[f32], out: &[f32], tape: &LstmTape, d_out: &[f32]) -> Vec<f32> {
+        let (steps, batch, hidden) = (tape.steps, tape.batch, self.hidden);
+        let h4 = 4 * hidden;
+        let rows = steps * batch;
+        let w_hh = params.value(self.weight_hh).to_vec();
+        let mut d_gates = vec![0f32; rows * h4];
+        let mut dh_next = vec![0f32; batch * hidden];
+        let mut dc_next = vec![0f32; batch * hidden];
+        for t in (0..steps).rev() {
+            let span = t * batch * hidden..(t + 1) * batch * hidden;
+            let c_prev: &[f32] = if t == 0 {
+                &tape.c0
+            } else {
+                &tape.cells[(t - 1) * batch * hidden..t * batch * hidden]
+            };
+            let c_t = &tape.cells[span.clone()];
+            let dy = &d_out[span];
+            let g = &tape.gates[t * batch * h4..(t + 1) * batch * h4];
+            let dg = &mut d_gates[t * batch * h4..(t + 1) * batch * h4];
+            for b in 0..batch {
+                for j in 0..hidden {
+                    let k = b * hidden + j;
+                    let (i, f, gg, o) = (
+                        g[b * h4 + j],
+                        g[b * h4 + hidden + j],
+                        g[b * h4 + 2 * hidden + j],
+                        g[b * h4 + 3 * hidden + j],
+                    );
+                    let tc = c_t[k].tanh();
+                    let dh = dy[k] + dh_next[k];
+                    let dc = dh * o * (1.0 - tc * tc) + dc_next[k];
+                    dg[b * h4 + j] = dc * gg * i * (1.0 - i);
+                    dg[b * h4 + hidden + j] = dc * c_prev[k] * f * (1.0 - f);
+                    dg[b * h4 + 2 * hidden + j] = dc * i * (1.0 - gg * gg);
+                    dg[b * h4 + 3 * hidden + j] = dh * tc * o * (1.0 - o);
+                    dc_next[k] = dc * f;
+                }
+            }
+            // dh_{t-1}[B, H] = d_gates_t[B, 4H] · W_hh[4H, H]
+            matmul(
+                &mut dh_next,
+                dg,
+                Layout::Plain,
+                &w_hh,
+                Layout::Plain,
+                batch,
+                h4,
+                hidden,
+                false,
+            );
+        }
+        // dW_hh[4H, H] += d_gatesᵀ · h_prev, with h_prev = [h0; out[..T-1]]
+        let mut h_prev = Vec::with_capacity(rows * hidden);
+        h_prev.extend_from_slice(&tape.h0);
+        h_prev.extend_from_slice(&out[..(steps - 1) * batch * hidden]);
+        matmul(
+            &mut params.list[self.weight_hh].grad,
+            &d_gates,
+            Layout::Transposed,
+            &h_prev,
+            Layout::Plain,
+            h4,
+            rows,
+            hidden,
+            true,
+        );
+        matmul(
+            &mut params.list[self.weight_ih].grad,
+            &d_gates,
+            Layout::Transposed,
+            x,
+            Layout::Plain,
+            h4,
+            rows,
+            self.input,
+            true,
+        );
+        for bias in [self.bias_ih, self.bias_hh] {
+            let gb = &mut params.list[bias].grad;
+            for row in d_gates.chunks_exact(h4) {
+                for (g, d) in gb.iter_mut().zip(row) {
+                    *g += d;
+                }
+            }
+        }
+        let mut dx = vec![0f32; rows * self.input];
+        matmul(
+            &mut dx,
+            &d_gates,
+            Layout::Plain,
+            params.value(self.weight_ih),
+            Layout::Plain,
+            rows,
+            h4,
+            self.input,
+            false,
+        );
+        dx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    /// Loss = Σ outputs · r for a fixed random r, so every output gets a distinct gradient.
+    fn loss(layer: &LstmLayer, params: &Params, x: &[f32], t: usize, b: usize, s: &LstmState, r: &[f32]) -> f64 {
+        let (out, _, _) = layer.forward(params, x, t, b, s);
+        out.iter().zip(r).map(|(o, w)| (*o as f64) * (*w as f64)).sum()
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let (t, b, input, hidden) = (4, 2, 3, 5);
+        let mut params = Params::default();
+        let layer = LstmLayer::new(&mut params, "lstm", 0, input, hidden, &mut rng);
+        let x: Vec<f32> = (0..t * b * input).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let r: Vec<f32> = (0..t * b * hidden).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let state = LstmState {
+            h: (0..b * hidden).map(|_| rng.gen_range(-0.5..0.5)).collect(),
+            c: (0..b * hidden).map(|_| rng.gen_range(-0.5..0.5)).collect(),
+        };
+        let (out, _, tape) = layer.forward(&params, &x, t, b, &state);
+        let mut with_grads = params.clone();
+        let dx = layer.backward(&mut with_grads, &x, &out, &tape, &r);
+        let eps = 1e-2f32;
+        for (pi, p) in params.list.iter().enumerate() {
+            for k in 0..p.value.len() {
+                let mut plus = params.clone();
+                plus.list[pi].value[k] += eps;
+                let mut minus = params.clone();
+                minus.list[pi].value[k] -= eps;
+                let numeric = (loss(&layer, &plus, &x, t, b, &state, &r) - loss(&layer, &minus, &x, t, b, &state, &r))
+                    / (2.0 * eps as f64);
+                let analytic = with_grads.list[pi].grad[k] as f64;
+                assert!(
+                    (numeric - analytic).abs() < 1e-3 + 1e-2 * analytic.abs(),
+                    "{}[{k}]: numeric {numeric} analytic {analytic}",
+                    p.name
+                );
+            }
+        }
+        for k in 0..x.len() {
+            let mut plus = x.clone();
+            plus[k] += eps;
+            let mut minus = x.clone();
+            minus[k] -= eps;
+            let numeric = (loss(&layer, &params, &plus, t, b, &state, &r)
+                - loss(&layer, &params, &minus, t, b, &state, &r))
+                / (2.0 * eps as f64);
+            assert!(
+                (numeric - dx[k] as f64).abs() < 1e-3 + 1e-2 * numeric.abs(),
+                "dx[{k}]: numeric {numeric} analytic {}",
+                dx[k]
+            );
+        }
+    }
+}

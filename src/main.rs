@@ -128,6 +128,31 @@ enum ClassifyCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// One training step of the LSTM language model (V 10k, H 650, 2 layers, T 35, B 20, tied).
+    Lstm {
+        #[arg(long, env = "TSUMUGI_PYTHON", default_value = "python3")]
+        python: String,
+        #[arg(long, default_value = "tools/peers/lstm_peer.py")]
+        peer_script: PathBuf,
+        #[arg(long)]
+        no_peer: bool,
+        #[arg(long, default_value_t = 10)]
+        repeats: usize,
+        #[arg(long, default_value_t = 10000)]
+        vocab: usize,
+        #[arg(long, default_value_t = 650)]
+        hidden: usize,
+        #[arg(long, default_value_t = 2)]
+        layers: usize,
+        #[arg(long, default_value_t = 35)]
+        steps: usize,
+        #[arg(long, default_value_t = 20)]
+        batch: usize,
+        #[arg(long, default_value_t = 0.5)]
+        dropout: f32,
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
     /// Loading a large word2vec binary file restricted to one dataset's vocabulary.
     Word2vec {
         #[arg(long, default_value_t = 1_000_000)]
@@ -225,6 +250,52 @@ fn run(cli: Cli) -> Result<()> {
             println!("wrote {}/{{train,valid,test}}.tsv and labels.json", out.display());
         }
         Command::Classify(cmd) => classify(cmd)?,
+        Command::Bench(BenchCommand::Lstm {
+            python,
+            peer_script,
+            no_peer,
+            repeats,
+            vocab,
+            hidden,
+            layers,
+            steps,
+            batch,
+            dropout,
+            threads,
+        }) => {
+            if repeats == 0
+                || vocab == 0
+                || hidden == 0
+                || layers == 0
+                || steps == 0
+                || batch == 0
+                || !(0.0..1.0).contains(&dropout)
+            {
+                anyhow::bail!("every size must be positive and --dropout in [0, 1)");
+            }
+            use tsumugi::tasks::bench_lstm::{summary, time_peer, time_tsumugi, StepShape};
+            let shape = StepShape {
+                vocab,
+                hidden,
+                layers,
+                steps,
+                batch,
+                dropout,
+            };
+            let ours = bench::Timing::of(time_tsumugi(shape, repeats)?);
+            let peer = if no_peer {
+                None
+            } else {
+                Some(bench::Timing::of(time_peer(
+                    &python,
+                    &peer_script,
+                    shape,
+                    repeats,
+                    threads,
+                )?))
+            };
+            println!("{}", summary(shape, &ours, peer.as_ref()));
+        }
         Command::Bench(BenchCommand::Word2vec {
             words,
             dim,

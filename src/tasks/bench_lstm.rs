@@ -1,0 +1,132 @@
+//! `tsumugi bench lstm`: one training step of the BetterRnnlm-sized LSTM language model
+//! (V 10k, H 650, 2 layers, T 35, B 20, dropout 0.5, tied decoder; forward, backward, clip 0.25,
+//! SGD) here and in the PyTorch peer (`tools/peers/lstm_peer.py`) in the same command.
+
+use super::bench::Timing;
+use crate::nn::lm::{LanguageModel, LmConfig};
+use crate::train::clip::clip_grad_norm;
+use crate::train::optim::{Optimizer, OptimizerConfig};
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+use std::time::Instant;
+
+#[derive(Debug, Clone, Copy)]
+pub struct StepShape {
+    pub vocab: usize,
+    pub hidden: usize,
+    pub layers: usize,
+    pub steps: usize,
+    pub batch: usize,
+    pub dropout: f32,
+}
+
+impl StepShape {
+    /// Multiply-adds × 2 of one step: each LSTM layer's input and recurrent products and the
+    /// decoder, forward once and backward twice (data and weight gradients).
+    pub fn flops(&self) -> f64 {
+        let n = (self.steps * self.batch) as f64;
+        let h = self.hidden as f64;
+        let lstm = self.layers as f64 * 2.0 * n * 4.0 * h * (h + h);
+        let decoder = 2.0 * n * h * self.vocab as f64;
+        3.0 * (lstm + decoder)
+    }
+}
+
+/// Seconds per step over `repeats` steps after one warm-up step.
+pub fn time_tsumugi(shape: StepShape, repeats: usize) -> Result<Vec<f64>> {
+    let cfg = LmConfig {
+        vocab: shape.vocab,
+        embed: shape.hidden,
+        hidden: shape.hidden,
+        layers: shape.layers,
+        dropout: shape.dropout,
+        tied: true,
+    };
+    let mut model = LanguageModel::new(cfg, 0)?;
+    let mut optimizer = Optimizer::new(OptimizerConfig::Sgd {
+        momentum: 0.0,
+        nesterov: false,
+        weight_decay: 0.0,
+    });
+    let mut rng = LanguageModel::rng(0, 1);
+    let n = shape.steps * shape.batch;
+    let tokens = model.random_tokens(n, &mut rng);
+    let targets = model.random_tokens(n, &mut rng);
+    let mut states = model.initial_state(shape.batch);
+    let mut times = Vec::new();
+    for i in 0..=repeats {
+        let began = Instant::now();
+        model.params.zero_grad();
+        model.forward_backward(&tokens, &targets, shape.steps, shape.batch, &mut states, &mut rng);
+        clip_grad_norm(&mut model.params, 0.25);
+        optimizer.step(&mut model.params, 20.0);
+        if i > 0 {
+            times.push(began.elapsed().as_secs_f64());
+        }
+    }
+    Ok(times)
+}
+
+pub fn time_peer(python: &str, script: &Path, shape: StepShape, repeats: usize, threads: usize) -> Result<Vec<f64>> {
+    if !script.exists() {
+        bail!(
+            "peer script {} not found (run from the repository root or pass --peer-script)",
+            script.display()
+        );
+    }
+    let arg = |v: usize| v.to_string();
+    let output = std::process::Command::new(python)
+        .arg(script)
+        .args([
+            "--vocab",
+            &arg(shape.vocab),
+            "--hidden",
+            &arg(shape.hidden),
+            "--layers",
+            &arg(shape.layers),
+        ])
+        .args([
+            "--steps",
+            &arg(shape.steps),
+            "--batch",
+            &arg(shape.batch),
+            "--dropout",
+            &shape.dropout.to_string(),
+        ])
+        .args(["--repeats", &arg(repeats), "--threads", &arg(threads)])
+        .output()
+        .with_context(|| format!("running {python} (set --python to an interpreter with torch)"))?;
+    if !output.status.success() {
+        bail!("the PyTorch peer failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    }
+    let parsed: serde_json::Value =
+        serde_json::from_slice(&output.stdout).context("the PyTorch peer printed no JSON")?;
+    let times: Vec<f64> = parsed["step_seconds"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_f64()).collect())
+        .unwrap_or_default();
+    if times.is_empty() {
+        bail!("the PyTorch peer gave no step timings");
+    }
+    Ok(times)
+}
+
+/// The printed comparison.
+pub fn summary(shape: StepShape, ours: &Timing, peer: Option<&Timing>) -> String {
+    let gflops = shape.flops() / 1e9;
+    let mut s = format!(
+        "LM step V {} H {} L {} T {} B {} (≈ {gflops:.1} GFLOP): tsumugi {:.4} / {:.4} / {:.4} s (min / median / max), {:.1} GFLOP/s",
+        shape.vocab, shape.hidden, shape.layers, shape.steps, shape.batch, ours.min, ours.median, ours.max, gflops / ours.median
+    );
+    if let Some(p) = peer {
+        s.push_str(&format!(
+            "\n  pytorch {:.4} / {:.4} / {:.4} s, {:.1} GFLOP/s; tsumugi / pytorch step time = {:.2}",
+            p.min,
+            p.median,
+            p.max,
+            gflops / p.median,
+            ours.median / p.median
+        ));
+    }
+    s
+}

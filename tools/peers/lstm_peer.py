@@ -1,0 +1,68 @@
+"""PyTorch peer for `tsumugi bench lstm`: one training step of the BetterRnnlm-sized language
+model, timed the same way.
+
+Embedding(V, H) -> dropout -> nn.LSTM(H, H, L, dropout) -> dropout -> Linear(H, V) tied to the
+embedding, as PyTorch's word_language_model example; random tokens [T, B]; one step = zero_grad,
+forward, cross-entropy, backward, clip_grad_norm_(0.25), SGD (lr 20). Hidden state carried and
+detached between steps. Prints {"step_seconds": [...]} as JSON.
+"""
+
+import argparse
+import json
+import time
+
+import torch
+from torch import nn
+
+
+class RNNModel(nn.Module):
+    def __init__(self, vocab, hidden, layers, dropout):
+        super().__init__()
+        self.drop = nn.Dropout(dropout)
+        self.encoder = nn.Embedding(vocab, hidden)
+        self.rnn = nn.LSTM(hidden, hidden, layers, dropout=dropout)
+        self.decoder = nn.Linear(hidden, vocab)
+        self.decoder.weight = self.encoder.weight
+
+    def forward(self, tokens, state):
+        out, state = self.rnn(self.drop(self.encoder(tokens)), state)
+        return self.decoder(self.drop(out)), state
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--vocab", type=int, default=10000)
+    p.add_argument("--hidden", type=int, default=650)
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--steps", type=int, default=35)
+    p.add_argument("--batch", type=int, default=20)
+    p.add_argument("--dropout", type=float, default=0.5)
+    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--threads", type=int, default=2)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    model = RNNModel(a.vocab, a.hidden, a.layers, a.dropout)
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=20.0)
+    criterion = nn.CrossEntropyLoss()
+    tokens = torch.randint(0, a.vocab, (a.steps, a.batch))
+    targets = torch.randint(0, a.vocab, (a.steps * a.batch,))
+    state = (torch.zeros(a.layers, a.batch, a.hidden), torch.zeros(a.layers, a.batch, a.hidden))
+    times = []
+    for i in range(a.repeats + 1):
+        start = time.perf_counter()
+        state = tuple(s.detach() for s in state)
+        optimizer.zero_grad()
+        logits, state = model(tokens, state)
+        loss = criterion(logits.view(-1, a.vocab), targets)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
+        optimizer.step()
+        if i > 0:  # the first step warms up allocators and kernels
+            times.append(time.perf_counter() - start)
+    print(json.dumps({"torch": torch.__version__, "threads": a.threads, "step_seconds": times}))
+
+
+if __name__ == "__main__":
+    main()

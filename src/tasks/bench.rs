@@ -12,7 +12,7 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
 use serde::Serialize;
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Instant;
 
 pub const CLASSES: usize = 4;
@@ -104,15 +104,8 @@ pub fn time_tsumugi(rows: usize, dim: usize, repeats: usize) -> Result<Vec<(Stri
     Ok(out)
 }
 
-/// Runs the PyTorch peer and returns its seconds per case.
-pub fn time_peer(
-    python: &str,
-    script: &PathBuf,
-    rows: usize,
-    dim: usize,
-    repeats: usize,
-    threads: usize,
-) -> Result<HashMap<String, Vec<f64>>> {
+/// Runs a PyTorch peer script and returns the JSON object it prints.
+pub fn run_peer(python: &str, script: &Path, args: &[String]) -> Result<serde_json::Value> {
     if !script.exists() {
         bail!(
             "peer script {} not found (run from the repository root or pass --peer-script)",
@@ -121,33 +114,50 @@ pub fn time_peer(
     }
     let output = std::process::Command::new(python)
         .arg(script)
-        .args([
-            "--rows",
-            &rows.to_string(),
-            "--dim",
-            &dim.to_string(),
-            "--repeats",
-            &repeats.to_string(),
-            "--threads",
-            &threads.to_string(),
-        ])
+        .args(args)
         .output()
         .with_context(|| format!("running {python} (set --python to an interpreter with torch)"))?;
     if !output.status.success() {
         bail!("the PyTorch peer failed:\n{}", String::from_utf8_lossy(&output.stderr));
     }
-    let parsed: serde_json::Value =
-        serde_json::from_slice(&output.stdout).context("the PyTorch peer printed no JSON")?;
-    let mut out = HashMap::new();
-    for (name, ..) in cases() {
-        let times: Vec<f64> = parsed[name]
-            .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_f64()).collect())
-            .unwrap_or_default();
-        if times.is_empty() {
-            bail!("the PyTorch peer gave no timing for {name}");
-        }
-        out.insert(name.to_string(), times);
+    serde_json::from_slice(&output.stdout).context("the PyTorch peer printed no JSON")
+}
+
+/// The list of seconds under `key` in a peer's JSON; an error if it is missing or empty.
+pub fn peer_seconds(parsed: &serde_json::Value, key: &str) -> Result<Vec<f64>> {
+    let times: Vec<f64> = parsed[key]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_f64()).collect())
+        .unwrap_or_default();
+    if times.is_empty() {
+        bail!("the PyTorch peer gave no timing for {key}");
     }
-    Ok(out)
+    Ok(times)
+}
+
+/// Runs the PyTorch classifier peer and returns its seconds per case.
+pub fn time_peer(
+    python: &str,
+    script: &Path,
+    rows: usize,
+    dim: usize,
+    repeats: usize,
+    threads: usize,
+) -> Result<HashMap<String, Vec<f64>>> {
+    let args = [
+        "--rows",
+        &rows.to_string(),
+        "--dim",
+        &dim.to_string(),
+        "--repeats",
+        &repeats.to_string(),
+        "--threads",
+        &threads.to_string(),
+    ]
+    .map(String::from);
+    let parsed = run_peer(python, script, &args)?;
+    cases()
+        .into_iter()
+        .map(|(name, ..)| Ok((name.to_string(), peer_seconds(&parsed, name)?)))
+        .collect()
 }

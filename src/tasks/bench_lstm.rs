@@ -2,11 +2,11 @@
 //! (V 10k, H 650, 2 layers, T 35, B 20, dropout 0.5, tied decoder; forward, backward, clip 0.25,
 //! SGD) here and in the PyTorch peer (`tools/peers/lstm_peer.py`) in the same command.
 
-use super::bench::Timing;
+use super::bench::{peer_seconds, run_peer, Timing};
 use crate::nn::lm::{LanguageModel, LmConfig};
 use crate::train::clip::clip_grad_norm;
 use crate::train::optim::{Optimizer, OptimizerConfig};
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use std::path::Path;
 use std::time::Instant;
 
@@ -68,47 +68,21 @@ pub fn time_tsumugi(shape: StepShape, repeats: usize) -> Result<Vec<f64>> {
 }
 
 pub fn time_peer(python: &str, script: &Path, shape: StepShape, repeats: usize, threads: usize) -> Result<Vec<f64>> {
-    if !script.exists() {
-        bail!(
-            "peer script {} not found (run from the repository root or pass --peer-script)",
-            script.display()
-        );
-    }
-    let arg = |v: usize| v.to_string();
-    let output = std::process::Command::new(python)
-        .arg(script)
-        .args([
-            "--vocab",
-            &arg(shape.vocab),
-            "--hidden",
-            &arg(shape.hidden),
-            "--layers",
-            &arg(shape.layers),
-        ])
-        .args([
-            "--steps",
-            &arg(shape.steps),
-            "--batch",
-            &arg(shape.batch),
-            "--dropout",
-            &shape.dropout.to_string(),
-        ])
-        .args(["--repeats", &arg(repeats), "--threads", &arg(threads)])
-        .output()
-        .with_context(|| format!("running {python} (set --python to an interpreter with torch)"))?;
-    if !output.status.success() {
-        bail!("the PyTorch peer failed:\n{}", String::from_utf8_lossy(&output.stderr));
-    }
-    let parsed: serde_json::Value =
-        serde_json::from_slice(&output.stdout).context("the PyTorch peer printed no JSON")?;
-    let times: Vec<f64> = parsed["step_seconds"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_f64()).collect())
-        .unwrap_or_default();
-    if times.is_empty() {
-        bail!("the PyTorch peer gave no step timings");
-    }
-    Ok(times)
+    let sizes = [
+        ("--vocab", shape.vocab),
+        ("--hidden", shape.hidden),
+        ("--layers", shape.layers),
+        ("--steps", shape.steps),
+        ("--batch", shape.batch),
+        ("--repeats", repeats),
+        ("--threads", threads),
+    ];
+    let mut args: Vec<String> = sizes
+        .iter()
+        .flat_map(|(flag, v)| [flag.to_string(), v.to_string()])
+        .collect();
+    args.extend(["--dropout".to_string(), shape.dropout.to_string()]);
+    peer_seconds(&run_peer(python, script, &args)?, "step_seconds")
 }
 
 /// The printed comparison.

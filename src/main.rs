@@ -32,6 +32,9 @@ enum Command {
     /// Text classification on mean word vectors (NLP 100 Knocks problems 70–79).
     #[command(subcommand)]
     Classify(ClassifyCommand),
+    /// LSTM language models (Deep Learning from Scratch 2 ch. 6, Zaremba et al. 2014).
+    #[command(subcommand)]
+    Lm(LmCommand),
     /// Side-by-side benchmarks against the PyTorch peer.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -124,6 +127,12 @@ enum ClassifyCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum LmCommand {
+    /// Trains on PTB (fetched on first use) or your text files; prints test perplexity.
+    Train(Box<tsumugi::tasks::lm::config::LmTrainArgs>),
 }
 
 #[derive(Subcommand)]
@@ -250,6 +259,17 @@ fn run(cli: Cli) -> Result<()> {
             println!("wrote {}/{{train,valid,test}}.tsv and labels.json", out.display());
         }
         Command::Classify(cmd) => classify(cmd)?,
+        Command::Lm(LmCommand::Train(args)) => {
+            let s = tsumugi::tasks::lm::train::run(&args)?;
+            if args.json {
+                return print_json(&s);
+            }
+            println!(
+                "test perplexity: {:.2} (valid {:.2}, best epoch {}), {:.0} s",
+                s.test_perplexity, s.valid_perplexity, s.best_epoch, s.seconds
+            );
+            println!("report: {}", s.report.display());
+        }
         Command::Bench(BenchCommand::Lstm {
             python,
             peer_script,

@@ -2,6 +2,7 @@
 //! tokenisation and stratified splits.
 
 pub mod cache;
+pub mod corpus;
 pub mod fetch;
 pub mod labeled;
 pub mod lines;

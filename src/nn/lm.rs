@@ -13,6 +13,10 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+/// The (h, c) state of every layer, carried across batches (and so detached: backward never
+/// reaches into a previous batch).
+pub type LstmStates = Vec<LstmState>;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LmConfig {
     pub vocab: usize,

@@ -5,4 +5,5 @@ pub mod bench_lstm;
 pub mod bench_vectors;
 pub mod classify;
 pub mod datasets;
+pub mod lm;
 pub mod news;

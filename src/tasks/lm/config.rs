@@ -1,0 +1,152 @@
+//! Options of `tsumugi lm train`: a preset, then any option given on the command line over it.
+
+use crate::nn::lm::LmConfig;
+use anyhow::{bail, Result};
+use clap::{Args, ValueEnum};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+pub enum Preset {
+    /// Zaremba et al. (2014) small: 2 × 200, no dropout, untied, lr 1 halved each epoch after
+    /// the 4th, clip 5, batch 20, BPTT 20, 13 epochs.
+    ZarembaSmall,
+    /// The book's BetterRnnlm: 2 × 650, dropout 0.5, tied, lr 20, clip 0.25, batch 20, BPTT 35,
+    /// 40 epochs, lr ÷ 4 when validation perplexity does not improve.
+    BetterRnnlm,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum LrSchedule {
+    /// lr · factor^(epoch − start) from epoch `start` on (1-based).
+    Decay { start: usize, factor: f32 },
+    /// lr · factor whenever the validation loss does not improve.
+    Plateau { factor: f32 },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LmTrainArgs {
+    /// `ptb` (fetched on first use) or a directory with {ptb.,}train.txt, valid.txt, test.txt.
+    #[arg(long, default_value = "ptb")]
+    pub corpus: String,
+    /// Explicit training text (with --valid and --test), instead of --corpus.
+    #[arg(long, requires_all = ["valid", "test"])]
+    pub train: Option<PathBuf>,
+    #[arg(long)]
+    pub valid: Option<PathBuf>,
+    #[arg(long)]
+    pub test: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Preset::ZarembaSmall)]
+    pub preset: Preset,
+    #[arg(long)]
+    pub hidden: Option<usize>,
+    #[arg(long)]
+    pub layers: Option<usize>,
+    #[arg(long)]
+    pub dropout: Option<f32>,
+    /// Untie the decoder from the embedding (or tie it with --tied).
+    #[arg(long, conflicts_with = "tied")]
+    pub untied: bool,
+    #[arg(long)]
+    pub tied: bool,
+    #[arg(long)]
+    pub lr: Option<f32>,
+    #[arg(long)]
+    pub clip: Option<f32>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    #[arg(long)]
+    pub bptt: Option<usize>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Stop each epoch after this many batches (quick trials).
+    #[arg(long)]
+    pub max_batches: Option<usize>,
+    #[arg(long, default_value = "runs/lm")]
+    pub out: PathBuf,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The resolved options of one run (`config.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LmRunConfig {
+    pub preset: Preset,
+    pub model: LmConfig,
+    pub lr: f32,
+    pub clip: f32,
+    pub batch_size: usize,
+    pub eval_batch_size: usize,
+    pub bptt: usize,
+    pub epochs: usize,
+    pub schedule: LrSchedule,
+    pub seed: u64,
+    pub max_batches: Option<usize>,
+}
+
+impl LmTrainArgs {
+    /// The preset with this command line's options over it; `vocab` comes from the corpus.
+    pub fn resolve(&self, vocab: usize) -> Result<LmRunConfig> {
+        let (hidden, layers, dropout, tied, lr, clip, batch, bptt, epochs, schedule) = match self.preset {
+            Preset::ZarembaSmall => (
+                200,
+                2,
+                0.0,
+                false,
+                1.0,
+                5.0,
+                20,
+                20,
+                13,
+                LrSchedule::Decay { start: 5, factor: 0.5 },
+            ),
+            Preset::BetterRnnlm => (
+                650,
+                2,
+                0.5,
+                true,
+                20.0,
+                0.25,
+                20,
+                35,
+                40,
+                LrSchedule::Plateau { factor: 0.25 },
+            ),
+        };
+        let hidden = self.hidden.unwrap_or(hidden);
+        let tied = if self.untied { false } else { self.tied || tied };
+        let cfg = LmRunConfig {
+            preset: self.preset,
+            model: LmConfig {
+                vocab,
+                embed: hidden,
+                hidden,
+                layers: self.layers.unwrap_or(layers),
+                dropout: self.dropout.unwrap_or(dropout),
+                tied,
+            },
+            lr: self.lr.unwrap_or(lr),
+            clip: self.clip.unwrap_or(clip),
+            batch_size: self.batch_size.unwrap_or(batch),
+            eval_batch_size: 10,
+            bptt: self.bptt.unwrap_or(bptt),
+            epochs: self.epochs.unwrap_or(epochs),
+            schedule,
+            seed: self.seed,
+            max_batches: self.max_batches,
+        };
+        if cfg.model.hidden == 0 || cfg.model.layers == 0 || cfg.batch_size == 0 || cfg.bptt == 0 || cfg.epochs == 0 {
+            bail!("--hidden, --layers, --batch-size, --bptt and --epochs must be at least 1");
+        }
+        if !(0.0..1.0).contains(&cfg.model.dropout) {
+            bail!("--dropout must be in [0, 1), got {}", cfg.model.dropout);
+        }
+        if !(cfg.lr > 0.0 && cfg.lr.is_finite() && cfg.clip > 0.0) {
+            bail!("--lr and --clip must be positive numbers");
+        }
+        Ok(cfg)
+    }
+}

@@ -1,0 +1,5 @@
+//! LSTM language models on word-level corpora ("Deep Learning from Scratch 2" ch. 6, Zaremba
+//! et al. 2014): presets, training with truncated BPTT, perplexity.
+
+pub mod config;
+pub mod train;

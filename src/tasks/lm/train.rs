@@ -1,0 +1,259 @@
+//! `tsumugi lm train`: corpus → batchified streams → LSTM LM → SGD with truncated BPTT and
+//! gradient clipping → perplexity per epoch, the best model by validation perplexity, test
+//! perplexity, a figure and `report.md`.
+
+use super::config::{LmRunConfig, LmTrainArgs, LrSchedule};
+use crate::data::corpus::{batchify, read_train, read_with, Vocab};
+use crate::data::fetch;
+use crate::nn::lm::{LanguageModel, LstmStates};
+use crate::nn::params::Params;
+use crate::report::plot::{line_panels, Panel, Series};
+use crate::report::run_dir::RunDir;
+use crate::train::checkpoint::write_tensors;
+use crate::train::clip::clip_grad_norm;
+use crate::train::optim::{Optimizer, OptimizerConfig};
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LmEpoch {
+    pub epoch: usize,
+    pub lr: f32,
+    pub train_perplexity: f64,
+    pub valid_perplexity: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LmSummary {
+    pub run_dir: PathBuf,
+    pub best_epoch: usize,
+    pub valid_perplexity: f64,
+    pub test_perplexity: f64,
+    pub seconds: f64,
+    pub report: PathBuf,
+}
+
+/// train / valid / test files behind `--corpus` or `--train/--valid/--test`.
+fn corpus_files(args: &LmTrainArgs) -> Result<[PathBuf; 3]> {
+    if let (Some(t), Some(v), Some(s)) = (&args.train, &args.valid, &args.test) {
+        return Ok([t.clone(), v.clone(), s.clone()]);
+    }
+    let dir = if Path::new(&args.corpus).is_dir() {
+        PathBuf::from(&args.corpus)
+    } else if args.corpus == "ptb" {
+        fetch::ensure("ptb")?
+    } else {
+        bail!("--corpus `{}` is neither `ptb` nor a directory", args.corpus);
+    };
+    let find = |split: &str| {
+        [format!("ptb.{split}.txt"), format!("{split}.txt")]
+            .into_iter()
+            .map(|n| dir.join(n))
+            .find(|p| p.exists())
+            .ok_or_else(|| anyhow::anyhow!("{}: no ptb.{split}.txt or {split}.txt", dir.display()))
+    };
+    Ok([find("train")?, find("valid")?, find("test")?])
+}
+
+/// Mean cross-entropy over a batchified stream, state carried across chunks, no dropout.
+fn evaluate(model: &LanguageModel, data: &[u32], rows: usize, batch: usize, bptt: usize) -> f64 {
+    let mut states: LstmStates = model.initial_state(batch);
+    let (mut total, mut count) = (0.0, 0usize);
+    let mut i = 0;
+    while i + 1 < rows {
+        let seq = bptt.min(rows - 1 - i);
+        let tokens = &data[i * batch..(i + seq) * batch];
+        let targets = &data[(i + 1) * batch..(i + 1 + seq) * batch];
+        total += model.loss(tokens, targets, seq, batch, &mut states) * (seq * batch) as f64;
+        count += seq * batch;
+        i += seq;
+    }
+    total / count.max(1) as f64
+}
+
+fn save_params(path: &Path, params: &Params, meta: serde_json::Value) -> Result<()> {
+    let tensors: Vec<(String, Vec<usize>, &[f32])> = params
+        .list
+        .iter()
+        .map(|p| (p.name.clone(), p.shape.clone(), p.value.as_slice()))
+        .collect();
+    write_tensors(path, &tensors, &[], Some(&meta))
+}
+
+pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
+    let began = Instant::now();
+    let [train_path, valid_path, test_path] = corpus_files(args)?;
+    let mut vocab = Vocab::default();
+    let train_ids = read_train(&train_path, &mut vocab)?;
+    let valid_ids = read_with(&valid_path, &vocab)?;
+    let test_ids = read_with(&test_path, &vocab)?;
+    let cfg: LmRunConfig = args.resolve(vocab.len())?;
+    let (train, train_rows) = batchify(&train_ids, cfg.batch_size);
+    if train_rows < cfg.bptt + 1 {
+        bail!(
+            "{}: {} tokens give {train_rows} time steps per column at batch size {}, fewer than --bptt {} + 1",
+            train_path.display(),
+            train_ids.len(),
+            cfg.batch_size,
+            cfg.bptt
+        );
+    }
+    let (valid, valid_rows) = batchify(&valid_ids, cfg.eval_batch_size);
+    let (test, test_rows) = batchify(&test_ids, cfg.eval_batch_size);
+    if valid_rows < 2 || test_rows < 2 {
+        bail!("valid and test need at least {} tokens each", 2 * cfg.eval_batch_size);
+    }
+    let run = RunDir::create(&args.out)?;
+    run.write_json("config.json", &cfg)?;
+    run.write_json("vocab.json", &vocab.words)?;
+    let _ = std::fs::remove_file(run.path("metrics.jsonl"));
+    let log = |line: &str| {
+        if args.json {
+            eprintln!("{line}")
+        } else {
+            println!("{line}")
+        }
+    };
+    log(&format!(
+        "corpus: {} / {} / {} tokens, vocabulary {}; model {:?}",
+        train_ids.len(),
+        valid_ids.len(),
+        test_ids.len(),
+        vocab.len(),
+        cfg.model
+    ));
+    let mut model = LanguageModel::new(cfg.model.clone(), cfg.seed)?;
+    let mut optimizer = Optimizer::new(OptimizerConfig::Sgd {
+        momentum: 0.0,
+        nesterov: false,
+        weight_decay: 0.0,
+    });
+    let mut lr = cfg.lr;
+    let mut history: Vec<LmEpoch> = Vec::new();
+    let (mut best_loss, mut best_epoch) = (f64::INFINITY, 0);
+    let best_path = run.checkpoint("best.safetensors");
+    let batches_per_epoch = (train_rows - 1).div_ceil(cfg.bptt);
+    for epoch in 1..=cfg.epochs {
+        if let LrSchedule::Decay { start, factor } = cfg.schedule {
+            lr = cfg.lr * factor.powi(epoch.saturating_sub(start - 1) as i32);
+        }
+        let epoch_began = Instant::now();
+        let mut rng = LanguageModel::rng(cfg.seed, epoch as u64);
+        let mut states = model.initial_state(cfg.batch_size);
+        let bar = indicatif::ProgressBar::new(batches_per_epoch as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} eta {eta} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_prefix(format!("{epoch}/{}", cfg.epochs));
+        let (mut loss_sum, mut tokens_seen) = (0.0, 0usize);
+        let mut i = 0;
+        let mut batch_index = 0;
+        while i + 1 < train_rows && cfg.max_batches.is_none_or(|m| batch_index < m) {
+            let seq = cfg.bptt.min(train_rows - 1 - i);
+            let tokens = &train[i * cfg.batch_size..(i + seq) * cfg.batch_size];
+            let targets = &train[(i + 1) * cfg.batch_size..(i + 1 + seq) * cfg.batch_size];
+            model.params.zero_grad();
+            let loss = model.forward_backward(tokens, targets, seq, cfg.batch_size, &mut states, &mut rng);
+            if !loss.is_finite() {
+                bail!(
+                    "the loss became {loss} at epoch {epoch}, batch {} (lr {lr}); the best checkpoint so far is {}",
+                    batch_index + 1,
+                    best_path.display()
+                );
+            }
+            clip_grad_norm(&mut model.params, cfg.clip);
+            optimizer.step(&mut model.params, lr);
+            loss_sum += loss * (seq * cfg.batch_size) as f64;
+            tokens_seen += seq * cfg.batch_size;
+            i += seq;
+            batch_index += 1;
+            if batch_index % 20 == 0 {
+                let rate = tokens_seen as f64 / epoch_began.elapsed().as_secs_f64();
+                bar.set_message(format!(
+                    "ppl {:.1}, {rate:.0} tokens/s",
+                    (loss_sum / tokens_seen as f64).exp()
+                ));
+                bar.set_position(batch_index as u64);
+            }
+        }
+        bar.finish_and_clear();
+        let valid_loss = evaluate(&model, &valid, valid_rows, cfg.eval_batch_size, cfg.bptt);
+        let record = LmEpoch {
+            epoch,
+            lr,
+            train_perplexity: (loss_sum / tokens_seen.max(1) as f64).exp(),
+            valid_perplexity: valid_loss.exp(),
+        };
+        run.append_metrics(&record)?;
+        let seconds = epoch_began.elapsed().as_secs_f64();
+        log(&format!(
+            "epoch {epoch}: lr {lr}, train perplexity {:.2}, valid perplexity {:.2}, {seconds:.0} s ({:.0} tokens/s)",
+            record.train_perplexity,
+            record.valid_perplexity,
+            tokens_seen as f64 / seconds
+        ));
+        history.push(record);
+        if valid_loss < best_loss {
+            best_loss = valid_loss;
+            best_epoch = epoch;
+            save_params(
+                &best_path,
+                &model.params,
+                serde_json::json!({ "epoch": epoch, "model": cfg.model }),
+            )?;
+        } else if let LrSchedule::Plateau { factor } = cfg.schedule {
+            lr *= factor;
+        }
+    }
+    let best = {
+        let mut file = crate::train::checkpoint::TensorFile::read(&best_path)?;
+        let mut m = LanguageModel::new(cfg.model.clone(), cfg.seed)?;
+        for p in &mut m.params.list {
+            p.value = file.take_f32(&p.name)?.1;
+        }
+        m
+    };
+    let test_loss = evaluate(&best, &test, test_rows, cfg.eval_batch_size, cfg.bptt);
+    let summary = LmSummary {
+        run_dir: run.root.clone(),
+        best_epoch,
+        valid_perplexity: best_loss.exp(),
+        test_perplexity: test_loss.exp(),
+        seconds: began.elapsed().as_secs_f64(),
+        report: run.path("report.md"),
+    };
+    let series = |name: &str, f: fn(&LmEpoch) -> f64| Series {
+        name: name.into(),
+        points: history.iter().map(|r| (r.epoch as f64, f(r))).collect(),
+    };
+    line_panels(
+        &run.path("perplexity"),
+        &[Panel {
+            title: "perplexity".into(),
+            x_label: "epoch".into(),
+            y_label: "perplexity".into(),
+            series: vec![
+                series("train", |r| r.train_perplexity),
+                series("valid", |r| r.valid_perplexity),
+            ],
+            log_x: false,
+        }],
+    )?;
+    let mut md = format!(
+        "# Language model run\n\n- preset {:?}, model {:?}\n- lr {}, clip {}, batch {}, BPTT {}, {} epochs, schedule {:?}, seed {}\n- corpus: {} ({} tokens), {} , {}\n\n## Result\n\n| best epoch | valid perplexity | test perplexity | seconds |\n|---|---|---|---|\n| {} | {:.2} | {:.2} | {:.0} |\n\n![perplexity](perplexity.png)\n\n## Epochs\n\n| epoch | lr | train ppl | valid ppl |\n|---|---|---|---|\n",
+        cfg.preset, cfg.model, cfg.lr, cfg.clip, cfg.batch_size, cfg.bptt, cfg.epochs, cfg.schedule, cfg.seed,
+        train_path.display(), train_ids.len(), valid_path.display(), test_path.display(),
+        best_epoch, summary.valid_perplexity, summary.test_perplexity, summary.seconds
+    );
+    for r in &history {
+        md.push_str(&format!(
+            "| {} | {} | {:.2} | {:.2} |\n",
+            r.epoch, r.lr, r.train_perplexity, r.valid_perplexity
+        ));
+    }
+    crate::atomic::write_atomic(&summary.report, md.as_bytes())?;
+    Ok(summary)
+}

@@ -180,6 +180,7 @@ pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
             }
         }
         bar.finish_and_clear();
+        let train_seconds = epoch_began.elapsed().as_secs_f64();
         let valid_loss = evaluate(&model, &valid, valid_rows, cfg.eval_batch_size, cfg.bptt);
         let record = LmEpoch {
             epoch,
@@ -190,10 +191,10 @@ pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
         run.append_metrics(&record)?;
         let seconds = epoch_began.elapsed().as_secs_f64();
         log(&format!(
-            "epoch {epoch}: lr {lr}, train perplexity {:.2}, valid perplexity {:.2}, {seconds:.0} s ({:.0} tokens/s)",
+            "epoch {epoch}: lr {lr}, train perplexity {:.2}, valid perplexity {:.2}, {seconds:.0} s (training {:.0} tokens/s)",
             record.train_perplexity,
             record.valid_perplexity,
-            tokens_seen as f64 / seconds
+            tokens_seen as f64 / train_seconds
         ));
         history.push(record);
         if valid_loss < best_loss {

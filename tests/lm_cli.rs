@@ -42,7 +42,7 @@ fn train(dir: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
         ("--epochs", "6"),
         ("--bptt", "5"),
         ("--batch-size", "4"),
-        ("--lr", "1"),
+        ("--lr", "5"),
     ] {
         if !extra.contains(&flag) {
             args.extend([flag, value]);

@@ -9,8 +9,8 @@ use tsumugi::tasks::classify::config::{DataArgs, ModelKind, TrainArgs, TrainConf
 use tsumugi::tasks::classify::{eval, featurize, inspect, predict, sweep, train};
 use tsumugi::tasks::{bench, datasets, news};
 
-/// Neural NLP in one binary: word-vector text classifiers (NLP 100 Knocks ch. 8) with plots,
-/// reports, checkpoints and exact resume.
+/// Neural NLP in one binary: word-vector text classifiers (NLP 100 Knocks ch. 8) and LSTM
+/// language models, with plots, reports, checkpoints and exact resume.
 ///
 /// Start with `tsumugi classify train`: it fetches the R8 news dataset and GloVe 100-d vectors
 /// on first use, trains an MLP and prints the test accuracy and where the report is.

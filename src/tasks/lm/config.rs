@@ -34,40 +34,54 @@ pub struct LmTrainArgs {
     /// Explicit training text (with --valid and --test), instead of --corpus.
     #[arg(long, requires_all = ["valid", "test"])]
     pub train: Option<PathBuf>,
+    /// Validation text (with --train).
     #[arg(long)]
     pub valid: Option<PathBuf>,
+    /// Test text (with --train).
     #[arg(long)]
     pub test: Option<PathBuf>,
+    /// Starting point for every option below that is not given.
     #[arg(long, value_enum, default_value_t = Preset::ZarembaSmall)]
     pub preset: Preset,
+    /// Embedding and LSTM width.
     #[arg(long)]
     pub hidden: Option<usize>,
+    /// Number of stacked LSTM layers.
     #[arg(long)]
     pub layers: Option<usize>,
+    /// Dropout on the embedding, between layers and before the decoder.
     #[arg(long)]
     pub dropout: Option<f32>,
     /// Untie the decoder from the embedding (or tie it with --tied).
     #[arg(long, conflicts_with = "tied")]
     pub untied: bool,
+    /// Tie the decoder to the embedding.
     #[arg(long)]
     pub tied: bool,
+    /// SGD learning rate (per-token mean loss).
     #[arg(long)]
     pub lr: Option<f32>,
+    /// Clip the global gradient norm to this value.
     #[arg(long)]
     pub clip: Option<f32>,
+    /// Parallel streams per batch.
     #[arg(long)]
     pub batch_size: Option<usize>,
+    /// Steps of truncated backpropagation through time.
     #[arg(long)]
     pub bptt: Option<usize>,
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// Seed for initial weights and dropout.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Stop each epoch after this many batches (quick trials).
     #[arg(long)]
     pub max_batches: Option<usize>,
+    /// Run directory (config.json, vocab.json, metrics.jsonl, checkpoints/, figure, report.md).
     #[arg(long, default_value = "runs/lm")]
     pub out: PathBuf,
+    /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
 }

@@ -19,6 +19,9 @@ const PARALLEL_MIN_FLOPS: usize = 1 << 24;
 /// Products with at most this many rows go to [`super::small_gemm`], which does not pack the
 /// right operand (measured on the LSTM recurrent step: 20×650·650×2600 ran at 19 GFLOP/s in gemm).
 const SMALL_M: usize = 32;
+/// Below this many multiply-adds (a classifier's 1×300·300×4 step) gemm's direct path is quicker
+/// than dispatching the small kernels.
+const SMALL_MIN_FLOPS: usize = 1 << 16;
 
 /// `c[m, n] = a[m, k] · b[k, n]`, or `c += …` when `accumulate`.
 #[allow(clippy::too_many_arguments)]
@@ -45,7 +48,7 @@ pub fn matmul(
         }
         return;
     }
-    if m <= SMALL_M && la == Layout::Plain && super::small_gemm::available() {
+    if m <= SMALL_M && m * k * n >= SMALL_MIN_FLOPS && la == Layout::Plain && super::small_gemm::available() {
         match lb {
             Layout::Transposed => return super::small_gemm::nt(c, a, b, m, k, n, accumulate),
             Layout::Plain => return super::small_gemm::nn(c, a, b, m, k, n, accumulate),

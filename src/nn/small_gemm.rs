@@ -12,6 +12,11 @@ const COLUMN_BLOCK: usize = 256;
 
 /// `c[m, n] (+)= a[m, k] · b[n, k]ᵀ`: every output is a dot product of two contiguous rows.
 pub fn nt(c: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, accumulate: bool) {
+    if n <= COLUMN_BLOCK {
+        let mut out = vec![0f32; m * n];
+        dispatch_nt(&mut out, a, b, m, k, n);
+        return scatter(c, &[(0, out)], m, n, accumulate);
+    }
     let blocks: Vec<(usize, Vec<f32>)> = (0..n)
         .step_by(COLUMN_BLOCK)
         .collect::<Vec<_>>()
@@ -28,6 +33,11 @@ pub fn nt(c: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, acc
 
 /// `c[m, n] (+)= a[m, k] · b[k, n]`: rows of `b` are added into rows of `c` (axpy form).
 pub fn nn(c: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, accumulate: bool) {
+    if n <= COLUMN_BLOCK {
+        let mut out = vec![0f32; m * n];
+        dispatch_nn(&mut out, a, b, m, k, n, 0, n);
+        return scatter(c, &[(0, out)], m, n, accumulate);
+    }
     let blocks: Vec<(usize, Vec<f32>)> = (0..n)
         .step_by(COLUMN_BLOCK)
         .collect::<Vec<_>>()

@@ -117,8 +117,9 @@ pub struct TrainArgs {
     pub momentum: f32,
     #[arg(long)]
     pub nesterov: bool,
-    #[arg(long, default_value_t = 0.0)]
-    pub weight_decay: f32,
+    /// Weight decay (default: 0 for SGD, 0.01 for AdamW, as torch.optim).
+    #[arg(long)]
+    pub weight_decay: Option<f32>,
     #[arg(long, value_enum, default_value_t = ScheduleKind::Cosine)]
     pub schedule: ScheduleKind,
     /// Step schedule: epochs per decay.
@@ -132,12 +133,12 @@ pub struct TrainArgs {
     pub eta_min: f32,
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 60)]
     pub epochs: usize,
     #[arg(long, value_enum, default_value_t = EarlyStopKind::Patience)]
     pub early_stop: EarlyStopKind,
     /// Epochs without improvement for --early-stop patience (and the plateau schedule).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 20)]
     pub patience: usize,
     /// Clip the global gradient norm to this value.
     #[arg(long)]
@@ -211,7 +212,7 @@ impl TrainArgs {
                 OptimizerConfig::Sgd {
                     momentum: self.momentum,
                     nesterov: self.nesterov,
-                    weight_decay: self.weight_decay,
+                    weight_decay: self.weight_decay.unwrap_or(0.0),
                 },
                 0.1,
             ),
@@ -220,7 +221,7 @@ impl TrainArgs {
                     beta1: 0.9,
                     beta2: 0.999,
                     eps: 1e-8,
-                    weight_decay: self.weight_decay,
+                    weight_decay: self.weight_decay.unwrap_or(0.01),
                 },
                 1e-3,
             ),

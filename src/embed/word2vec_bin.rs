@@ -35,6 +35,13 @@ pub fn parse(bytes: &[u8], path: &Path, restrict: Option<&HashSet<String>>) -> R
     if dim == 0 {
         bail!("{}: header says dimension 0", path.display());
     }
+    if dim > bytes.len() / 4 {
+        bail!(
+            "{}: header dimension {dim} is impossible for a file of {} bytes",
+            path.display(),
+            bytes.len()
+        );
+    }
     let mut vectors = WordVectors::new(dim);
     let mut pos = header_end + 1;
     let row_bytes = dim * 4;
@@ -89,6 +96,10 @@ pub fn read_gz(path: &Path, restrict: Option<&HashSet<String>>) -> Result<WordVe
     parse_stream(reader, path, restrict)
 }
 
+/// A gzipped stream's length is unknown up front, so its header dimension is bounded instead
+/// (published vectors have 50–1024 dimensions).
+const MAX_STREAM_DIM: usize = 1 << 16;
+
 /// The streaming twin of [`parse`], for input that cannot be memory-mapped.
 pub fn parse_stream(
     mut reader: impl std::io::BufRead,
@@ -109,6 +120,12 @@ pub fn parse_stream(
     };
     if dim == 0 {
         bail!("{}: header says dimension 0", path.display());
+    }
+    if dim > MAX_STREAM_DIM {
+        bail!(
+            "{}: header dimension {dim} is larger than {MAX_STREAM_DIM}",
+            path.display()
+        );
     }
     let mut vectors = WordVectors::new(dim);
     let mut word = Vec::new();
@@ -227,5 +244,7 @@ mod tests {
         assert!(err.contains("entry 3 of 3") && err.contains("truncated"), "{err}");
         let err = parse(b"3 x\n", &path, None).unwrap_err().to_string();
         assert!(err.contains("not `COUNT DIM`"), "{err}");
+        let err = parse(b"3 999999999999\nking ", &path, None).unwrap_err().to_string();
+        assert!(err.contains("header dimension 999999999999 is impossible"), "{err}");
     }
 }

@@ -188,7 +188,7 @@ impl LstmLayer {
         let (steps, batch, hidden) = (tape.steps, tape.batch, self.hidden);
         let h4 = 4 * hidden;
         let rows = steps * batch;
-        let w_hh = params.value(self.weight_hh).to_vec();
+        let w_hh = params.value(self.weight_hh);
         let mut d_gates = vec![0f32; rows * h4];
         let mut dh_next = vec![0f32; batch * hidden];
         let mut dc_next = vec![0f32; batch * hidden];
@@ -227,7 +227,7 @@ impl LstmLayer {
                 &mut dh_next,
                 dg,
                 Layout::Plain,
-                &w_hh,
+                w_hh,
                 Layout::Plain,
                 batch,
                 h4,

@@ -2,10 +2,11 @@
 
 use super::config::TrainConfig;
 use super::featurize::load_vectors_for;
-use super::trainer::load_model;
+use super::trainer::load_model_from;
 use crate::embed::features::{mean_vectors, EmptyPolicy};
 use crate::nn::classifier::{Classifier, ModelSpec};
 use crate::nn::loss::softmax;
+use crate::train::checkpoint::TensorFile;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::path::Path;
@@ -33,15 +34,14 @@ pub fn load_run(dir: &Path) -> Result<SavedRun> {
     let labels: Vec<String> =
         serde_json::from_str(&read("labels.json")?).with_context(|| format!("{}/labels.json", dir.display()))?;
     let best = dir.join("checkpoints").join("best.safetensors");
-    let spec = {
-        let file = crate::train::checkpoint::TensorFile::read(&best)?;
-        let meta = file
-            .meta
-            .ok_or_else(|| anyhow::anyhow!("{}: no tsumugi metadata", best.display()))?;
-        let spec: ModelSpec = serde_json::from_value(meta["model"].clone())
-            .with_context(|| format!("{}: model description", best.display()))?;
-        spec
-    };
+    // one read of the checkpoint gives both the model description and the weights
+    let mut file = TensorFile::read(&best)?;
+    let meta = file
+        .meta
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("{}: no tsumugi metadata", best.display()))?;
+    let spec: ModelSpec = serde_json::from_value(meta["model"].clone())
+        .with_context(|| format!("{}: model description", best.display()))?;
     if spec.classes != labels.len() {
         bail!(
             "{}: the model has {} classes but labels.json lists {}",
@@ -50,7 +50,7 @@ pub fn load_run(dir: &Path) -> Result<SavedRun> {
             labels.len()
         );
     }
-    let (model, _) = load_model(&best, spec)?;
+    let model = load_model_from(&mut file, spec)?;
     Ok(SavedRun { cfg, labels, model })
 }
 

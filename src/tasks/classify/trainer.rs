@@ -162,12 +162,18 @@ fn meta(
     })
 }
 
-/// Loads model weights (and returns the file for further state) from a checkpoint.
-pub fn load_model(path: &std::path::Path, spec: ModelSpec) -> Result<(Classifier, TensorFile)> {
-    let mut file = TensorFile::read(path)?;
+/// Builds a model of `spec` with the weights in an already-read checkpoint.
+pub fn load_model_from(file: &mut TensorFile, spec: ModelSpec) -> Result<Classifier> {
     let mut model = Classifier::new(spec, 0);
     let source = file.source.clone();
     model.load_tensors(|name| file.f32.remove(name), &source)?;
+    Ok(model)
+}
+
+/// Loads model weights (and returns the file for further state) from a checkpoint.
+pub fn load_model(path: &std::path::Path, spec: ModelSpec) -> Result<(Classifier, TensorFile)> {
+    let mut file = TensorFile::read(path)?;
+    let model = load_model_from(&mut file, spec)?;
     Ok((model, file))
 }
 

@@ -4,6 +4,7 @@
 //! that example (`encoder.weight`, `rnn.weight_ih_l0`, …, `decoder.bias`).
 
 use super::activation::{dropout, dropout_backward};
+use super::fastmath;
 use super::lstm::{LstmLayer, LstmState, LstmTape};
 use super::matmul::{matmul, Layout};
 use super::params::{Init, ParamId, Params};
@@ -289,8 +290,9 @@ pub fn softmax_cross_entropy(logits: &[f32], targets: &[u32], v: usize) -> f64 {
         .par_chunks_exact(v)
         .zip(targets.par_iter())
         .map(|(row, &y)| {
-            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let sum: f32 = row.iter().map(|x| (x - max).exp()).sum();
+            let max = fastmath::max(row);
+            let mut exps = row.to_vec();
+            let sum = fastmath::exp_shifted_sum(&mut exps, max);
             (max + sum.ln() - row[y as usize]) as f64
         })
         .sum();
@@ -304,13 +306,9 @@ pub fn softmax_cross_entropy_grad(logits: &mut [f32], targets: &[u32], v: usize)
         .par_chunks_exact_mut(v)
         .zip(targets.par_iter())
         .map(|(row, &y)| {
-            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let max = fastmath::max(row);
             let target_logit = row[y as usize];
-            let mut sum = 0f32;
-            for x in row.iter_mut() {
-                *x = (*x - max).exp();
-                sum += *x;
-            }
+            let sum = fastmath::exp_shifted_sum(row, max);
             let loss = (max + sum.ln() - target_logit) as f64;
             let scale = 1.0 / (sum * n);
             row.iter_mut().for_each(|x| *x *= scale);

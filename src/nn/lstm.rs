@@ -7,6 +7,7 @@
 //! the weight gradients of the whole sequence as two GEMMs. Stacking, dropout between layers
 //! and carrying (h, c) across batches belong to the caller.
 
+use super::fastmath;
 use super::matmul::{matmul, Layout};
 use super::params::{Init, ParamId, Params};
 use rand::Rng;
@@ -49,10 +50,6 @@ impl LstmState {
             c: vec![0.0; batch * hidden],
         }
     }
-}
-
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
 }
 
 impl LstmLayer {
@@ -152,13 +149,13 @@ impl LstmLayer {
             for b in 0..batch {
                 let gr = &mut g[b * h4..(b + 1) * h4];
                 for j in 0..hidden {
-                    let i = sigmoid(gr[j]);
-                    let f = sigmoid(gr[hidden + j]);
-                    let gg = gr[2 * hidden + j].tanh();
-                    let o = sigmoid(gr[3 * hidden + j]);
+                    let i = fastmath::sigmoid(gr[j]);
+                    let f = fastmath::sigmoid(gr[hidden + j]);
+                    let gg = fastmath::tanh(gr[2 * hidden + j]);
+                    let o = fastmath::sigmoid(gr[3 * hidden + j]);
                     let c = f * c_prev[b * hidden + j] + i * gg;
                     c_t[b * hidden + j] = c;
-                    h_t[b * hidden + j] = o * c.tanh();
+                    h_t[b * hidden + j] = o * fastmath::tanh(c);
                     gr[j] = i;
                     gr[hidden + j] = f;
                     gr[2 * hidden + j] = gg;
@@ -212,7 +209,7 @@ impl LstmLayer {
                         g[b * h4 + 2 * hidden + j],
                         g[b * h4 + 3 * hidden + j],
                     );
-                    let tc = c_t[k].tanh();
+                    let tc = fastmath::tanh(c_t[k]);
                     let dh = dy[k] + dh_next[k];
                     let dc = dh * o * (1.0 - tc * tc) + dc_next[k];
                     dg[b * h4 + j] = dc * gg * i * (1.0 - i);

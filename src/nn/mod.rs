@@ -9,6 +9,7 @@
 pub mod activation;
 pub mod batchnorm;
 pub mod classifier;
+pub mod fastmath;
 pub mod linear;
 pub mod lm;
 pub mod loss;

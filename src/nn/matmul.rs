@@ -94,6 +94,78 @@ pub fn matmul(
     }
 }
 
+/// A strided read-only matrix: element (i, j) sits at `offset + i·row_stride + j·col_stride`.
+/// Lets attention multiply one head's columns out of a `[rows, heads·d]` block without copies.
+#[derive(Clone, Copy)]
+pub struct View<'a> {
+    pub data: &'a [f32],
+    pub offset: usize,
+    pub rows: usize,
+    pub cols: usize,
+    pub row_stride: usize,
+    pub col_stride: usize,
+}
+
+impl View<'_> {
+    /// One past the largest index the view reaches (0 when empty).
+    fn extent(&self) -> usize {
+        if self.rows == 0 || self.cols == 0 {
+            return 0;
+        }
+        self.offset + (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride + 1
+    }
+
+    /// The same matrix transposed (no data moves).
+    pub fn t(self) -> Self {
+        Self { rows: self.cols, cols: self.rows, row_stride: self.col_stride, col_stride: self.row_stride, ..self }
+    }
+}
+
+/// `c[i, j] (+)= Σ_k a[i, k]·b[k, j]` over strided views, with `c` row-major at `c_offset` with
+/// row stride `c_row_stride`; single-threaded (callers parallelise over heads).
+pub fn matmul_view(c: &mut [f32], c_offset: usize, c_row_stride: usize, a: View, b: View, accumulate: bool) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(b.rows, k, "matmul_view: inner dimensions {k} and {}", b.rows);
+    assert!(a.extent() <= a.data.len() && b.extent() <= b.data.len(), "matmul_view: view out of bounds");
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(c_offset + (m - 1) * c_row_stride + n <= c.len(), "matmul_view: c out of bounds");
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                c[c_offset + i * c_row_stride..][..n].iter_mut().for_each(|x| *x = 0.0);
+            }
+        }
+        return;
+    }
+    // SAFETY: the asserts above bound every index the strides reach inside the three slices,
+    // and `c` is borrowed mutably so it cannot alias `a` or `b`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr().add(c_offset),
+            1,
+            c_row_stride as isize,
+            accumulate,
+            a.data.as_ptr().add(a.offset),
+            a.col_stride as isize,
+            a.row_stride as isize,
+            b.data.as_ptr().add(b.offset),
+            b.col_stride as isize,
+            b.row_stride as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            Parallelism::None,
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,6 +205,23 @@ mod tests {
                 for (x, w) in c.iter().zip(&want) {
                     assert!((x - 1.0 - w).abs() < 1e-5);
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn strided_views_match_naive() {
+        // a is columns 2..5 of a [4, 6] block; b is the transpose of rows of a [3, 5] block.
+        let block: Vec<f32> = (0..24).map(|i| (i as f32 * 0.3).sin()).collect();
+        let other: Vec<f32> = (0..15).map(|i| (i as f32 * 0.7).cos()).collect();
+        let a = View { data: &block, offset: 2, rows: 4, cols: 3, row_stride: 6, col_stride: 1 };
+        let b = View { data: &other, offset: 0, rows: 5, cols: 3, row_stride: 3, col_stride: 1 }.t();
+        let mut c = vec![0.5; 2 + 4 * 7];
+        matmul_view(&mut c, 2, 7, a, b, true);
+        for i in 0..4 {
+            for j in 0..5 {
+                let want: f32 = (0..3).map(|t| block[2 + i * 6 + t] * other[j * 3 + t]).sum();
+                assert!((c[2 + i * 7 + j] - 0.5 - want).abs() < 1e-5);
             }
         }
     }

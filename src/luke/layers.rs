@@ -1,0 +1,99 @@
+//! The row-wise pieces of a transformer layer on `[rows, features]` f32 blocks: dense
+//! projections with PyTorch's `[out, in]` weights, LayerNorm, and the activations.
+
+use super::config::Activation;
+use super::weights::Weights;
+use crate::nn::fastmath;
+use crate::nn::matmul::{matmul, Layout};
+use anyhow::Result;
+use rayon::prelude::*;
+
+/// `y = x·Wᵀ + b` with `W` `[out, in]` as PyTorch stores it.
+pub struct Dense {
+    pub weight: Vec<f32>,
+    pub bias: Option<Vec<f32>>,
+    pub inputs: usize,
+    pub outputs: usize,
+}
+
+impl Dense {
+    pub fn load(w: &mut Weights, prefix: &str, inputs: usize, outputs: usize, bias: bool) -> Result<Self> {
+        let weight = w.take(&format!("{prefix}.weight"), &[outputs, inputs])?;
+        let bias = if bias { Some(w.take(&format!("{prefix}.bias"), &[outputs])?) } else { None };
+        Ok(Self { weight, bias, inputs, outputs })
+    }
+
+    /// Stacks projections of the same input into one (their outputs side by side), so one GEMM
+    /// computes them all.
+    pub fn concat(parts: &[&Dense]) -> Self {
+        let inputs = parts[0].inputs;
+        assert!(parts.iter().all(|p| p.inputs == inputs));
+        Self {
+            weight: parts.iter().flat_map(|p| p.weight.iter().copied()).collect(),
+            bias: Some(
+                parts.iter().flat_map(|p| p.bias.clone().unwrap_or_else(|| vec![0.0; p.outputs])).collect(),
+            ),
+            inputs,
+            outputs: parts.iter().map(|p| p.outputs).sum(),
+        }
+    }
+
+    /// x `[rows, in]` → `[rows, out]`.
+    pub fn forward(&self, x: &[f32], rows: usize) -> Vec<f32> {
+        let mut y = vec![0f32; rows * self.outputs];
+        if let Some(b) = &self.bias {
+            y.chunks_exact_mut(self.outputs).for_each(|r| r.copy_from_slice(b));
+        }
+        matmul(&mut y, x, Layout::Plain, &self.weight, Layout::Transposed, rows, self.inputs, self.outputs, true);
+        y
+    }
+}
+
+/// LayerNorm over the last dimension (biased variance, as PyTorch).
+pub struct LayerNorm {
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    eps: f32,
+}
+
+impl LayerNorm {
+    pub fn load(w: &mut Weights, prefix: &str, size: usize, eps: f32) -> Result<Self> {
+        Ok(Self {
+            weight: w.take(&format!("{prefix}.weight"), &[size])?,
+            bias: w.take(&format!("{prefix}.bias"), &[size])?,
+            eps,
+        })
+    }
+
+    /// Normalises every row of `x` `[rows, size]` in place.
+    pub fn forward(&self, x: &mut [f32]) {
+        let size = self.weight.len();
+        x.par_chunks_exact_mut(size).for_each(|row| {
+            let mean = row.iter().map(|&v| v as f64).sum::<f64>() / size as f64;
+            let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / size as f64;
+            let inv = 1.0 / (var + self.eps as f64).sqrt();
+            for ((v, g), b) in row.iter_mut().zip(&self.weight).zip(&self.bias) {
+                *v = ((*v as f64 - mean) * inv) as f32 * g + b;
+            }
+        });
+    }
+}
+
+/// Applies the feed-forward activation in place.
+pub fn activate(x: &mut [f32], act: Activation) {
+    const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    x.par_chunks_mut(4096).for_each(|chunk| match act {
+        Activation::Gelu => chunk.iter_mut().for_each(|v| *v = 0.5 * *v * (1.0 + fastmath::erf(*v * SQRT_HALF))),
+        Activation::GeluTanh => chunk.iter_mut().for_each(|v| {
+            let x = *v;
+            *v = 0.5 * x * (1.0 + fastmath::tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)));
+        }),
+        Activation::Relu => chunk.iter_mut().for_each(|v| *v = v.max(0.0)),
+    });
+}
+
+/// `x += y` elementwise (residual connections).
+pub fn add_into(x: &mut [f32], y: &[f32]) {
+    x.iter_mut().zip(y).for_each(|(a, b)| *a += b);
+}

@@ -1,0 +1,108 @@
+//! `LukeModel`: embeddings, the encoder stack and the pooler, loaded from a checkpoint
+//! directory and run on a padded [`Batch`].
+
+use super::attention::SelfAttention;
+use super::batch::Batch;
+use super::config::LukeConfig;
+use super::embeddings::{EntityEmbeddings, WordEmbeddings};
+use super::layers::{activate, add_into, Dense, LayerNorm};
+use super::weights::Weights;
+use anyhow::Result;
+
+/// Attention followed by the feed-forward block, applied to word and entity rows alike.
+struct Layer {
+    attention: SelfAttention,
+    intermediate: Dense,
+    output: Dense,
+    norm: LayerNorm,
+}
+
+impl Layer {
+    fn load(w: &mut Weights, i: usize, c: &LukeConfig) -> Result<Self> {
+        let p = format!("encoder.layer.{i}");
+        let (h, inter) = (c.hidden_size, c.intermediate_size);
+        Ok(Self {
+            attention: SelfAttention::load(w, &format!("{p}.attention"), c)?,
+            intermediate: Dense::load(w, &format!("{p}.intermediate.dense"), h, inter, true)?,
+            output: Dense::load(w, &format!("{p}.output.dense"), inter, h, true)?,
+            norm: LayerNorm::load(w, &format!("{p}.output.LayerNorm"), h, c.layer_norm_eps)?,
+        })
+    }
+
+    fn feed_forward(&self, x: Vec<f32>, rows: usize, c: &LukeConfig) -> Vec<f32> {
+        let mut mid = self.intermediate.forward(&x, rows); // [rows, I]
+        activate(&mut mid, c.activation);
+        let mut out = self.output.forward(&mid, rows); // [rows, H]
+        add_into(&mut out, &x);
+        self.norm.forward(&mut out);
+        out
+    }
+}
+
+/// What one forward pass yields.
+pub struct LukeOutput {
+    /// `[B, W, H]` after the last layer.
+    pub word_hidden: Vec<f32>,
+    /// `[B, N, H]` after the last layer.
+    pub entity_hidden: Vec<f32>,
+    /// `[B, H]`: tanh(dense(first word)), present when the checkpoint has a pooler.
+    pub pooled: Option<Vec<f32>>,
+    /// Embedding output then every layer's output (`num_hidden_layers + 1` entries) when asked.
+    pub all_word_hidden: Vec<Vec<f32>>,
+    pub all_entity_hidden: Vec<Vec<f32>>,
+}
+
+pub struct LukeModel {
+    pub config: LukeConfig,
+    words: WordEmbeddings,
+    entities: EntityEmbeddings,
+    layers: Vec<Layer>,
+    pooler: Option<Dense>,
+}
+
+impl LukeModel {
+    /// Takes the encoder's tensors out of `w` (the head's stay for the head to take).
+    pub fn load(w: &mut Weights, config: &LukeConfig) -> Result<Self> {
+        let words = WordEmbeddings::load(w, config)?;
+        let entities = EntityEmbeddings::load(w, config)?;
+        let layers = (0..config.num_hidden_layers).map(|i| Layer::load(w, i, config)).collect::<Result<Vec<_>>>()?;
+        let h = config.hidden_size;
+        let pooler =
+            if w.contains("pooler.dense.weight") { Some(Dense::load(w, "pooler.dense", h, h, true)?) } else { None };
+        Ok(Self { config: config.clone(), words, entities, layers, pooler })
+    }
+
+    pub fn has_pooler(&self) -> bool {
+        self.pooler.is_some()
+    }
+
+    pub fn forward(&self, batch: &Batch, keep_all: bool) -> Result<LukeOutput> {
+        let c = &self.config;
+        let (wrows, erows) = (batch.size * batch.words, batch.size * batch.entities);
+        let mut words = self.words.forward(batch)?;
+        let mut entities = if erows > 0 { self.entities.forward(batch)? } else { Vec::new() };
+        let mut all_word_hidden = Vec::new();
+        let mut all_entity_hidden = Vec::new();
+        for layer in &self.layers {
+            if keep_all {
+                all_word_hidden.push(words.clone());
+                all_entity_hidden.push(entities.clone());
+            }
+            let (w_att, e_att) = layer.attention.forward(&words, &entities, batch);
+            words = layer.feed_forward(w_att, wrows, c);
+            entities = layer.feed_forward(e_att, erows, c);
+        }
+        if keep_all {
+            all_word_hidden.push(words.clone());
+            all_entity_hidden.push(entities.clone());
+        }
+        let h = c.hidden_size;
+        let pooled = self.pooler.as_ref().map(|dense| {
+            let first: Vec<f32> = (0..batch.size).flat_map(|b| words[b * batch.words * h..][..h].to_vec()).collect();
+            let mut p = dense.forward(&first, batch.size);
+            p.iter_mut().for_each(|v| *v = v.tanh());
+            p
+        });
+        Ok(LukeOutput { word_hidden: words, entity_hidden: entities, pooled, all_word_hidden, all_entity_hidden })
+    }
+}

@@ -35,6 +35,9 @@ enum Command {
     /// LSTM language models (Deep Learning from Scratch 2 ch. 6, Zaremba et al. 2014).
     #[command(subcommand)]
     Lm(LmCommand),
+    /// LUKE, the entity-aware transformer, from Hugging Face checkpoints as published.
+    #[command(subcommand)]
+    Luke(tsumugi::tasks::luke::LukeCommand),
     /// Side-by-side benchmarks against the PyTorch peer.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -207,6 +210,7 @@ fn print_json(value: &impl serde::Serialize) -> Result<()> {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Luke(cmd) => tsumugi::tasks::luke::run(cmd)?,
         Command::Data(DataCommand::List { json }) => {
             let rows = datasets::list()?;
             if json {

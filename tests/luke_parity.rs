@@ -11,7 +11,9 @@ use tsumugi::luke::tokenizer::{Encoding, LukeTokenizer, Task};
 const TOLERANCE: f32 = 1e-4;
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/luke").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/luke")
+        .join(name)
 }
 
 fn golden(name: &str) -> Vec<Value> {
@@ -21,16 +23,26 @@ fn golden(name: &str) -> Vec<Value> {
 }
 
 fn ints(v: &Value) -> Vec<i64> {
-    v.as_array().map(|a| a.iter().map(|x| x.as_i64().unwrap()).collect()).unwrap_or_default()
+    v.as_array()
+        .map(|a| a.iter().map(|x| x.as_i64().unwrap()).collect())
+        .unwrap_or_default()
 }
 
 fn floats(v: &Value) -> Vec<f32> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
 }
 
 fn spans(v: &Value) -> Vec<(usize, usize)> {
     v.as_array()
-        .map(|a| a.iter().map(|s| (s[0].as_u64().unwrap() as usize, s[1].as_u64().unwrap() as usize)).collect())
+        .map(|a| {
+            a.iter()
+                .map(|s| (s[0].as_u64().unwrap() as usize, s[1].as_u64().unwrap() as usize))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -52,15 +64,23 @@ fn check_fixture(name: &str) {
             .as_array()
             .map(|a| a.iter().map(|x| x.as_str().unwrap().to_string()).collect());
         let enc = tok
-            .encode(ex["text"].as_str().unwrap(), &spans(&ex["spans"]), names.as_deref(), task, ckpt.model.config.max_words())
+            .encode(
+                ex["text"].as_str().unwrap(),
+                &spans(&ex["spans"]),
+                names.as_deref(),
+                task,
+                ckpt.model.config.max_words(),
+            )
             .unwrap();
         let ids: Vec<i64> = enc.input_ids.iter().map(|&x| x as i64).collect();
         assert_eq!(ids, ints(&ex["input_ids"]), "{what}: input_ids");
         let eids: Vec<i64> = enc.entity_ids.iter().map(|&x| x as i64).collect();
         assert_eq!(eids, ints(&ex["entity_ids"]), "{what}: entity_ids");
         let positions: Vec<i64> = enc.entity_position_ids.concat();
-        let want_positions: Vec<i64> =
-            ex["entity_position_ids"].as_array().map(|a| a.iter().flat_map(ints).collect()).unwrap_or_default();
+        let want_positions: Vec<i64> = ex["entity_position_ids"]
+            .as_array()
+            .map(|a| a.iter().flat_map(ints).collect())
+            .unwrap_or_default();
         assert_eq!(positions, want_positions, "{what}: entity_position_ids");
         if let Some(starts) = ex.get("entity_start_positions") {
             let got: Vec<i64> = enc.entity_start_positions.iter().map(|&x| x as i64).collect();
@@ -73,11 +93,19 @@ fn check_fixture(name: &str) {
         assert_close(&logits[0], &floats(&ex["logits"]), &format!("{what}: logits"));
         if keep_all {
             for (layer, want) in ex["word_hidden_states"].as_array().unwrap().iter().enumerate() {
-                assert_close(&out.all_word_hidden[layer], &floats(want), &format!("{what}: word hidden {layer}"));
+                assert_close(
+                    &out.all_word_hidden[layer],
+                    &floats(want),
+                    &format!("{what}: word hidden {layer}"),
+                );
             }
             if let Some(states) = ex.get("entity_hidden_states") {
                 for (layer, want) in states.as_array().unwrap().iter().enumerate() {
-                    assert_close(&out.all_entity_hidden[layer], &floats(want), &format!("{what}: entity hidden {layer}"));
+                    assert_close(
+                        &out.all_entity_hidden[layer],
+                        &floats(want),
+                        &format!("{what}: entity hidden {layer}"),
+                    );
                 }
             }
         }
@@ -115,7 +143,10 @@ fn multiple_choice_over_padded_pairs() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| tok.encode_pair(question, c.as_str().unwrap(), ckpt.model.config.max_words()).unwrap())
+        .map(|c| {
+            tok.encode_pair(question, c.as_str().unwrap(), ckpt.model.config.max_words())
+                .unwrap()
+        })
         .collect();
     let refs: Vec<&Encoding> = encs.iter().collect();
     let batch = Batch::new(&refs, tok.pad, tok.entity_pad);

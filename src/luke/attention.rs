@@ -66,7 +66,16 @@ impl SelfAttention {
         let h = self.heads * self.head_size;
         let word_proj = self.word_proj.forward(words, bsz * nw); // [B·W, 4H]
         let entity_proj = self.entity_proj.forward(entities, bsz * ne); // [B·N, 4H]
-        let groups = [Projected { data: &word_proj, rows: nw }, Projected { data: &entity_proj, rows: ne }];
+        let groups = [
+            Projected {
+                data: &word_proj,
+                rows: nw,
+            },
+            Projected {
+                data: &entity_proj,
+                rows: ne,
+            },
+        ];
         // Context per (sequence, head): [W + N, d].
         let contexts: Vec<Vec<f32>> = (0..bsz * self.heads)
             .into_par_iter()
@@ -92,7 +101,10 @@ impl SelfAttention {
             self.norm.forward(&mut out);
             out
         };
-        (finish(&word_ctx, words, bsz * nw), finish(&entity_ctx, entities, bsz * ne))
+        (
+            finish(&word_ctx, words, bsz * nw),
+            finish(&entity_ctx, entities, bsz * ne),
+        )
     }
 
     /// Softmax attention of sequence `b`, head `head`: returns its context rows `[W + N, d]`.
@@ -104,7 +116,14 @@ impl SelfAttention {
         // Column offset of block `k` (0 = q→words, 1 = q→entities, 2 = key, 3 = value) for this head.
         let col = |block: usize| block * h + head * d;
         fn view<'a>(g: &Projected<'a>, b: usize, offset: usize, d: usize, width: usize) -> View<'a> {
-            View { data: g.data, offset: b * g.rows * width + offset, rows: g.rows, cols: d, row_stride: width, col_stride: 1 }
+            View {
+                data: g.data,
+                offset: b * g.rows * width + offset,
+                rows: g.rows,
+                cols: d,
+                row_stride: width,
+                col_stride: 1,
+            }
         }
         let mut scores = vec![0f32; keys * keys];
         let mut row0 = 0;
@@ -142,8 +161,22 @@ impl SelfAttention {
             row_stride: keys,
             col_stride: 1,
         };
-        matmul_view(&mut ctx, 0, d, probs(0, batch.words), view(&groups[0], b, col(3), d, width), false);
-        matmul_view(&mut ctx, 0, d, probs(batch.words, batch.entities), view(&groups[1], b, col(3), d, width), true);
+        matmul_view(
+            &mut ctx,
+            0,
+            d,
+            probs(0, batch.words),
+            view(&groups[0], b, col(3), d, width),
+            false,
+        );
+        matmul_view(
+            &mut ctx,
+            0,
+            d,
+            probs(batch.words, batch.entities),
+            view(&groups[1], b, col(3), d, width),
+            true,
+        );
         ctx
     }
 }

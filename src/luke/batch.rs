@@ -25,7 +25,12 @@ impl Batch {
         let size = encodings.len();
         let words = encodings.iter().map(|e| e.input_ids.len()).max().unwrap_or(0);
         let entities = encodings.iter().map(|e| e.entity_ids.len()).max().unwrap_or(0);
-        let mention_len = encodings.iter().flat_map(|e| e.entity_position_ids.first()).map(Vec::len).max().unwrap_or(0);
+        let mention_len = encodings
+            .iter()
+            .flat_map(|e| e.entity_position_ids.first())
+            .map(Vec::len)
+            .max()
+            .unwrap_or(0);
         let mut b = Self {
             size,
             words,
@@ -39,9 +44,13 @@ impl Batch {
         };
         for (i, e) in encodings.iter().enumerate() {
             b.input_ids[i * words..][..e.input_ids.len()].copy_from_slice(&e.input_ids);
-            b.word_mask[i * words..][..e.input_ids.len()].iter_mut().for_each(|m| *m = true);
+            b.word_mask[i * words..][..e.input_ids.len()]
+                .iter_mut()
+                .for_each(|m| *m = true);
             b.entity_ids[i * entities..][..e.entity_ids.len()].copy_from_slice(&e.entity_ids);
-            b.entity_mask[i * entities..][..e.entity_ids.len()].iter_mut().for_each(|m| *m = true);
+            b.entity_mask[i * entities..][..e.entity_ids.len()]
+                .iter_mut()
+                .for_each(|m| *m = true);
             for (j, positions) in e.entity_position_ids.iter().enumerate() {
                 b.entity_position_ids[(i * entities + j) * mention_len..][..positions.len()].copy_from_slice(positions);
             }

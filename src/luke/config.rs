@@ -174,7 +174,10 @@ impl LukeConfig {
             "relu" => Activation::Relu,
             other => bail!("hidden_act {other:?} is not supported (gelu, gelu_new, relu)"),
         };
-        if raw.hidden_size == 0 || raw.num_attention_heads == 0 || raw.hidden_size % raw.num_attention_heads != 0 {
+        if raw.hidden_size == 0
+            || raw.num_attention_heads == 0
+            || !raw.hidden_size.is_multiple_of(raw.num_attention_heads)
+        {
             bail!(
                 "hidden_size {} is not a multiple of num_attention_heads {}",
                 raw.hidden_size,
@@ -183,7 +186,10 @@ impl LukeConfig {
         }
         let pad_token_id = raw.pad_token_id.unwrap_or(1);
         if pad_token_id + 1 >= raw.max_position_embeddings {
-            bail!("max_position_embeddings {} leaves no positions after padding", raw.max_position_embeddings);
+            bail!(
+                "max_position_embeddings {} leaves no positions after padding",
+                raw.max_position_embeddings
+            );
         }
         let mut labels = Vec::new();
         for (i, (key, name)) in raw

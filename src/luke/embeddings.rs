@@ -38,7 +38,12 @@ impl WordEmbeddings {
     pub fn forward(&self, batch: &Batch) -> Result<Vec<f32>> {
         let h = self.hidden;
         let mut out = vec![0f32; batch.size * batch.words * h];
-        for (b, ids) in batch.input_ids.chunks_exact(batch.words.max(1)).enumerate().take(batch.size) {
+        for (b, ids) in batch
+            .input_ids
+            .chunks_exact(batch.words.max(1))
+            .enumerate()
+            .take(batch.size)
+        {
             let mut seen = 0usize;
             for (t, &id) in ids.iter().enumerate() {
                 if id as usize >= self.vocab {
@@ -51,10 +56,16 @@ impl WordEmbeddings {
                     self.pad as usize + seen
                 };
                 if position >= self.max_positions {
-                    bail!("sequence needs position {position} but the table has {}", self.max_positions);
+                    bail!(
+                        "sequence needs position {position} but the table has {}",
+                        self.max_positions
+                    );
                 }
                 let row = &mut out[(b * batch.words + t) * h..][..h];
-                let (wv, pv) = (&self.words[id as usize * h..][..h], &self.positions[position * h..][..h]);
+                let (wv, pv) = (
+                    &self.words[id as usize * h..][..h],
+                    &self.positions[position * h..][..h],
+                );
                 for (((o, x), p), y) in row.iter_mut().zip(wv).zip(pv).zip(&self.token_type[..h]) {
                     *o = x + p + y;
                 }
@@ -88,8 +99,14 @@ impl EntityEmbeddings {
         Ok(Self {
             entities: w.take("entity_embeddings.entity_embeddings.weight", &[c.entity_vocab_size, e])?,
             dense,
-            positions: w.take("entity_embeddings.position_embeddings.weight", &[c.max_position_embeddings, h])?,
-            token_type: w.take("entity_embeddings.token_type_embeddings.weight", &[c.type_vocab_size, h])?,
+            positions: w.take(
+                "entity_embeddings.position_embeddings.weight",
+                &[c.max_position_embeddings, h],
+            )?,
+            token_type: w.take(
+                "entity_embeddings.token_type_embeddings.weight",
+                &[c.type_vocab_size, h],
+            )?,
             norm: LayerNorm::load(w, "entity_embeddings.LayerNorm", h, c.layer_norm_eps)?,
             hidden: h,
             emb_size: e,
@@ -105,7 +122,10 @@ impl EntityEmbeddings {
         let mut vectors = vec![0f32; rows * e];
         for (r, &id) in batch.entity_ids.iter().enumerate() {
             if id as usize >= self.vocab {
-                bail!("entity id {id} is outside the entity vocabulary ({} entries)", self.vocab);
+                bail!(
+                    "entity id {id} is outside the entity vocabulary ({} entries)",
+                    self.vocab
+                );
             }
             vectors[r * e..][..e].copy_from_slice(&self.entities[id as usize * e..][..e]);
         }
@@ -122,9 +142,14 @@ impl EntityEmbeddings {
             for &p in mentions.iter().filter(|&&p| p >= 0) {
                 let p = p as usize;
                 if p >= self.max_positions {
-                    bail!("mention position {p} is outside the position table ({})", self.max_positions);
+                    bail!(
+                        "mention position {p} is outside the position table ({})",
+                        self.max_positions
+                    );
                 }
-                mean.iter_mut().zip(&self.positions[p * h..][..h]).for_each(|(a, b)| *a += b);
+                mean.iter_mut()
+                    .zip(&self.positions[p * h..][..h])
+                    .for_each(|(a, b)| *a += b);
                 count += 1;
             }
             let denom = (count as f32).max(1e-7);

@@ -44,14 +44,29 @@ impl LukeCheckpoint {
         } else if labels.is_empty() && config.head != HeadKind::Base {
             labels = (0..2).map(|i| format!("LABEL_{i}")).collect(); // transformers' num_labels default
         }
-        let outputs = if config.head == HeadKind::MultipleChoice { 1 } else { labels.len() };
-        let classifier =
-            if inputs > 0 { Some(Dense::load(w, "classifier", inputs, outputs, bias)?) } else { None };
+        let outputs = if config.head == HeadKind::MultipleChoice {
+            1
+        } else {
+            labels.len()
+        };
+        let classifier = if inputs > 0 {
+            Some(Dense::load(w, "classifier", inputs, outputs, bias)?)
+        } else {
+            None
+        };
         let pooled_head = matches!(config.head, HeadKind::SequenceClassification | HeadKind::MultipleChoice);
         if pooled_head && !model.has_pooler() {
-            bail!("{} needs the pooler, and the checkpoint has no pooler.dense.weight", config.head.name());
+            bail!(
+                "{} needs the pooler, and the checkpoint has no pooler.dense.weight",
+                config.head.name()
+            );
         }
-        Ok(Self { model, kind: config.head, classifier, labels })
+        Ok(Self {
+            model,
+            kind: config.head,
+            classifier,
+            labels,
+        })
     }
 
     /// Logits of every example in the batch (span classification: `[spans, labels]` flattened;
@@ -74,7 +89,9 @@ impl LukeCheckpoint {
             Ok(())
         };
         let pooled = || {
-            out.pooled.as_ref().ok_or_else(|| anyhow::anyhow!("{} needs the pooler", self.kind.name()))
+            out.pooled
+                .as_ref()
+                .ok_or_else(|| anyhow::anyhow!("{} needs the pooler", self.kind.name()))
         };
         Ok(match self.kind {
             HeadKind::Base => unreachable!("no classifier"),
@@ -84,7 +101,9 @@ impl LukeCheckpoint {
             }
             HeadKind::EntityPairClassification => {
                 need_entities(2)?;
-                (0..batch.size).map(|b| classifier.forward(&[entity(b, 0), entity(b, 1)].concat(), 1)).collect()
+                (0..batch.size)
+                    .map(|b| classifier.forward(&[entity(b, 0), entity(b, 1)].concat(), 1))
+                    .collect()
             }
             HeadKind::EntitySpanClassification => encodings
                 .iter()
@@ -92,8 +111,12 @@ impl LukeCheckpoint {
                 .map(|(b, e)| {
                     let features: Vec<f32> = (0..e.entity_ids.len())
                         .flat_map(|j| {
-                            [word(b, e.entity_start_positions[j]), word(b, e.entity_end_positions[j]), entity(b, j)]
-                                .concat()
+                            [
+                                word(b, e.entity_start_positions[j]),
+                                word(b, e.entity_end_positions[j]),
+                                entity(b, j),
+                            ]
+                            .concat()
                         })
                         .collect();
                     classifier.forward(&features, e.entity_ids.len())
@@ -101,7 +124,9 @@ impl LukeCheckpoint {
                 .collect(),
             HeadKind::SequenceClassification => {
                 let p = pooled()?;
-                (0..batch.size).map(|b| classifier.forward(&p[b * h..][..h], 1)).collect()
+                (0..batch.size)
+                    .map(|b| classifier.forward(&p[b * h..][..h], 1))
+                    .collect()
             }
             HeadKind::MultipleChoice => {
                 let p = pooled()?;

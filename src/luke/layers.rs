@@ -19,8 +19,17 @@ pub struct Dense {
 impl Dense {
     pub fn load(w: &mut Weights, prefix: &str, inputs: usize, outputs: usize, bias: bool) -> Result<Self> {
         let weight = w.take(&format!("{prefix}.weight"), &[outputs, inputs])?;
-        let bias = if bias { Some(w.take(&format!("{prefix}.bias"), &[outputs])?) } else { None };
-        Ok(Self { weight, bias, inputs, outputs })
+        let bias = if bias {
+            Some(w.take(&format!("{prefix}.bias"), &[outputs])?)
+        } else {
+            None
+        };
+        Ok(Self {
+            weight,
+            bias,
+            inputs,
+            outputs,
+        })
     }
 
     /// Stacks projections of the same input into one (their outputs side by side), so one GEMM
@@ -31,7 +40,10 @@ impl Dense {
         Self {
             weight: parts.iter().flat_map(|p| p.weight.iter().copied()).collect(),
             bias: Some(
-                parts.iter().flat_map(|p| p.bias.clone().unwrap_or_else(|| vec![0.0; p.outputs])).collect(),
+                parts
+                    .iter()
+                    .flat_map(|p| p.bias.clone().unwrap_or_else(|| vec![0.0; p.outputs]))
+                    .collect(),
             ),
             inputs,
             outputs: parts.iter().map(|p| p.outputs).sum(),
@@ -44,7 +56,17 @@ impl Dense {
         if let Some(b) = &self.bias {
             y.chunks_exact_mut(self.outputs).for_each(|r| r.copy_from_slice(b));
         }
-        matmul(&mut y, x, Layout::Plain, &self.weight, Layout::Transposed, rows, self.inputs, self.outputs, true);
+        matmul(
+            &mut y,
+            x,
+            Layout::Plain,
+            &self.weight,
+            Layout::Transposed,
+            rows,
+            self.inputs,
+            self.outputs,
+            true,
+        );
         y
     }
 }
@@ -84,7 +106,9 @@ pub fn activate(x: &mut [f32], act: Activation) {
     const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
     const SQRT_2_OVER_PI: f32 = 0.797_884_6;
     x.par_chunks_mut(4096).for_each(|chunk| match act {
-        Activation::Gelu => chunk.iter_mut().for_each(|v| *v = 0.5 * *v * (1.0 + fastmath::erf(*v * SQRT_HALF))),
+        Activation::Gelu => chunk
+            .iter_mut()
+            .for_each(|v| *v = 0.5 * *v * (1.0 + fastmath::erf(*v * SQRT_HALF))),
         Activation::GeluTanh => chunk.iter_mut().for_each(|v| {
             let x = *v;
             *v = 0.5 * x * (1.0 + fastmath::tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)));

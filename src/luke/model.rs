@@ -65,11 +65,22 @@ impl LukeModel {
     pub fn load(w: &mut Weights, config: &LukeConfig) -> Result<Self> {
         let words = WordEmbeddings::load(w, config)?;
         let entities = EntityEmbeddings::load(w, config)?;
-        let layers = (0..config.num_hidden_layers).map(|i| Layer::load(w, i, config)).collect::<Result<Vec<_>>>()?;
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| Layer::load(w, i, config))
+            .collect::<Result<Vec<_>>>()?;
         let h = config.hidden_size;
-        let pooler =
-            if w.contains("pooler.dense.weight") { Some(Dense::load(w, "pooler.dense", h, h, true)?) } else { None };
-        Ok(Self { config: config.clone(), words, entities, layers, pooler })
+        let pooler = if w.contains("pooler.dense.weight") {
+            Some(Dense::load(w, "pooler.dense", h, h, true)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            config: config.clone(),
+            words,
+            entities,
+            layers,
+            pooler,
+        })
     }
 
     pub fn has_pooler(&self) -> bool {
@@ -80,7 +91,11 @@ impl LukeModel {
         let c = &self.config;
         let (wrows, erows) = (batch.size * batch.words, batch.size * batch.entities);
         let mut words = self.words.forward(batch)?;
-        let mut entities = if erows > 0 { self.entities.forward(batch)? } else { Vec::new() };
+        let mut entities = if erows > 0 {
+            self.entities.forward(batch)?
+        } else {
+            Vec::new()
+        };
         let mut all_word_hidden = Vec::new();
         let mut all_entity_hidden = Vec::new();
         for layer in &self.layers {
@@ -98,11 +113,19 @@ impl LukeModel {
         }
         let h = c.hidden_size;
         let pooled = self.pooler.as_ref().map(|dense| {
-            let first: Vec<f32> = (0..batch.size).flat_map(|b| words[b * batch.words * h..][..h].to_vec()).collect();
+            let first: Vec<f32> = (0..batch.size)
+                .flat_map(|b| words[b * batch.words * h..][..h].to_vec())
+                .collect();
             let mut p = dense.forward(&first, batch.size);
             p.iter_mut().for_each(|v| *v = v.tanh());
             p
         });
-        Ok(LukeOutput { word_hidden: words, entity_hidden: entities, pooled, all_word_hidden, all_entity_hidden })
+        Ok(LukeOutput {
+            word_hidden: words,
+            entity_hidden: entities,
+            pooled,
+            all_word_hidden,
+            all_entity_hidden,
+        })
     }
 }

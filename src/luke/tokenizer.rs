@@ -28,6 +28,8 @@ pub enum Task {
 
 /// A character range `[start, end)` in the text.
 pub type CharSpan = (usize, usize);
+/// A word-token range `[start, end)`.
+pub type TokenSpan = (usize, usize);
 
 /// Model inputs for one text (or text pair), before batching.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -42,6 +44,8 @@ pub struct Encoding {
     pub truncated_tokens: usize,
     /// Entities dropped because truncation cut their mention.
     pub dropped_entities: usize,
+    /// Index into the given spans of each entity kept.
+    pub kept_spans: Vec<usize>,
 }
 
 pub struct LukeTokenizer {
@@ -80,7 +84,11 @@ impl LukeTokenizer {
     /// entity vocabulary from `entity_vocab.json` or `tokenizer_config.json`.
     pub fn from_dir(dir: &Path) -> Result<Self> {
         let cfg_path = dir.join("tokenizer_config.json");
-        let cfg = if cfg_path.is_file() { read_json(&cfg_path)? } else { serde_json::json!({}) };
+        let cfg = if cfg_path.is_file() {
+            read_json(&cfg_path)?
+        } else {
+            serde_json::json!({})
+        };
         let words = load_word_tokenizer(dir, &cfg)?;
         let id = |token: &str| {
             words
@@ -108,7 +116,8 @@ impl LukeTokenizer {
             Some("entity_span_classification") => Some(Task::EntitySpanClassification),
             Some(other) => bail!("{}: unknown task {other:?}", cfg_path.display()),
         };
-        let usize_key = |key: &str, default: usize| cfg.get(key).and_then(|v| v.as_u64()).map_or(default, |v| v as usize);
+        let usize_key =
+            |key: &str, default: usize| cfg.get(key).and_then(|v| v.as_u64()).map_or(default, |v| v as usize);
         Ok(Self {
             cls,
             sep,
@@ -132,12 +141,15 @@ impl LukeTokenizer {
         if text.is_empty() {
             return Ok(Vec::new());
         }
-        let enc = self.words.encode(text, false).map_err(|e| anyhow!("cannot tokenize {text:?}: {e}"))?;
+        let enc = self
+            .words
+            .encode(text, false)
+            .map_err(|e| anyhow!("cannot tokenize {text:?}: {e}"))?;
         Ok(enc.get_ids().to_vec())
     }
 
     /// Word ids with each span's token range, cutting the text at span boundaries.
-    fn ids_and_token_spans(&self, text: &str, spans: &[CharSpan]) -> Result<(Vec<u32>, Vec<(usize, usize)>)> {
+    fn ids_and_token_spans(&self, text: &str, spans: &[CharSpan]) -> Result<(Vec<u32>, Vec<TokenSpan>)> {
         let chars: Vec<(usize, char)> = text.char_indices().collect();
         let byte_at = |c: usize| chars.get(c).map_or(text.len(), |&(b, _)| b);
         let mut cuts: Vec<usize> = spans.iter().flat_map(|&(s, e)| [s, e]).collect();
@@ -182,13 +194,20 @@ impl LukeTokenizer {
         }
         if let Some(names) = entities {
             if names.len() != spans.len() {
-                bail!("{} entity names for {} spans: give one name per span", names.len(), spans.len());
+                bail!(
+                    "{} entity names for {} spans: give one name per span",
+                    names.len(),
+                    spans.len()
+                );
             }
         }
         let (mut ids, mut token_spans) = self.ids_and_token_spans(text, spans)?;
         let entity_ids: Vec<u32> = match task {
             Task::Plain => match entities {
-                Some(names) => names.iter().map(|n| *self.entity_vocab.get(n).unwrap_or(&self.entity_unk)).collect(),
+                Some(names) => names
+                    .iter()
+                    .map(|n| *self.entity_vocab.get(n).unwrap_or(&self.entity_unk))
+                    .collect(),
                 None => vec![self.entity_mask; spans.len()],
             },
             Task::EntityClassification => {
@@ -220,11 +239,13 @@ impl LukeTokenizer {
         let truncated_tokens = ids.len().saturating_sub(room);
         ids.truncate(room);
         let mut kept_ids = Vec::new();
+        let mut kept_token_spans = Vec::new();
         let mut kept_spans = Vec::new();
-        for (id, span) in entity_ids.into_iter().zip(token_spans) {
+        for (i, (id, span)) in entity_ids.into_iter().zip(token_spans).enumerate() {
             if span.1 <= ids.len() {
                 kept_ids.push(id);
-                kept_spans.push(span);
+                kept_token_spans.push(span);
+                kept_spans.push(i);
             }
         }
         let dropped_entities = spans.len() - kept_ids.len();
@@ -233,9 +254,10 @@ impl LukeTokenizer {
             entity_ids: kept_ids,
             truncated_tokens,
             dropped_entities,
+            kept_spans,
             ..Default::default()
         };
-        for (s, e) in kept_spans {
+        for (s, e) in kept_token_spans {
             let (s, e) = (s + 1, e + 1); // after <s>
             let mut positions: Vec<i64> = (s..e).take(self.max_mention_length).map(|p| p as i64).collect();
             positions.resize(self.max_mention_length, -1);
@@ -287,7 +309,9 @@ fn check_spans(text: &str, spans: &[CharSpan], task: Task) -> Result<()> {
     let need = match task {
         Task::EntityClassification => Some(1),
         Task::EntityPairClassification => Some(2),
-        Task::EntitySpanClassification if spans.is_empty() => bail!("entity span classification needs at least one span"),
+        Task::EntitySpanClassification if spans.is_empty() => {
+            bail!("entity span classification needs at least one span")
+        }
         _ => None,
     };
     if let Some(n) = need {
@@ -324,7 +348,12 @@ fn load_word_tokenizer(dir: &Path, cfg: &serde_json::Value) -> Result<Tokenizer>
     }
     let bpe = BPE::from_file(&vocab.to_string_lossy(), &merges.to_string_lossy())
         .build()
-        .map_err(|e| anyhow!("{}: cannot build the BPE from vocab.json + merges.txt: {e}", dir.display()))?;
+        .map_err(|e| {
+            anyhow!(
+                "{}: cannot build the BPE from vocab.json + merges.txt: {e}",
+                dir.display()
+            )
+        })?;
     let mut words = Tokenizer::new(bpe);
     let add_prefix_space = cfg.get("add_prefix_space").and_then(|v| v.as_bool()).unwrap_or(false);
     words.with_pre_tokenizer(Some(ByteLevel::new(add_prefix_space, true, true)));
@@ -334,9 +363,13 @@ fn load_word_tokenizer(dir: &Path, cfg: &serde_json::Value) -> Result<Tokenizer>
     let mut added: Vec<(String, u32)> = Vec::new();
     if added_path.is_file() {
         let value = read_json(&added_path)?;
-        let map = value.as_object().ok_or_else(|| anyhow!("{}: not an object", added_path.display()))?;
+        let map = value
+            .as_object()
+            .ok_or_else(|| anyhow!("{}: not an object", added_path.display()))?;
         for (token, id) in map {
-            let id = id.as_u64().ok_or_else(|| anyhow!("{}: id of {token:?} is not a number", added_path.display()))?;
+            let id = id
+                .as_u64()
+                .ok_or_else(|| anyhow!("{}: id of {token:?} is not a number", added_path.display()))?;
             added.push((token.clone(), id as u32));
         }
     } else {
@@ -365,12 +398,19 @@ fn load_entity_vocab(dir: &Path, cfg: &serde_json::Value) -> Result<HashMap<Stri
     } else if let Some(v) = cfg.get("entity_vocab").filter(|v| v.is_object()) {
         v.clone()
     } else {
-        bail!("{}: no entity_vocab.json and no entity_vocab in tokenizer_config.json", dir.display());
+        bail!(
+            "{}: no entity_vocab.json and no entity_vocab in tokenizer_config.json",
+            dir.display()
+        );
     };
-    let map = value.as_object().ok_or_else(|| anyhow!("{}: entity vocabulary is not an object", path.display()))?;
+    let map = value
+        .as_object()
+        .ok_or_else(|| anyhow!("{}: entity vocabulary is not an object", path.display()))?;
     map.iter()
         .map(|(name, id)| {
-            let id = id.as_u64().ok_or_else(|| anyhow!("{}: id of entity {name:?} is not a number", path.display()))?;
+            let id = id
+                .as_u64()
+                .ok_or_else(|| anyhow!("{}: id of entity {name:?} is not a number", path.display()))?;
             Ok((name.clone(), id as u32))
         })
         .collect()

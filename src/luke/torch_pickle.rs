@@ -11,6 +11,9 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 
+/// A tensor by name: (name, shape, values as f32).
+pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
+
 /// Element type of a storage, from its class name (`torch.FloatStorage` …).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum StorageDtype {
@@ -83,7 +86,7 @@ enum Value {
 }
 
 /// Every tensor in the archive as (shape, f32 values), by state-dict name.
-pub fn read_torch_zip(path: &Path) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+pub fn read_torch_zip(path: &Path) -> Result<Vec<NamedTensor>> {
     let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut zip = zip::ZipArchive::new(file).map_err(|e| {
         anyhow!(
@@ -128,7 +131,12 @@ pub fn read_torch_zip(path: &Path) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>
 fn gather(t: &TensorRef, bytes: &[u8]) -> Result<Vec<f32>> {
     let count: usize = t.shape.iter().product();
     let available = bytes.len() / t.dtype.size();
-    let last = t.offset + t.shape.iter().zip(&t.stride).map(|(&n, &s)| n.saturating_sub(1) * s).sum::<usize>();
+    let last = t.offset
+        + t.shape
+            .iter()
+            .zip(&t.stride)
+            .map(|(&n, &s)| n.saturating_sub(1) * s)
+            .sum::<usize>();
     if count > 0 && last >= available {
         bail!("view reaches element {last} of a storage with {available}");
     }
@@ -210,7 +218,10 @@ impl<'a> Reader<'a> {
     }
     fn line(&mut self) -> Result<String> {
         let rest = &self.bytes[self.at..];
-        let n = rest.iter().position(|&b| b == b'\n').ok_or_else(|| anyhow!("unterminated GLOBAL"))?;
+        let n = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or_else(|| anyhow!("unterminated GLOBAL"))?;
         let s = String::from_utf8_lossy(&rest[..n]).into_owned();
         self.at += n + 1;
         Ok(s)
@@ -226,7 +237,10 @@ fn pop(stack: &mut Vec<Value>) -> Result<Value> {
 
 /// Pops everything above the topmost MARK.
 fn pop_mark(stack: &mut Vec<Value>) -> Result<Vec<Value>> {
-    let at = stack.iter().rposition(|v| matches!(v, Value::Mark)).ok_or_else(|| anyhow!("no MARK"))?;
+    let at = stack
+        .iter()
+        .rposition(|v| matches!(v, Value::Mark))
+        .ok_or_else(|| anyhow!("no MARK"))?;
     let items = stack.split_off(at + 1);
     stack.pop();
     Ok(items)
@@ -236,7 +250,7 @@ fn push_items(target: &mut Value, items: Vec<Value>) -> Result<()> {
     match target {
         Value::List(l) => l.extend(items),
         Value::Dict(d) => {
-            if items.len() % 2 != 0 {
+            if !items.len().is_multiple_of(2) {
                 bail!("SETITEMS with an odd number of values");
             }
             let mut it = items.into_iter();
@@ -323,23 +337,40 @@ fn run_pickle(bytes: &[u8]) -> Result<Value> {
             }
             b'q' => {
                 let k = r.u8()? as u32;
-                memo.insert(k, stack.last().cloned().ok_or_else(|| anyhow!("BINPUT on empty stack"))?);
+                memo.insert(
+                    k,
+                    stack.last().cloned().ok_or_else(|| anyhow!("BINPUT on empty stack"))?,
+                );
             }
             b'r' => {
                 let k = r.u32()?;
-                memo.insert(k, stack.last().cloned().ok_or_else(|| anyhow!("BINPUT on empty stack"))?);
+                memo.insert(
+                    k,
+                    stack.last().cloned().ok_or_else(|| anyhow!("BINPUT on empty stack"))?,
+                );
             }
             0x94 => {
                 let k = memo.len() as u32;
-                memo.insert(k, stack.last().cloned().ok_or_else(|| anyhow!("MEMOIZE on empty stack"))?);
+                memo.insert(
+                    k,
+                    stack.last().cloned().ok_or_else(|| anyhow!("MEMOIZE on empty stack"))?,
+                );
             }
             b'h' => {
                 let k = r.u8()? as u32;
-                stack.push(memo.get(&k).cloned().ok_or_else(|| anyhow!("BINGET of unknown memo {k}"))?);
+                stack.push(
+                    memo.get(&k)
+                        .cloned()
+                        .ok_or_else(|| anyhow!("BINGET of unknown memo {k}"))?,
+                );
             }
             b'j' => {
                 let k = r.u32()?;
-                stack.push(memo.get(&k).cloned().ok_or_else(|| anyhow!("BINGET of unknown memo {k}"))?);
+                stack.push(
+                    memo.get(&k)
+                        .cloned()
+                        .ok_or_else(|| anyhow!("BINGET of unknown memo {k}"))?,
+                );
             }
             b't' => {
                 let items = pop_mark(&mut stack)?;
@@ -355,7 +386,9 @@ fn run_pickle(bytes: &[u8]) -> Result<Value> {
             }
             b'Q' => {
                 let pid = pop(&mut stack)?;
-                let Value::Tuple(parts) = pid else { bail!("persistent id is not a tuple") };
+                let Value::Tuple(parts) = pid else {
+                    bail!("persistent id is not a tuple")
+                };
                 let storage = match parts.as_slice() {
                     [Value::Str(kind), Value::Global(_, class), Value::Str(key), ..] if kind == "storage" => {
                         let dtype = StorageDtype::from_class(class)
@@ -377,15 +410,24 @@ fn run_pickle(bytes: &[u8]) -> Result<Value> {
             b's' => {
                 let v = pop(&mut stack)?;
                 let k = pop(&mut stack)?;
-                push_items(stack.last_mut().ok_or_else(|| anyhow!("SETITEM without a dict"))?, vec![k, v])?;
+                push_items(
+                    stack.last_mut().ok_or_else(|| anyhow!("SETITEM without a dict"))?,
+                    vec![k, v],
+                )?;
             }
             b'u' | b'e' => {
                 let items = pop_mark(&mut stack)?;
-                push_items(stack.last_mut().ok_or_else(|| anyhow!("SETITEMS without a target"))?, items)?;
+                push_items(
+                    stack.last_mut().ok_or_else(|| anyhow!("SETITEMS without a target"))?,
+                    items,
+                )?;
             }
             b'a' => {
                 let v = pop(&mut stack)?;
-                push_items(stack.last_mut().ok_or_else(|| anyhow!("APPEND without a list"))?, vec![v])?;
+                push_items(
+                    stack.last_mut().ok_or_else(|| anyhow!("APPEND without a list"))?,
+                    vec![v],
+                )?;
             }
             other => bail!("unsupported pickle opcode 0x{other:02x} at byte {}", r.at - 1),
         }

@@ -1,7 +1,7 @@
 //! The tensors of a checkpoint directory, whatever file layout it ships: `model.safetensors`,
 //! `pytorch_model.bin` (a torch zip), or either sharded with an `*.index.json`.
 
-use super::torch_pickle::read_torch_zip;
+use super::torch_pickle::{read_torch_zip, NamedTensor};
 use anyhow::{anyhow, bail, Context, Result};
 use safetensors::{Dtype, SafeTensors};
 use std::collections::{BTreeSet, HashMap};
@@ -22,9 +22,11 @@ impl Weights {
             "pytorch_model.bin",
             "pytorch_model.bin.index.json",
         ];
-        let found = candidates.iter().map(|c| dir.join(c)).find(|p| p.is_file()).ok_or_else(|| {
-            anyhow!("{}: no weights (looked for {})", dir.display(), candidates.join(", "))
-        })?;
+        let found = candidates
+            .iter()
+            .map(|c| dir.join(c))
+            .find(|p| p.is_file())
+            .ok_or_else(|| anyhow!("{}: no weights (looked for {})", dir.display(), candidates.join(", ")))?;
         let files = if found.extension().is_some_and(|e| e == "json") {
             shard_files(&found)?
         } else {
@@ -44,9 +46,6 @@ impl Weights {
         Ok(Self { source: found, tensors })
     }
 
-    pub fn from_tensors(source: &Path, list: Vec<(String, Vec<usize>, Vec<f32>)>) -> Self {
-        let tensors = list.into_iter().map(|(n, s, v)| (n, (s, v))).collect();
-        Self { source: source.to_path_buf(), tensors }
     }
 
     /// The tensor `name` (also found under the `luke.` prefix task heads save the encoder with),
@@ -58,7 +57,10 @@ impl Weights {
             .ok_or_else(|| anyhow!("{}: missing tensor {name}", self.source.display()))?;
         let (found, values) = self.tensors.remove(&key).unwrap();
         if found != shape {
-            bail!("{}: tensor {key} has shape {found:?}, expected {shape:?}", self.source.display());
+            bail!(
+                "{}: tensor {key} has shape {found:?}, expected {shape:?}",
+                self.source.display()
+            );
         }
         Ok(values)
     }
@@ -86,7 +88,7 @@ fn shard_files(index: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn read_safetensors(path: &Path) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+fn read_safetensors(path: &Path) -> Result<Vec<NamedTensor>> {
     let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     // SAFETY: the map is read-only and dropped before this function returns.
     let map = unsafe { memmap2::Mmap::map(&file) }.with_context(|| format!("cannot map {}", path.display()))?;
@@ -95,9 +97,18 @@ fn read_safetensors(path: &Path) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> 
     for (name, view) in st.tensors() {
         let bytes = view.data();
         let values: Vec<f32> = match view.dtype() {
-            Dtype::F32 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect(),
-            Dtype::F16 => bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-            Dtype::BF16 => bytes.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+            Dtype::F32 => bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                .collect(),
+            Dtype::F16 => bytes
+                .chunks_exact(2)
+                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+            Dtype::BF16 => bytes
+                .chunks_exact(2)
+                .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
             Dtype::I64 | Dtype::I32 | Dtype::U8 | Dtype::BOOL => continue, // buffers such as position_ids
             other => bail!("{}: tensor {name} has unsupported dtype {other:?}", path.display()),
         };

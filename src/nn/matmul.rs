@@ -117,7 +117,13 @@ impl View<'_> {
 
     /// The same matrix transposed (no data moves).
     pub fn t(self) -> Self {
-        Self { rows: self.cols, cols: self.rows, row_stride: self.col_stride, col_stride: self.row_stride, ..self }
+        Self {
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+            ..self
+        }
     }
 }
 
@@ -126,11 +132,17 @@ impl View<'_> {
 pub fn matmul_view(c: &mut [f32], c_offset: usize, c_row_stride: usize, a: View, b: View, accumulate: bool) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(b.rows, k, "matmul_view: inner dimensions {k} and {}", b.rows);
-    assert!(a.extent() <= a.data.len() && b.extent() <= b.data.len(), "matmul_view: view out of bounds");
+    assert!(
+        a.extent() <= a.data.len() && b.extent() <= b.data.len(),
+        "matmul_view: view out of bounds"
+    );
     if m == 0 || n == 0 {
         return;
     }
-    assert!(c_offset + (m - 1) * c_row_stride + n <= c.len(), "matmul_view: c out of bounds");
+    assert!(
+        c_offset + (m - 1) * c_row_stride + n <= c.len(),
+        "matmul_view: c out of bounds"
+    );
     if k == 0 {
         if !accumulate {
             for i in 0..m {
@@ -214,8 +226,23 @@ mod tests {
         // a is columns 2..5 of a [4, 6] block; b is the transpose of rows of a [3, 5] block.
         let block: Vec<f32> = (0..24).map(|i| (i as f32 * 0.3).sin()).collect();
         let other: Vec<f32> = (0..15).map(|i| (i as f32 * 0.7).cos()).collect();
-        let a = View { data: &block, offset: 2, rows: 4, cols: 3, row_stride: 6, col_stride: 1 };
-        let b = View { data: &other, offset: 0, rows: 5, cols: 3, row_stride: 3, col_stride: 1 }.t();
+        let a = View {
+            data: &block,
+            offset: 2,
+            rows: 4,
+            cols: 3,
+            row_stride: 6,
+            col_stride: 1,
+        };
+        let b = View {
+            data: &other,
+            offset: 0,
+            rows: 5,
+            cols: 3,
+            row_stride: 3,
+            col_stride: 1,
+        }
+        .t();
         let mut c = vec![0.5; 2 + 4 * 7];
         matmul_view(&mut c, 2, 7, a, b, true);
         for i in 0..4 {

@@ -6,4 +6,5 @@ pub mod bench_vectors;
 pub mod classify;
 pub mod datasets;
 pub mod lm;
+pub mod luke;
 pub mod news;

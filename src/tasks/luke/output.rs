@@ -1,0 +1,224 @@
+//! What the `luke` commands print: a short human summary, or JSON (pretty for one example,
+//! one line per example with `--input`).
+
+use super::input::Example;
+use crate::luke::batch::Batch;
+use crate::luke::config::HeadKind;
+use crate::luke::heads::LukeCheckpoint;
+use crate::luke::model::LukeOutput;
+use crate::luke::tokenizer::Encoding;
+use anyhow::Result;
+use serde_json::{json, Value};
+
+/// One example's result.
+pub struct Outcome {
+    pub text: String,
+    pub spans: Vec<(usize, usize)>,
+    /// Spans whose entity the model saw (truncation can drop some).
+    pub kept_spans: Vec<usize>,
+    pub choices: Vec<String>,
+    /// Flattened logits (`[spans, labels]` for span classification).
+    pub logits: Vec<f32>,
+    pub input_ids: Vec<u32>,
+    pub entity_ids: Vec<u32>,
+    /// Per layer (only the last unless every layer was asked for): `[tokens][H]`.
+    pub word_hidden: Vec<Vec<Vec<f32>>>,
+    pub entity_hidden: Vec<Vec<Vec<f32>>>,
+    pub pooled: Option<Vec<f32>>,
+}
+
+fn rows(block: &[f32], start: usize, count: usize, h: usize) -> Vec<Vec<f32>> {
+    (start..start + count)
+        .map(|r| block[r * h..(r + 1) * h].to_vec())
+        .collect()
+}
+
+impl Outcome {
+    /// Cuts example `b` out of a batch's outputs (padding rows left behind).
+    pub fn from_batch(
+        ex: &Example,
+        enc: &Encoding,
+        logits: Vec<f32>,
+        out: &LukeOutput,
+        batch: &Batch,
+        b: usize,
+    ) -> Self {
+        let h = out.pooled.as_ref().map_or_else(
+            || out.word_hidden.len() / (batch.size * batch.words).max(1),
+            |p| p.len() / batch.size,
+        );
+        let (nw, ne) = (enc.input_ids.len(), enc.entity_ids.len());
+        let layers = |all: &[Vec<f32>], last: &[f32], per_seq: usize, n: usize| {
+            if all.is_empty() {
+                vec![rows(last, b * per_seq, n, h)]
+            } else {
+                all.iter().map(|l| rows(l, b * per_seq, n, h)).collect()
+            }
+        };
+        Self {
+            text: ex.text.clone(),
+            spans: ex.spans.clone(),
+            kept_spans: enc.kept_spans.clone(),
+            choices: Vec::new(),
+            logits,
+            input_ids: enc.input_ids.clone(),
+            entity_ids: enc.entity_ids.clone(),
+            word_hidden: layers(&out.all_word_hidden, &out.word_hidden, batch.words, nw),
+            entity_hidden: layers(&out.all_entity_hidden, &out.entity_hidden, batch.entities, ne),
+            pooled: out.pooled.as_ref().map(|p| p[b * h..(b + 1) * h].to_vec()),
+        }
+    }
+
+    pub fn choice(ex: &Example, logits: Vec<f32>) -> Self {
+        Self {
+            text: ex.text.clone(),
+            spans: Vec::new(),
+            kept_spans: Vec::new(),
+            choices: ex.choices.clone(),
+            logits,
+            input_ids: Vec::new(),
+            entity_ids: Vec::new(),
+            word_hidden: Vec::new(),
+            entity_hidden: Vec::new(),
+            pooled: None,
+        }
+    }
+}
+
+/// Softmax of one row of logits, in f64 for the printout.
+pub fn softmax(logits: &[f32]) -> Vec<f64> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let exps: Vec<f64> = logits.iter().map(|&x| (x as f64 - max).exp()).collect();
+    let sum: f64 = exps.iter().sum();
+    exps.iter().map(|e| e / sum).collect()
+}
+
+fn argmax(x: &[f32]) -> usize {
+    x.iter()
+        .enumerate()
+        .fold(0, |best, (i, &v)| if v > x[best] { i } else { best })
+}
+
+fn mention(text: &str, (s, e): (usize, usize)) -> String {
+    text.chars().skip(s).take(e - s).collect()
+}
+
+/// A labelled prediction from one row of logits.
+fn prediction(labels: &[String], logits: &[f32]) -> Value {
+    let p = softmax(logits);
+    let best = argmax(logits);
+    json!({"label": labels[best], "index": best, "logits": logits, "probabilities": p})
+}
+
+fn to_json(o: &Outcome, ckpt: &LukeCheckpoint, encode: bool) -> Value {
+    let labels = &ckpt.labels;
+    if encode {
+        let mut v = json!({
+            "text": o.text, "spans": o.spans, "input_ids": o.input_ids, "entity_ids": o.entity_ids,
+        });
+        if o.word_hidden.len() == 1 {
+            v["word_hidden_state"] = json!(o.word_hidden[0]);
+            v["entity_hidden_state"] = json!(o.entity_hidden[0]);
+        } else {
+            v["word_hidden_states"] = json!(o.word_hidden);
+            v["entity_hidden_states"] = json!(o.entity_hidden);
+        }
+        if let Some(p) = &o.pooled {
+            v["pooled"] = json!(p);
+        }
+        return v;
+    }
+    match ckpt.kind {
+        HeadKind::MultipleChoice => {
+            let best = argmax(&o.logits);
+            json!({"text": o.text, "choices": o.choices, "choice": best, "answer": o.choices[best],
+                   "logits": o.logits, "probabilities": softmax(&o.logits)})
+        }
+        HeadKind::EntitySpanClassification => {
+            let per_span: Vec<Value> = o
+                .kept_spans
+                .iter()
+                .zip(o.logits.chunks_exact(labels.len()))
+                .map(|(&i, row)| {
+                    let mut v = prediction(labels, row);
+                    v["span"] = json!(o.spans[i]);
+                    v["mention"] = json!(mention(&o.text, o.spans[i]));
+                    v
+                })
+                .collect();
+            let dropped: Vec<(usize, usize)> = (0..o.spans.len())
+                .filter(|i| !o.kept_spans.contains(i))
+                .map(|i| o.spans[i])
+                .collect();
+            json!({"text": o.text, "labels": labels, "spans": per_span, "dropped_spans": dropped})
+        }
+        _ => {
+            let mut v = prediction(labels, &o.logits);
+            v["text"] = json!(o.text);
+            v["spans"] = json!(o.spans);
+            v["labels"] = json!(labels);
+            v
+        }
+    }
+}
+
+/// Labels with their probabilities, most probable first.
+fn ranked(logits: &[f32], names: &[String]) -> std::vec::IntoIter<(String, f64)> {
+    let p = softmax(logits);
+    let mut order: Vec<usize> = (0..p.len()).collect();
+    order.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
+    order
+        .into_iter()
+        .map(|i| (names[i].clone(), p[i]))
+        .collect::<Vec<_>>()
+        .into_iter()
+}
+
+fn print_human(o: &Outcome, ckpt: &LukeCheckpoint, encode: bool) {
+    let labels = &ckpt.labels;
+    if encode {
+        let h = o.word_hidden.last().and_then(|l| l.first()).map_or(0, Vec::len);
+        println!(
+            "{} word tokens, {} entities, hidden size {h}, {} layer(s) of states (use --json to get them)",
+            o.input_ids.len(),
+            o.entity_ids.len(),
+            o.word_hidden.len()
+        );
+        return;
+    }
+    match ckpt.kind {
+        HeadKind::MultipleChoice => {
+            let best = argmax(&o.logits);
+            for (i, (c, p)) in o.choices.iter().zip(softmax(&o.logits)).enumerate() {
+                println!("{} {p:.4}  {c}", if i == best { "*" } else { " " });
+            }
+        }
+        HeadKind::EntitySpanClassification => {
+            for (&i, row) in o.kept_spans.iter().zip(o.logits.chunks_exact(labels.len().max(1))) {
+                let (label, p) = ranked(row, labels).next().unwrap();
+                let (s, e) = o.spans[i];
+                println!("{s}:{e}\t{}\t{label}\t{p:.4}", mention(&o.text, (s, e)));
+            }
+        }
+        _ => {
+            let mut top = ranked(&o.logits, labels);
+            if let Some((label, p)) = top.next() {
+                let rest: Vec<String> = top.take(2).map(|(l, p)| format!("{l} {p:.4}")).collect();
+                println!("{label}\t{p:.4}\t(next: {})", rest.join(", "));
+            }
+        }
+    }
+}
+
+pub fn print(outcomes: &[Outcome], ckpt: &LukeCheckpoint, encode: bool, json: bool, lines: bool) -> Result<()> {
+    for o in outcomes {
+        if lines {
+            println!("{}", serde_json::to_string(&to_json(o, ckpt, encode))?);
+        } else if json {
+            println!("{}", serde_json::to_string_pretty(&to_json(o, ckpt, encode))?);
+        } else {
+            print_human(o, ckpt, encode);
+        }
+    }
+    Ok(())
+}

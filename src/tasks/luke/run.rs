@@ -1,0 +1,226 @@
+//! The `luke` subcommands: load a checkpoint, encode the examples for the command's task,
+//! run them in padded batches, and hand the results to [`super::output`].
+
+use super::input::{parse_span, read_jsonl, Example};
+use super::output::{self, Outcome};
+use crate::luke::batch::Batch;
+use crate::luke::config::HeadKind;
+use crate::luke::heads::LukeCheckpoint;
+use crate::luke::tokenizer::{Encoding, LukeTokenizer, Task};
+use crate::tasks::classify::config::Device;
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Subcommand)]
+pub enum LukeCommand {
+    /// Types one entity mention (LukeForEntityClassification, e.g. luke-large-finetuned-open-entity).
+    /// The span is wrapped in <ent> markers, as the model was fine-tuned.
+    ClassifyEntity(LukeArgs),
+    /// The relation between a head and a tail span (LukeForEntityPairClassification, e.g.
+    /// luke-large-finetuned-tacred): `--span 0:3 --span 15:29`, head first.
+    ClassifyPair(LukeArgs),
+    /// A label for every span (LukeForEntitySpanClassification, e.g. luke-large-finetuned-conll-2003).
+    ClassifySpans(LukeArgs),
+    /// A label for the whole text (LukeForSequenceClassification); spans are optional.
+    Classify(LukeArgs),
+    /// Picks the best `--choice` for the text (LukeForMultipleChoice, e.g. JCommonsenseQA).
+    Choose(LukeArgs),
+    /// Word and entity hidden states (any LUKE checkpoint).
+    Encode(LukeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LukeArgs {
+    /// Checkpoint directory as published: config.json, model.safetensors or pytorch_model.bin,
+    /// tokenizer.json or vocab.json + merges.txt, entity_vocab.json.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The text to run on.
+    #[arg(long, required_unless_present = "input", conflicts_with = "input")]
+    pub text: Option<String>,
+    /// An entity span as START:END character offsets (Python string indices); repeat for more.
+    #[arg(long = "span", value_parser = parse_span)]
+    pub spans: Vec<(usize, usize)>,
+    /// Entity name (entity_vocab.json title) for each --span, in order (classify, encode).
+    #[arg(long = "entity")]
+    pub entities: Vec<String>,
+    /// An answer candidate for `choose`; repeat for each.
+    #[arg(long = "choice")]
+    pub choices: Vec<String>,
+    /// JSONL file, one {"text", "spans", "entities", "choices"} object per line; prints one JSON
+    /// line per example.
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Print JSON (label, logits, probabilities; hidden states for encode).
+    #[arg(long)]
+    pub json: bool,
+    /// Examples per forward pass with --input.
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
+    /// encode: every layer's hidden states (embeddings first), not only the last.
+    #[arg(long)]
+    pub all_layers: bool,
+    #[arg(long, value_enum, default_value_t = Device::Cpu)]
+    pub device: Device,
+}
+
+impl LukeCommand {
+    fn parts(&self) -> (&LukeArgs, Option<HeadKind>) {
+        match self {
+            Self::ClassifyEntity(a) => (a, Some(HeadKind::EntityClassification)),
+            Self::ClassifyPair(a) => (a, Some(HeadKind::EntityPairClassification)),
+            Self::ClassifySpans(a) => (a, Some(HeadKind::EntitySpanClassification)),
+            Self::Classify(a) => (a, Some(HeadKind::SequenceClassification)),
+            Self::Choose(a) => (a, Some(HeadKind::MultipleChoice)),
+            Self::Encode(a) => (a, None),
+        }
+    }
+}
+
+/// The tokenizer task each head was fine-tuned with.
+fn task_for(head: Option<HeadKind>, tok: &LukeTokenizer) -> Task {
+    match head {
+        Some(HeadKind::EntityClassification) => Task::EntityClassification,
+        Some(HeadKind::EntityPairClassification) => Task::EntityPairClassification,
+        Some(HeadKind::EntitySpanClassification) => Task::EntitySpanClassification,
+        Some(_) => Task::Plain,
+        None => tok.configured_task.unwrap_or(Task::Plain),
+    }
+}
+
+pub fn run(cmd: LukeCommand) -> Result<()> {
+    let (args, head) = cmd.parts();
+    if args.device == Device::Cuda {
+        bail!("this build of tsumugi has no CUDA support: use --device cpu");
+    }
+    if args.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    let ckpt = LukeCheckpoint::load(&args.model)?;
+    if let Some(want) = head {
+        if ckpt.kind != want {
+            bail!(
+                "{} holds a {}, not a {}: use the luke command for its head (or `luke encode`)",
+                args.model.display(),
+                ckpt.kind.name(),
+                want.name()
+            );
+        }
+    }
+    let tok = LukeTokenizer::from_dir(&args.model)?;
+    let task = task_for(head, &tok);
+    let examples: Vec<(String, Example)> = match &args.input {
+        Some(path) => read_jsonl(path)?
+            .into_iter()
+            .map(|(line, ex)| (format!("{}:{line}", path.display()), ex))
+            .collect(),
+        None => vec![(
+            "--text".to_string(),
+            Example {
+                text: args.text.clone().unwrap_or_default(),
+                spans: args.spans.clone(),
+                entities: (!args.entities.is_empty()).then(|| args.entities.clone()),
+                choices: args.choices.clone(),
+            },
+        )],
+    };
+    let outcomes = if head == Some(HeadKind::MultipleChoice) {
+        choose(&ckpt, &tok, &examples)?
+    } else {
+        classify(&ckpt, &tok, task, &examples, args, head.is_some())?
+    };
+    output::print(&outcomes, &ckpt, head.is_none(), args.json, args.input.is_some())
+}
+
+/// Encodes every example first, so a bad one stops the run before anything is printed.
+fn encode_all(
+    tok: &LukeTokenizer,
+    task: Task,
+    max_words: usize,
+    examples: &[(String, Example)],
+) -> Result<Vec<Encoding>> {
+    examples
+        .iter()
+        .map(|(place, ex)| {
+            if !ex.choices.is_empty() {
+                bail!("{place}: choices are only for `luke choose`");
+            }
+            let enc = tok
+                .encode(&ex.text, &ex.spans, ex.entities.as_deref(), task, max_words)
+                .with_context(|| place.clone())?;
+            if enc.truncated_tokens > 0 {
+                eprintln!(
+                    "warning: {place}: text cut by {} tokens to fit the position table ({max_words} tokens){}",
+                    enc.truncated_tokens,
+                    if enc.dropped_entities > 0 {
+                        format!("; {} span(s) past the cut dropped", enc.dropped_entities)
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+            let needed = match task {
+                Task::EntityClassification => 1,
+                Task::EntityPairClassification => 2,
+                _ => 0,
+            };
+            if enc.entity_ids.len() < needed {
+                bail!("{place}: a span lies past the part of the text the model can read ({max_words} tokens)");
+            }
+            Ok(enc)
+        })
+        .collect()
+}
+
+fn classify(
+    ckpt: &LukeCheckpoint,
+    tok: &LukeTokenizer,
+    task: Task,
+    examples: &[(String, Example)],
+    args: &LukeArgs,
+    want_logits: bool,
+) -> Result<Vec<Outcome>> {
+    let encodings = encode_all(tok, task, ckpt.model.config.max_words(), examples)?;
+    let mut outcomes = Vec::with_capacity(examples.len());
+    for (chunk, exs) in encodings.chunks(args.batch_size).zip(examples.chunks(args.batch_size)) {
+        let refs: Vec<&Encoding> = chunk.iter().collect();
+        let batch = Batch::new(&refs, tok.pad, tok.entity_pad);
+        let out = ckpt.model.forward(&batch, args.all_layers)?;
+        let logits = if !want_logits {
+            vec![Vec::new(); chunk.len()]
+        } else {
+            ckpt.logits(&out, &batch, &refs)?
+        };
+        for (b, ((enc, (_, ex)), logits)) in chunk.iter().zip(exs).zip(logits).enumerate() {
+            outcomes.push(Outcome::from_batch(ex, enc, logits, &out, &batch, b));
+        }
+    }
+    Ok(outcomes)
+}
+
+/// Multiple choice: each example's (text, choice) pairs form one batch.
+fn choose(ckpt: &LukeCheckpoint, tok: &LukeTokenizer, examples: &[(String, Example)]) -> Result<Vec<Outcome>> {
+    let max_words = ckpt.model.config.max_words();
+    let mut outcomes = Vec::new();
+    for (place, ex) in examples {
+        if ex.choices.len() < 2 {
+            bail!("{place}: give at least two --choice values");
+        }
+        if !ex.spans.is_empty() {
+            bail!("{place}: `luke choose` takes no spans");
+        }
+        let encs: Vec<Encoding> = ex
+            .choices
+            .iter()
+            .map(|c| tok.encode_pair(&ex.text, c, max_words))
+            .collect::<Result<_>>()
+            .with_context(|| place.clone())?;
+        let refs: Vec<&Encoding> = encs.iter().collect();
+        let batch = Batch::new(&refs, tok.pad, tok.entity_pad);
+        let out = ckpt.model.forward(&batch, false)?;
+        let logits = ckpt.logits(&out, &batch, &refs)?.remove(0);
+        outcomes.push(Outcome::choice(ex, logits));
+    }
+    Ok(outcomes)
+}

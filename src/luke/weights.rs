@@ -46,8 +46,6 @@ impl Weights {
         Ok(Self { source: found, tensors })
     }
 
-    }
-
     /// The tensor `name` (also found under the `luke.` prefix task heads save the encoder with),
     /// which must have exactly `shape`.
     pub fn take(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {

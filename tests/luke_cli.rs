@@ -1,0 +1,481 @@
+//! `tsumugi luke …` end to end on the tiny fixture checkpoints: every command, JSON and JSONL
+//! output, and every kind of bad input ending in a clear error (exit 1, no panic).
+
+mod common;
+
+use common::{fails, ok, run, stderr};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/luke/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn golden_logits(name: &str, example: usize) -> Vec<f64> {
+    let g: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{}/golden.json", fixture(name))).unwrap()).unwrap();
+    g["examples"][example]["logits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+}
+
+fn close(a: &[f64], b: &[f64]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-4)
+}
+
+/// A writable copy of a fixture checkpoint.
+fn copy_fixture(name: &str, into: &Path) -> PathBuf {
+    let dest = into.join(name);
+    std::fs::create_dir_all(&dest).unwrap();
+    for entry in std::fs::read_dir(fixture(name)).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dest.join(entry.file_name())).unwrap();
+    }
+    dest
+}
+
+fn edit_config(dir: &Path, key: &str, value: Value) {
+    let path = dir.join("config.json");
+    let mut cfg: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    cfg[key] = value;
+    std::fs::write(&path, cfg.to_string()).unwrap();
+}
+
+#[test]
+fn the_articles_relation_example_runs_as_written() {
+    let model = fixture("pair_dense_bin");
+    let text = ok(&[
+        "luke",
+        "classify-pair",
+        "--model",
+        &model,
+        "--text",
+        "Taro belong to Keio university",
+        "--span",
+        "0:3",
+        "--span",
+        "15:29",
+    ]);
+    assert!(text.contains("per:employee_of"), "{text}");
+    let json: Value = serde_json::from_str(&ok(&[
+        "luke",
+        "classify-pair",
+        "--model",
+        &model,
+        "--text",
+        "Taro belong to Keio university",
+        "--span",
+        "0:3",
+        "--span",
+        "15:29",
+        "--json",
+    ]))
+    .unwrap();
+    assert!(
+        close(&floats(&json["logits"]), &golden_logits("pair_dense_bin", 0)),
+        "{json}"
+    );
+    let p = floats(&json["probabilities"]);
+    assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    assert_eq!(json["label"], json["labels"][json["index"].as_u64().unwrap() as usize]);
+}
+
+#[test]
+fn every_command_prints_its_result() {
+    let spans = ok(&[
+        "luke",
+        "classify-spans",
+        "--model",
+        &fixture("spans_noaware_bin"),
+        "--text",
+        "Keio university employs Taro and Hanako in Tokyo.",
+        "--span",
+        "0:15",
+        "--span",
+        "43:48",
+    ]);
+    assert_eq!(spans.lines().count(), 2, "{spans}");
+    assert!(spans.contains("Keio university") && spans.contains("Tokyo"), "{spans}");
+    let entity = ok(&[
+        "luke",
+        "classify-entity",
+        "--model",
+        &fixture("entity_nodense_safetensors"),
+        "--text",
+        "Beyoncé lives in Los Angeles.",
+        "--span",
+        "0:7",
+    ]);
+    assert!(!entity.trim().is_empty());
+    let seq = ok(&[
+        "luke",
+        "classify",
+        "--model",
+        &fixture("sequence_bin"),
+        "--text",
+        "The quick brown fox",
+    ]);
+    assert!(seq.starts_with("negative") || seq.starts_with("positive"), "{seq}");
+    let choice: Value = serde_json::from_str(&ok(&[
+        "luke",
+        "choose",
+        "--model",
+        &fixture("choice_safetensors"),
+        "--text",
+        "Where do people keep books?",
+        "--choice",
+        "At the library",
+        "--choice",
+        "on a shelf",
+        "--choice",
+        "in a bag",
+        "--choice",
+        "the lazy dog",
+        "--json",
+    ]))
+    .unwrap();
+    assert!(
+        close(&floats(&choice["logits"]), &golden_logits("choice_safetensors", 0)),
+        "{choice}"
+    );
+    assert_eq!(choice["answer"], "on a shelf");
+    let enc: Value = serde_json::from_str(&ok(&[
+        "luke",
+        "encode",
+        "--model",
+        &fixture("sequence_bin"),
+        "--text",
+        "Beyoncé lives in Los Angeles.",
+        "--span",
+        "0:7",
+        "--span",
+        "17:28",
+        "--entity",
+        "Beyoncé",
+        "--entity",
+        "Los Angeles",
+        "--json",
+        "--all-layers",
+    ]))
+    .unwrap();
+    assert_eq!(
+        enc["word_hidden_states"].as_array().unwrap().len(),
+        3,
+        "embeddings + 2 layers"
+    );
+    assert_eq!(enc["entity_ids"], serde_json::json!([7, 8]));
+    assert_eq!(enc["entity_hidden_states"][2].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn jsonl_batches_match_single_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("pairs.jsonl");
+    std::fs::write(
+        &input,
+        "{\"text\": \"Taro belong to Keio university\", \"spans\": [[0, 3], [15, 29]]}\n\n\
+         {\"text\": \"Keio university employs Taro and Hanako in Tokyo.\", \"spans\": [[24, 28], [0, 15]]}\n\
+         {\"text\": \"Beyoncé lives in Los Angeles.\", \"spans\": [[0, 7], [17, 28]]}\n",
+    )
+    .unwrap();
+    let model = fixture("pair_dense_bin");
+    for batch in ["1", "8"] {
+        let out = ok(&[
+            "luke",
+            "classify-pair",
+            "--model",
+            &model,
+            "--input",
+            input.to_str().unwrap(),
+            "--batch-size",
+            batch,
+        ]);
+        let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 3);
+        for (i, line) in lines.iter().enumerate() {
+            assert!(
+                close(&floats(&line["logits"]), &golden_logits("pair_dense_bin", i)),
+                "batch {batch} line {i}"
+            );
+        }
+    }
+}
+
+#[test]
+fn long_text_is_cut_with_a_warning_and_spans_past_the_cut_dropped() {
+    let text = "Taro belong to Keio university. ".repeat(12) + "Tokyo";
+    let end = text.chars().count();
+    let last = format!("{}:{end}", end - 5);
+    let o = run(&[
+        "luke",
+        "classify-spans",
+        "--model",
+        &fixture("spans_noaware_bin"),
+        "--text",
+        &text,
+        "--span",
+        "0:4",
+        "--span",
+        &last,
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning") && stderr(&o).contains("dropped"),
+        "{}",
+        stderr(&o)
+    );
+    let json: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["spans"].as_array().unwrap().len(), 1);
+    assert_eq!(json["dropped_spans"][0][1], end);
+    // A pair whose tail lies past the cut cannot be classified.
+    fails(
+        &[
+            "luke",
+            "classify-pair",
+            "--model",
+            &fixture("pair_dense_bin"),
+            "--text",
+            &text,
+            "--span",
+            "0:4",
+            "--span",
+            &last,
+        ],
+        &["past the part of the text"],
+    );
+}
+
+#[test]
+fn bad_spans_and_texts_are_clear_errors() {
+    let model = fixture("pair_dense_bin");
+    let pair = |text: &str, a: &str, b: &str, needle: &str| {
+        fails(
+            &[
+                "luke",
+                "classify-pair",
+                "--model",
+                &model,
+                "--text",
+                text,
+                "--span",
+                a,
+                "--span",
+                b,
+            ],
+            &[needle],
+        );
+    };
+    pair("Taro belong to Keio university", "0:3", "15:31", "15:31");
+    pair("Taro belong to Keio university", "0:10", "5:20", "overlap");
+    pair("Taro belong to Keio university", "3:3", "5:20", "3:3");
+    pair("   ", "0:1", "1:2", "empty");
+    fails(
+        &[
+            "luke",
+            "classify-pair",
+            "--model",
+            &model,
+            "--text",
+            "Taro belong",
+            "--span",
+            "0:4",
+        ],
+        &["exactly 2"],
+    );
+    let usage = run(&[
+        "luke",
+        "classify-pair",
+        "--model",
+        &model,
+        "--text",
+        "Taro",
+        "--span",
+        "0-4",
+    ]);
+    assert_eq!(usage.status.code(), Some(2), "clap's usage error");
+    assert!(stderr(&usage).contains("START:END"));
+    let many: Vec<String> = (0..33)
+        .flat_map(|i| ["--span".to_string(), format!("{i}:{}", i + 1)])
+        .collect();
+    let text = "x".repeat(40);
+    let spans_model = fixture("spans_noaware_bin");
+    let mut args: Vec<&str> = vec!["luke", "classify-spans", "--model", &spans_model, "--text", &text];
+    args.extend(many.iter().map(String::as_str));
+    fails(&args, &["max_entity_length"]);
+    fails(
+        &[
+            "luke",
+            "encode",
+            "--model",
+            &fixture("sequence_bin"),
+            "--text",
+            "Taro",
+            "--span",
+            "0:4",
+            "--entity",
+            "a",
+            "--entity",
+            "b",
+        ],
+        &["2 entity names for 1 spans"],
+    );
+    fails(
+        &[
+            "luke",
+            "choose",
+            "--model",
+            &fixture("choice_safetensors"),
+            "--text",
+            "Q?",
+            "--choice",
+            "only",
+        ],
+        &["two --choice"],
+    );
+    fails(
+        &[
+            "luke",
+            "classify-pair",
+            "--model",
+            &fixture("sequence_bin"),
+            "--text",
+            "a b",
+            "--span",
+            "0:1",
+            "--span",
+            "2:3",
+        ],
+        &["LukeForSequenceClassification"],
+    );
+    fails(
+        &["luke", "encode", "--model", &model, "--text", "a", "--device", "cuda"],
+        &["CUDA"],
+    );
+}
+
+#[test]
+fn malformed_jsonl_names_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        "{\"text\": \"Taro belong\", \"spans\": [[0, 4], [5, 11]]}\n{\"txt\": 1}\n",
+    )
+    .unwrap();
+    let model = fixture("pair_dense_bin");
+    fails(
+        &[
+            "luke",
+            "classify-pair",
+            "--model",
+            &model,
+            "--input",
+            input.to_str().unwrap(),
+        ],
+        &["in.jsonl:2"],
+    );
+    std::fs::write(&input, "{\"text\": \"Taro belong\", \"spans\": [[0, 4], [5, 99]]}\n").unwrap();
+    fails(
+        &[
+            "luke",
+            "classify-pair",
+            "--model",
+            &model,
+            "--input",
+            input.to_str().unwrap(),
+        ],
+        &["in.jsonl:1", "5:99"],
+    );
+    // A bad line anywhere stops the run before anything is printed.
+    std::fs::write(&input, "{\"text\": \"Taro belong\", \"spans\": [[0, 4], [5, 11]]}\n{\"text\": \"Taro\", \"spans\": [[0, 4], [5, 11]]}\n").unwrap();
+    let o = run(&[
+        "luke",
+        "classify-pair",
+        "--model",
+        &model,
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        o.stdout.is_empty(),
+        "printed before failing: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    std::fs::write(&input, "\n").unwrap();
+    fails(
+        &[
+            "luke",
+            "classify-pair",
+            "--model",
+            &model,
+            "--input",
+            input.to_str().unwrap(),
+        ],
+        &["no examples"],
+    );
+}
+
+#[test]
+fn broken_checkpoints_name_the_file_or_tensor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = |dir: &Path| {
+        vec![
+            "luke".to_string(),
+            "encode".into(),
+            "--model".into(),
+            dir.to_str().unwrap().to_string(),
+            "--text".into(),
+            "Taro".into(),
+        ]
+    };
+    let fails_in = |dir: &Path, needles: &[&str]| {
+        let a = args(dir);
+        fails(&a.iter().map(String::as_str).collect::<Vec<_>>(), needles);
+    };
+    fails_in(&tmp.path().join("nowhere"), &["no such model directory"]);
+
+    let dir = copy_fixture("pair_dense_bin", tmp.path());
+    edit_config(&dir, "architectures", serde_json::json!(["LukeForPoetry"]));
+    fails_in(&dir, &["config.json", "LukeForPoetry"]);
+
+    let dir = copy_fixture("sequence_bin", &tmp.path().join("layers"));
+    edit_config(&dir, "num_hidden_layers", serde_json::json!(3));
+    fails_in(&dir, &["pytorch_model.bin", "missing tensor encoder.layer.2"]);
+
+    let dir = copy_fixture("sequence_bin", &tmp.path().join("shape"));
+    edit_config(&dir, "intermediate_size", serde_json::json!(40));
+    fails_in(
+        &dir,
+        &["encoder.layer.0.intermediate.dense.weight", "[37, 32]", "[40, 32]"],
+    );
+
+    let dir = copy_fixture("sequence_bin", &tmp.path().join("corrupt"));
+    std::fs::write(dir.join("pytorch_model.bin"), b"not a zip").unwrap();
+    fails_in(&dir, &["pytorch_model.bin", "not a torch zip"]);
+
+    let dir = copy_fixture("entity_nodense_safetensors", &tmp.path().join("nost"));
+    std::fs::remove_file(dir.join("model.safetensors")).unwrap();
+    fails_in(&dir, &["no weights"]);
+
+    let dir = copy_fixture("sequence_bin", &tmp.path().join("spm"));
+    std::fs::remove_file(dir.join("vocab.json")).unwrap();
+    std::fs::write(dir.join("sentencepiece.bpe.model"), b"").unwrap();
+    fails_in(&dir, &["SentencePiece", "not supported yet"]);
+
+    let dir = copy_fixture("sequence_bin", &tmp.path().join("noent"));
+    std::fs::remove_file(dir.join("entity_vocab.json")).unwrap();
+    fails_in(&dir, &["entity_vocab"]);
+
+    let dir = copy_fixture("sequence_bin", &tmp.path().join("badcfg"));
+    std::fs::write(dir.join("config.json"), "{not json").unwrap();
+    fails_in(&dir, &["config.json"]);
+}

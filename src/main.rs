@@ -140,6 +140,9 @@ enum LmCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// A LUKE-base-sized forward pass (768 × 12 layers, sequence 128, 2 entities) at batch 1
+    /// and 8, against transformers on the same random weights.
+    Luke(tsumugi::tasks::bench_luke::BenchLukeArgs),
     /// One training step of the LSTM language model (V 10k, H 650, 2 layers, T 35, B 20, tied).
     Lstm {
         #[arg(long, env = "TSUMUGI_PYTHON", default_value = "python3")]
@@ -211,6 +214,7 @@ fn print_json(value: &impl serde::Serialize) -> Result<()> {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Luke(cmd) => tsumugi::tasks::luke::run(cmd)?,
+        Command::Bench(BenchCommand::Luke(args)) => println!("{}", tsumugi::tasks::bench_luke::run(&args)?),
         Command::Data(DataCommand::List { json }) => {
             let rows = datasets::list()?;
             if json {

@@ -1,0 +1,210 @@
+//! `tsumugi bench luke`: a LUKE-base-sized forward pass (768 hidden, 12 layers, 12 heads,
+//! entity_emb_size 256; sequence 128 with 2 entity mentions) here and in transformers
+//! (`tools/peers/luke_peer.py`), on the same random weights and inputs, at each batch size.
+
+use super::bench::{run_peer, Timing};
+use crate::luke::batch::Batch;
+use crate::luke::heads::LukeCheckpoint;
+use crate::luke::tokenizer::Encoding;
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Debug, Args)]
+pub struct BenchLukeArgs {
+    #[arg(long, env = "TSUMUGI_PYTHON", default_value = "python3")]
+    pub python: String,
+    #[arg(long, default_value = "tools/peers/luke_peer.py")]
+    pub peer_script: PathBuf,
+    /// Time only tsumugi, on the checkpoint given with --model.
+    #[arg(long, requires = "model")]
+    pub no_peer: bool,
+    /// A LUKE checkpoint to time (with --no-peer); by default the peer writes a random one.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    #[arg(long, default_value_t = 768)]
+    pub hidden: usize,
+    #[arg(long, default_value_t = 12)]
+    pub layers: usize,
+    #[arg(long, default_value_t = 12)]
+    pub heads: usize,
+    #[arg(long, default_value_t = 3072)]
+    pub intermediate: usize,
+    #[arg(long, default_value_t = 256)]
+    pub entity_emb: usize,
+    /// Word tokens per sequence, <s> and </s> included.
+    #[arg(long, default_value_t = 128)]
+    pub seq: usize,
+    /// Batch sizes to time, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,8")]
+    pub batches: Vec<usize>,
+    #[arg(long, default_value_t = 5)]
+    pub repeats: usize,
+    /// Threads for the peer (tsumugi uses every core, as RAYON_NUM_THREADS allows).
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+}
+
+/// `batch` synthetic sequences of `seq` tokens from a vocabulary of `vocab`, each with two
+/// `[MASK]`-style entities (ids 2 and 3) mentioned at tokens 1–3 and seq/2 … seq/2+3.
+fn synthetic(batch: usize, seq: usize, vocab: usize) -> Vec<Encoding> {
+    (0..batch)
+        .map(|b| {
+            let mut ids: Vec<u32> = (0..seq)
+                .map(|i| 4 + ((i * 7919 + b * 31) % (vocab - 6)) as u32)
+                .collect();
+            ids[0] = 0;
+            ids[seq - 1] = 2;
+            let mention = |s: usize, n: usize| {
+                let mut p: Vec<i64> = (s..s + n).map(|x| x as i64).collect();
+                p.resize(30, -1);
+                p
+            };
+            Encoding {
+                input_ids: ids,
+                entity_ids: vec![2, 3],
+                entity_position_ids: vec![mention(1, 3), mention(seq / 2, 4)],
+                ..Default::default()
+            }
+        })
+        .collect()
+}
+
+fn time_batches(ckpt: &LukeCheckpoint, inputs: &[Encoding], batches: &[usize], repeats: usize) -> Result<Vec<Timing>> {
+    batches
+        .iter()
+        .map(|&b| {
+            let refs: Vec<&Encoding> = inputs[..b].iter().collect();
+            let batch = Batch::new(&refs, 1, 0);
+            ckpt.model.forward(&batch, false)?; // warm-up
+            let mut seconds = Vec::new();
+            for _ in 0..repeats {
+                let began = Instant::now();
+                ckpt.model.forward(&batch, false)?;
+                seconds.push(began.elapsed().as_secs_f64());
+            }
+            Ok(Timing::of(seconds))
+        })
+        .collect()
+}
+
+/// Max |Δ| between tsumugi's batch-1 outputs and the peer's `reference.json`.
+fn max_delta(ckpt: &LukeCheckpoint, input: &Encoding, reference: &Path) -> Result<f32> {
+    let text = std::fs::read_to_string(reference).with_context(|| format!("cannot read {}", reference.display()))?;
+    let r: serde_json::Value = serde_json::from_str(&text)?;
+    let out = ckpt.model.forward(&Batch::new(&[input], 1, 0), false)?;
+    let mut worst = 0f32;
+    for (key, ours) in [
+        ("word_last_hidden_state", &out.word_hidden),
+        ("entity_last_hidden_state", &out.entity_hidden),
+    ] {
+        let theirs: Vec<f32> = r[key]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_f64()).map(|v| v as f32).collect())
+            .unwrap_or_default();
+        if theirs.len() != ours.len() {
+            bail!(
+                "{}: {key} has {} values, tsumugi {}",
+                reference.display(),
+                theirs.len(),
+                ours.len()
+            );
+        }
+        worst = ours
+            .iter()
+            .zip(&theirs)
+            .map(|(a, b)| (a - b).abs())
+            .fold(worst, f32::max);
+    }
+    Ok(worst)
+}
+
+pub fn run(a: &BenchLukeArgs) -> Result<String> {
+    if a.repeats == 0 || a.seq < 8 || a.batches.is_empty() || a.batches.contains(&0) {
+        bail!("--repeats and every --batches entry must be positive, --seq at least 8");
+    }
+    let largest = *a.batches.iter().max().unwrap();
+    let scratch = tempfile::tempdir()?;
+    let (dir, peer) = match (&a.model, a.no_peer) {
+        (Some(dir), true) => (dir.clone(), None),
+        _ => {
+            let dir = scratch.path().to_path_buf();
+            let inputs = synthetic(largest, a.seq, 50267);
+            let json = json!({
+                "input_ids": inputs.iter().map(|e| &e.input_ids).collect::<Vec<_>>(),
+                "entity_ids": inputs.iter().map(|e| &e.entity_ids).collect::<Vec<_>>(),
+                "entity_position_ids": inputs.iter().map(|e| &e.entity_position_ids).collect::<Vec<_>>(),
+            });
+            let inputs_path = dir.join("inputs.json");
+            std::fs::write(&inputs_path, json.to_string())?;
+            let sizes = [
+                ("--hidden", a.hidden),
+                ("--layers", a.layers),
+                ("--heads", a.heads),
+                ("--intermediate", a.intermediate),
+                ("--entity-emb", a.entity_emb),
+                ("--repeats", a.repeats),
+                ("--threads", a.threads),
+            ];
+            let mut args: Vec<String> = sizes.iter().flat_map(|(f, v)| [f.to_string(), v.to_string()]).collect();
+            let batches: Vec<String> = a.batches.iter().map(usize::to_string).collect();
+            args.extend([
+                "--out".to_string(),
+                dir.display().to_string(),
+                "--inputs".into(),
+                inputs_path.display().to_string(),
+                "--batches".into(),
+                batches.join(","),
+            ]);
+            let parsed = run_peer(&a.python, &a.peer_script, &args)?;
+            let timings = a
+                .batches
+                .iter()
+                .map(|b| {
+                    let s: Vec<f64> = parsed["seconds"][b.to_string()]
+                        .as_array()
+                        .map(|v| v.iter().filter_map(|x| x.as_f64()).collect())
+                        .unwrap_or_default();
+                    if s.is_empty() {
+                        bail!("the transformers peer gave no timing for batch {b}");
+                    }
+                    Ok(Timing::of(s))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            (dir, Some(timings))
+        }
+    };
+    let ckpt = LukeCheckpoint::load(&dir)?;
+    let cfg = &ckpt.model.config;
+    if a.seq > cfg.max_words() {
+        bail!("--seq {} exceeds the checkpoint's {} positions", a.seq, cfg.max_words());
+    }
+    let inputs = synthetic(largest, a.seq, cfg.vocab_size.max(8));
+    let ours = time_batches(&ckpt, &inputs, &a.batches, a.repeats)?;
+    let mut report = format!(
+        "LUKE forward, hidden {} × {} layers, {} heads, entity_emb {}, sequence {} + 2 entities:",
+        cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads, cfg.entity_emb_size, a.seq
+    );
+    for (i, (b, t)) in a.batches.iter().zip(&ours).enumerate() {
+        report.push_str(&format!(
+            "\n  batch {b}: tsumugi {:.4} / {:.4} / {:.4} s (min / median / max)",
+            t.min, t.median, t.max
+        ));
+        if let Some(p) = peer.as_ref().map(|p| &p[i]) {
+            report.push_str(&format!(
+                "; transformers {:.4} / {:.4} / {:.4} s; tsumugi / transformers = {:.2}",
+                p.min,
+                p.median,
+                p.max,
+                t.median / p.median
+            ));
+        }
+    }
+    if peer.is_some() {
+        let delta = max_delta(&ckpt, &inputs[0], &dir.join("reference.json"))?;
+        report.push_str(&format!("\n  outputs vs transformers (batch 1): max |Δ| {delta:.2e}"));
+    }
+    Ok(report)
+}

@@ -1,0 +1,75 @@
+"""transformers peer for `tsumugi bench luke`: a LUKE-base-sized forward pass, timed the same way.
+
+Builds a randomly initialised `LukeModel` (seed 0) of the requested size, saves it with
+`save_pretrained` (safetensors) into --out so tsumugi loads the very same weights, then times
+`model(**inputs)` under `torch.no_grad()` for each batch size on the inputs tsumugi wrote
+(--inputs). Also stores the batch-1 outputs in --out/reference.json so tsumugi can report its
+max |Δ| against them. Prints {"seconds": {"1": [...], "8": [...]}} as JSON.
+"""
+
+import argparse
+import json
+import os
+import time
+
+import torch
+from transformers import LukeConfig, LukeModel
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--out", required=True)
+    p.add_argument("--inputs", required=True)
+    p.add_argument("--hidden", type=int, default=768)
+    p.add_argument("--layers", type=int, default=12)
+    p.add_argument("--heads", type=int, default=12)
+    p.add_argument("--intermediate", type=int, default=3072)
+    p.add_argument("--entity-emb", type=int, default=256)
+    p.add_argument("--vocab", type=int, default=50267)
+    p.add_argument("--entity-vocab", type=int, default=1000)
+    p.add_argument("--batches", default="1,8")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", type=int, default=2)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    cfg = LukeConfig(
+        vocab_size=a.vocab,
+        entity_vocab_size=a.entity_vocab,
+        hidden_size=a.hidden,
+        entity_emb_size=a.entity_emb,
+        num_hidden_layers=a.layers,
+        num_attention_heads=a.heads,
+        intermediate_size=a.intermediate,
+        max_position_embeddings=514,
+    )
+    model = LukeModel(cfg).eval()
+    model.save_pretrained(a.out, safe_serialization=True)
+    inputs = json.load(open(a.inputs))
+    full = {
+        "input_ids": torch.tensor(inputs["input_ids"]),
+        "entity_ids": torch.tensor(inputs["entity_ids"]),
+        "entity_position_ids": torch.tensor(inputs["entity_position_ids"]),
+    }
+    seconds = {}
+    with torch.no_grad():
+        for b in [int(x) for x in a.batches.split(",")]:
+            batch = {k: v[:b] for k, v in full.items()}
+            model(**batch)  # warm-up
+            times = []
+            for _ in range(a.repeats):
+                began = time.perf_counter()
+                model(**batch)
+                times.append(time.perf_counter() - began)
+            seconds[str(b)] = times
+        out = model(**{k: v[:1] for k, v in full.items()})
+    reference = {
+        "word_last_hidden_state": out.last_hidden_state[0].reshape(-1).tolist(),
+        "entity_last_hidden_state": out.entity_last_hidden_state[0].reshape(-1).tolist(),
+    }
+    json.dump(reference, open(os.path.join(a.out, "reference.json"), "w"))
+    print(json.dumps({"seconds": seconds}))
+
+
+if __name__ == "__main__":
+    main()

@@ -77,8 +77,29 @@ fn bench_word2vec_loads_the_restricted_vocabulary() {
 #[test]
 fn bench_luke_times_a_checkpoint_without_the_peer() {
     let model = format!("{}/tests/fixtures/luke/pair_dense_bin", env!("CARGO_MANIFEST_DIR"));
-    let out = ok(&["bench", "luke", "--no-peer", "--model", &model, "--seq", "20", "--batches", "1,3", "--repeats", "2"]);
-    assert!(out.contains("hidden 32 × 2 layers") && out.contains("batch 1:") && out.contains("batch 3:"), "{out}");
-    fails(&["bench", "luke", "--no-peer", "--model", &model, "--seq", "100"], &["exceeds", "positions"]);
-    fails(&["bench", "luke", "--no-peer", "--model", &model, "--batches", "0"], &["positive"]);
+    let out = ok(&[
+        "bench",
+        "luke",
+        "--no-peer",
+        "--model",
+        &model,
+        "--seq",
+        "20",
+        "--batches",
+        "1,3",
+        "--repeats",
+        "2",
+    ]);
+    assert!(
+        out.contains("hidden 32 × 2 layers") && out.contains("batch 1:") && out.contains("batch 3:"),
+        "{out}"
+    );
+    fails(
+        &["bench", "luke", "--no-peer", "--model", &model, "--seq", "100"],
+        &["exceeds", "positions"],
+    );
+    fails(
+        &["bench", "luke", "--no-peer", "--model", &model, "--batches", "0"],
+        &["positive"],
+    );
 }

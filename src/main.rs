@@ -136,6 +136,41 @@ enum ClassifyCommand {
 enum LmCommand {
     /// Trains on PTB (fetched on first use) or your text files; prints test perplexity.
     Train(Box<tsumugi::tasks::lm::config::LmTrainArgs>),
+    /// Perplexity of a trained run's best model on a text file, or `ptb:test` / `ptb:valid`.
+    Eval {
+        /// Run directory written by `lm train --out`.
+        #[arg(long)]
+        run: PathBuf,
+        /// Text file, one sentence per line (words unknown to the run become <unk>), or
+        /// `ptb:test`, `ptb:valid`, `ptb:train`.
+        #[arg(long, default_value = "ptb:test")]
+        text: String,
+        /// Checkpoint in the run's checkpoints/ to evaluate.
+        #[arg(long, default_value = "best.safetensors")]
+        checkpoint: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Text from a trained run (Deep Learning from Scratch 2 ch. 7): the prompt, then sampled words.
+    Generate {
+        #[arg(long)]
+        run: PathBuf,
+        /// Words to start from (whitespace-separated, as in the corpus).
+        #[arg(long, default_value = "the")]
+        prompt: String,
+        /// Words to sample after the prompt.
+        #[arg(long, default_value_t = 100)]
+        words: usize,
+        /// Softmax temperature: below 1 sharper, above 1 flatter.
+        #[arg(long, default_value_t = 1.0)]
+        temperature: f32,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, default_value = "best.safetensors")]
+        checkpoint: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -277,6 +312,47 @@ fn run(cli: Cli) -> Result<()> {
                 s.test_perplexity, s.valid_perplexity, s.best_epoch, s.seconds
             );
             println!("report: {}", s.report.display());
+        }
+        Command::Lm(LmCommand::Eval {
+            run,
+            text,
+            checkpoint,
+            json,
+        }) => {
+            let r = tsumugi::tasks::lm::eval::run(&run, &tsumugi::tasks::lm::eval::text_path(&text)?, &checkpoint)?;
+            if json {
+                return print_json(&r);
+            }
+            println!(
+                "perplexity {:.2} over {} tokens of {}",
+                r.perplexity,
+                r.tokens,
+                r.text.display()
+            );
+        }
+        Command::Lm(LmCommand::Generate {
+            run,
+            prompt,
+            words,
+            temperature,
+            seed,
+            checkpoint,
+            json,
+        }) => {
+            use tsumugi::tasks::lm::generate;
+            let a = generate::GenerateArgs {
+                run: &run,
+                prompt: &prompt,
+                words,
+                temperature,
+                seed,
+                checkpoint: &checkpoint,
+            };
+            let out = generate::run(&a)?;
+            if json {
+                return print_json(&serde_json::json!({ "words": out, "text": generate::render(&out) }));
+            }
+            println!("{}", generate::render(&out));
         }
         Command::Bench(BenchCommand::Lstm {
             python,

@@ -117,3 +117,176 @@ fn bad_corpora_and_options() {
         &["neither `ptb` nor a directory"],
     );
 }
+
+#[test]
+fn killed_mid_epoch_then_resumed_equals_uninterrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    write_corpus(dir.path());
+    let whole = dir.path().join("whole");
+    assert!(train(dir.path(), &whole, &[]).status.success());
+
+    let cut = dir.path().join("cut");
+    let mut args: Vec<String> = [
+        "lm",
+        "train",
+        "--corpus",
+        dir.path().to_str().unwrap(),
+        "--out",
+        cut.to_str().unwrap(),
+        "--json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(
+        [
+            "--hidden",
+            "32",
+            "--epochs",
+            "6",
+            "--bptt",
+            "5",
+            "--batch-size",
+            "4",
+            "--lr",
+            "5",
+        ]
+        .map(String::from),
+    );
+    let crashed = bin()
+        .args(&args)
+        .env("TSUMUGI_CRASH_IN_LM_EPOCH", "4")
+        .output()
+        .unwrap();
+    assert!(!crashed.status.success(), "the hook aborts the run");
+    assert_eq!(
+        std::fs::read_to_string(cut.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        3
+    );
+
+    let resumed = train(dir.path(), &cut, &["--resume"]);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert!(
+        stderr(&resumed).contains("resuming after epoch 3"),
+        "{}",
+        stderr(&resumed)
+    );
+    for f in [
+        "metrics.jsonl",
+        "checkpoints/last.safetensors",
+        "checkpoints/best.safetensors",
+    ] {
+        assert_eq!(
+            std::fs::read(whole.join(f)).unwrap(),
+            std::fs::read(cut.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    let a: serde_json::Value = serde_json::from_str(&stdout(&resumed)).unwrap();
+    let b: serde_json::Value =
+        serde_json::from_str(&stdout(&train(dir.path(), &dir.path().join("third"), &[]))).unwrap();
+    assert_eq!(a["test_perplexity"], b["test_perplexity"]);
+
+    // Resuming against another corpus or other options is refused.
+    let o = train(dir.path(), &cut, &["--resume", "--lr", "3"]);
+    assert!(stderr(&o).contains("options differ"), "{}", stderr(&o));
+    let fresh = dir.path().join("fresh");
+    std::fs::create_dir_all(&fresh).unwrap();
+    let o = train(dir.path(), &fresh, &["--resume"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("config.json"), "{}", stderr(&o));
+    let mut corpus = std::fs::read_to_string(dir.path().join("train.txt")).unwrap();
+    corpus.push_str(" the zebra sees the ball \n");
+    std::fs::write(dir.path().join("train.txt"), corpus).unwrap();
+    let o = train(dir.path(), &cut, &["--resume"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("the run's vocabulary (16 words) differs"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn eval_and_generate_from_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    write_corpus(dir.path());
+    let out = dir.path().join("run");
+    let o = train(dir.path(), &out, &[]);
+    let s: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let run_dir = out.to_str().unwrap();
+    let test = dir.path().join("test.txt");
+    let e: serde_json::Value = serde_json::from_str(&ok(&[
+        "lm",
+        "eval",
+        "--run",
+        run_dir,
+        "--text",
+        test.to_str().unwrap(),
+        "--json",
+    ]))
+    .unwrap();
+    let (got, want) = (
+        e["perplexity"].as_f64().unwrap(),
+        s["test_perplexity"].as_f64().unwrap(),
+    );
+    assert!((got - want).abs() < 1e-9, "eval {got} vs train's test {want}");
+
+    let gen = |seed: &str, temperature: &str| {
+        let v: serde_json::Value = serde_json::from_str(&ok(&[
+            "lm",
+            "generate",
+            "--run",
+            run_dir,
+            "--prompt",
+            "the cat",
+            "--words",
+            "12",
+            "--seed",
+            seed,
+            "--temperature",
+            temperature,
+            "--json",
+        ]))
+        .unwrap();
+        v["words"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w.as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let a = gen("1", "1.0");
+    assert_eq!(a.len(), 14);
+    assert_eq!(&a[..2], ["the", "cat"]);
+    assert_eq!(a, gen("1", "1.0"), "same seed, same text");
+    // The grammar is subject verb object <eos>: a trained model follows it.
+    let verbs = ["sees", "likes", "finds", "calls"];
+    assert!(verbs.contains(&gen("2", "0.3")[2].as_str()));
+
+    fails(
+        &["lm", "generate", "--run", run_dir, "--temperature", "0"],
+        &["--temperature"],
+    );
+    fails(
+        &["lm", "generate", "--run", run_dir, "--prompt", "zebra"],
+        &["zebra", "vocabulary"],
+    );
+    fails(
+        &["lm", "generate", "--run", run_dir, "--prompt", " "],
+        &["prompt is empty"],
+    );
+    fails(&["lm", "eval", "--run", dir.path().to_str().unwrap()], &["config.json"]);
+    fails(
+        &["lm", "eval", "--run", run_dir, "--text", "ptb:dev"],
+        &["unknown PTB split"],
+    );
+    std::fs::write(out.join("checkpoints/best.safetensors"), b"junk").unwrap();
+    fails(
+        &["lm", "eval", "--run", run_dir, "--text", test.to_str().unwrap()],
+        &["best.safetensors"],
+    );
+}

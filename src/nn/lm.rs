@@ -167,6 +167,11 @@ impl LanguageModel {
         }
     }
 
+    /// Logits `[T·B, V]` for tokens `[T, B]`, no dropout; `states` advance (generation).
+    pub fn logits(&self, tokens: &[u32], steps: usize, batch: usize, states: &mut [LstmState]) -> Vec<f32> {
+        self.forward(tokens, steps, batch, states, None).logits
+    }
+
     /// Mean cross-entropy of predicting `targets` `[T, B]`; without `rng` no dropout is applied.
     pub fn loss(&self, tokens: &[u32], targets: &[u32], steps: usize, batch: usize, states: &mut [LstmState]) -> f64 {
         let f = self.forward(tokens, steps, batch, states, None);

@@ -81,6 +81,9 @@ pub struct LmTrainArgs {
     /// Run directory (config.json, vocab.json, metrics.jsonl, checkpoints/, figure, report.md).
     #[arg(long, default_value = "runs/lm")]
     pub out: PathBuf,
+    /// Continue the run in --out after its last completed epoch (same corpus and options).
+    #[arg(long)]
+    pub resume: bool,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,

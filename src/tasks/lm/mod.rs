@@ -2,4 +2,7 @@
 //! et al. 2014): presets, training with truncated BPTT, perplexity.
 
 pub mod config;
+pub mod eval;
+pub mod generate;
+pub mod saved;
 pub mod train;

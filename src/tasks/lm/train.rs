@@ -3,13 +3,13 @@
 //! perplexity, a figure and `report.md`.
 
 use super::config::{LmRunConfig, LmTrainArgs, LrSchedule};
+use super::eval::mean_loss;
+use super::saved::{load_weights, save_weights, SavedRun};
 use crate::data::corpus::{batchify, read_train, read_with, Vocab};
 use crate::data::fetch;
-use crate::nn::lm::{LanguageModel, LstmStates};
-use crate::nn::params::Params;
+use crate::nn::lm::LanguageModel;
 use crate::report::plot::{line_panels, Panel, Series};
 use crate::report::run_dir::RunDir;
-use crate::train::checkpoint::write_tensors;
 use crate::train::clip::clip_grad_norm;
 use crate::train::optim::{Optimizer, OptimizerConfig};
 use anyhow::{bail, Result};
@@ -57,29 +57,61 @@ fn corpus_files(args: &LmTrainArgs) -> Result<[PathBuf; 3]> {
     Ok([find("train")?, find("valid")?, find("test")?])
 }
 
-/// Mean cross-entropy over a batchified stream, state carried across chunks, no dropout.
-fn evaluate(model: &LanguageModel, data: &[u32], rows: usize, batch: usize, bptt: usize) -> f64 {
-    let mut states: LstmStates = model.initial_state(batch);
-    let (mut total, mut count) = (0.0, 0usize);
-    let mut i = 0;
-    while i + 1 < rows {
-        let seq = bptt.min(rows - 1 - i);
-        let tokens = &data[i * batch..(i + seq) * batch];
-        let targets = &data[(i + 1) * batch..(i + 1 + seq) * batch];
-        total += model.loss(tokens, targets, seq, batch, &mut states) * (seq * batch) as f64;
-        count += seq * batch;
-        i += seq;
-    }
-    total / count.max(1) as f64
+/// Where a resumed run picks up: the weights and state saved after its last completed epoch.
+struct ResumePoint {
+    model: LanguageModel,
+    epoch: usize,
+    lr: f32,
+    best_loss: f64,
+    best_epoch: usize,
 }
 
-fn save_params(path: &Path, params: &Params, meta: serde_json::Value) -> Result<()> {
-    let tensors: Vec<(String, Vec<usize>, &[f32])> = params
-        .list
-        .iter()
-        .map(|p| (p.name.clone(), p.shape.clone(), p.value.as_slice()))
-        .collect();
-    write_tensors(path, &tensors, &[], Some(&meta))
+fn resume_point(dir: &Path, cfg: &super::config::LmRunConfig, words: &[String], last: &Path) -> Result<ResumePoint> {
+    let saved = SavedRun::open(dir)?;
+    if saved.vocab.words != words {
+        bail!(
+            "{}: the run's vocabulary ({} words) differs from this corpus's ({} words); resume with the corpus it was trained on",
+            dir.join("vocab.json").display(),
+            saved.vocab.words.len(),
+            words.len()
+        );
+    }
+    if saved.config != *cfg {
+        bail!(
+            "{}: the options differ from the run's config.json; resume with the same options",
+            dir.display()
+        );
+    }
+    if !last.exists() {
+        bail!("{}: no completed epoch to resume from", last.display());
+    }
+    let (model, meta) = load_weights(last, cfg)?;
+    let meta = meta.unwrap_or_default();
+    let field = |k: &str| {
+        meta.get(k)
+            .and_then(|v| v.as_f64())
+            .ok_or_else(|| anyhow::anyhow!("{}: metadata lacks `{k}`", last.display()))
+    };
+    Ok(ResumePoint {
+        model,
+        epoch: field("epoch")? as usize,
+        lr: field("lr")? as f32,
+        best_loss: field("best_loss")?,
+        best_epoch: field("best_epoch")? as usize,
+    })
+}
+
+/// Test hook: `TSUMUGI_CRASH_IN_LM_EPOCH=N` aborts the process (no unwinding, no flushing —
+/// what `kill -9` does) halfway through epoch N, so tests can check `--resume`.
+fn crash_hook(epoch: usize, batch: usize, batches: usize) {
+    if batch == batches / 2
+        && std::env::var("TSUMUGI_CRASH_IN_LM_EPOCH")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            == Some(epoch)
+    {
+        std::process::abort();
+    }
 }
 
 pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
@@ -106,9 +138,17 @@ pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
         bail!("valid and test need at least {} tokens each", 2 * cfg.eval_batch_size);
     }
     let run = RunDir::create(&args.out)?;
-    run.write_json("config.json", &cfg)?;
-    run.write_json("vocab.json", &vocab.words)?;
-    let _ = std::fs::remove_file(run.path("metrics.jsonl"));
+    let last_path = run.checkpoint("last.safetensors");
+    let resumed = if args.resume {
+        Some(resume_point(&args.out, &cfg, &vocab.words, &last_path)?)
+    } else {
+        None
+    };
+    if resumed.is_none() {
+        run.write_json("config.json", &cfg)?;
+        run.write_json("vocab.json", &vocab.words)?;
+        let _ = std::fs::remove_file(run.path("metrics.jsonl"));
+    }
     let log = |line: &str| {
         if args.json {
             eprintln!("{line}")
@@ -125,17 +165,34 @@ pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
         cfg.model
     ));
     let mut model = LanguageModel::new(cfg.model.clone(), cfg.seed)?;
+    let mut lr = cfg.lr;
+    let mut history: Vec<LmEpoch> = Vec::new();
+    let (mut best_loss, mut best_epoch) = (f64::INFINITY, 0);
+    let mut first_epoch = 1;
+    if let Some(point) = resumed {
+        model = point.model;
+        lr = point.lr;
+        (best_loss, best_epoch) = (point.best_loss, point.best_epoch);
+        first_epoch = point.epoch + 1;
+        history = run
+            .truncate_metrics(point.epoch)?
+            .into_iter()
+            .map(serde_json::from_value)
+            .collect::<Result<_, _>>()?;
+        log(&format!(
+            "resuming after epoch {} (lr {lr}) from {}",
+            point.epoch,
+            last_path.display()
+        ));
+    }
     let mut optimizer = Optimizer::new(OptimizerConfig::Sgd {
         momentum: 0.0,
         nesterov: false,
         weight_decay: 0.0,
     });
-    let mut lr = cfg.lr;
-    let mut history: Vec<LmEpoch> = Vec::new();
-    let (mut best_loss, mut best_epoch) = (f64::INFINITY, 0);
     let best_path = run.checkpoint("best.safetensors");
     let batches_per_epoch = (train_rows - 1).div_ceil(cfg.bptt);
-    for epoch in 1..=cfg.epochs {
+    for epoch in first_epoch..=cfg.epochs {
         if let LrSchedule::Decay { start, factor } = cfg.schedule {
             lr = cfg.lr * factor.powi(epoch.saturating_sub(start - 1) as i32);
         }
@@ -170,6 +227,11 @@ pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
             tokens_seen += seq * cfg.batch_size;
             i += seq;
             batch_index += 1;
+            crash_hook(
+                epoch,
+                batch_index,
+                cfg.max_batches.unwrap_or(batches_per_epoch).min(batches_per_epoch),
+            );
             if batch_index % 20 == 0 {
                 let rate = tokens_seen as f64 / epoch_began.elapsed().as_secs_f64();
                 bar.set_message(format!(
@@ -181,7 +243,7 @@ pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
         }
         bar.finish_and_clear();
         let train_seconds = epoch_began.elapsed().as_secs_f64();
-        let valid_loss = evaluate(&model, &valid, valid_rows, cfg.eval_batch_size, cfg.bptt);
+        let valid_loss = mean_loss(&model, &valid, valid_rows, cfg.eval_batch_size, cfg.bptt);
         let record = LmEpoch {
             epoch,
             lr,
@@ -200,7 +262,7 @@ pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
         if valid_loss < best_loss {
             best_loss = valid_loss;
             best_epoch = epoch;
-            save_params(
+            save_weights(
                 &best_path,
                 &model.params,
                 serde_json::json!({ "epoch": epoch, "model": cfg.model }),
@@ -208,16 +270,13 @@ pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
         } else if let LrSchedule::Plateau { factor } = cfg.schedule {
             lr *= factor;
         }
+        // Everything the next epoch needs: weights, the lr it starts with, the best so far.
+        // (SGD has no state, and each epoch's dropout stream is drawn from (seed, epoch).)
+        let state = serde_json::json!({ "epoch": epoch, "lr": lr, "best_loss": best_loss, "best_epoch": best_epoch });
+        save_weights(&last_path, &model.params, state)?;
     }
-    let best = {
-        let mut file = crate::train::checkpoint::TensorFile::read(&best_path)?;
-        let mut m = LanguageModel::new(cfg.model.clone(), cfg.seed)?;
-        for p in &mut m.params.list {
-            p.value = file.take_f32(&p.name)?.1;
-        }
-        m
-    };
-    let test_loss = evaluate(&best, &test, test_rows, cfg.eval_batch_size, cfg.bptt);
+    let (best, _) = load_weights(&best_path, &cfg)?;
+    let test_loss = mean_loss(&best, &test, test_rows, cfg.eval_batch_size, cfg.bptt);
     let summary = LmSummary {
         run_dir: run.root.clone(),
         best_epoch,

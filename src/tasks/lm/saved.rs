@@ -1,0 +1,87 @@
+//! A language-model run directory read back: its resolved config, vocabulary and a checkpoint's
+//! weights, every tensor checked for shape. Used by `lm eval`, `lm generate`, `--resume` and the
+//! end-of-training test on the best model.
+
+use super::config::LmRunConfig;
+use crate::data::corpus::Vocab;
+use crate::nn::lm::LanguageModel;
+use crate::nn::params::Params;
+use crate::train::checkpoint::{write_tensors, TensorFile};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+pub struct SavedRun {
+    pub dir: PathBuf,
+    pub config: LmRunConfig,
+    pub vocab: Vocab,
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{}: not what `lm train` writes", path.display()))
+}
+
+impl SavedRun {
+    pub fn open(dir: &Path) -> Result<Self> {
+        if !dir.is_dir() {
+            bail!(
+                "{}: no such run directory (written by `tsumugi lm train --out`)",
+                dir.display()
+            );
+        }
+        let config: LmRunConfig = read_json(&dir.join("config.json"))?;
+        let words: Vec<String> = read_json(&dir.join("vocab.json"))?;
+        if words.len() != config.model.vocab {
+            bail!(
+                "{}: {} words but config.json says vocabulary {}",
+                dir.join("vocab.json").display(),
+                words.len(),
+                config.model.vocab
+            );
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            config,
+            vocab: Vocab::from_words(words),
+        })
+    }
+
+    pub fn checkpoint(&self, name: &str) -> PathBuf {
+        self.dir.join("checkpoints").join(name)
+    }
+
+    /// The model with the weights of `checkpoints/<name>`, and that file's metadata.
+    pub fn load(&self, name: &str) -> Result<(LanguageModel, Option<serde_json::Value>)> {
+        load_weights(&self.checkpoint(name), &self.config)
+    }
+}
+
+/// A model of `config`'s shape with the weights in `path`; a missing or mis-shaped tensor is an
+/// error naming it.
+pub fn load_weights(path: &Path, config: &LmRunConfig) -> Result<(LanguageModel, Option<serde_json::Value>)> {
+    let mut file = TensorFile::read(path)?;
+    let mut model = LanguageModel::new(config.model.clone(), config.seed)?;
+    for p in &mut model.params.list {
+        let (shape, values) = file.take_f32(&p.name)?;
+        if shape != p.shape {
+            bail!(
+                "{}: tensor `{}` has shape {shape:?}, the model needs {:?}",
+                path.display(),
+                p.name,
+                p.shape
+            );
+        }
+        p.value = values;
+    }
+    Ok((model, file.meta.take()))
+}
+
+/// Writes the weights (PyTorch names) with `meta` atomically.
+pub fn save_weights(path: &Path, params: &Params, meta: serde_json::Value) -> Result<()> {
+    let tensors: Vec<(String, Vec<usize>, &[f32])> = params
+        .list
+        .iter()
+        .map(|p| (p.name.clone(), p.shape.clone(), p.value.as_slice()))
+        .collect();
+    write_tensors(path, &tensors, &[], Some(&meta))
+}

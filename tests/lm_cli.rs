@@ -290,3 +290,33 @@ fn eval_and_generate_from_a_run() {
         &["best.safetensors"],
     );
 }
+
+#[test]
+fn variational_and_embedding_dropout_train_and_are_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    write_corpus(dir.path());
+    let out = dir.path().join("run");
+    let o = train(
+        dir.path(),
+        &out,
+        &[
+            "--dropout",
+            "0.2",
+            "--variational",
+            "--embedding-dropout",
+            "0.1",
+            "--epochs",
+            "8",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(s["test_perplexity"].as_f64().unwrap() < 5.0, "{s}");
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["model"]["locked_dropout"], true);
+    assert!((cfg["model"]["embedding_dropout"].as_f64().unwrap() - 0.1).abs() < 1e-6);
+    let o = train(dir.path(), &out, &["--embedding-dropout", "1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--embedding-dropout must be in [0, 1)"));
+}

@@ -29,8 +29,68 @@ pub fn dropout(x: &mut [f32], p: f32, rng: &mut impl Rng) -> Vec<f32> {
     mask
 }
 
+/// Variational ("locked") dropout over a time-major `[T·B, width]` block: one mask per
+/// (sequence, feature), the same at every time step (Gal & Ghahramani 2016). Returns the tiled
+/// mask for [`dropout_backward`].
+pub fn locked_dropout(x: &mut [f32], batch: usize, width: usize, p: f32, rng: &mut impl Rng) -> Vec<f32> {
+    let scale = 1.0 / (1.0 - p);
+    let step: Vec<f32> = (0..batch * width)
+        .map(|_| if rng.gen::<f32>() < p { 0.0 } else { scale })
+        .collect();
+    let mask: Vec<f32> = (0..x.len()).map(|i| step[i % step.len()]).collect();
+    for (v, m) in x.iter_mut().zip(&mask) {
+        *v *= m;
+    }
+    mask
+}
+
+/// Embedding dropout: drops whole words of a `vocab`-word table for this batch (every
+/// occurrence of a dropped word is zeroed), rows of `x` `[tokens, width]` being `tokens`'
+/// embeddings (Merity et al. 2017). Returns the mask for [`dropout_backward`].
+pub fn word_dropout(x: &mut [f32], tokens: &[u32], vocab: usize, p: f32, rng: &mut impl Rng) -> Vec<f32> {
+    let scale = 1.0 / (1.0 - p);
+    let keep: Vec<f32> = (0..vocab)
+        .map(|_| if rng.gen::<f32>() < p { 0.0 } else { scale })
+        .collect();
+    let width = x.len() / tokens.len().max(1);
+    let mask: Vec<f32> = tokens
+        .iter()
+        .flat_map(|&t| std::iter::repeat_n(keep[t as usize], width))
+        .collect();
+    for (v, m) in x.iter_mut().zip(&mask) {
+        *v *= m;
+    }
+    mask
+}
+
 pub fn dropout_backward(dy: &mut [f32], mask: &[f32]) {
     for (d, m) in dy.iter_mut().zip(mask) {
         *d *= m;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn locked_mask_repeats_every_step_and_word_mask_every_occurrence() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let (steps, batch, width) = (4, 3, 5);
+        let mut x = vec![1.0f32; steps * batch * width];
+        let mask = locked_dropout(&mut x, batch, width, 0.5, &mut rng);
+        for t in 1..steps {
+            assert_eq!(mask[..batch * width], mask[t * batch * width..(t + 1) * batch * width]);
+        }
+        assert!(mask.contains(&0.0) && mask.contains(&2.0));
+        let tokens = [0u32, 1, 0, 2, 1, 0];
+        let mut e = vec![1.0f32; tokens.len() * 2];
+        let m = word_dropout(&mut e, &tokens, 3, 0.5, &mut rng);
+        for (i, &t) in tokens.iter().enumerate() {
+            let first = tokens.iter().position(|&u| u == t).unwrap();
+            assert_eq!(m[2 * i..2 * i + 2], m[2 * first..2 * first + 2]);
+            assert_eq!(m[2 * i], m[2 * i + 1]);
+        }
     }
 }

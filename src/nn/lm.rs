@@ -3,7 +3,7 @@
 //! dropout → linear decoder, its weight tied to the embedding by default. Parameter names follow
 //! that example (`encoder.weight`, `rnn.weight_ih_l0`, …, `decoder.bias`).
 
-use super::activation::{dropout, dropout_backward};
+use super::activation::{dropout, dropout_backward, locked_dropout, word_dropout};
 use super::fastmath;
 use super::lstm::{LstmLayer, LstmState, LstmTape};
 use super::matmul::{matmul, Layout};
@@ -27,6 +27,12 @@ pub struct LmConfig {
     pub layers: usize,
     pub dropout: f32,
     pub tied: bool,
+    /// Variational dropout: the same mask at every time step of a batch.
+    #[serde(default)]
+    pub locked_dropout: bool,
+    /// Probability of dropping a whole word's embedding for a batch.
+    #[serde(default)]
+    pub embedding_dropout: f32,
 }
 
 #[derive(Debug, Clone)]
@@ -122,15 +128,22 @@ impl LanguageModel {
         for (row, &tok) in x.chunks_exact_mut(d).zip(tokens) {
             row.copy_from_slice(&table[tok as usize * d..(tok as usize + 1) * d]);
         }
-        let p = self.cfg.dropout;
+        let (p, locked) = (self.cfg.dropout, self.cfg.locked_dropout);
         let mut rng = rng;
         let mut masks = Vec::new();
-        let mut drop = |values: &mut [f32], masks: &mut Vec<Vec<f32>>| {
+        if let (Some(r), true) = (rng.as_deref_mut(), self.cfg.embedding_dropout > 0.0) {
+            masks.push(word_dropout(&mut x, tokens, v, self.cfg.embedding_dropout, r));
+        }
+        let mut drop = |values: &mut [f32], width: usize, masks: &mut Vec<Vec<f32>>| {
             if let (Some(r), true) = (rng.as_deref_mut(), p > 0.0) {
-                masks.push(dropout(values, p, r));
+                masks.push(if locked {
+                    locked_dropout(values, batch, width, p, r)
+                } else {
+                    dropout(values, p, r)
+                });
             }
         };
-        drop(&mut x, &mut masks);
+        drop(&mut x, d, &mut masks);
         let mut inputs = vec![x];
         let mut tapes = Vec::with_capacity(self.rnn.len());
         for (layer, state) in self.rnn.iter().zip(states.iter_mut()) {
@@ -138,7 +151,7 @@ impl LanguageModel {
             *state = last;
             tapes.push(tape);
             let raw = out.clone();
-            drop(&mut out, &mut masks);
+            drop(&mut out, self.cfg.hidden, &mut masks);
             inputs.push(raw);
             inputs.push(out);
         }
@@ -234,7 +247,10 @@ impl LanguageModel {
             d = layer.backward(&mut self.params, layer_input, raw_out, &f.tapes[l], &d);
         }
         if self.cfg.dropout > 0.0 {
-            dropout_backward(&mut d, &masks.pop().expect("embedding mask"));
+            dropout_backward(&mut d, &masks.pop().expect("input dropout mask"));
+        }
+        if self.cfg.embedding_dropout > 0.0 {
+            dropout_backward(&mut d, &masks.pop().expect("embedding dropout mask"));
         }
         // scatter-add d_x[T·B, D] into the embedding rows of the tokens
         let grad = &mut self.params.list[self.embedding].grad;
@@ -338,6 +354,8 @@ mod tests {
             layers: 2,
             dropout: 0.0,
             tied,
+            locked_dropout: false,
+            embedding_dropout: 0.0,
         };
         let model = LanguageModel::new(cfg, 3).unwrap();
         let (steps, batch) = (3, 2);
@@ -385,6 +403,8 @@ mod tests {
             layers: 1,
             dropout: 0.0,
             tied: true,
+            locked_dropout: false,
+            embedding_dropout: 0.0,
         };
         assert!(LanguageModel::new(cfg, 0)
             .unwrap_err()

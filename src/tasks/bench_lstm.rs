@@ -41,6 +41,8 @@ pub fn time_tsumugi(shape: StepShape, repeats: usize) -> Result<Vec<f64>> {
         layers: shape.layers,
         dropout: shape.dropout,
         tied: true,
+        locked_dropout: false,
+        embedding_dropout: 0.0,
     };
     let mut model = LanguageModel::new(cfg, 0)?;
     let mut optimizer = Optimizer::new(OptimizerConfig::Sgd {

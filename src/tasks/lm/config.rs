@@ -52,6 +52,12 @@ pub struct LmTrainArgs {
     /// Dropout on the embedding, between layers and before the decoder.
     #[arg(long)]
     pub dropout: Option<f32>,
+    /// Variational dropout: one mask per sequence, reused at every time step.
+    #[arg(long)]
+    pub variational: bool,
+    /// Drop whole words' embeddings with this probability (per batch).
+    #[arg(long, default_value_t = 0.0)]
+    pub embedding_dropout: f32,
     /// Untie the decoder from the embedding (or tie it with --tied).
     #[arg(long, conflicts_with = "tied")]
     pub untied: bool,
@@ -145,6 +151,8 @@ impl LmTrainArgs {
                 layers: self.layers.unwrap_or(layers),
                 dropout: self.dropout.unwrap_or(dropout),
                 tied,
+                locked_dropout: self.variational,
+                embedding_dropout: self.embedding_dropout,
             },
             lr: self.lr.unwrap_or(lr),
             clip: self.clip.unwrap_or(clip),
@@ -161,6 +169,12 @@ impl LmTrainArgs {
         }
         if !(0.0..1.0).contains(&cfg.model.dropout) {
             bail!("--dropout must be in [0, 1), got {}", cfg.model.dropout);
+        }
+        if !(0.0..1.0).contains(&cfg.model.embedding_dropout) {
+            bail!(
+                "--embedding-dropout must be in [0, 1), got {}",
+                cfg.model.embedding_dropout
+            );
         }
         if !(cfg.lr > 0.0 && cfg.lr.is_finite() && cfg.clip > 0.0) {
             bail!("--lr and --clip must be positive numbers");

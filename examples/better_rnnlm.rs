@@ -1,0 +1,110 @@
+//! "Deep Learning from Scratch 2" ch. 6, `train_better_rnnlm.py`, step by step on PTB:
+//! BetterRnnlm (embedding → dropout → LSTM → dropout → LSTM → dropout → tied affine), SGD with
+//! lr 20, gradient clipping at 0.25, batch 20, BPTT 35, and lr ÷ 4 whenever validation perplexity
+//! does not improve. The book's run needs hours on a CPU; `--epochs` and `--max-batches` make
+//! a short trial:
+//!
+//! ```sh
+//! cargo run --release --example better_rnnlm -- --epochs 1 --max-batches 200
+//! ```
+//!
+//! (`tsumugi lm train --preset better-rnnlm` is the same recipe with checkpoints, resume,
+//! figures and a report.)
+
+use anyhow::Result;
+use clap::Parser;
+use tsumugi::data::corpus::{batchify, read_train, read_with, Vocab};
+use tsumugi::data::fetch;
+use tsumugi::nn::lm::{LanguageModel, LmConfig};
+use tsumugi::tasks::lm::eval::mean_loss;
+use tsumugi::train::clip::clip_grad_norm;
+use tsumugi::train::optim::{Optimizer, OptimizerConfig};
+
+#[derive(Parser)]
+struct Options {
+    #[arg(long, default_value_t = 40)]
+    epochs: usize,
+    /// Stop each epoch after this many batches (short trials).
+    #[arg(long)]
+    max_batches: Option<usize>,
+    #[arg(long, default_value_t = 650)]
+    hidden: usize,
+}
+
+fn main() -> Result<()> {
+    let opt = Options::parse();
+    // Hyper-parameters of train_better_rnnlm.py.
+    let (batch_size, time_size, lr0, max_grad, dropout) = (20, 35, 20.0f32, 0.25, 0.5);
+
+    // 1. PTB (fetched on first use), words to ids; <eos> ends every sentence.
+    let dir = fetch::ensure("ptb")?;
+    let mut vocab = Vocab::default();
+    let corpus = read_train(&dir.join("ptb.train.txt"), &mut vocab)?;
+    let corpus_val = read_with(&dir.join("ptb.valid.txt"), &vocab)?;
+    let corpus_test = read_with(&dir.join("ptb.test.txt"), &vocab)?;
+    println!("vocabulary {}, train {} tokens", vocab.len(), corpus.len());
+
+    // 2. The model: D = H, two LSTM layers, dropout 0.5, decoder weight tied to the embedding.
+    let cfg = LmConfig {
+        vocab: vocab.len(),
+        embed: opt.hidden,
+        hidden: opt.hidden,
+        layers: 2,
+        dropout,
+        tied: true,
+        locked_dropout: false,
+        embedding_dropout: 0.0,
+    };
+    let mut model = LanguageModel::new(cfg, 0)?;
+    let mut optimizer = Optimizer::new(OptimizerConfig::Sgd {
+        momentum: 0.0,
+        nesterov: false,
+        weight_decay: 0.0,
+    });
+
+    // 3. Contiguous batches: the corpus cut into 20 streams read in parallel, BPTT windows of 35.
+    let (train, rows) = batchify(&corpus, batch_size);
+    let (valid, valid_rows) = batchify(&corpus_val, 10);
+    let (test, test_rows) = batchify(&corpus_test, 10);
+
+    let (mut lr, mut best_ppl) = (lr0, f64::INFINITY);
+    for epoch in 1..=opt.epochs {
+        // 4. One epoch: the hidden state carries across windows (truncated BPTT).
+        let mut states = model.initial_state(batch_size);
+        let mut rng = LanguageModel::rng(0, epoch as u64);
+        let (mut loss_sum, mut count, mut i, mut batches) = (0.0, 0usize, 0, 0);
+        while i + 1 < rows && opt.max_batches.is_none_or(|m| batches < m) {
+            let seq = time_size.min(rows - 1 - i);
+            let xs = &train[i * batch_size..(i + seq) * batch_size];
+            let ts = &train[(i + 1) * batch_size..(i + 1 + seq) * batch_size];
+            model.params.zero_grad();
+            let loss = model.forward_backward(xs, ts, seq, batch_size, &mut states, &mut rng);
+            clip_grad_norm(&mut model.params, max_grad);
+            optimizer.step(&mut model.params, lr);
+            loss_sum += loss * (seq * batch_size) as f64;
+            count += seq * batch_size;
+            i += seq;
+            batches += 1;
+            if batches % 100 == 0 {
+                println!(
+                    "| epoch {epoch} | iter {batches} | perplexity {:.2}",
+                    (loss_sum / count as f64).exp()
+                );
+            }
+        }
+        // 5. Validation perplexity; lr ÷ 4 when it does not improve (the book's rule).
+        let ppl = mean_loss(&model, &valid, valid_rows, 10, time_size).exp();
+        println!("epoch {epoch}: valid perplexity {ppl:.2}, lr {lr}");
+        if ppl < best_ppl {
+            best_ppl = ppl;
+        } else {
+            lr /= 4.0;
+        }
+    }
+    // 6. Test perplexity of the final model (the book evaluates its saved best; see `lm train`).
+    println!(
+        "test perplexity {:.2}",
+        mean_loss(&model, &test, test_rows, 10, time_size).exp()
+    );
+    Ok(())
+}

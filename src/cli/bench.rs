@@ -1,0 +1,212 @@
+//! `tsumugi bench …`: side-by-side benchmarks against the PyTorch peers.
+
+use super::print_json;
+use anyhow::Result;
+use clap::Subcommand;
+use std::path::PathBuf;
+use tsumugi::tasks::bench;
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// A LUKE-base-sized forward pass (768 × 12 layers, sequence 128, 2 entities) at batch 1
+    /// and 8, against transformers on the same random weights.
+    Luke(tsumugi::tasks::bench_luke::BenchLukeArgs),
+    /// One training step of the LSTM language model (V 10k, H 650, 2 layers, T 35, B 20, tied).
+    Lstm {
+        #[arg(long, env = "TSUMUGI_PYTHON", default_value = "python3")]
+        python: String,
+        #[arg(long, default_value = "tools/peers/lstm_peer.py")]
+        peer_script: PathBuf,
+        #[arg(long)]
+        no_peer: bool,
+        #[arg(long, default_value_t = 10)]
+        repeats: usize,
+        #[arg(long, default_value_t = 10000)]
+        vocab: usize,
+        #[arg(long, default_value_t = 650)]
+        hidden: usize,
+        #[arg(long, default_value_t = 2)]
+        layers: usize,
+        #[arg(long, default_value_t = 35)]
+        steps: usize,
+        #[arg(long, default_value_t = 20)]
+        batch: usize,
+        #[arg(long, default_value_t = 0.5)]
+        dropout: f32,
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
+    /// Loading a large word2vec binary file restricted to one dataset's vocabulary.
+    Word2vec {
+        #[arg(long, default_value_t = 1_000_000)]
+        words: usize,
+        #[arg(long, default_value_t = 300)]
+        dim: usize,
+        /// Vocabulary to keep (a news dataset uses about 20k words).
+        #[arg(long, default_value_t = 20_000)]
+        keep: usize,
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+        /// Where to write the generated file (removed afterwards); default: the system temp dir.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// One epoch over 10,672 × 300 features: single-layer at batch 1, MLP+BatchNorm at batch 64.
+    Classify {
+        /// Python with torch installed, for the peer (skipped with --no-peer).
+        #[arg(long, env = "TSUMUGI_PYTHON", default_value = "python3")]
+        python: String,
+        #[arg(long, default_value = "tools/peers/classify_peer.py")]
+        peer_script: PathBuf,
+        #[arg(long)]
+        no_peer: bool,
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+        #[arg(long, default_value_t = 10672)]
+        rows: usize,
+        #[arg(long, default_value_t = 300)]
+        dim: usize,
+        /// Threads for the PyTorch peer (tsumugi uses every core, as RAYON_NUM_THREADS allows).
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(cmd: BenchCommand) -> Result<()> {
+    match cmd {
+        BenchCommand::Luke(args) => println!("{}", tsumugi::tasks::bench_luke::run(&args)?),
+
+        BenchCommand::Lstm {
+            python,
+            peer_script,
+            no_peer,
+            repeats,
+            vocab,
+            hidden,
+            layers,
+            steps,
+            batch,
+            dropout,
+            threads,
+        } => {
+            if repeats == 0
+                || vocab == 0
+                || hidden == 0
+                || layers == 0
+                || steps == 0
+                || batch == 0
+                || !(0.0..1.0).contains(&dropout)
+            {
+                anyhow::bail!("every size must be positive and --dropout in [0, 1)");
+            }
+            use tsumugi::tasks::bench_lstm::{summary, time_peer, time_tsumugi, StepShape};
+            let shape = StepShape {
+                vocab,
+                hidden,
+                layers,
+                steps,
+                batch,
+                dropout,
+            };
+            let ours = bench::Timing::of(time_tsumugi(shape, repeats)?);
+            let peer = if no_peer {
+                None
+            } else {
+                Some(bench::Timing::of(time_peer(
+                    &python,
+                    &peer_script,
+                    shape,
+                    repeats,
+                    threads,
+                )?))
+            };
+            println!("{}", summary(shape, &ours, peer.as_ref()));
+        }
+
+        BenchCommand::Word2vec {
+            words,
+            dim,
+            keep,
+            repeats,
+            dir,
+        } => {
+            if words == 0 || dim == 0 || keep == 0 || repeats == 0 {
+                anyhow::bail!("--words, --dim, --keep and --repeats must be positive");
+            }
+            let dir = dir.unwrap_or_else(std::env::temp_dir);
+            let path = dir.join(format!("tsumugi-bench-{}.bin", std::process::id()));
+            println!("writing {words} × {dim} word2vec binary to {}", path.display());
+            tsumugi::tasks::bench_vectors::write_synthetic(&path, words, dim)?;
+            let size = std::fs::metadata(&path)?.len();
+            let result = tsumugi::tasks::bench_vectors::time_restricted_load(&path, words, keep, repeats);
+            let _ = std::fs::remove_file(&path);
+            let (t, loaded) = result?;
+            println!(
+                "load restricted to {loaded} words from {:.2} GB: min {:.3} s / median {:.3} s / max {:.3} s ({repeats} repeats, file in page cache)",
+                size as f64 / 1e9,
+                t.min,
+                t.median,
+                t.max
+            );
+        }
+
+        BenchCommand::Classify {
+            python,
+            peer_script,
+            no_peer,
+            repeats,
+            rows,
+            dim,
+            threads,
+            json,
+        } => {
+            if repeats == 0 || rows < 2 || dim == 0 {
+                anyhow::bail!("--repeats, --rows (≥ 2) and --dim must be positive");
+            }
+            let ours = bench::time_tsumugi(rows, dim, repeats)?;
+            let peer = if no_peer {
+                None
+            } else {
+                Some(bench::time_peer(&python, &peer_script, rows, dim, repeats, threads)?)
+            };
+            let rows_out: Vec<bench::BenchRow> = ours
+                .into_iter()
+                .map(|(case, steps, t)| {
+                    let pytorch = peer
+                        .as_ref()
+                        .and_then(|p| p.get(&case))
+                        .map(|v| bench::Timing::of(v.clone()));
+                    let speedup = pytorch.as_ref().map(|p| p.median / t.median);
+                    bench::BenchRow {
+                        case,
+                        steps,
+                        tsumugi: t,
+                        pytorch,
+                        speedup,
+                    }
+                })
+                .collect();
+            if json {
+                return print_json(&rows_out);
+            }
+            println!("one epoch, {rows} × {dim} features, {repeats} repeats (seconds: min / median / max)");
+            for r in &rows_out {
+                let ours = format!("{:.4} / {:.4} / {:.4}", r.tsumugi.min, r.tsumugi.median, r.tsumugi.max);
+                let theirs = r
+                    .pytorch
+                    .as_ref()
+                    .map_or("-".into(), |p| format!("{:.4} / {:.4} / {:.4}", p.min, p.median, p.max));
+                let ratio = r.speedup.map_or("-".into(), |s| format!("{s:.1}x"));
+                println!(
+                    "{:<15} steps {:>6}  tsumugi {ours}  ({:.0} steps/s)  pytorch {theirs}  tsumugi faster by {ratio}",
+                    r.case,
+                    r.steps,
+                    r.steps as f64 / r.tsumugi.median
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! `tsumugi lm …`: train, evaluate and sample language models.
+
+use super::print_json;
+use anyhow::Result;
+use clap::Subcommand;
+use std::path::PathBuf;
+
+#[derive(Subcommand)]
+pub enum LmCommand {
+    /// Trains on PTB (fetched on first use) or your text files; prints test perplexity.
+    Train(Box<tsumugi::tasks::lm::config::LmTrainArgs>),
+    /// Perplexity of a trained run's best model on a text file, or `ptb:test` / `ptb:valid`.
+    Eval {
+        /// Run directory written by `lm train --out`.
+        #[arg(long)]
+        run: PathBuf,
+        /// Text file, one sentence per line (words unknown to the run become <unk>), or
+        /// `ptb:test`, `ptb:valid`, `ptb:train`.
+        #[arg(long, default_value = "ptb:test")]
+        text: String,
+        /// Checkpoint in the run's checkpoints/ to evaluate.
+        #[arg(long, default_value = "best.safetensors")]
+        checkpoint: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Text from a trained run (Deep Learning from Scratch 2 ch. 7): the prompt, then sampled words.
+    Generate {
+        #[arg(long)]
+        run: PathBuf,
+        /// Words to start from (whitespace-separated, as in the corpus).
+        #[arg(long, default_value = "the")]
+        prompt: String,
+        /// Words to sample after the prompt.
+        #[arg(long, default_value_t = 100)]
+        words: usize,
+        /// Softmax temperature: below 1 sharper, above 1 flatter.
+        #[arg(long, default_value_t = 1.0)]
+        temperature: f32,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, default_value = "best.safetensors")]
+        checkpoint: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(cmd: LmCommand) -> Result<()> {
+    match cmd {
+        LmCommand::Train(args) => {
+            let s = tsumugi::tasks::lm::train::run(&args)?;
+            if args.json {
+                return print_json(&s);
+            }
+            println!(
+                "test perplexity: {:.2} (valid {:.2}, best epoch {}), {:.0} s",
+                s.test_perplexity, s.valid_perplexity, s.best_epoch, s.seconds
+            );
+            println!("report: {}", s.report.display());
+        }
+
+        LmCommand::Eval {
+            run,
+            text,
+            checkpoint,
+            json,
+        } => {
+            let r = tsumugi::tasks::lm::eval::run(&run, &tsumugi::tasks::lm::eval::text_path(&text)?, &checkpoint)?;
+            if json {
+                return print_json(&r);
+            }
+            println!(
+                "perplexity {:.2} over {} tokens of {}",
+                r.perplexity,
+                r.tokens,
+                r.text.display()
+            );
+        }
+
+        LmCommand::Generate {
+            run,
+            prompt,
+            words,
+            temperature,
+            seed,
+            checkpoint,
+            json,
+        } => {
+            use tsumugi::tasks::lm::generate;
+            let a = generate::GenerateArgs {
+                run: &run,
+                prompt: &prompt,
+                words,
+                temperature,
+                seed,
+                checkpoint: &checkpoint,
+            };
+            let out = generate::run(&a)?;
+            if json {
+                return print_json(&serde_json::json!({ "words": out, "text": generate::render(&out) }));
+            }
+            println!("{}", generate::render(&out));
+        }
+    }
+    Ok(())
+}

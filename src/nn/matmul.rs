@@ -17,7 +17,8 @@ pub enum Layout {
 const PARALLEL_MIN_FLOPS: usize = 1 << 24;
 
 /// Products with at most this many rows go to [`super::small_gemm`], which does not pack the
-/// right operand (measured on the LSTM recurrent step: 20×650·650×2600 ran at 19 GFLOP/s in gemm).
+/// right operand (gemm re-packs it on every call, as costly as the arithmetic at the LSTM's
+/// 20×650·650×2600 recurrent step; `perf` of `tsumugi bench lstm` in BENCHMARKS.md).
 const SMALL_M: usize = 32;
 /// Below this many multiply-adds (a classifier's 1×300·300×4 step) gemm's direct path is quicker
 /// than dispatching the small kernels.

@@ -1,7 +1,8 @@
 //! Matrix products with few rows (m ≤ 32), the shape of an LSTM's recurrent step (batch × H
 //! times H × 4H). General GEMM packs the whole right operand on every call, which at m = 20 costs
-//! as much as the arithmetic at m = 20. These kernels read the weight in place, register-tiled with AVX-512 intrinsics,
-//! and split over threads by output columns; without AVX-512, `matmul` keeps using gemm.
+//! as much as the arithmetic. These kernels read the weight in place, register-tiled with
+//! AVX-512 intrinsics, and split over threads by output columns; without AVX-512, `matmul`
+//! keeps using gemm.
 
 use rayon::prelude::*;
 

@@ -146,6 +146,11 @@ fn encode_all(
             if !ex.choices.is_empty() {
                 bail!("{place}: choices are only for `luke choose`");
             }
+            if ex.entities.is_some() && task != Task::Plain {
+                bail!(
+                    "{place}: entity names apply to `luke classify` and `luke encode`; this head uses [MASK] entities"
+                );
+            }
             let enc = tok
                 .encode(&ex.text, &ex.spans, ex.entities.as_deref(), task, max_words)
                 .with_context(|| place.clone())?;

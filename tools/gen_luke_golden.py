@@ -11,8 +11,8 @@ attention off, `pytorch_model.bin` and `model.safetensors`, `tokenizer.json` and
 vocab.json + merges.txt + added_tokens.json + entity_vocab.json, truncation past the position
 table, entities given by name, a sentence pair.
 
-    pip install --target /tmp/tf4 'transformers==4.57.*' 'tokenizers==0.22.*'
-    PYTHONPATH=/tmp/tf4 ~/peers/bin/python tools/gen_luke_golden.py
+    pip install --target TF457 'transformers==4.57.*' 'tokenizers==0.22.*'   # beside torch
+    PYTHONPATH=TF457 python tools/gen_luke_golden.py
 """
 
 import json

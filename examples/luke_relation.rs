@@ -26,6 +26,7 @@ use std::path::PathBuf;
 use tsumugi::luke::batch::Batch;
 use tsumugi::luke::heads::LukeCheckpoint;
 use tsumugi::luke::tokenizer::{LukeTokenizer, Task};
+use tsumugi::train::metrics::argmax_rows;
 
 fn main() -> Result<()> {
     let dir = std::env::args_os()
@@ -81,10 +82,7 @@ fn main() -> Result<()> {
     // 5. The head: [head entity state ; tail entity state] → linear → one logit per relation.
     let logits = model.logits(&outputs, &batch, &[&inputs])?.remove(0);
     println!("logits              {logits:?}");
-    let predicted = logits
-        .iter()
-        .enumerate()
-        .fold(0, |best, (i, &v)| if v > logits[best] { i } else { best });
+    let predicted = argmax_rows(&logits, logits.len())[0] as usize;
     println!("Predicted class: {}", model.labels[predicted]);
     Ok(())
 }

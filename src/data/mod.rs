@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod corpus;
 pub mod fetch;
+pub mod json;
 pub mod labeled;
 pub mod lines;
 pub mod news;

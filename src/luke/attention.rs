@@ -46,8 +46,7 @@ impl SelfAttention {
             )
         } else {
             let shared = Dense::concat(&[&query, &query, &key, &value]);
-            let copy = Dense::concat(&[&shared]);
-            (shared, copy)
+            (shared.clone(), shared)
         };
         Ok(Self {
             word_proj,

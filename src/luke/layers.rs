@@ -9,6 +9,7 @@ use anyhow::Result;
 use rayon::prelude::*;
 
 /// `y = x·Wᵀ + b` with `W` `[out, in]` as PyTorch stores it.
+#[derive(Clone)]
 pub struct Dense {
     pub weight: Vec<f32>,
     pub bias: Option<Vec<f32>>,

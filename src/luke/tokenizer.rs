@@ -6,7 +6,8 @@
 //! is cut at every span boundary and each piece tokenized on its own (a space before a boundary
 //! stays with the following piece), so a mention always starts and ends on a token boundary.
 
-use anyhow::{anyhow, bail, Context, Result};
+use crate::data::json::read_json;
+use anyhow::{anyhow, bail, Result};
 use std::collections::HashMap;
 use std::path::Path;
 use tokenizers::models::bpe::BPE;
@@ -64,11 +65,6 @@ pub struct LukeTokenizer {
     pub max_entity_length: usize,
     /// `task` from tokenizer_config.json, if it names one.
     pub configured_task: Option<Task>,
-}
-
-fn read_json(path: &Path) -> Result<serde_json::Value> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", path.display()))
 }
 
 fn str_key<'a>(cfg: &'a serde_json::Value, key: &str, default: &'a str) -> &'a str {
@@ -362,7 +358,7 @@ fn load_word_tokenizer(dir: &Path, cfg: &serde_json::Value) -> Result<Tokenizer>
     let added_path = dir.join("added_tokens.json");
     let mut added: Vec<(String, u32)> = Vec::new();
     if added_path.is_file() {
-        let value = read_json(&added_path)?;
+        let value: serde_json::Value = read_json(&added_path)?;
         let map = value
             .as_object()
             .ok_or_else(|| anyhow!("{}: not an object", added_path.display()))?;

@@ -48,13 +48,20 @@ impl StorageDtype {
     fn read(self, bytes: &[u8], i: usize) -> f32 {
         let b = &bytes[i * self.size()..(i + 1) * self.size()];
         match self {
-            Self::F32 => f32::from_le_bytes(b.try_into().unwrap()),
-            Self::F16 => half::f16::from_le_bytes(b.try_into().unwrap()).to_f32(),
-            Self::BF16 => half::bf16::from_le_bytes(b.try_into().unwrap()).to_f32(),
-            Self::F64 => f64::from_le_bytes(b.try_into().unwrap()) as f32,
-            Self::I64 => i64::from_le_bytes(b.try_into().unwrap()) as f32,
+            Self::F32 => f32::from_le_bytes(fixed(b)),
+            Self::F16 => half::f16::from_le_bytes(fixed(b)).to_f32(),
+            Self::BF16 => half::bf16::from_le_bytes(fixed(b)).to_f32(),
+            Self::F64 => f64::from_le_bytes(fixed(b)) as f32,
+            Self::I64 => i64::from_le_bytes(fixed(b)) as f32,
         }
     }
+}
+
+/// The first `N` bytes of `b` as an array; callers pass slices cut to exactly `N` bytes.
+fn fixed<const N: usize>(b: &[u8]) -> [u8; N] {
+    let mut a = [0u8; N];
+    a.copy_from_slice(&b[..N]);
+    a
 }
 
 /// A tensor as the pickle describes it: a view into a storage.
@@ -214,7 +221,7 @@ impl<'a> Reader<'a> {
         Ok(self.take(1)?[0])
     }
     fn u32(&mut self) -> Result<u32> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
+        Ok(u32::from_le_bytes(fixed(self.take(4)?)))
     }
     fn line(&mut self) -> Result<String> {
         let rest = &self.bytes[self.at..];
@@ -286,7 +293,7 @@ fn run_pickle(bytes: &[u8]) -> Result<Value> {
             0x88 => stack.push(Value::Bool),
             0x89 => stack.push(Value::Bool),
             b'K' => stack.push(Value::Int(r.u8()? as i64)),
-            b'M' => stack.push(Value::Int(u16::from_le_bytes(r.take(2)?.try_into().unwrap()) as i64)),
+            b'M' => stack.push(Value::Int(u16::from_le_bytes(fixed(r.take(2)?)) as i64)),
             b'J' => stack.push(Value::Int(r.u32()? as i32 as i64)),
             0x8a => {
                 let n = r.u8()? as usize;

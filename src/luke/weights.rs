@@ -2,6 +2,7 @@
 //! `pytorch_model.bin` (a torch zip), or either sharded with an `*.index.json`.
 
 use super::torch_pickle::{read_torch_zip, NamedTensor};
+use crate::data::json::read_json;
 use anyhow::{anyhow, bail, Context, Result};
 use safetensors::{Dtype, SafeTensors};
 use std::collections::{BTreeSet, HashMap};
@@ -49,11 +50,10 @@ impl Weights {
     /// The tensor `name` (also found under the `luke.` prefix task heads save the encoder with),
     /// which must have exactly `shape`.
     pub fn take(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-        let key = [name.to_string(), format!("luke.{name}")]
+        let (key, (found, values)) = [name.to_string(), format!("luke.{name}")]
             .into_iter()
-            .find(|k| self.tensors.contains_key(k))
+            .find_map(|k| self.tensors.remove(&k).map(|t| (k, t)))
             .ok_or_else(|| anyhow!("{}: missing tensor {name}", self.source.display()))?;
-        let (found, values) = self.tensors.remove(&key).unwrap();
         if found != shape {
             bail!(
                 "{}: tensor {key} has shape {found:?}, expected {shape:?}",
@@ -70,9 +70,7 @@ impl Weights {
 
 /// The distinct shard files named by an index's `weight_map`.
 fn shard_files(index: &Path) -> Result<Vec<PathBuf>> {
-    let text = std::fs::read_to_string(index).with_context(|| format!("cannot read {}", index.display()))?;
-    let json: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{}: not JSON", index.display()))?;
+    let json: serde_json::Value = read_json(index)?;
     let map = json
         .get("weight_map")
         .and_then(|m| m.as_object())
@@ -97,7 +95,7 @@ fn read_safetensors(path: &Path) -> Result<Vec<NamedTensor>> {
         let values: Vec<f32> = match view.dtype() {
             Dtype::F32 => bytes
                 .chunks_exact(4)
-                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect(),
             Dtype::F16 => bytes
                 .chunks_exact(2)

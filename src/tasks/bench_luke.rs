@@ -2,11 +2,12 @@
 //! entity_emb_size 256; sequence 128 with 2 entity mentions) here and in transformers
 //! (`tools/peers/luke_peer.py`), on the same random weights and inputs, at each batch size.
 
-use super::bench::{run_peer, Timing};
+use super::bench::{peer_seconds, run_peer, Timing};
+use crate::data::json::read_json;
 use crate::luke::batch::Batch;
 use crate::luke::heads::LukeCheckpoint;
 use crate::luke::tokenizer::Encoding;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -92,8 +93,7 @@ fn time_batches(ckpt: &LukeCheckpoint, inputs: &[Encoding], batches: &[usize], r
 
 /// Max |Δ| between tsumugi's batch-1 outputs and the peer's `reference.json`.
 fn max_delta(ckpt: &LukeCheckpoint, input: &Encoding, reference: &Path) -> Result<f32> {
-    let text = std::fs::read_to_string(reference).with_context(|| format!("cannot read {}", reference.display()))?;
-    let r: serde_json::Value = serde_json::from_str(&text)?;
+    let r: serde_json::Value = read_json(reference)?;
     let out = ckpt.model.forward(&Batch::new(&[input], 1, 0), false)?;
     let mut worst = 0f32;
     for (key, ours) in [
@@ -122,10 +122,10 @@ fn max_delta(ckpt: &LukeCheckpoint, input: &Encoding, reference: &Path) -> Resul
 }
 
 pub fn run(a: &BenchLukeArgs) -> Result<String> {
-    if a.repeats == 0 || a.seq < 8 || a.batches.is_empty() || a.batches.contains(&0) {
+    let largest = a.batches.iter().copied().max().unwrap_or(0);
+    if a.repeats == 0 || a.seq < 8 || a.batches.contains(&0) || largest == 0 {
         bail!("--repeats and every --batches entry must be positive, --seq at least 8");
     }
-    let largest = *a.batches.iter().max().unwrap();
     let scratch = tempfile::tempdir()?;
     let (dir, peer) = match (&a.model, a.no_peer) {
         (Some(dir), true) => (dir.clone(), None),
@@ -162,16 +162,7 @@ pub fn run(a: &BenchLukeArgs) -> Result<String> {
             let timings = a
                 .batches
                 .iter()
-                .map(|b| {
-                    let s: Vec<f64> = parsed["seconds"][b.to_string()]
-                        .as_array()
-                        .map(|v| v.iter().filter_map(|x| x.as_f64()).collect())
-                        .unwrap_or_default();
-                    if s.is_empty() {
-                        bail!("the transformers peer gave no timing for batch {b}");
-                    }
-                    Ok(Timing::of(s))
-                })
+                .map(|b| Ok(Timing::of(peer_seconds(&parsed["seconds"], &b.to_string())?)))
                 .collect::<Result<Vec<_>>>()?;
             (dir, Some(timings))
         }

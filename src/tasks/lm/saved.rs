@@ -4,21 +4,17 @@
 
 use super::config::LmRunConfig;
 use crate::data::corpus::Vocab;
+use crate::data::json::read_json;
 use crate::nn::lm::LanguageModel;
 use crate::nn::params::Params;
 use crate::train::checkpoint::{write_tensors, TensorFile};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 
 pub struct SavedRun {
     pub dir: PathBuf,
     pub config: LmRunConfig,
     pub vocab: Vocab,
-}
-
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{}: not what `lm train` writes", path.display()))
 }
 
 impl SavedRun {

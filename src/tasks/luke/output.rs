@@ -7,6 +7,7 @@ use crate::luke::config::HeadKind;
 use crate::luke::heads::LukeCheckpoint;
 use crate::luke::model::LukeOutput;
 use crate::luke::tokenizer::Encoding;
+use crate::train::metrics::argmax_rows;
 use anyhow::Result;
 use serde_json::{json, Value};
 
@@ -43,10 +44,7 @@ impl Outcome {
         batch: &Batch,
         b: usize,
     ) -> Self {
-        let h = out.pooled.as_ref().map_or_else(
-            || out.word_hidden.len() / (batch.size * batch.words).max(1),
-            |p| p.len() / batch.size,
-        );
+        let h = out.word_hidden.len() / (batch.size * batch.words).max(1);
         let (nw, ne) = (enc.input_ids.len(), enc.entity_ids.len());
         let layers = |all: &[Vec<f32>], last: &[f32], per_seq: usize, n: usize| {
             if all.is_empty() {
@@ -93,10 +91,9 @@ pub fn softmax(logits: &[f32]) -> Vec<f64> {
     exps.iter().map(|e| e / sum).collect()
 }
 
+/// Index of the largest logit (first on ties); 0 for no logits.
 fn argmax(x: &[f32]) -> usize {
-    x.iter()
-        .enumerate()
-        .fold(0, |best, (i, &v)| if v > x[best] { i } else { best })
+    argmax_rows(x, x.len().max(1)).first().map_or(0, |&i| i as usize)
 }
 
 fn mention(text: &str, (s, e): (usize, usize)) -> String {
@@ -163,15 +160,11 @@ fn to_json(o: &Outcome, ckpt: &LukeCheckpoint, encode: bool) -> Value {
 }
 
 /// Labels with their probabilities, most probable first.
-fn ranked(logits: &[f32], names: &[String]) -> std::vec::IntoIter<(String, f64)> {
+fn ranked(logits: &[f32], names: &[String]) -> Vec<(String, f64)> {
     let p = softmax(logits);
     let mut order: Vec<usize> = (0..p.len()).collect();
     order.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
-    order
-        .into_iter()
-        .map(|i| (names[i].clone(), p[i]))
-        .collect::<Vec<_>>()
-        .into_iter()
+    order.into_iter().map(|i| (names[i].clone(), p[i])).collect()
 }
 
 fn print_human(o: &Outcome, ckpt: &LukeCheckpoint, encode: bool) {
@@ -195,15 +188,16 @@ fn print_human(o: &Outcome, ckpt: &LukeCheckpoint, encode: bool) {
         }
         HeadKind::EntitySpanClassification => {
             for (&i, row) in o.kept_spans.iter().zip(o.logits.chunks_exact(labels.len().max(1))) {
-                let (label, p) = ranked(row, labels).next().unwrap();
-                let (s, e) = o.spans[i];
-                println!("{s}:{e}\t{}\t{label}\t{p:.4}", mention(&o.text, (s, e)));
+                if let Some((label, p)) = ranked(row, labels).first() {
+                    let (s, e) = o.spans[i];
+                    println!("{s}:{e}\t{}\t{label}\t{p:.4}", mention(&o.text, (s, e)));
+                }
             }
         }
         _ => {
-            let mut top = ranked(&o.logits, labels);
-            if let Some((label, p)) = top.next() {
-                let rest: Vec<String> = top.take(2).map(|(l, p)| format!("{l} {p:.4}")).collect();
+            let top = ranked(&o.logits, labels);
+            if let Some((label, p)) = top.first() {
+                let rest: Vec<String> = top[1..].iter().take(2).map(|(l, p)| format!("{l} {p:.4}")).collect();
                 println!("{label}\t{p:.4}\t(next: {})", rest.join(", "));
             }
         }

@@ -162,6 +162,53 @@ fn every_command_prints_its_result() {
     assert_eq!(enc["entity_hidden_states"][2].as_array().unwrap().len(), 2);
 }
 
+/// mLUKE / luke-japanese layout: the JCommonsenseQA-shaped choice and a relation in Japanese,
+/// each equal to what transformers' MLukeTokenizer and model gave.
+#[test]
+fn sentencepiece_checkpoints_run_like_the_japanese_articles() {
+    let mut args = vec![
+        "luke".to_string(),
+        "choose".into(),
+        "--model".into(),
+        fixture("sentencepiece_choice_safetensors"),
+        "--text".into(),
+        "本を置く場所はどこですか？".into(),
+    ];
+    for choice in ["図書館", "本棚", "鞄の中", "大阪の大学", "ルーク"] {
+        args.extend(["--choice".to_string(), choice.to_string()]);
+    }
+    args.push("--json".into());
+    let json: Value = serde_json::from_str(&ok(&args.iter().map(String::as_str).collect::<Vec<_>>())).unwrap();
+    assert!(
+        close(
+            &floats(&json["logits"]),
+            &golden_logits("sentencepiece_choice_safetensors", 0)
+        ),
+        "{json}"
+    );
+    let pair: Value = serde_json::from_str(&ok(&[
+        "luke",
+        "classify-pair",
+        "--model",
+        &fixture("sentencepiece_pair_safetensors"),
+        "--text",
+        "花子は大阪で生まれ、京都の大学に通った。",
+        "--span",
+        "0:2",
+        "--span",
+        "3:5",
+        "--json",
+    ]))
+    .unwrap();
+    assert!(
+        close(
+            &floats(&pair["logits"]),
+            &golden_logits("sentencepiece_pair_safetensors", 1)
+        ),
+        "{pair}"
+    );
+}
+
 #[test]
 fn jsonl_batches_match_single_runs() {
     let dir = tempfile::tempdir().unwrap();
@@ -454,10 +501,18 @@ fn broken_checkpoints_name_the_file_or_tensor() {
     std::fs::remove_file(dir.join("model.safetensors")).unwrap();
     fails_in(&dir, &["no weights"]);
 
-    let dir = copy_fixture("sequence_bin", &tmp.path().join("spm"));
-    std::fs::remove_file(dir.join("vocab.json")).unwrap();
+    let dir = copy_fixture("sentencepiece_sequence_bin", &tmp.path().join("spm_empty"));
     std::fs::write(dir.join("sentencepiece.bpe.model"), b"").unwrap();
-    fails_in(&dir, &["SentencePiece", "not supported yet"]);
+    fails_in(&dir, &["sentencepiece.bpe.model", "no pieces"]);
+
+    let dir = copy_fixture("sentencepiece_sequence_bin", &tmp.path().join("spm_cut"));
+    let model = std::fs::read(dir.join("sentencepiece.bpe.model")).unwrap();
+    std::fs::write(dir.join("sentencepiece.bpe.model"), &model[..model.len() / 2]).unwrap();
+    fails_in(&dir, &["sentencepiece.bpe.model", "runs past the end"]);
+
+    let dir = copy_fixture("sentencepiece_sequence_bin", &tmp.path().join("spm_gone"));
+    std::fs::remove_file(dir.join("sentencepiece.bpe.model")).unwrap();
+    fails_in(&dir, &["MLukeTokenizer needs sentencepiece.bpe.model"]);
 
     let dir = copy_fixture("sequence_bin", &tmp.path().join("noent"));
     std::fs::remove_file(dir.join("entity_vocab.json")).unwrap();

@@ -133,11 +133,30 @@ fn sequence_classification_with_named_entities_and_plain_text() {
 }
 
 #[test]
+fn sentencepiece_sequence_classification_with_odd_text_and_named_entities() {
+    check_fixture("sentencepiece_sequence_bin");
+}
+
+#[test]
+fn sentencepiece_entity_pair_in_unspaced_japanese_without_charsmap() {
+    check_fixture("sentencepiece_pair_safetensors");
+}
+
+#[test]
 fn multiple_choice_over_padded_pairs() {
-    let dir = fixture("choice_safetensors");
+    check_choice_fixture("choice_safetensors");
+}
+
+#[test]
+fn sentencepiece_multiple_choice_as_jcommonsenseqa() {
+    check_choice_fixture("sentencepiece_choice_safetensors");
+}
+
+fn check_choice_fixture(name: &str) {
+    let dir = fixture(name);
     let tok = LukeTokenizer::from_dir(&dir).unwrap();
     let ckpt = LukeCheckpoint::load(&dir).unwrap();
-    let ex = &golden("choice_safetensors")[0];
+    let ex = &golden(name)[0];
     let question = ex["text"].as_str().unwrap();
     let encs: Vec<Encoding> = ex["choices"]
         .as_array()

@@ -1,18 +1,16 @@
-//! transformers' `LukeTokenizer` for RoBERTa byte-level BPE checkpoints: word ids from the
-//! `tokenizers` crate, entity ids and mention positions from character-offset spans, and the
-//! task modes that insert `<ent>`/`<ent2>` markers.
+//! transformers' `LukeTokenizer` (RoBERTa byte-level BPE) and `MLukeTokenizer` (SentencePiece
+//! with fairseq ids): word ids from `luke::words`, entity ids and mention positions from
+//! character-offset spans, and the task modes that insert `<ent>`/`<ent2>` markers.
 //!
 //! Spans are character offsets (Python string indices), as the LUKE articles write them. The text
 //! is cut at every span boundary and each piece tokenized on its own (a space before a boundary
 //! stays with the following piece), so a mention always starts and ends on a token boundary.
 
+use super::words::WordTokenizer;
 use crate::data::json::read_json;
 use anyhow::{anyhow, bail, Result};
 use std::collections::HashMap;
 use std::path::Path;
-use tokenizers::models::bpe::BPE;
-use tokenizers::pre_tokenizers::byte_level::ByteLevel;
-use tokenizers::{AddedToken, Tokenizer};
 
 /// How the entity spans of one text become model inputs (transformers' `task`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +48,7 @@ pub struct Encoding {
 }
 
 pub struct LukeTokenizer {
-    words: Tokenizer,
+    words: WordTokenizer,
     cls: u32,
     sep: u32,
     pub pad: u32,
@@ -76,8 +74,8 @@ fn str_key<'a>(cfg: &'a serde_json::Value, key: &str, default: &'a str) -> &'a s
 }
 
 impl LukeTokenizer {
-    /// Reads `tokenizer.json`, or `vocab.json` + `merges.txt` (+ `added_tokens.json`), and the
-    /// entity vocabulary from `entity_vocab.json` or `tokenizer_config.json`.
+    /// Reads `tokenizer.json`, or `vocab.json` + `merges.txt` (+ `added_tokens.json`), or
+    /// `sentencepiece.bpe.model`, and the entity vocabulary from `entity_vocab.json` or `tokenizer_config.json`.
     pub fn from_dir(dir: &Path) -> Result<Self> {
         let cfg_path = dir.join("tokenizer_config.json");
         let cfg = if cfg_path.is_file() {
@@ -85,7 +83,11 @@ impl LukeTokenizer {
         } else {
             serde_json::json!({})
         };
-        let words = load_word_tokenizer(dir, &cfg)?;
+        let entity_tokens = [
+            str_key(&cfg, "entity_token_1", "<ent>"),
+            str_key(&cfg, "entity_token_2", "<ent2>"),
+        ];
+        let words = WordTokenizer::load(dir, &cfg, entity_tokens)?;
         let id = |token: &str| {
             words
                 .token_to_id(token)
@@ -94,8 +96,8 @@ impl LukeTokenizer {
         let cls = id(str_key(&cfg, "cls_token", "<s>"))?;
         let sep = id(str_key(&cfg, "sep_token", "</s>"))?;
         let pad = id(str_key(&cfg, "pad_token", "<pad>"))?;
-        let entity_1 = id(str_key(&cfg, "entity_token_1", "<ent>"))?;
-        let entity_2 = id(str_key(&cfg, "entity_token_2", "<ent2>"))?;
+        let entity_1 = id(entity_tokens[0])?;
+        let entity_2 = id(entity_tokens[1])?;
 
         let entity_vocab = load_entity_vocab(dir, &cfg)?;
         let entity_id = |key: &str, default: &str| {
@@ -132,18 +134,6 @@ impl LukeTokenizer {
         })
     }
 
-    /// Word ids of a piece of text, no special tokens.
-    fn word_ids(&self, text: &str) -> Result<Vec<u32>> {
-        if text.is_empty() {
-            return Ok(Vec::new());
-        }
-        let enc = self
-            .words
-            .encode(text, false)
-            .map_err(|e| anyhow!("cannot tokenize {text:?}: {e}"))?;
-        Ok(enc.get_ids().to_vec())
-    }
-
     /// Word ids with each span's token range, cutting the text at span boundaries.
     fn ids_and_token_spans(&self, text: &str, spans: &[CharSpan]) -> Result<(Vec<u32>, Vec<TokenSpan>)> {
         let chars: Vec<(usize, char)> = text.char_indices().collect();
@@ -160,12 +150,12 @@ impl LukeTokenizer {
                 split -= 1;
             }
             if cur != split {
-                ids.extend(self.word_ids(&text[byte_at(cur)..byte_at(split)])?);
+                ids.extend(self.words.encode(&text[byte_at(cur)..byte_at(split)])?);
                 cur = split;
             }
             token_at.insert(cut, ids.len());
         }
-        ids.extend(self.word_ids(&text[byte_at(cur)..])?);
+        ids.extend(self.words.encode(&text[byte_at(cur)..])?);
         let token_spans = spans.iter().map(|(s, e)| (token_at[s], token_at[e])).collect();
         Ok((ids, token_spans))
     }
@@ -267,7 +257,7 @@ impl LukeTokenizer {
     /// `<s> first </s></s> second </s>` with no entities (multiple choice), longest-first
     /// truncation to `max_words` as transformers does it.
     pub fn encode_pair(&self, first: &str, second: &str, max_words: usize) -> Result<Encoding> {
-        let (mut a, mut b) = (self.word_ids(first)?, self.word_ids(second)?);
+        let (mut a, mut b) = (self.words.encode(first)?, self.words.encode(second)?);
         let excess = (a.len() + b.len() + 4).saturating_sub(max_words);
         if excess > 0 {
             let first_remove = a.len().abs_diff(b.len()).min(excess);
@@ -322,69 +312,6 @@ fn check_spans(text: &str, spans: &[CharSpan], task: Task) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn load_word_tokenizer(dir: &Path, cfg: &serde_json::Value) -> Result<Tokenizer> {
-    let json = dir.join("tokenizer.json");
-    if json.is_file() {
-        return Tokenizer::from_file(&json).map_err(|e| anyhow!("{}: cannot load: {e}", json.display()));
-    }
-    let (vocab, merges) = (dir.join("vocab.json"), dir.join("merges.txt"));
-    for f in [&vocab, &merges] {
-        if !f.is_file() {
-            if dir.join("sentencepiece.bpe.model").is_file() {
-                bail!(
-                    "{}: SentencePiece checkpoints (mLUKE, luke-japanese) are not supported yet; \
-                     only RoBERTa BPE (tokenizer.json or vocab.json + merges.txt)",
-                    dir.display()
-                );
-            }
-            bail!("{}: missing {} (or tokenizer.json)", dir.display(), f.display());
-        }
-    }
-    let bpe = BPE::from_file(&vocab.to_string_lossy(), &merges.to_string_lossy())
-        .build()
-        .map_err(|e| {
-            anyhow!(
-                "{}: cannot build the BPE from vocab.json + merges.txt: {e}",
-                dir.display()
-            )
-        })?;
-    let mut words = Tokenizer::new(bpe);
-    let add_prefix_space = cfg.get("add_prefix_space").and_then(|v| v.as_bool()).unwrap_or(false);
-    words.with_pre_tokenizer(Some(ByteLevel::new(add_prefix_space, true, true)));
-    words.with_decoder(Some(ByteLevel::default()));
-    let base = words.get_vocab_size(false);
-    let added_path = dir.join("added_tokens.json");
-    let mut added: Vec<(String, u32)> = Vec::new();
-    if added_path.is_file() {
-        let value: serde_json::Value = read_json(&added_path)?;
-        let map = value
-            .as_object()
-            .ok_or_else(|| anyhow!("{}: not an object", added_path.display()))?;
-        for (token, id) in map {
-            let id = id
-                .as_u64()
-                .ok_or_else(|| anyhow!("{}: id of {token:?} is not a number", added_path.display()))?;
-            added.push((token.clone(), id as u32));
-        }
-    } else {
-        added = vec![("<ent>".into(), base as u32), ("<ent2>".into(), base as u32 + 1)];
-    }
-    added.sort_by_key(|(_, id)| *id);
-    for (token, id) in &added {
-        if words.token_to_id(token).is_none() {
-            words.add_special_tokens(&[AddedToken::from(token.clone(), true)]);
-        }
-        if words.token_to_id(token) != Some(*id) {
-            bail!(
-                "{}: {token:?} has id {id} but the vocabulary places it at {:?} (ids must follow vocab.json)",
-                added_path.display(),
-                words.token_to_id(token)
-            );
-        }
-    }
-    Ok(words)
 }
 
 fn load_entity_vocab(dir: &Path, cfg: &serde_json::Value) -> Result<HashMap<String, u32>> {

@@ -1,0 +1,94 @@
+//! SentencePiece unigram models (`sentencepiece.bpe.model`, despite the name, in mLUKE and
+//! luke-japanese) read without the SentencePiece library: the model proto, its normaliser, and
+//! Viterbi segmentation by the `tokenizers` crate's `Unigram` over the normalised text.
+//!
+//! Ids here are SentencePiece's own; the fairseq alignment the LUKE checkpoints use lives in
+//! `luke::words`.
+
+mod charsmap;
+mod normalizer;
+mod proto;
+
+use anyhow::{anyhow, bail, Context, Result};
+use charsmap::CharsMap;
+use normalizer::Normalizer;
+pub use proto::PieceKind;
+use proto::{ModelProto, ModelType};
+use std::path::Path;
+use tokenizers::models::unigram::Unigram;
+use tokenizers::Model;
+
+pub struct SentencePiece {
+    unigram: Unigram,
+    normalizer: Normalizer,
+    pieces: Vec<(String, PieceKind)>,
+    pub unk_id: u32,
+}
+
+impl SentencePiece {
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        Self::from_bytes(&bytes).with_context(|| format!("{}: not a usable SentencePiece model", path.display()))
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let model = ModelProto::parse(bytes)?;
+        if model.model_type != ModelType::Unigram {
+            bail!(
+                "model_type {:?}: only unigram models (those of mLUKE and luke-japanese) are supported",
+                model.model_type
+            );
+        }
+        if model.treat_whitespace_as_suffix {
+            bail!("treat_whitespace_as_suffix is not supported");
+        }
+        let charsmap = if model.normalizer.precompiled_charsmap.is_empty() {
+            None
+        } else {
+            Some(CharsMap::from_blob(&model.normalizer.precompiled_charsmap)?)
+        };
+        let normalizer = Normalizer::new(&model.normalizer, charsmap);
+        let vocab = model
+            .pieces
+            .iter()
+            .map(|p| (p.text.clone(), f64::from(p.score)))
+            .collect();
+        let unigram = Unigram::from(vocab, Some(model.unk_id), model.byte_fallback)
+            .map_err(|e| anyhow!("cannot build the unigram model: {e}"))?;
+        Ok(Self {
+            unigram,
+            normalizer,
+            pieces: model.pieces.into_iter().map(|p| (p.text, p.kind)).collect(),
+            unk_id: model.unk_id as u32,
+        })
+    }
+
+    /// Number of pieces (`len(sp_model)`).
+    pub fn len(&self) -> usize {
+        self.pieces.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pieces.is_empty()
+    }
+
+    pub fn pieces(&self) -> impl Iterator<Item = (u32, &str, PieceKind)> {
+        self.pieces
+            .iter()
+            .enumerate()
+            .map(|(i, (t, k))| (i as u32, t.as_str(), *k))
+    }
+
+    /// SentencePiece ids of `text` (`sp_model.encode(text)`); unknown runs are one `unk_id`.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let normalized = self.normalizer.normalize(text);
+        if normalized.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tokens = self
+            .unigram
+            .tokenize(&normalized)
+            .map_err(|e| anyhow!("cannot segment {text:?}: {e}"))?;
+        Ok(tokens.into_iter().map(|t| t.id).collect())
+    }
+}

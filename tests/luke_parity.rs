@@ -176,3 +176,31 @@ fn check_choice_fixture(name: &str) {
     let logits = ckpt.logits(&out, &batch, &refs).unwrap();
     assert_close(&logits[0], &floats(&ex["logits"]), "choice logits");
 }
+
+/// 300 random strings of full-/half-width forms, ligatures, combining marks, odd spaces, emoji
+/// and literal special tokens: the same ids as MLukeTokenizer on every one (a blank text is
+/// refused on purpose, where transformers would encode `<s></s>`).
+#[test]
+fn sentencepiece_ids_match_mluke_tokenizer_on_random_text() {
+    let dir = fixture("sentencepiece_sequence_bin");
+    let tok = LukeTokenizer::from_dir(&dir).unwrap();
+    let words: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("words.json")).unwrap()).unwrap();
+    let cases = words.as_array().unwrap();
+    assert_eq!(cases.len(), 300);
+    let mut wrong = Vec::new();
+    for case in cases {
+        let text = case["text"].as_str().unwrap();
+        if text.trim().is_empty() {
+            assert!(tok.encode(text, &[], None, Task::Plain, 4096).is_err());
+            continue;
+        }
+        let got: Vec<i64> = match tok.encode(text, &[], None, Task::Plain, 4096) {
+            Ok(enc) => enc.input_ids.iter().map(|&x| x as i64).collect(),
+            Err(_) => vec![],
+        };
+        if got != ints(&case["input_ids"]) {
+            wrong.push(format!("{text:?}: got {got:?}, want {:?}", ints(&case["input_ids"])));
+        }
+    }
+    assert!(wrong.is_empty(), "{} of 300 differ:\n{}", wrong.len(), wrong.join("\n"));
+}

@@ -47,6 +47,18 @@ ODD_TEXTS = [
 ]
 
 
+def random_texts(n, seed=0):
+    """Strings mixing what NFKC and the whitespace rules touch: full- and half-width forms,
+    ligatures, circled and Roman numerals, combining marks, odd spaces, emoji, kanji."""
+    import random
+
+    rng = random.Random(seed)
+    pool = list("Taro belong to Keio university 東京は日本の首都です。慶應義塾大学太郎花子")
+    pool += list("ＡＢＣａｂｃ０１２　ｶﾀｶﾅﾙｰｸﾞﾟ①②⑩ⅫⅣﬁﬂ㍿㌔℃™…“”‘’－～\u00a0\u2003\u200b\t\n")
+    pool += ["ｶﾞ", "ﾊﾟ", "ｸﾞ", "e\u0301", "\u3099", "か\u3099", "🦊", "龘", "✈", "<mask>", "<s>", "  ", " "]
+    return ["".join(rng.choice(pool) for _ in range(rng.randint(1, 24))) for _ in range(n)]
+
+
 def train_sentencepiece(dest, normalization):
     """A small unigram model with the default trainer settings (as mLUKE's), written as
     `sentencepiece.bpe.model`, the file name MLukeTokenizer expects."""
@@ -103,6 +115,8 @@ def main():
         row = record(model, tok(text, return_tensors="pt", **kwargs), hidden_states=(i == 0))
         examples.append({"text": text, "spans": spans, "entities": entities, **row})
     save_case("sentencepiece_sequence_bin", model, tok_dir, case_files(tok_dir), examples)
+    words = [{"text": t, "input_ids": tok(t)["input_ids"]} for t in random_texts(300)]
+    json.dump(words, open(os.path.join(ROOT, "sentencepiece_sequence_bin", "words.json"), "w"), ensure_ascii=False)
 
     # Multiple choice (JCommonsenseQA's shape): question and five choices, padded.
     cfg = tiny_config(vocab_size, entity_vocab_size=n_entities, entity_emb_size=32)

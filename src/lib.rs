@@ -6,6 +6,7 @@
 pub mod atomic;
 pub mod data;
 pub mod embed;
+pub mod gpu;
 pub mod luke;
 pub mod nn;
 pub mod report;

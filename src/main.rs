@@ -43,6 +43,8 @@ enum Command {
     /// Side-by-side benchmarks against the PyTorch peer.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// The devices this binary can compute on (CPU threads, CUDA GPUs) and a GPU self-check.
+    Device(cli::device::DeviceArgs),
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -53,6 +55,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Lm(cmd) => cli::lm::run(cmd),
         Command::Luke(cmd) => tsumugi::tasks::luke::run(cmd),
         Command::Bench(cmd) => cli::bench::run(cmd),
+        Command::Device(args) => cli::device::run(args),
     }
 }
 

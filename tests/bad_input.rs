@@ -113,7 +113,10 @@ fn missing_data_and_bad_options() {
         &["`imdb` is not", "r8, r52, 20ng"],
     );
     let p = write_prepared(dir.path());
-    fails_owned(&train_on(&p, &v, &out, &["--device", "cuda"]), &["no CUDA support"]);
+    fails_owned(
+        &train_on(&p, &v, &out, &["--device", "cuda"]),
+        &["--device cuda", "not implemented yet"],
+    );
     fails_owned(
         &train_on(&p, &v, &out, &["--batch-size", "1"]),
         &["BatchNorm needs batches of at least 2"],

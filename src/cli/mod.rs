@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod classify;
 pub mod data;
+pub mod device;
 pub mod lm;
 
 /// Pretty JSON on stdout, for `--json`.

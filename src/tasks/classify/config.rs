@@ -183,7 +183,7 @@ pub struct TrainConfig {
 impl TrainArgs {
     pub fn resolve(&self) -> Result<TrainConfig> {
         if self.device == Device::Cuda {
-            bail!("this build of tsumugi has no CUDA support (GPU training is not implemented yet): use --device cpu");
+            bail!("--device cuda: GPU training is not implemented yet (`tsumugi device` shows what this build can use); use --device cpu");
         }
         if self.batch_size == 0 || self.epochs == 0 {
             bail!("--batch-size and --epochs must be at least 1");

@@ -92,7 +92,7 @@ fn task_for(head: Option<HeadKind>, tok: &LukeTokenizer) -> Task {
 pub fn run(cmd: LukeCommand) -> Result<()> {
     let (args, head) = cmd.parts();
     if args.device == Device::Cuda {
-        bail!("this build of tsumugi has no CUDA support: use --device cpu");
+        bail!("--device cuda: LUKE on the GPU is not implemented yet (`tsumugi device` shows what this build can use); use --device cpu");
     }
     if args.batch_size == 0 {
         bail!("--batch-size must be at least 1");

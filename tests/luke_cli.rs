@@ -209,6 +209,65 @@ fn sentencepiece_checkpoints_run_like_the_japanese_articles() {
     );
 }
 
+/// Open Entity-style typing: independent labels, a sigmoid each, every label past 0.5 predicted;
+/// from the flag or from `problem_type` in config.json.
+#[test]
+fn multi_label_heads_predict_every_label_past_one_half() {
+    let tmp = tempfile::tempdir().unwrap();
+    let flagged = fixture("entity_nodense_safetensors");
+    let configured = copy_fixture("entity_nodense_safetensors", tmp.path());
+    edit_config(
+        &configured,
+        "problem_type",
+        serde_json::json!("multi_label_classification"),
+    );
+    let want_logits = golden_logits("entity_nodense_safetensors", 0);
+    let want_sigmoid: Vec<f64> = want_logits.iter().map(|x| 1.0 / (1.0 + (-x).exp())).collect();
+    for (model, extra) in [
+        (flagged.as_str(), Some("--multi-label")),
+        (configured.to_str().unwrap(), None),
+    ] {
+        let mut args = vec![
+            "luke",
+            "classify-entity",
+            "--model",
+            model,
+            "--text",
+            "Beyoncé lives in Los Angeles.",
+            "--span",
+            "0:7",
+            "--json",
+        ];
+        args.extend(extra);
+        let json: Value = serde_json::from_str(&ok(&args)).unwrap();
+        assert!(close(&floats(&json["probabilities"]), &want_sigmoid), "{json}");
+        let labels = json["labels"].as_array().unwrap();
+        let want: Vec<&Value> = (0..labels.len())
+            .filter(|&i| want_logits[i] > 0.0)
+            .map(|i| &labels[i])
+            .collect();
+        assert!(
+            !want.is_empty() && want.len() < labels.len(),
+            "the fixture should split the labels"
+        );
+        assert_eq!(json["predicted"].as_array().unwrap().iter().collect::<Vec<_>>(), want);
+    }
+    fails(
+        &[
+            "luke",
+            "choose",
+            "--model",
+            &fixture("choice_safetensors"),
+            "--text",
+            "a",
+            "--choice",
+            "b",
+            "--multi-label",
+        ],
+        &["--multi-label"],
+    );
+}
+
 #[test]
 fn jsonl_batches_match_single_runs() {
     let dir = tempfile::tempdir().unwrap();

@@ -86,6 +86,8 @@ struct RawConfig {
     pad_token_id: Option<usize>,
     #[serde(default)]
     id2label: BTreeMap<String, String>,
+    #[serde(default)]
+    problem_type: Option<String>,
 }
 
 fn d_vocab() -> usize {
@@ -147,6 +149,8 @@ pub struct LukeConfig {
     pub pad_token_id: usize,
     /// Label names by class index (`id2label`); empty when the config has none.
     pub labels: Vec<String>,
+    /// `problem_type: "multi_label_classification"`: labels are independent (a sigmoid each).
+    pub multi_label: bool,
 }
 
 impl LukeConfig {
@@ -221,6 +225,7 @@ impl LukeConfig {
             use_entity_aware_attention: raw.use_entity_aware_attention,
             pad_token_id,
             labels,
+            multi_label: raw.problem_type.as_deref() == Some("multi_label_classification"),
         })
     }
 

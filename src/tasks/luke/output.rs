@@ -83,6 +83,25 @@ impl Outcome {
     }
 }
 
+/// How to print: hidden states (`encode`), JSON, one JSON line per example, and whether labels
+/// are independent (sigmoid each) or exclusive (softmax).
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    pub encode: bool,
+    pub json: bool,
+    pub lines: bool,
+    pub multi_label: bool,
+}
+
+/// Probability of each label: softmax over the row, or a sigmoid each for multi-label heads.
+fn probabilities(logits: &[f32], multi_label: bool) -> Vec<f64> {
+    if multi_label {
+        logits.iter().map(|&x| 1.0 / (1.0 + (-(x as f64)).exp())).collect()
+    } else {
+        softmax(logits)
+    }
+}
+
 /// Softmax of one row of logits, in f64 for the printout.
 pub fn softmax(logits: &[f32]) -> Vec<f64> {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
@@ -100,16 +119,22 @@ fn mention(text: &str, (s, e): (usize, usize)) -> String {
     text.chars().skip(s).take(e - s).collect()
 }
 
-/// A labelled prediction from one row of logits.
-fn prediction(labels: &[String], logits: &[f32]) -> Value {
-    let p = softmax(logits);
+/// A labelled prediction from one row of logits: the best label, or with `multi_label` every
+/// label whose sigmoid passes 0.5 (logit > 0).
+fn prediction(labels: &[String], logits: &[f32], multi_label: bool) -> Value {
+    let p = probabilities(logits, multi_label);
+    if multi_label {
+        let chosen: Vec<usize> = (0..logits.len()).filter(|&i| logits[i] > 0.0).collect();
+        let names: Vec<&String> = chosen.iter().map(|&i| &labels[i]).collect();
+        return json!({"predicted": names, "indices": chosen, "logits": logits, "probabilities": p});
+    }
     let best = argmax(logits);
     json!({"label": labels[best], "index": best, "logits": logits, "probabilities": p})
 }
 
-fn to_json(o: &Outcome, ckpt: &LukeCheckpoint, encode: bool) -> Value {
+fn to_json(o: &Outcome, ckpt: &LukeCheckpoint, style: Style) -> Value {
     let labels = &ckpt.labels;
-    if encode {
+    if style.encode {
         let mut v = json!({
             "text": o.text, "spans": o.spans, "input_ids": o.input_ids, "entity_ids": o.entity_ids,
         });
@@ -137,7 +162,7 @@ fn to_json(o: &Outcome, ckpt: &LukeCheckpoint, encode: bool) -> Value {
                 .iter()
                 .zip(o.logits.chunks_exact(labels.len()))
                 .map(|(&i, row)| {
-                    let mut v = prediction(labels, row);
+                    let mut v = prediction(labels, row, style.multi_label);
                     v["span"] = json!(o.spans[i]);
                     v["mention"] = json!(mention(&o.text, o.spans[i]));
                     v
@@ -150,7 +175,7 @@ fn to_json(o: &Outcome, ckpt: &LukeCheckpoint, encode: bool) -> Value {
             json!({"text": o.text, "labels": labels, "spans": per_span, "dropped_spans": dropped})
         }
         _ => {
-            let mut v = prediction(labels, &o.logits);
+            let mut v = prediction(labels, &o.logits, style.multi_label);
             v["text"] = json!(o.text);
             v["spans"] = json!(o.spans);
             v["labels"] = json!(labels);
@@ -160,16 +185,38 @@ fn to_json(o: &Outcome, ckpt: &LukeCheckpoint, encode: bool) -> Value {
 }
 
 /// Labels with their probabilities, most probable first.
-fn ranked(logits: &[f32], names: &[String]) -> Vec<(String, f64)> {
-    let p = softmax(logits);
+fn ranked(logits: &[f32], names: &[String], multi_label: bool) -> Vec<(String, f64)> {
+    let p = probabilities(logits, multi_label);
     let mut order: Vec<usize> = (0..p.len()).collect();
     order.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
     order.into_iter().map(|i| (names[i].clone(), p[i])).collect()
 }
 
-fn print_human(o: &Outcome, ckpt: &LukeCheckpoint, encode: bool) {
+/// One line for one row of logits: the best label and the next two, or for multi-label every
+/// label above 0.5 (or "none" and the most likely).
+fn human_row(logits: &[f32], labels: &[String], multi_label: bool) -> String {
+    let top = ranked(logits, labels, multi_label);
+    let Some((label, p)) = top.first() else {
+        return String::new();
+    };
+    if multi_label {
+        let above: Vec<String> = top
+            .iter()
+            .filter(|(_, p)| *p > 0.5)
+            .map(|(l, p)| format!("{l} {p:.4}"))
+            .collect();
+        if above.is_empty() {
+            return format!("(none above 0.5; most likely {label} {p:.4})");
+        }
+        return above.join(", ");
+    }
+    let rest: Vec<String> = top[1..].iter().take(2).map(|(l, p)| format!("{l} {p:.4}")).collect();
+    format!("{label}\t{p:.4}\t(next: {})", rest.join(", "))
+}
+
+fn print_human(o: &Outcome, ckpt: &LukeCheckpoint, style: Style) {
     let labels = &ckpt.labels;
-    if encode {
+    if style.encode {
         let h = o.word_hidden.last().and_then(|l| l.first()).map_or(0, Vec::len);
         println!(
             "{} word tokens, {} entities, hidden size {h}, {} layer(s) of states (use --json to get them)",
@@ -188,30 +235,29 @@ fn print_human(o: &Outcome, ckpt: &LukeCheckpoint, encode: bool) {
         }
         HeadKind::EntitySpanClassification => {
             for (&i, row) in o.kept_spans.iter().zip(o.logits.chunks_exact(labels.len().max(1))) {
-                if let Some((label, p)) = ranked(row, labels).first() {
-                    let (s, e) = o.spans[i];
-                    println!("{s}:{e}\t{}\t{label}\t{p:.4}", mention(&o.text, (s, e)));
-                }
+                let (s, e) = o.spans[i];
+                let line = if style.multi_label {
+                    human_row(row, labels, true)
+                } else {
+                    ranked(row, labels, false)
+                        .first()
+                        .map_or(String::new(), |(label, p)| format!("{label}\t{p:.4}"))
+                };
+                println!("{s}:{e}\t{}\t{line}", mention(&o.text, (s, e)));
             }
         }
-        _ => {
-            let top = ranked(&o.logits, labels);
-            if let Some((label, p)) = top.first() {
-                let rest: Vec<String> = top[1..].iter().take(2).map(|(l, p)| format!("{l} {p:.4}")).collect();
-                println!("{label}\t{p:.4}\t(next: {})", rest.join(", "));
-            }
-        }
+        _ => println!("{}", human_row(&o.logits, labels, style.multi_label)),
     }
 }
 
-pub fn print(outcomes: &[Outcome], ckpt: &LukeCheckpoint, encode: bool, json: bool, lines: bool) -> Result<()> {
+pub fn print(outcomes: &[Outcome], ckpt: &LukeCheckpoint, style: Style) -> Result<()> {
     for o in outcomes {
-        if lines {
-            println!("{}", serde_json::to_string(&to_json(o, ckpt, encode))?);
-        } else if json {
-            println!("{}", serde_json::to_string_pretty(&to_json(o, ckpt, encode))?);
+        if style.lines {
+            println!("{}", serde_json::to_string(&to_json(o, ckpt, style))?);
+        } else if style.json {
+            println!("{}", serde_json::to_string_pretty(&to_json(o, ckpt, style))?);
         } else {
-            print_human(o, ckpt, encode);
+            print_human(o, ckpt, style);
         }
     }
     Ok(())

@@ -61,6 +61,11 @@ pub struct LukeArgs {
     /// encode: every layer's hidden states (embeddings first), not only the last.
     #[arg(long)]
     pub all_layers: bool,
+    /// Labels are independent (Open Entity typing): a sigmoid per label, and every label with
+    /// probability above 0.5 is predicted. On by default when config.json says
+    /// `problem_type: multi_label_classification`.
+    #[arg(long)]
+    pub multi_label: bool,
     #[arg(long, value_enum, default_value_t = Device::Cpu)]
     pub device: Device,
 }
@@ -98,6 +103,10 @@ pub fn run(cmd: LukeCommand) -> Result<()> {
         bail!("--batch-size must be at least 1");
     }
     let ckpt = LukeCheckpoint::load(&args.model)?;
+    let multi_label = args.multi_label || ckpt.model.config.multi_label;
+    if args.multi_label && matches!(head, None | Some(HeadKind::MultipleChoice)) {
+        bail!("--multi-label applies to the classify commands, not to choose or encode");
+    }
     if let Some(want) = head {
         if ckpt.kind != want {
             bail!(
@@ -130,7 +139,13 @@ pub fn run(cmd: LukeCommand) -> Result<()> {
     } else {
         classify(&ckpt, &tok, task, &examples, args, head.is_some())?
     };
-    output::print(&outcomes, &ckpt, head.is_none(), args.json, args.input.is_some())
+    let style = output::Style {
+        encode: head.is_none(),
+        json: args.json,
+        lines: args.input.is_some(),
+        multi_label,
+    };
+    output::print(&outcomes, &ckpt, style)
 }
 
 /// Encodes every example first, so a bad one stops the run before anything is printed.

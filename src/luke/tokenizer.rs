@@ -25,6 +25,17 @@ pub enum Task {
     EntitySpanClassification,
 }
 
+impl Task {
+    /// The fixed number of entities a task's head reads (`<ent>` one, `<ent>`/`<ent2>` two).
+    pub fn entities_needed(self) -> Option<usize> {
+        match self {
+            Task::EntityClassification => Some(1),
+            Task::EntityPairClassification => Some(2),
+            Task::Plain | Task::EntitySpanClassification => None,
+        }
+    }
+}
+
 /// A character range `[start, end)` in the text.
 pub type CharSpan = (usize, usize);
 /// A word-token range `[start, end)`.
@@ -292,15 +303,10 @@ fn check_spans(text: &str, spans: &[CharSpan], task: Task) -> Result<()> {
             bail!("span {s}:{e} is not a non-empty range inside the text (0..{len} characters)");
         }
     }
-    let need = match task {
-        Task::EntityClassification => Some(1),
-        Task::EntityPairClassification => Some(2),
-        Task::EntitySpanClassification if spans.is_empty() => {
-            bail!("entity span classification needs at least one span")
-        }
-        _ => None,
-    };
-    if let Some(n) = need {
+    if task == Task::EntitySpanClassification && spans.is_empty() {
+        bail!("entity span classification needs at least one span");
+    }
+    if let Some(n) = task.entities_needed() {
         if spans.len() != n {
             bail!("this task needs exactly {n} span(s), {} given", spans.len());
         }

@@ -92,3 +92,38 @@ impl SentencePiece {
         Ok(tokens.into_iter().map(|t| t.id).collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `pieces { piece: "<unk>" type: UNKNOWN } pieces { piece: "▁a" score: -1 }` plus a trainer
+    /// spec with the given model_type.
+    fn model_bytes(model_type: u8) -> Vec<u8> {
+        let mut bytes = vec![0x0a, 0x09, 0x0a, 0x05];
+        bytes.extend(b"<unk>");
+        bytes.extend([0x18, 0x02]);
+        let piece = "\u{2581}a".as_bytes();
+        bytes.extend([0x0a, (2 + piece.len() + 5) as u8, 0x0a, piece.len() as u8]);
+        bytes.extend(piece);
+        bytes.push(0x15);
+        bytes.extend((-1.0f32).to_le_bytes());
+        bytes.extend([0x12, 0x02, 0x18, model_type]);
+        bytes
+    }
+
+    #[test]
+    fn a_unigram_model_without_charsmap_encodes() {
+        let spm = SentencePiece::from_bytes(&model_bytes(1)).unwrap();
+        assert_eq!(spm.len(), 2);
+        assert_eq!(spm.encode("  a a ").unwrap(), vec![1, 1]);
+        assert_eq!(spm.encode("b").unwrap(), vec![0], "an unknown character is unk_id");
+        assert!(spm.encode(" ").unwrap().is_empty());
+    }
+
+    #[test]
+    fn other_model_types_are_refused_by_name() {
+        let err = SentencePiece::from_bytes(&model_bytes(2)).err().unwrap().to_string();
+        assert!(err.contains("Bpe") && err.contains("unigram"), "{err}");
+    }
+}

@@ -180,12 +180,7 @@ fn encode_all(
                     }
                 );
             }
-            let needed = match task {
-                Task::EntityClassification => 1,
-                Task::EntityPairClassification => 2,
-                _ => 0,
-            };
-            if enc.entity_ids.len() < needed {
+            if enc.entity_ids.len() < task.entities_needed().unwrap_or(0) {
                 bail!("{place}: a span lies past the part of the text the model can read ({max_words} tokens)");
             }
             Ok(enc)

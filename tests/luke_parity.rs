@@ -204,3 +204,37 @@ fn sentencepiece_ids_match_mluke_tokenizer_on_random_text() {
     }
     assert!(wrong.is_empty(), "{} of 300 differ:\n{}", wrong.len(), wrong.join("\n"));
 }
+
+/// Published SentencePiece checkpoints do not all list their added tokens: with no
+/// `added_tokens_decoder`, ids come from `added_tokens.json`, and without that from the pieces
+/// (`<mask>` = pieces + 1, `<ent>` + 2, `<ent2>` + 3) — the same ids either way.
+#[test]
+fn sentencepiece_added_token_ids_without_the_decoder_table() {
+    let name = "sentencepiece_pair_safetensors";
+    let tmp = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(fixture(name)).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), tmp.path().join(entry.file_name())).unwrap();
+    }
+    let cfg_path = tmp.path().join("tokenizer_config.json");
+    let mut cfg: Value = serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
+    cfg.as_object_mut().unwrap().remove("added_tokens_decoder");
+    std::fs::write(&cfg_path, cfg.to_string()).unwrap();
+    let ex = &golden(name)[0];
+    let encode = || {
+        let tok = LukeTokenizer::from_dir(tmp.path()).unwrap();
+        let enc = tok
+            .encode(
+                ex["text"].as_str().unwrap(),
+                &spans(&ex["spans"]),
+                None,
+                Task::EntityPairClassification,
+                512,
+            )
+            .unwrap();
+        enc.input_ids.iter().map(|&x| x as i64).collect::<Vec<_>>()
+    };
+    assert_eq!(encode(), ints(&ex["input_ids"]), "from added_tokens.json");
+    std::fs::remove_file(tmp.path().join("added_tokens.json")).unwrap();
+    assert_eq!(encode(), ints(&ex["input_ids"]), "from the piece count");
+}

@@ -268,6 +268,101 @@ fn multi_label_heads_predict_every_label_past_one_half() {
     );
 }
 
+/// JNLI / JSTS shape: `classify --pair` reads `<s> premise </s></s> hypothesis </s>`, as
+/// transformers encodes a text pair; from the flag or a JSONL "pair" field.
+#[test]
+fn sentence_pairs_classify_like_transformers() {
+    let model = fixture("sequence_bin");
+    let (premise, hypothesis) = ("Taro belong to Keio university", "Keio university employs Taro.");
+    let args = [
+        "luke", "classify", "--model", &model, "--text", premise, "--pair", hypothesis, "--json",
+    ];
+    let json: Value = serde_json::from_str(&ok(&args)).unwrap();
+    assert!(
+        close(&floats(&json["logits"]), &golden_logits("sequence_bin", 4)),
+        "{json}"
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("pairs.jsonl");
+    let line = serde_json::json!({"text": premise, "pair": hypothesis});
+    std::fs::write(&input, format!("{line}\n{line}\n")).unwrap();
+    let out = ok(&[
+        "luke",
+        "classify",
+        "--model",
+        &model,
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    for line in out.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert!(close(&floats(&v["logits"]), &golden_logits("sequence_bin", 4)), "{v}");
+    }
+
+    let encoded: Value = serde_json::from_str(&ok(&[
+        "luke", "encode", "--model", &model, "--text", premise, "--pair", hypothesis, "--json",
+    ]))
+    .unwrap();
+    assert_eq!(
+        encoded["input_ids"].as_array().unwrap().len(),
+        14,
+        "{}",
+        encoded["input_ids"]
+    );
+
+    let pair_model = fixture("pair_dense_bin");
+    let bad: [(&[&str], &str); 4] = [
+        (
+            &["luke", "classify", "--model", &model, "--text", premise, "--pair", " "],
+            "non-empty",
+        ),
+        (
+            &[
+                "luke", "classify", "--model", &model, "--text", premise, "--pair", "x", "--span", "0:4",
+            ],
+            "no spans",
+        ),
+        (
+            &[
+                "luke",
+                "classify-pair",
+                "--model",
+                &pair_model,
+                "--text",
+                premise,
+                "--pair",
+                "x",
+                "--span",
+                "0:3",
+                "--span",
+                "15:29",
+            ],
+            "`luke classify` and `luke encode`",
+        ),
+        (
+            &[
+                "luke",
+                "choose",
+                "--model",
+                &fixture("choice_safetensors"),
+                "--text",
+                "q",
+                "--pair",
+                "x",
+                "--choice",
+                "a",
+                "--choice",
+                "b",
+            ],
+            "--choice",
+        ),
+    ];
+    for (args, needle) in bad {
+        fails(args, &[needle]);
+    }
+}
+
 #[test]
 fn jsonl_batches_match_single_runs() {
     let dir = tempfile::tempdir().unwrap();

@@ -63,15 +63,14 @@ fn check_fixture(name: &str) {
         let names: Option<Vec<String>> = ex["entities"]
             .as_array()
             .map(|a| a.iter().map(|x| x.as_str().unwrap().to_string()).collect());
-        let enc = tok
-            .encode(
-                ex["text"].as_str().unwrap(),
-                &spans(&ex["spans"]),
-                names.as_deref(),
-                task,
-                ckpt.model.config.max_words(),
-            )
-            .unwrap();
+        let max_words = ckpt.model.config.max_words();
+        let text = ex["text"].as_str().unwrap();
+        let enc = match ex.get("pair").and_then(|p| p.as_str()) {
+            Some(pair) => tok.encode_pair(text, pair, max_words).unwrap(),
+            None => tok
+                .encode(text, &spans(&ex["spans"]), names.as_deref(), task, max_words)
+                .unwrap(),
+        };
         let ids: Vec<i64> = enc.input_ids.iter().map(|&x| x as i64).collect();
         assert_eq!(ids, ints(&ex["input_ids"]), "{what}: input_ids");
         let eids: Vec<i64> = enc.entity_ids.iter().map(|&x| x as i64).collect();
@@ -128,7 +127,7 @@ fn entity_spans_without_entity_aware_attention_and_truncation() {
 }
 
 #[test]
-fn sequence_classification_with_named_entities_and_plain_text() {
+fn sequence_classification_with_named_entities_plain_text_and_a_sentence_pair() {
     check_fixture("sequence_bin");
 }
 

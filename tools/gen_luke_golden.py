@@ -216,6 +216,10 @@ def main():
             kwargs["entities"] = entities
         row = record(model, tok(text, return_tensors="pt", **kwargs), hidden_states=True)
         seq_examples.append({"text": text, "spans": spans, "entities": entities, **row})
+    # A sentence pair (JNLI / JSTS shape): <s> premise </s></s> hypothesis </s>.
+    premise, hypothesis = "Taro belong to Keio university", "Keio university employs Taro."
+    row = record(model, tok(premise, hypothesis, return_tensors="pt"), hidden_states=True)
+    seq_examples.append({"text": premise, "pair": hypothesis, "spans": None, "entities": None, **row})
     save_case("sequence_bin", model, tok_dir, plain_files, seq_examples)
 
     # Multiple choice over (question, choice) pairs, no entities.

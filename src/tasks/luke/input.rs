@@ -1,15 +1,19 @@
-//! Examples for the `luke` commands: one from `--text/--span/--entity/--choice`, or many from a
-//! JSONL file (`{"text": …, "spans": [[s, e], …], "entities": […], "choices": […]}` per line).
+//! Examples for the `luke` commands: one from `--text/--pair/--span/--entity/--choice`, or many
+//! from a JSONL file (`{"text": …, "pair": …, "spans": [[s, e], …], "entities": […],
+//! "choices": […]}` per line).
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
 use std::path::Path;
 
-/// One input: a text, its character spans, optional entity names, optional answer choices.
+/// One input: a text (and optional second text), its character spans, optional entity names,
+/// optional answer choices.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Example {
     pub text: String,
+    #[serde(default)]
+    pub pair: Option<String>,
     #[serde(default)]
     pub spans: Vec<(usize, usize)>,
     #[serde(default)]

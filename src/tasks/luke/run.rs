@@ -39,6 +39,10 @@ pub struct LukeArgs {
     /// The text to run on.
     #[arg(long, required_unless_present = "input", conflicts_with = "input")]
     pub text: Option<String>,
+    /// A second text (classify, encode): `<s> text </s></s> pair </s>`, as sentence-pair heads
+    /// (JNLI, JSTS) and the multiple-choice rows read it; no spans then.
+    #[arg(long, conflicts_with = "input")]
+    pub pair: Option<String>,
     /// An entity span as START:END character offsets (Python string indices); repeat for more.
     #[arg(long = "span", value_parser = parse_span)]
     pub spans: Vec<(usize, usize)>,
@@ -128,6 +132,7 @@ pub fn run(cmd: LukeCommand) -> Result<()> {
             "--text".to_string(),
             Example {
                 text: args.text.clone().unwrap_or_default(),
+                pair: args.pair.clone(),
                 spans: args.spans.clone(),
                 entities: (!args.entities.is_empty()).then(|| args.entities.clone()),
                 choices: args.choices.clone(),
@@ -148,6 +153,20 @@ pub fn run(cmd: LukeCommand) -> Result<()> {
     output::print(&outcomes, &ckpt, style)
 }
 
+/// A sentence pair, for the heads that read one (no entities, no markers).
+fn encode_pair(tok: &LukeTokenizer, task: Task, max_words: usize, ex: &Example, pair: &str) -> Result<Encoding> {
+    if task != Task::Plain {
+        bail!("a pair of texts applies to `luke classify` and `luke encode`");
+    }
+    if !ex.spans.is_empty() || ex.entities.is_some() {
+        bail!("a pair of texts takes no spans or entity names");
+    }
+    if ex.text.trim().is_empty() || pair.trim().is_empty() {
+        bail!("both texts of a pair must be non-empty");
+    }
+    tok.encode_pair(&ex.text, pair, max_words)
+}
+
 /// Encodes every example first, so a bad one stops the run before anything is printed.
 fn encode_all(
     tok: &LukeTokenizer,
@@ -166,9 +185,12 @@ fn encode_all(
                     "{place}: entity names apply to `luke classify` and `luke encode`; this head uses [MASK] entities"
                 );
             }
-            let enc = tok
-                .encode(&ex.text, &ex.spans, ex.entities.as_deref(), task, max_words)
-                .with_context(|| place.clone())?;
+            let enc = match &ex.pair {
+                Some(pair) => encode_pair(tok, task, max_words, ex, pair).with_context(|| place.clone())?,
+                None => tok
+                    .encode(&ex.text, &ex.spans, ex.entities.as_deref(), task, max_words)
+                    .with_context(|| place.clone())?,
+            };
             if enc.truncated_tokens > 0 {
                 eprintln!(
                     "warning: {place}: text cut by {} tokens to fit the position table ({max_words} tokens){}",
@@ -222,8 +244,8 @@ fn choose(ckpt: &LukeCheckpoint, tok: &LukeTokenizer, examples: &[(String, Examp
         if ex.choices.len() < 2 {
             bail!("{place}: give at least two --choice values");
         }
-        if !ex.spans.is_empty() {
-            bail!("{place}: `luke choose` takes no spans");
+        if !ex.spans.is_empty() || ex.pair.is_some() {
+            bail!("{place}: `luke choose` takes no spans and no pair: give the answers as --choice");
         }
         let encs: Vec<Encoding> = ex
             .choices

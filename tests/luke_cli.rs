@@ -363,6 +363,70 @@ fn sentence_pairs_classify_like_transformers() {
     }
 }
 
+/// JGLUE's JCommonsenseQA files go to `luke choose` as they are; with labels the run ends with
+/// the accuracy, as the article reports LUKE's.
+#[test]
+fn commonsense_qa_rows_are_answered_and_scored() {
+    let model = fixture("choice_safetensors");
+    let tmp = tempfile::tempdir().unwrap();
+    let row = |label: Value| {
+        serde_json::json!({"q_id": 7, "question": "Where do people keep books?", "choice0": "At the library",
+                           "choice1": "on a shelf", "choice2": "in a bag", "choice3": "the lazy dog", "label": label})
+    };
+    let best = {
+        let logits = golden_logits("choice_safetensors", 0);
+        (0..logits.len())
+            .max_by(|&a, &b| logits[a].total_cmp(&logits[b]))
+            .unwrap()
+    };
+    let input = tmp.path().join("valid.json");
+    std::fs::write(
+        &input,
+        format!("{}\n{}\n", row(best.into()), row(((best + 1) % 4).into())),
+    )
+    .unwrap();
+    let o = run(&["luke", "choose", "--model", &model, "--input", input.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(
+        (lines[0]["correct"].as_bool(), lines[1]["correct"].as_bool()),
+        (Some(true), Some(false))
+    );
+    assert!(stderr(&o).contains("accuracy: 1/2 = 0.5000"), "{}", stderr(&o));
+
+    let bad = tmp.path().join("bad.json");
+    for (line, needle) in [
+        (row(9.into()), "label 9 but only 4 choices"),
+        (row("a".into()), "\"label\" is not a choice index"),
+        (
+            serde_json::json!({"question": "q", "choice0": "a", "choice1": 3}),
+            "\"choice1\" is missing or not a string",
+        ),
+    ] {
+        std::fs::write(&bad, format!("{line}\n")).unwrap();
+        fails(
+            &["luke", "choose", "--model", &model, "--input", bad.to_str().unwrap()],
+            &["bad.json:1", needle],
+        );
+    }
+    std::fs::write(&bad, "{\"text\": \"Taro\", \"label\": 1}\n").unwrap();
+    fails(
+        &[
+            "luke",
+            "classify",
+            "--model",
+            &fixture("sequence_bin"),
+            "--input",
+            bad.to_str().unwrap(),
+        ],
+        &["bad.json:1", "labels are only for `luke choose`"],
+    );
+}
+
 #[test]
 fn jsonl_batches_match_single_runs() {
     let dir = tempfile::tempdir().unwrap();

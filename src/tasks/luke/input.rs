@@ -1,6 +1,7 @@
 //! Examples for the `luke` commands: one from `--text/--pair/--span/--entity/--choice`, or many
 //! from a JSONL file (`{"text": …, "pair": …, "spans": [[s, e], …], "entities": […],
-//! "choices": […]}` per line).
+//! "choices": […], "label": i}` per line). JGLUE's JCommonsenseQA rows (`question`,
+//! `choice0`…`choice4`, `label`) are read as they are, so its files go straight to `luke choose`.
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
@@ -20,6 +21,33 @@ pub struct Example {
     pub entities: Option<Vec<String>>,
     #[serde(default)]
     pub choices: Vec<String>,
+    /// Index of the right choice, when known (`luke choose` then reports accuracy).
+    #[serde(default)]
+    pub label: Option<usize>,
+}
+
+/// A JCommonsenseQA row: `{"q_id", "question", "choice0", …, "choice4", "label"}`.
+fn from_commonsense_qa(row: &serde_json::Map<String, serde_json::Value>) -> Result<Example> {
+    let text = |key: &str| -> Result<String> {
+        row.get(key)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("{key:?} is missing or not a string"))
+    };
+    let mut choices = Vec::new();
+    while row.contains_key(&format!("choice{}", choices.len())) {
+        choices.push(text(&format!("choice{}", choices.len()))?);
+    }
+    let label = match row.get("label") {
+        None => None,
+        Some(v) => Some(v.as_u64().ok_or_else(|| anyhow!("\"label\" is not a choice index"))? as usize),
+    };
+    Ok(Example {
+        text: text("question")?,
+        choices,
+        label,
+        ..Default::default()
+    })
 }
 
 /// `START:END` character offsets, as the LUKE articles write `(0, 3)`.
@@ -46,8 +74,15 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<(usize, Example)>> {
         if line.trim().is_empty() {
             continue;
         }
-        let ex: Example = serde_json::from_str(line)
-            .map_err(|e| anyhow!("{}:{}: not an example object: {e}", path.display(), i + 1))?;
+        let place = || format!("{}:{}", path.display(), i + 1);
+        let value: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| anyhow!("{}: not an example object: {e}", place()))?;
+        let ex = match value.as_object() {
+            Some(row) if row.contains_key("question") => {
+                from_commonsense_qa(row).with_context(|| format!("{}: JCommonsenseQA row", place()))?
+            }
+            _ => serde_json::from_value(value).map_err(|e| anyhow!("{}: not an example object: {e}", place()))?,
+        };
         out.push((i + 1, ex));
     }
     if out.is_empty() {

@@ -18,6 +18,8 @@ pub struct Outcome {
     /// Spans whose entity the model saw (truncation can drop some).
     pub kept_spans: Vec<usize>,
     pub choices: Vec<String>,
+    /// The right choice, when the input says.
+    pub label: Option<usize>,
     /// Flattened logits (`[spans, labels]` for span classification).
     pub logits: Vec<f32>,
     pub input_ids: Vec<u32>,
@@ -58,6 +60,7 @@ impl Outcome {
             spans: ex.spans.clone(),
             kept_spans: enc.kept_spans.clone(),
             choices: Vec::new(),
+            label: None,
             logits,
             input_ids: enc.input_ids.clone(),
             entity_ids: enc.entity_ids.clone(),
@@ -73,6 +76,7 @@ impl Outcome {
             spans: Vec::new(),
             kept_spans: Vec::new(),
             choices: ex.choices.clone(),
+            label: ex.label,
             logits,
             input_ids: Vec::new(),
             entity_ids: Vec::new(),
@@ -153,8 +157,13 @@ fn to_json(o: &Outcome, ckpt: &LukeCheckpoint, style: Style) -> Value {
     match ckpt.kind {
         HeadKind::MultipleChoice => {
             let best = argmax(&o.logits);
-            json!({"text": o.text, "choices": o.choices, "choice": best, "answer": o.choices[best],
-                   "logits": o.logits, "probabilities": softmax(&o.logits)})
+            let mut v = json!({"text": o.text, "choices": o.choices, "choice": best, "answer": o.choices[best],
+                   "logits": o.logits, "probabilities": softmax(&o.logits)});
+            if let Some(label) = o.label {
+                v["label"] = json!(label);
+                v["correct"] = json!(label == best);
+            }
+            v
         }
         HeadKind::EntitySpanClassification => {
             let per_span: Vec<Value> = o
@@ -250,6 +259,23 @@ fn print_human(o: &Outcome, ckpt: &LukeCheckpoint, style: Style) {
     }
 }
 
+/// `luke choose` over labelled rows: how many answers were right.
+fn report_accuracy(outcomes: &[Outcome]) {
+    let labelled: Vec<(usize, usize)> = outcomes
+        .iter()
+        .filter_map(|o| o.label.map(|l| (l, argmax(&o.logits))))
+        .collect();
+    if labelled.is_empty() {
+        return;
+    }
+    let right = labelled.iter().filter(|(l, p)| l == p).count();
+    eprintln!(
+        "accuracy: {right}/{} = {:.4}",
+        labelled.len(),
+        right as f64 / labelled.len() as f64
+    );
+}
+
 pub fn print(outcomes: &[Outcome], ckpt: &LukeCheckpoint, style: Style) -> Result<()> {
     for o in outcomes {
         if style.lines {
@@ -259,6 +285,9 @@ pub fn print(outcomes: &[Outcome], ckpt: &LukeCheckpoint, style: Style) -> Resul
         } else {
             print_human(o, ckpt, style);
         }
+    }
+    if ckpt.kind == HeadKind::MultipleChoice {
+        report_accuracy(outcomes);
     }
     Ok(())
 }

@@ -136,6 +136,7 @@ pub fn run(cmd: LukeCommand) -> Result<()> {
                 spans: args.spans.clone(),
                 entities: (!args.entities.is_empty()).then(|| args.entities.clone()),
                 choices: args.choices.clone(),
+                label: None,
             },
         )],
     };
@@ -177,8 +178,8 @@ fn encode_all(
     examples
         .iter()
         .map(|(place, ex)| {
-            if !ex.choices.is_empty() {
-                bail!("{place}: choices are only for `luke choose`");
+            if !ex.choices.is_empty() || ex.label.is_some() {
+                bail!("{place}: choices and labels are only for `luke choose`");
             }
             if ex.entities.is_some() && task != Task::Plain {
                 bail!(
@@ -243,6 +244,9 @@ fn choose(ckpt: &LukeCheckpoint, tok: &LukeTokenizer, examples: &[(String, Examp
     for (place, ex) in examples {
         if ex.choices.len() < 2 {
             bail!("{place}: give at least two --choice values");
+        }
+        if let Some(label) = ex.label.filter(|&l| l >= ex.choices.len()) {
+            bail!("{place}: label {label} but only {} choices", ex.choices.len());
         }
         if !ex.spans.is_empty() || ex.pair.is_some() {
             bail!("{place}: `luke choose` takes no spans and no pair: give the answers as --choice");

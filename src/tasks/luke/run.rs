@@ -33,7 +33,8 @@ pub enum LukeCommand {
 #[derive(Debug, Args)]
 pub struct LukeArgs {
     /// Checkpoint directory as published: config.json, model.safetensors or pytorch_model.bin,
-    /// tokenizer.json or vocab.json + merges.txt, entity_vocab.json.
+    /// tokenizer.json or vocab.json + merges.txt (LUKE) or sentencepiece.bpe.model (mLUKE,
+    /// luke-japanese), entity_vocab.json.
     #[arg(long)]
     pub model: PathBuf,
     /// The text to run on.
@@ -52,8 +53,8 @@ pub struct LukeArgs {
     /// An answer candidate for `choose`; repeat for each.
     #[arg(long = "choice")]
     pub choices: Vec<String>,
-    /// JSONL file, one {"text", "spans", "entities", "choices"} object per line; prints one JSON
-    /// line per example.
+    /// JSONL file, one {"text", "pair", "spans", "entities", "choices", "label"} object per line
+    /// (or JCommonsenseQA rows for `choose`); prints one JSON line per example.
     #[arg(long)]
     pub input: Option<PathBuf>,
     /// Print JSON (label, logits, probabilities; hidden states for encode).

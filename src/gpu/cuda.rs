@@ -65,14 +65,14 @@ pub fn gemm_check(ordinal: usize, size: usize, repeats: usize) -> Result<GemmChe
     let b: Vec<f32> = (0..n * n).map(|_| rng.gen_range(-1.0..1.0)).collect();
     let flops = 2.0 * (n as f64).powi(3);
 
-    let mut want = vec![0f32; n * n];
-    let start = Instant::now();
-    matmul(&mut want, &a, Layout::Plain, &b, Layout::Plain, n, n, n, false);
-    let cpu_seconds = start.elapsed().as_secs_f64();
-
     guarded(|| {
+        // The device first: without one there is no point in the CPU product.
         let ctx = CudaContext::new(ordinal).map_err(cuda_err("context"))?;
         let device = ctx.name().map_err(cuda_err("device name"))?;
+        let mut want = vec![0f32; n * n];
+        let start = Instant::now();
+        matmul(&mut want, &a, Layout::Plain, &b, Layout::Plain, n, n, n, false);
+        let cpu_seconds = start.elapsed().as_secs_f64();
         let stream = ctx.default_stream();
         let blas = CudaBlas::new(stream.clone()).map_err(|e| anyhow!("cuBLAS handle: {e:?}"))?;
         let a_dev = stream.clone_htod(&a).map_err(cuda_err("copy to device"))?;

@@ -7,9 +7,9 @@
 //! Added tokens in the text (`<mask>` and friends) are split out before SentencePiece sees it,
 //! with `<mask>` taking the whitespace to its left, as the slow tokenizer does.
 
-use super::sentencepiece::{PieceKind, SentencePiece};
-use crate::data::json::read_json;
-use anyhow::{anyhow, bail, Result};
+use super::sentencepiece::SentencePiece;
+use super::words::read_added_tokens;
+use anyhow::{anyhow, Result};
 use std::path::Path;
 
 struct AddedWord {
@@ -17,6 +17,19 @@ struct AddedWord {
     id: u32,
     lstrip: bool,
     rstrip: bool,
+}
+
+impl AddedWord {
+    /// MLukeTokenizer's own flags: `<mask>` takes the whitespace on its left, nothing else strips.
+    fn with_default_strip(text: String, id: u32) -> Self {
+        let lstrip = text == "<mask>";
+        Self {
+            text,
+            id,
+            lstrip,
+            rstrip: false,
+        }
+    }
 }
 
 pub struct FairseqWords {
@@ -33,27 +46,20 @@ impl FairseqWords {
     /// `added_tokens_decoder` or `added_tokens.json` where given, else follow the pieces.
     pub fn load(dir: &Path, cfg: &serde_json::Value, entity_tokens: [&str; 2]) -> Result<Self> {
         let spm = SentencePiece::from_file(&dir.join("sentencepiece.bpe.model"))?;
-        let n = spm.len() as u32;
+        let n = spm.piece_count() as u32;
         let mut added: Vec<AddedWord> = [("<s>", 0), ("<pad>", 1), ("</s>", 2), ("<unk>", 3)]
             .into_iter()
             .chain([("<mask>", n + FAIRSEQ_OFFSET)])
             .chain([(entity_tokens[0], n + 2), (entity_tokens[1], n + 3)])
-            .map(|(text, id)| AddedWord {
-                text: text.to_string(),
-                id,
-                lstrip: text == "<mask>",
-                rstrip: false,
-            })
+            .map(|(text, id)| AddedWord::with_default_strip(text.to_string(), id))
             .collect();
-        for (id, text, kind) in spm.pieces() {
-            if kind == PieceKind::UserDefined {
-                added.push(AddedWord {
-                    text: text.to_string(),
-                    id: id + FAIRSEQ_OFFSET,
-                    lstrip: false,
-                    rstrip: false,
-                });
-            }
+        for (id, text) in spm.user_defined_pieces() {
+            added.push(AddedWord {
+                text: text.clone(),
+                id: id + FAIRSEQ_OFFSET,
+                lstrip: false,
+                rstrip: false,
+            });
         }
         for word in configured_added_words(dir, cfg)? {
             match added.iter_mut().find(|a| a.text == word.text) {
@@ -157,22 +163,11 @@ fn configured_added_words(dir: &Path, cfg: &serde_json::Value) -> Result<Vec<Add
     }
     let path = dir.join("added_tokens.json");
     if path.is_file() {
-        let value: serde_json::Value = read_json(&path)?;
-        let Some(map) = value.as_object() else {
-            bail!("{}: not an object", path.display());
-        };
-        for (text, id) in map {
-            let id = id
-                .as_u64()
-                .and_then(|id| u32::try_from(id).ok())
-                .ok_or_else(|| anyhow!("{}: id of {text:?} is not a token id", path.display()))?;
-            words.push(AddedWord {
-                text: text.clone(),
-                id,
-                lstrip: text == "<mask>",
-                rstrip: false,
-            });
-        }
+        words.extend(
+            read_added_tokens(&path)?
+                .into_iter()
+                .map(|(text, id)| AddedWord::with_default_strip(text, id)),
+        );
     }
     Ok(words)
 }

@@ -86,21 +86,11 @@ fn load_bpe(dir: &Path, cfg: &serde_json::Value) -> Result<Tokenizer> {
     words.with_decoder(Some(ByteLevel::default()));
     let base = words.get_vocab_size(false);
     let added_path = dir.join("added_tokens.json");
-    let mut added: Vec<(String, u32)> = Vec::new();
-    if added_path.is_file() {
-        let value: serde_json::Value = read_json(&added_path)?;
-        let map = value
-            .as_object()
-            .ok_or_else(|| anyhow!("{}: not an object", added_path.display()))?;
-        for (token, id) in map {
-            let id = id
-                .as_u64()
-                .ok_or_else(|| anyhow!("{}: id of {token:?} is not a number", added_path.display()))?;
-            added.push((token.clone(), id as u32));
-        }
+    let mut added = if added_path.is_file() {
+        read_added_tokens(&added_path)?
     } else {
-        added = vec![("<ent>".into(), base as u32), ("<ent2>".into(), base as u32 + 1)];
-    }
+        vec![("<ent>".into(), base as u32), ("<ent2>".into(), base as u32 + 1)]
+    };
     added.sort_by_key(|(_, id)| *id);
     for (token, id) in &added {
         if words.token_to_id(token).is_none() {
@@ -115,4 +105,21 @@ fn load_bpe(dir: &Path, cfg: &serde_json::Value) -> Result<Tokenizer> {
         }
     }
     Ok(words)
+}
+
+/// `added_tokens.json`: token → id, as both tokenizer kinds ship it.
+pub(super) fn read_added_tokens(path: &Path) -> Result<Vec<(String, u32)>> {
+    let value: serde_json::Value = read_json(path)?;
+    let map = value
+        .as_object()
+        .ok_or_else(|| anyhow!("{}: not an object", path.display()))?;
+    map.iter()
+        .map(|(token, id)| {
+            let id = id
+                .as_u64()
+                .and_then(|id| u32::try_from(id).ok())
+                .ok_or_else(|| anyhow!("{}: id of {token:?} is not a token id", path.display()))?;
+            Ok((token.clone(), id))
+        })
+        .collect()
 }

@@ -47,13 +47,16 @@ impl CharsMap {
                 break;
             }
             pos ^= byte as usize;
-            let u = unit(pos)?;
-            if label(u) != byte as u32 {
+            // Past the array only in a damaged map: stop there, keeping what matched so far.
+            let Some(u) = unit(pos).filter(|&u| label(u) == byte as u32) else {
                 break;
-            }
+            };
             pos ^= offset(u);
             if has_leaf(u) {
-                best = Some((i + 1, value(unit(pos)?) as usize));
+                let Some(leaf) = unit(pos) else {
+                    break;
+                };
+                best = Some((i + 1, value(leaf) as usize));
             }
         }
         let (consumed, start) = best?;

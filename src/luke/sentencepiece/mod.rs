@@ -3,7 +3,7 @@
 //! Viterbi segmentation by the `tokenizers` crate's `Unigram` over the normalised text.
 //!
 //! Ids here are SentencePiece's own; the fairseq alignment the LUKE checkpoints use lives in
-//! `luke::words`.
+//! `luke::fairseq_words`.
 
 mod charsmap;
 mod normalizer;
@@ -12,8 +12,7 @@ mod proto;
 use anyhow::{anyhow, bail, Context, Result};
 use charsmap::CharsMap;
 use normalizer::Normalizer;
-pub use proto::PieceKind;
-use proto::{ModelProto, ModelType};
+use proto::{ModelProto, ModelType, PieceKind};
 use std::path::Path;
 use tokenizers::models::unigram::Unigram;
 use tokenizers::Model;
@@ -21,8 +20,9 @@ use tokenizers::Model;
 pub struct SentencePiece {
     unigram: Unigram,
     normalizer: Normalizer,
-    pieces: Vec<(String, PieceKind)>,
-    pub unk_id: u32,
+    piece_count: usize,
+    /// Pieces SentencePiece never splits (`USER_DEFINED`), with their ids.
+    user_defined: Vec<(u32, String)>,
 }
 
 impl SentencePiece {
@@ -55,28 +55,26 @@ impl SentencePiece {
             .collect();
         let unigram = Unigram::from(vocab, Some(model.unk_id), model.byte_fallback)
             .map_err(|e| anyhow!("cannot build the unigram model: {e}"))?;
+        let user_defined = (0u32..)
+            .zip(&model.pieces)
+            .filter(|(_, p)| p.kind == PieceKind::UserDefined)
+            .map(|(id, p)| (id, p.text.clone()))
+            .collect();
         Ok(Self {
             unigram,
             normalizer,
-            pieces: model.pieces.into_iter().map(|p| (p.text, p.kind)).collect(),
-            unk_id: model.unk_id as u32,
+            piece_count: model.pieces.len(),
+            user_defined,
         })
     }
 
     /// Number of pieces (`len(sp_model)`).
-    pub fn len(&self) -> usize {
-        self.pieces.len()
+    pub fn piece_count(&self) -> usize {
+        self.piece_count
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.pieces.is_empty()
-    }
-
-    pub fn pieces(&self) -> impl Iterator<Item = (u32, &str, PieceKind)> {
-        self.pieces
-            .iter()
-            .enumerate()
-            .map(|(i, (t, k))| (i as u32, t.as_str(), *k))
+    pub fn user_defined_pieces(&self) -> &[(u32, String)] {
+        &self.user_defined
     }
 
     /// SentencePiece ids of `text` (`sp_model.encode(text)`); unknown runs are one `unk_id`.
@@ -115,7 +113,7 @@ mod tests {
     #[test]
     fn a_unigram_model_without_charsmap_encodes() {
         let spm = SentencePiece::from_bytes(&model_bytes(1)).unwrap();
-        assert_eq!(spm.len(), 2);
+        assert_eq!(spm.piece_count(), 2);
         assert_eq!(spm.encode("  a a ").unwrap(), vec![1, 1]);
         assert_eq!(spm.encode("b").unwrap(), vec![0], "an unknown character is unk_id");
         assert!(spm.encode(" ").unwrap().is_empty());

@@ -31,7 +31,9 @@ impl Normalizer {
     /// The replacement of the longest rule at the start of `input` (or its first character
     /// unchanged) and how many bytes it consumes.
     fn prefix<'a>(&'a self, input: &'a str) -> (&'a str, usize) {
-        if let Some((consumed, replacement)) = self.charsmap.as_ref().and_then(|m| m.longest_match(input.as_bytes())) {
+        let rule = self.charsmap.as_ref().and_then(|m| m.longest_match(input.as_bytes()));
+        // A rule always covers whole characters; a damaged map that says otherwise is ignored.
+        if let Some((consumed, replacement)) = rule.filter(|&(consumed, _)| input.is_char_boundary(consumed)) {
             return (replacement, consumed);
         }
         let len = input.chars().next().map_or(0, char::len_utf8);

@@ -1,6 +1,6 @@
 //! Reading one JSON file into a value, with errors that name the file.
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Context, Result};
 use serde::de::DeserializeOwned;
 use std::path::Path;
 
@@ -8,4 +8,21 @@ use std::path::Path;
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{}: not the JSON expected here", path.display()))
+}
+
+/// A `{name: id}` object (a vocabulary, added tokens) as pairs; anything else, or an id that is
+/// not a non-negative 32-bit integer, is an error naming `source` and the entry.
+pub fn ids_by_name(value: &serde_json::Value, source: &Path, what: &str) -> Result<Vec<(String, u32)>> {
+    let map = value
+        .as_object()
+        .ok_or_else(|| anyhow!("{}: {what} is not an object", source.display()))?;
+    map.iter()
+        .map(|(name, id)| {
+            let id = id
+                .as_u64()
+                .and_then(|id| u32::try_from(id).ok())
+                .ok_or_else(|| anyhow!("{}: id of {name:?} in the {what} is not a token id", source.display()))?;
+            Ok((name.clone(), id))
+        })
+        .collect()
 }

@@ -7,7 +7,7 @@
 //! stays with the following piece), so a mention always starts and ends on a token boundary.
 
 use super::words::WordTokenizer;
-use crate::data::json::read_json;
+use crate::data::json::{ids_by_name, read_json};
 use anyhow::{anyhow, bail, Result};
 use std::collections::HashMap;
 use std::path::Path;
@@ -322,25 +322,18 @@ fn check_spans(text: &str, spans: &[CharSpan], task: Task) -> Result<()> {
 
 fn load_entity_vocab(dir: &Path, cfg: &serde_json::Value) -> Result<HashMap<String, u32>> {
     let path = dir.join("entity_vocab.json");
-    let value = if path.is_file() {
-        read_json(&path)?
-    } else if let Some(v) = cfg.get("entity_vocab").filter(|v| v.is_object()) {
-        v.clone()
-    } else {
-        bail!(
+    if path.is_file() {
+        return Ok(ids_by_name(&read_json(&path)?, &path, "entity vocabulary")?
+            .into_iter()
+            .collect());
+    }
+    match cfg.get("entity_vocab").filter(|v| v.is_object()) {
+        Some(v) => Ok(ids_by_name(v, &dir.join("tokenizer_config.json"), "entity vocabulary")?
+            .into_iter()
+            .collect()),
+        None => bail!(
             "{}: no entity_vocab.json and no entity_vocab in tokenizer_config.json",
             dir.display()
-        );
-    };
-    let map = value
-        .as_object()
-        .ok_or_else(|| anyhow!("{}: entity vocabulary is not an object", path.display()))?;
-    map.iter()
-        .map(|(name, id)| {
-            let id = id
-                .as_u64()
-                .ok_or_else(|| anyhow!("{}: id of entity {name:?} is not a number", path.display()))?;
-            Ok((name.clone(), id as u32))
-        })
-        .collect()
+        ),
+    }
 }

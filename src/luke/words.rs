@@ -3,7 +3,7 @@
 //! SentencePiece pieces of mLUKE and luke-japanese with fairseq ids.
 
 use super::fairseq_words::FairseqWords;
-use crate::data::json::read_json;
+use crate::data::json::{ids_by_name, read_json};
 use anyhow::{anyhow, bail, Result};
 use std::path::Path;
 use tokenizers::models::bpe::BPE;
@@ -109,17 +109,5 @@ fn load_bpe(dir: &Path, cfg: &serde_json::Value) -> Result<Tokenizer> {
 
 /// `added_tokens.json`: token → id, as both tokenizer kinds ship it.
 pub(super) fn read_added_tokens(path: &Path) -> Result<Vec<(String, u32)>> {
-    let value: serde_json::Value = read_json(path)?;
-    let map = value
-        .as_object()
-        .ok_or_else(|| anyhow!("{}: not an object", path.display()))?;
-    map.iter()
-        .map(|(token, id)| {
-            let id = id
-                .as_u64()
-                .and_then(|id| u32::try_from(id).ok())
-                .ok_or_else(|| anyhow!("{}: id of {token:?} is not a token id", path.display()))?;
-            Ok((token.clone(), id))
-        })
-        .collect()
+    ids_by_name(&read_json(path)?, path, "added tokens")
 }

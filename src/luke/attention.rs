@@ -3,54 +3,109 @@
 //! entity→word (`e2w_query`), entity→entity (`e2e_query`). With `use_entity_aware_attention`
 //! off, or no entities, every pair uses `query` and this is RoBERTa's attention.
 //!
-//! Each row group (words, entities) is projected by one stacked GEMM to
-//! `[rows, q→words | q→entities | k | v]`; attention then runs per (sequence, head) on strided
-//! views of those blocks.
+//! The layer works on one stacked block `[B·W + B·N, H]`: every sequence's word rows, then every
+//! sequence's entity rows. Keys and values (and, when not entity-aware, the one query) come from
+//! one GEMM over all rows, so each weight is read once per layer and not once per row group — at
+//! batch 1 the entity rows' products had streamed every weight from memory again for 2 rows.
+//! Entity-aware queries take one more GEMM per group. Attention then runs per (sequence, head)
+//! on strided views of those blocks.
 
 use super::batch::Batch;
 use super::config::LukeConfig;
-use super::layers::{Dense, LayerNorm};
+use super::layers::{Dense, DenseWeights, LayerNorm};
 use super::weights::Weights;
 use crate::nn::fastmath;
 use crate::nn::matmul::{matmul_view, View};
 use anyhow::Result;
 use rayon::prelude::*;
 
+/// The projections: shared ones over all rows, and the entity-aware queries per row group.
+enum Projections {
+    /// All rows → `[q | k | v]`.
+    Plain(Dense),
+    /// All rows → `[k | v]`; word rows → `[q_w2w | q_w2e]`; entity rows → `[q_e2w | q_e2e]`.
+    EntityAware {
+        shared: Dense,
+        words: Dense,
+        entities: Dense,
+    },
+}
+
 pub struct SelfAttention {
-    /// Word rows → `[q_w2w | q_w2e | k | v]`, each `H` wide (`q_w2e` = `q_w2w` when not aware).
-    word_proj: Dense,
-    /// Entity rows → `[q_e2w | q_e2e | k | v]`.
-    entity_proj: Dense,
+    projections: Projections,
     output: Dense,
     norm: LayerNorm,
     heads: usize,
     head_size: usize,
 }
 
-/// One row group's projections `[B·rows, 4H]` and how many rows each sequence has.
+/// A projected block `[rows, width]` and the column of each query target and of k and v in it.
 struct Projected<'a> {
     data: &'a [f32],
+    width: usize,
+}
+
+/// Where one row group (words or entities) finds its vectors.
+struct Group<'a> {
+    /// Rows per sequence.
     rows: usize,
+    /// Its queries, the block row of sequence 0 in them, and their column per target group.
+    queries: &'a Projected<'a>,
+    query_first: usize,
+    query_cols: [usize; 2],
+    /// The block row of sequence 0 in the shared keys and values.
+    shared_first: usize,
+}
+
+impl<'a> Projected<'a> {
+    /// Rows `first .. first + rows`, columns `col .. col + d` (one head's slice).
+    fn head(&self, first: usize, rows: usize, col: usize, d: usize) -> View<'a> {
+        View {
+            data: self.data,
+            offset: first * self.width + col,
+            rows,
+            cols: d,
+            row_stride: self.width,
+            col_stride: 1,
+        }
+    }
+}
+
+impl<'a> Group<'a> {
+    /// A group of `rows` per sequence starting at block row `first`, with its own entity-aware
+    /// queries `[q→words | q→entities]` or, without them, the shared block's `q`.
+    fn new(rows: usize, first: usize, own: Option<&'a Projected<'a>>, shared: &'a Projected<'a>, h: usize) -> Self {
+        let (queries, query_first, query_cols) = match own {
+            Some(q) => (q, 0, [0, h]),
+            None => (shared, first, [0, 0]),
+        };
+        Self {
+            rows,
+            queries,
+            query_first,
+            query_cols,
+            shared_first: first,
+        }
+    }
 }
 
 impl SelfAttention {
     pub fn load(w: &mut Weights, prefix: &str, c: &LukeConfig) -> Result<Self> {
         let h = c.hidden_size;
-        let dense = |w: &mut Weights, name: &str| Dense::load(w, &format!("{prefix}.self.{name}"), h, h, true);
+        let dense = |w: &mut Weights, name: &str| DenseWeights::load(w, &format!("{prefix}.self.{name}"), h, h, true);
         let (query, key, value) = (dense(w, "query")?, dense(w, "key")?, dense(w, "value")?);
-        let (word_proj, entity_proj) = if c.use_entity_aware_attention {
+        let projections = if c.use_entity_aware_attention {
             let (w2e, e2w, e2e) = (dense(w, "w2e_query")?, dense(w, "e2w_query")?, dense(w, "e2e_query")?);
-            (
-                Dense::concat(&[&query, &w2e, &key, &value]),
-                Dense::concat(&[&e2w, &e2e, &key, &value]),
-            )
+            Projections::EntityAware {
+                shared: DenseWeights::concat(&[&key, &value]).pack(),
+                words: DenseWeights::concat(&[&query, &w2e]).pack(),
+                entities: DenseWeights::concat(&[&e2w, &e2e]).pack(),
+            }
         } else {
-            let shared = Dense::concat(&[&query, &query, &key, &value]);
-            (shared.clone(), shared)
+            Projections::Plain(DenseWeights::concat(&[&query, &key, &value]).pack())
         };
         Ok(Self {
-            word_proj,
-            entity_proj,
+            projections,
             output: Dense::load(w, &format!("{prefix}.output.dense"), h, h, true)?,
             norm: LayerNorm::load(w, &format!("{prefix}.output.LayerNorm"), h, c.layer_norm_eps)?,
             heads: c.num_attention_heads,
@@ -58,80 +113,87 @@ impl SelfAttention {
         })
     }
 
-    /// Words `[B, W, H]` and entities `[B, N, H]` → attention outputs after the residual
-    /// LayerNorm, same shapes.
-    pub fn forward(&self, words: &[f32], entities: &[f32], batch: &Batch) -> (Vec<f32>, Vec<f32>) {
+    /// The stacked block `[B·W + B·N, H]` → attention output after the residual LayerNorm, same
+    /// shape.
+    pub fn forward(&self, hidden: &[f32], batch: &Batch) -> Vec<f32> {
         let (bsz, nw, ne) = (batch.size, batch.words, batch.entities);
         let h = self.heads * self.head_size;
-        let word_proj = self.word_proj.forward(words, bsz * nw); // [B·W, 4H]
-        let entity_proj = self.entity_proj.forward(entities, bsz * ne); // [B·N, 4H]
+        let (wrows, rows) = (bsz * nw, bsz * (nw + ne));
+        let (shared, word_q, entity_q) = match &self.projections {
+            Projections::Plain(qkv) => (qkv.forward(hidden, rows), None, None), // [R, 3H]
+            Projections::EntityAware {
+                shared,
+                words,
+                entities,
+            } => (
+                shared.forward(hidden, rows),                               // [R, 2H]
+                Some(words.forward(&hidden[..wrows * h], wrows)),           // [B·W, 2H]
+                Some(entities.forward(&hidden[wrows * h..], rows - wrows)), // [B·N, 2H]
+            ),
+        };
+        let shared = Projected {
+            data: &shared,
+            width: shared.len() / rows.max(1),
+        };
+        let (word_q, entity_q) = (
+            word_q.as_deref().map(|data| Projected { data, width: 2 * h }),
+            entity_q.as_deref().map(|data| Projected { data, width: 2 * h }),
+        );
+        // Keys and values follow the queries in the shared block when it holds them.
+        let kv_col = if word_q.is_some() { 0 } else { h };
         let groups = [
-            Projected {
-                data: &word_proj,
-                rows: nw,
-            },
-            Projected {
-                data: &entity_proj,
-                rows: ne,
-            },
+            Group::new(nw, 0, word_q.as_ref(), &shared, h),
+            Group::new(ne, wrows, entity_q.as_ref(), &shared, h),
         ];
         // Context per (sequence, head): [W + N, d].
         let contexts: Vec<Vec<f32>> = (0..bsz * self.heads)
             .into_par_iter()
-            .map(|task| self.attend(&groups, batch, task / self.heads, task % self.heads))
+            .map(|task| self.attend(&groups, &shared, kv_col, batch, task / self.heads, task % self.heads))
             .collect();
-        let mut word_ctx = vec![0f32; bsz * nw * h];
-        let mut entity_ctx = vec![0f32; bsz * ne * h];
         let d = self.head_size;
+        let mut context = vec![0f32; rows * h];
         for (task, ctx) in contexts.iter().enumerate() {
             let (b, head) = (task / self.heads, task % self.heads);
             for (r, row) in ctx.chunks_exact(d).enumerate() {
-                let dst = if r < nw {
-                    &mut word_ctx[(b * nw + r) * h + head * d..][..d]
-                } else {
-                    &mut entity_ctx[(b * ne + r - nw) * h + head * d..][..d]
-                };
-                dst.copy_from_slice(row);
+                let at = if r < nw { b * nw + r } else { wrows + b * ne + r - nw };
+                context[at * h + head * d..][..d].copy_from_slice(row);
             }
         }
-        let finish = |ctx: &[f32], input: &[f32], rows: usize| {
-            let mut out = self.output.forward(ctx, rows);
-            super::layers::add_into(&mut out, input);
-            self.norm.forward(&mut out);
-            out
-        };
-        (
-            finish(&word_ctx, words, bsz * nw),
-            finish(&entity_ctx, entities, bsz * ne),
-        )
+        let mut out = self.output.forward(&context, rows);
+        super::layers::add_into(&mut out, hidden);
+        self.norm.forward(&mut out);
+        out
     }
 
     /// Softmax attention of sequence `b`, head `head`: returns its context rows `[W + N, d]`.
-    fn attend(&self, groups: &[Projected; 2], batch: &Batch, b: usize, head: usize) -> Vec<f32> {
+    fn attend<'a>(
+        &self,
+        groups: &[Group<'a>; 2],
+        shared: &Projected<'a>,
+        kv_col: usize,
+        batch: &Batch,
+        b: usize,
+        head: usize,
+    ) -> Vec<f32> {
         let d = self.head_size;
         let h = self.heads * d;
-        let width = 4 * h;
         let keys = batch.words + batch.entities;
-        // Column offset of block `k` (0 = q→words, 1 = q→entities, 2 = key, 3 = value) for this head.
-        let col = |block: usize| block * h + head * d;
-        fn view<'a>(g: &Projected<'a>, b: usize, offset: usize, d: usize, width: usize) -> View<'a> {
-            View {
-                data: g.data,
-                offset: b * g.rows * width + offset,
-                rows: g.rows,
-                cols: d,
-                row_stride: width,
-                col_stride: 1,
-            }
-        }
+        let view = |block: &Projected<'a>, first: usize, rows: usize, col: usize| {
+            block.head(first + b * rows, rows, col + head * d, d)
+        };
         let mut scores = vec![0f32; keys * keys];
         let mut row0 = 0;
         for queries in groups {
             let mut key0 = 0;
             for (target, keyed) in groups.iter().enumerate() {
                 // scores[queries, keyed] = Q(queries → target group) · K(keyed)ᵀ
-                let q = view(queries, b, col(target), d, width);
-                let k = view(keyed, b, col(2), d, width).t();
+                let q = view(
+                    queries.queries,
+                    queries.query_first,
+                    queries.rows,
+                    queries.query_cols[target],
+                );
+                let k = view(shared, keyed.shared_first, keyed.rows, kv_col).t();
                 matmul_view(&mut scores, row0 * keys + key0, keys, q, k, false);
                 key0 += keyed.rows;
             }
@@ -160,20 +222,14 @@ impl SelfAttention {
             row_stride: keys,
             col_stride: 1,
         };
-        matmul_view(
-            &mut ctx,
-            0,
-            d,
-            probs(0, batch.words),
-            view(&groups[0], b, col(3), d, width),
-            false,
-        );
+        let values = |g: &Group| view(shared, g.shared_first, g.rows, kv_col + h);
+        matmul_view(&mut ctx, 0, d, probs(0, batch.words), values(&groups[0]), false);
         matmul_view(
             &mut ctx,
             0,
             d,
             probs(batch.words, batch.entities),
-            view(&groups[1], b, col(3), d, width),
+            values(&groups[1]),
             true,
         );
         ctx

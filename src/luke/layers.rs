@@ -4,20 +4,19 @@
 use super::config::Activation;
 use super::weights::Weights;
 use crate::nn::fastmath;
-use crate::nn::matmul::{matmul, Layout};
+use crate::nn::matmul::{FixedB, Layout};
 use anyhow::Result;
 use rayon::prelude::*;
 
-/// `y = x·Wᵀ + b` with `W` `[out, in]` as PyTorch stores it.
-#[derive(Clone)]
-pub struct Dense {
-    pub weight: Vec<f32>,
-    pub bias: Option<Vec<f32>>,
-    pub inputs: usize,
-    pub outputs: usize,
+/// A dense layer's tensors as the checkpoint stores them (`W` `[out, in]`), before packing.
+pub struct DenseWeights {
+    weight: Vec<f32>,
+    bias: Option<Vec<f32>>,
+    inputs: usize,
+    outputs: usize,
 }
 
-impl Dense {
+impl DenseWeights {
     pub fn load(w: &mut Weights, prefix: &str, inputs: usize, outputs: usize, bias: bool) -> Result<Self> {
         let weight = w.take(&format!("{prefix}.weight"), &[outputs, inputs])?;
         let bias = if bias {
@@ -35,7 +34,7 @@ impl Dense {
 
     /// Stacks projections of the same input into one (their outputs side by side), so one GEMM
     /// computes them all.
-    pub fn concat(parts: &[&Dense]) -> Self {
+    pub fn concat(parts: &[&DenseWeights]) -> Self {
         let inputs = parts[0].inputs;
         assert!(parts.iter().all(|p| p.inputs == inputs));
         Self {
@@ -51,23 +50,35 @@ impl Dense {
         }
     }
 
+    /// The layer ready to run, its weight packed once for every product it will take part in.
+    pub fn pack(self) -> Dense {
+        Dense {
+            weight: FixedB::new(self.weight, Layout::Transposed, self.inputs, self.outputs),
+            bias: self.bias,
+            outputs: self.outputs,
+        }
+    }
+}
+
+/// `y = x·Wᵀ + b`.
+pub struct Dense {
+    weight: FixedB,
+    bias: Option<Vec<f32>>,
+    outputs: usize,
+}
+
+impl Dense {
+    pub fn load(w: &mut Weights, prefix: &str, inputs: usize, outputs: usize, bias: bool) -> Result<Self> {
+        Ok(DenseWeights::load(w, prefix, inputs, outputs, bias)?.pack())
+    }
+
     /// x `[rows, in]` → `[rows, out]`.
     pub fn forward(&self, x: &[f32], rows: usize) -> Vec<f32> {
         let mut y = vec![0f32; rows * self.outputs];
         if let Some(b) = &self.bias {
             y.chunks_exact_mut(self.outputs).for_each(|r| r.copy_from_slice(b));
         }
-        matmul(
-            &mut y,
-            x,
-            Layout::Plain,
-            &self.weight,
-            Layout::Transposed,
-            rows,
-            self.inputs,
-            self.outputs,
-            true,
-        );
+        self.weight.left_multiply(&mut y, x, rows, true);
         y
     }
 }

@@ -89,29 +89,29 @@ impl LukeModel {
 
     pub fn forward(&self, batch: &Batch, keep_all: bool) -> Result<LukeOutput> {
         let c = &self.config;
+        let h = c.hidden_size;
         let (wrows, erows) = (batch.size * batch.words, batch.size * batch.entities);
-        let mut words = self.words.forward(batch)?;
-        let mut entities = if erows > 0 {
-            self.entities.forward(batch)?
-        } else {
-            Vec::new()
-        };
+        // [B·W + B·N, H]: word rows, then entity rows (see `attention`).
+        let mut hidden = self.words.forward(batch)?;
+        if erows > 0 {
+            hidden.extend(self.entities.forward(batch)?);
+        }
         let mut all_word_hidden = Vec::new();
         let mut all_entity_hidden = Vec::new();
-        for layer in &self.layers {
+        let mut keep = |hidden: &[f32]| {
             if keep_all {
-                all_word_hidden.push(words.clone());
-                all_entity_hidden.push(entities.clone());
+                all_word_hidden.push(hidden[..wrows * h].to_vec());
+                all_entity_hidden.push(hidden[wrows * h..].to_vec());
             }
-            let (w_att, e_att) = layer.attention.forward(&words, &entities, batch);
-            words = layer.feed_forward(w_att, wrows, c);
-            entities = layer.feed_forward(e_att, erows, c);
+        };
+        for layer in &self.layers {
+            keep(&hidden);
+            let attended = layer.attention.forward(&hidden, batch);
+            hidden = layer.feed_forward(attended, wrows + erows, c);
         }
-        if keep_all {
-            all_word_hidden.push(words.clone());
-            all_entity_hidden.push(entities.clone());
-        }
-        let h = c.hidden_size;
+        keep(&hidden);
+        let entities = hidden.split_off(wrows * h);
+        let words = hidden;
         let pooled = self.pooler.as_ref().map(|dense| {
             let first: Vec<f32> = (0..batch.size)
                 .flat_map(|b| words[b * batch.words * h..][..h].to_vec())

@@ -1,5 +1,9 @@
-//! Row-major matrix products on the `gemm` crate (the kernel candle uses on CPU).
+//! Row-major matrix products: tsumugi's own AVX-512 [`super::sgemm`] where the CPU has it, the
+//! `gemm` crate (the kernel candle uses on CPU) elsewhere, and [`super::small_gemm`] for
+//! products of a few rows.
 
+use super::sgemm::{self, Out, Right};
+pub use super::view::View;
 use gemm::Parallelism;
 
 /// Which stored layout an operand has.
@@ -23,6 +27,70 @@ const SMALL_M: usize = 32;
 /// Below this many multiply-adds (a classifier's 1×300·300×4 step) gemm's direct path is quicker
 /// than dispatching the small kernels.
 const SMALL_MIN_FLOPS: usize = 1 << 16;
+
+/// Threads worth waking for an `m × k × n` product.
+fn threads_for(m: usize, k: usize, n: usize) -> usize {
+    if m * n * k >= PARALLEL_MIN_FLOPS {
+        rayon::current_num_threads()
+    } else {
+        1
+    }
+}
+
+/// A right operand `[k, n]` that many products share (an inference weight): packed once into
+/// sgemm's panels where the CPU runs sgemm, kept as given elsewhere. Packing a LUKE-base weight
+/// on every call had been a quarter of the forward pass.
+pub struct FixedB {
+    k: usize,
+    n: usize,
+    form: FixedForm,
+}
+
+enum FixedForm {
+    Packed(sgemm::PackedB),
+    Plain { data: Vec<f32>, layout: Layout },
+}
+
+impl FixedB {
+    /// `data` is `[k, n]`, or `[n, k]` with `Layout::Transposed` (a PyTorch `[out, in]` weight).
+    pub fn new(data: Vec<f32>, layout: Layout, k: usize, n: usize) -> Self {
+        assert_eq!(data.len(), k * n, "FixedB: {} values, expected {k}×{n}", data.len());
+        let form = if sgemm::available() {
+            let view = match layout {
+                Layout::Plain => View::row_major(&data, k, n),
+                Layout::Transposed => View::row_major(&data, n, k).t(),
+            };
+            FixedForm::Packed(sgemm::PackedB::new(view))
+        } else {
+            FixedForm::Plain { data, layout }
+        };
+        Self { k, n, form }
+    }
+
+    /// `c[m, n] (+)= a[m, k] · self`.
+    pub fn left_multiply(&self, c: &mut [f32], a: &[f32], m: usize, accumulate: bool) {
+        let (k, n) = (self.k, self.n);
+        match &self.form {
+            FixedForm::Plain { data, layout } => matmul(c, a, Layout::Plain, data, *layout, m, k, n, accumulate),
+            FixedForm::Packed(packed) => {
+                assert_eq!(c.len(), m * n, "matmul: c has {} values, expected {m}×{n}", c.len());
+                assert_eq!(a.len(), m * k, "matmul: a has {} values, expected {m}×{k}", a.len());
+                let out = Out {
+                    data: c,
+                    offset: 0,
+                    row_stride: n,
+                };
+                sgemm::product(
+                    out,
+                    View::row_major(a, m, k),
+                    Right::Packed(packed),
+                    accumulate,
+                    threads_for(m, k, n),
+                );
+            }
+        }
+    }
+}
 
 /// `c[m, n] = a[m, k] · b[k, n]`, or `c += …` when `accumulate`.
 #[allow(clippy::too_many_arguments)]
@@ -55,6 +123,23 @@ pub fn matmul(
             Layout::Plain => return super::small_gemm::nn(c, a, b, m, k, n, accumulate),
         }
     }
+    let threads = threads_for(m, k, n);
+    if sgemm::available() {
+        let a = match la {
+            Layout::Plain => View::row_major(a, m, k),
+            Layout::Transposed => View::row_major(a, k, m).t(),
+        };
+        let b = match lb {
+            Layout::Plain => View::row_major(b, k, n),
+            Layout::Transposed => View::row_major(b, n, k).t(),
+        };
+        let out = Out {
+            data: c,
+            offset: 0,
+            row_stride: n,
+        };
+        return sgemm::product(out, a, Right::View(b), accumulate, threads);
+    }
     let (a_rs, a_cs) = match la {
         Layout::Plain => (k as isize, 1),
         Layout::Transposed => (1, m as isize),
@@ -63,7 +148,7 @@ pub fn matmul(
         Layout::Plain => (n as isize, 1),
         Layout::Transposed => (1, k as isize),
     };
-    let parallelism = if m * n * k >= PARALLEL_MIN_FLOPS {
+    let parallelism = if threads > 1 {
         Parallelism::Rayon(0)
     } else {
         Parallelism::None
@@ -95,39 +180,6 @@ pub fn matmul(
     }
 }
 
-/// A strided read-only matrix: element (i, j) sits at `offset + i·row_stride + j·col_stride`.
-/// Lets attention multiply one head's columns out of a `[rows, heads·d]` block without copies.
-#[derive(Clone, Copy)]
-pub struct View<'a> {
-    pub data: &'a [f32],
-    pub offset: usize,
-    pub rows: usize,
-    pub cols: usize,
-    pub row_stride: usize,
-    pub col_stride: usize,
-}
-
-impl View<'_> {
-    /// One past the largest index the view reaches (0 when empty).
-    fn extent(&self) -> usize {
-        if self.rows == 0 || self.cols == 0 {
-            return 0;
-        }
-        self.offset + (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride + 1
-    }
-
-    /// The same matrix transposed (no data moves).
-    pub fn t(self) -> Self {
-        Self {
-            rows: self.cols,
-            cols: self.rows,
-            row_stride: self.col_stride,
-            col_stride: self.row_stride,
-            ..self
-        }
-    }
-}
-
 /// `c[i, j] (+)= Σ_k a[i, k]·b[k, j]` over strided views, with `c` row-major at `c_offset` with
 /// row stride `c_row_stride`; single-threaded (callers parallelise over heads).
 pub fn matmul_view(c: &mut [f32], c_offset: usize, c_row_stride: usize, a: View, b: View, accumulate: bool) {
@@ -151,6 +203,14 @@ pub fn matmul_view(c: &mut [f32], c_offset: usize, c_row_stride: usize, a: View,
             }
         }
         return;
+    }
+    if sgemm::available() {
+        let out = Out {
+            data: c,
+            offset: c_offset,
+            row_stride: c_row_stride,
+        };
+        return sgemm::product(out, a, Right::View(b), accumulate, 1);
     }
     // SAFETY: the asserts above bound every index the strides reach inside the three slices,
     // and `c` is borrowed mutably so it cannot alias `a` or `b`.
@@ -218,6 +278,22 @@ mod tests {
                 for (x, w) in c.iter().zip(&want) {
                     assert!((x - 1.0 - w).abs() < 1e-5);
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn fixed_operand_matches_naive_in_both_layouts() {
+        let (m, k, n) = (40, 33, 70);
+        let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+        let want = naive(&a, &b, m, k, n);
+        for (data, layout) in [(b.clone(), Layout::Plain), (transpose(&b, k, n), Layout::Transposed)] {
+            let fixed = FixedB::new(data, layout, k, n);
+            let mut c = vec![1.0; m * n];
+            fixed.left_multiply(&mut c, &a, m, true);
+            for (x, w) in c.iter().zip(&want) {
+                assert!((x - 1.0 - w).abs() < 1e-4, "{layout:?}: {x} vs {w}");
             }
         }
     }

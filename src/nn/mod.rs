@@ -16,4 +16,6 @@ pub mod loss;
 pub mod lstm;
 pub mod matmul;
 pub mod params;
+pub mod sgemm;
 pub mod small_gemm;
+pub mod view;

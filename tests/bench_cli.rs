@@ -103,3 +103,27 @@ fn bench_luke_times_a_checkpoint_without_the_peer() {
         &["positive"],
     );
 }
+
+#[test]
+fn bench_gemm_times_every_product_and_compares_with_the_gemm_crate() {
+    let out = ok(&["bench", "gemm", "--no-peer", "--repeats", "1"]);
+    for name in ["luke_ffn_in_b1", "lstm_decoder", "lstm_decoder_grad_weight"] {
+        assert!(out.contains(name), "{out}");
+    }
+    assert_eq!(out.matches("gemm crate").count(), 8, "{out}");
+    // The two implementations agree on every product (values in [-1, 1), k ≤ 10,000).
+    for line in out.lines().skip(1) {
+        let diff: f64 = line
+            .rsplit("max |Δ| ")
+            .next()
+            .unwrap()
+            .trim_end_matches(')')
+            .parse()
+            .unwrap();
+        assert!(diff < 1e-2, "{line}");
+    }
+    fails(
+        &["bench", "gemm", "--no-peer", "--repeats", "0"],
+        &["--repeats must be positive"],
+    );
+}

@@ -36,6 +36,21 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 2)]
         threads: usize,
     },
+    /// The matrix products behind LUKE and the LSTM: tsumugi's matmul, the gemm crate, and
+    /// torch.matmul side by side.
+    Gemm {
+        #[arg(long, env = "TSUMUGI_PYTHON", default_value = "python3")]
+        python: String,
+        #[arg(long, default_value = "tools/peers/gemm_peer.py")]
+        peer_script: PathBuf,
+        #[arg(long)]
+        no_peer: bool,
+        #[arg(long, default_value_t = 10)]
+        repeats: usize,
+        /// Threads for the peer (tsumugi uses every core, as RAYON_NUM_THREADS allows).
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
     /// Loading a large word2vec binary file restricted to one dataset's vocabulary.
     Word2vec {
         #[arg(long, default_value_t = 1_000_000)]
@@ -123,6 +138,17 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 )?))
             };
             println!("{}", summary(shape, &ours, peer.as_ref()));
+        }
+
+        BenchCommand::Gemm {
+            python,
+            peer_script,
+            no_peer,
+            repeats,
+            threads,
+        } => {
+            let peer = (!no_peer).then_some((python.as_str(), peer_script.as_path(), threads));
+            println!("{}", tsumugi::tasks::bench_gemm::run(repeats, peer)?);
         }
 
         BenchCommand::Word2vec {

@@ -140,6 +140,31 @@ pub fn matmul(
         };
         return sgemm::product(out, a, Right::View(b), accumulate, threads);
     }
+    matmul_gemm_crate(c, a, la, b, lb, m, k, n, accumulate, threads);
+}
+
+/// [`matmul`] on the `gemm` crate alone (its path on CPUs without AVX-512, and the comparison
+/// in `tsumugi bench gemm`); `threads > 1` lets it use the rayon pool.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_gemm_crate(
+    c: &mut [f32],
+    a: &[f32],
+    la: Layout,
+    b: &[f32],
+    lb: Layout,
+    m: usize,
+    k: usize,
+    n: usize,
+    accumulate: bool,
+    threads: usize,
+) {
+    assert!(
+        c.len() == m * n && a.len() == m * k && b.len() == k * n,
+        "matmul: operand sizes {}, {}, {} do not fit {m}×{k}·{k}×{n}",
+        a.len(),
+        b.len(),
+        c.len()
+    );
     let (a_rs, a_cs) = match la {
         Layout::Plain => (k as isize, 1),
         Layout::Transposed => (1, m as isize),

@@ -1,6 +1,7 @@
 //! One module per experiment: each wires data → features/tokenizer → model → training → report.
 
 pub mod bench;
+pub mod bench_gemm;
 pub mod bench_lstm;
 pub mod bench_luke;
 pub mod bench_vectors;

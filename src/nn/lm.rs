@@ -284,9 +284,13 @@ struct Forward {
     logits: Vec<f32>,
 }
 
-/// Column sums of `[N, V]`, row blocks in parallel.
+/// Column sums of `[N, V]`: blocks of 64 rows in parallel, their partial sums then added in
+/// block order, so the result does not depend on how rayon split the work (a parallel
+/// `reduce` combines partials in a tree shaped by work stealing, which changed the last bits of
+/// the bias gradient from run to run).
 fn column_sums(m: &[f32], v: usize) -> Vec<f32> {
-    m.par_chunks(v * 64)
+    let partials: Vec<Vec<f32>> = m
+        .par_chunks(v * 64)
         .map(|block| {
             let mut s = vec![0f32; v];
             for row in block.chunks_exact(v) {
@@ -296,18 +300,22 @@ fn column_sums(m: &[f32], v: usize) -> Vec<f32> {
             }
             s
         })
-        .reduce(
-            || vec![0f32; v],
-            |mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-                a
-            },
-        )
+        .collect();
+    let mut total = vec![0f32; v];
+    for part in &partials {
+        total.iter_mut().zip(part).for_each(|(x, y)| *x += y);
+    }
+    total
+}
+
+/// Sums per-row losses in row order (a parallel `sum` would add them in a work-stealing order).
+fn ordered_mean(losses: Vec<f64>) -> f64 {
+    losses.iter().sum::<f64>() / losses.len().max(1) as f64
 }
 
 /// Mean cross-entropy over rows of `[N, V]` logits (rows in parallel).
 pub fn softmax_cross_entropy(logits: &[f32], targets: &[u32], v: usize) -> f64 {
-    let total: f64 = logits
+    let losses: Vec<f64> = logits
         .par_chunks_exact(v)
         .zip(targets.par_iter())
         .map(|(row, &y)| {
@@ -316,14 +324,14 @@ pub fn softmax_cross_entropy(logits: &[f32], targets: &[u32], v: usize) -> f64 {
             let sum = fastmath::exp_shifted_sum(&mut exps, max);
             (max + sum.ln() - row[y as usize]) as f64
         })
-        .sum();
-    total / targets.len() as f64
+        .collect();
+    ordered_mean(losses)
 }
 
 /// Mean cross-entropy, replacing the logits by d loss/d logits = (softmax − onehot)/N in place.
 pub fn softmax_cross_entropy_grad(logits: &mut [f32], targets: &[u32], v: usize) -> f64 {
     let n = targets.len() as f32;
-    let total: f64 = logits
+    let losses: Vec<f64> = logits
         .par_chunks_exact_mut(v)
         .zip(targets.par_iter())
         .map(|(row, &y)| {
@@ -336,8 +344,8 @@ pub fn softmax_cross_entropy_grad(logits: &mut [f32], targets: &[u32], v: usize)
             row[y as usize] -= 1.0 / n;
             loss
         })
-        .sum();
-    total / targets.len() as f64
+        .collect();
+    ordered_mean(losses)
 }
 
 #[cfg(test)]
@@ -392,6 +400,28 @@ mod tests {
     #[test]
     fn untied_gradients_match_finite_differences() {
         check(false);
+    }
+
+    /// Many blocks of rows, summed on a 4-thread pool again and again: always the same bits,
+    /// those of adding the 64-row blocks' partial sums in order.
+    #[test]
+    fn column_sums_do_not_depend_on_scheduling() {
+        let (rows, v) = (64 * 11 + 5, 37);
+        let m: Vec<f32> = (0..rows * v)
+            .map(|i| ((i * 7919 % 1000) as f32 - 500.0) * 1e-3)
+            .collect();
+        let mut want = vec![0f32; v];
+        for block in m.chunks(64 * v) {
+            let mut part = vec![0f32; v];
+            for row in block.chunks_exact(v) {
+                part.iter_mut().zip(row).for_each(|(a, b)| *a += b);
+            }
+            want.iter_mut().zip(&part).for_each(|(a, b)| *a += b);
+        }
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
+        for _ in 0..50 {
+            assert_eq!(pool.install(|| column_sums(&m, v)), want);
+        }
     }
 
     #[test]

@@ -125,9 +125,16 @@ pub fn run(repeats: usize, peer: Option<(&str, &Path, usize)>) -> Result<String>
         Some((python, script, threads)) => Some(time_peer(python, script, repeats, threads)?),
         None => None,
     };
-    let mut out = format!(
+    let mut out = match crate::nn::sgemm::tile_and_peak_rates(0.5) {
+        Some((tile, peak)) => format!(
+            "one thread: sgemm's 14×32 register tile {tile:.1} GFLOP/s on panels in L1, FMA peak {peak:.1} GFLOP/s ({:.0}%)\n",
+            100.0 * tile / peak
+        ),
+        None => "no AVX-512F: matmul runs on the gemm crate here\n".to_string(),
+    };
+    out.push_str(&format!(
         "products (C = A·B; layouts n = as written, t = stored transposed), median GFLOP/s, {repeats} repeats after a warm-up:\n"
-    );
+    ));
     for (i, p) in products().iter().enumerate() {
         let (ours, via_crate, diff) = time_ours(p, repeats);
         let rate = |t: &Timing| p.flops() / t.median / 1e9;

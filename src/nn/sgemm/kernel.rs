@@ -1,8 +1,8 @@
 //! The AVX-512 register tile: `R` rows × 32 columns of C held in `2R` zmm accumulators while
 //! the packed panels of A (`[kc][MR]`) and B (`[kc][32]`) stream through. At R = 14 that is 28
-//! accumulators, 2 B vectors and one broadcast: all 32 registers. Measured alone on this
-//! project's 2-core Cascade Lake host (panels in L1, kc 256): 138 GFLOP/s on one core against a
-//! 148 GFLOP/s FMA peak; 12 × 32 gave 127, 8 × 48 gave 131, and no k-unrolling 112.
+//! accumulators, 2 B vectors and one broadcast: all 32 registers. On panels in L1 it runs at
+//! 86–95% of one core's FMA peak (`tsumugi bench gemm` prints both); 12 × 32 and 8 × 48 tiles
+//! and a loop without unrolling measured lower on this project's Cascade Lake host.
 
 use super::{Tile, MR, NR};
 use std::arch::x86_64::*;
@@ -76,4 +76,51 @@ pub(super) unsafe fn tile_rows(rows: usize, kc: usize, a: *const f32, b: *const 
         };
     }
     by_rows!(1 2 3 4 5 6 7 8 9 10 11 12 13 14)
+}
+
+/// GFLOP/s of one thread running the 14-row tile over L1-resident panels (depth 256), and of
+/// the same thread running independent FMAs only (the core's peak): how close the tile comes to
+/// the hardware, printed by `tsumugi bench gemm`.
+///
+/// # Safety
+/// AVX-512F must be present.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn tile_and_peak_rates(seconds: f64) -> (f64, f64) {
+    const KC: usize = 256;
+    let a = vec![0.5f32; KC * MR];
+    let b = vec![0.25f32; KC * NR];
+    let mut c = vec![0f32; MR * NR];
+    let out = Tile {
+        c: c.as_mut_ptr(),
+        ldc: NR,
+        cols: NR,
+        accumulate: true,
+    };
+    let rate = |flops_per_call: f64, call: &mut dyn FnMut()| {
+        let began = std::time::Instant::now();
+        let mut calls = 0u64;
+        while began.elapsed().as_secs_f64() < seconds {
+            for _ in 0..64 {
+                call();
+            }
+            calls += 64;
+        }
+        flops_per_call * calls as f64 / began.elapsed().as_secs_f64() / 1e9
+    };
+    let tile_rate = rate((2 * MR * NR * KC) as f64, &mut || {
+        tile::<MR>(KC, a.as_ptr(), b.as_ptr(), out)
+    });
+    // 24 independent accumulator chains: enough to cover FMA latency on both ports.
+    let mut acc = [_mm512_set1_ps(0.0); 24];
+    let (x, y) = (_mm512_set1_ps(0.999_999), _mm512_set1_ps(1e-7));
+    let peak_rate = rate((2 * 16 * 24 * 256) as f64, &mut || {
+        for _ in 0..256 {
+            for v in acc.iter_mut() {
+                *v = _mm512_fmadd_ps(*v, x, y);
+            }
+        }
+    });
+    std::hint::black_box(&acc);
+    std::hint::black_box(&c);
+    (tile_rate, peak_rate)
 }

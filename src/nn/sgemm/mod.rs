@@ -2,10 +2,12 @@
 //! blocks packed into 32-column panels, A in `MC × KC` blocks packed into 14-row panels, and a
 //! 14 × 32 register tile ([`kernel`]). Two things the `gemm` crate does not offer are why it
 //! exists: a weight can be packed once ([`PackedB`]) instead of on every call, and the tile
-//! sizes suit the 128-row products of a transformer at batch 1. Best of 15 on 2 threads, this
-//! project's Cascade Lake host: 128×768·768×768 (a LUKE projection) 143 GFLOP/s against gemm's
-//! 104, 128×3072·3072×768 140 against 66; at 700 rows and more the two are within noise
-//! (165–205 GFLOP/s). CPUs without AVX-512 keep using `gemm` (see `matmul`).
+//! suits the 130-row products of LUKE at batch 1, where `tsumugi bench gemm` measured it at
+//! 1.3–1.9× the crate's speed; at 700 rows and more the two were within this host's noise
+//! (BENCHMARKS.md). CPUs without AVX-512 keep using `gemm` (see `matmul`).
+//!
+//! Every output element is summed in the same order whatever the thread count or tile: k in
+//! KC-deep blocks, each block's sum added to C — so results do not depend on scheduling.
 
 #[cfg(target_arch = "x86_64")]
 mod kernel;
@@ -56,6 +58,19 @@ pub fn available() -> bool {
     {
         false
     }
+}
+
+/// `(tile, peak)` GFLOP/s on one thread, each timed for `seconds`: the 14 × 32 register tile
+/// on panels already in L1, and independent FMAs alone. `None` without AVX-512F.
+pub fn tile_and_peak_rates(seconds: f64) -> Option<(f64, f64)> {
+    if !available() {
+        return None;
+    }
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: AVX-512F is present (checked above).
+    return Some(unsafe { kernel::tile_and_peak_rates(seconds) });
+    #[cfg(not(target_arch = "x86_64"))]
+    None
 }
 
 /// A right operand `[k, n]` packed once into the panel layout, for a weight that many products

@@ -1,8 +1,9 @@
 //! The AVX-512 register tile: `R` rows × 32 columns of C held in `2R` zmm accumulators while
 //! the packed panels of A (`[kc][MR]`) and B (`[kc][32]`) stream through. At R = 14 that is 28
-//! accumulators, 2 B vectors and one broadcast: all 32 registers. On panels in L1 it runs at
-//! 86–95% of one core's FMA peak (`tsumugi bench gemm` prints both); 12 × 32 and 8 × 48 tiles
-//! and a loop without unrolling measured lower on this project's Cascade Lake host.
+//! accumulators, 2 B vectors and one broadcast: all 32 registers. On panels in L1 it ran at
+//! 77–86% of one core's FMA peak in `tsumugi bench gemm` (which prints both) on this project's
+//! shared Cascade Lake host; 12 × 32 and 8 × 48 tiles and a loop without unrolling measured
+//! lower there.
 
 use super::{Tile, MR, NR};
 use std::arch::x86_64::*;

@@ -3,8 +3,8 @@
 //! 14 × 32 register tile ([`kernel`]). Two things the `gemm` crate does not offer are why it
 //! exists: a weight can be packed once ([`PackedB`]) instead of on every call, and the tile
 //! suits the 130-row products of LUKE at batch 1, where `tsumugi bench gemm` measured it at
-//! 1.3–1.9× the crate's speed; at 700 rows and more the two were within this host's noise
-//! (BENCHMARKS.md). CPUs without AVX-512 keep using `gemm` (see `matmul`).
+//! 1.1–2.2× the crate's rate over three runs; at 700 rows the two took turns within this
+//! host's noise (BENCHMARKS.md). CPUs without AVX-512 keep using `gemm` (see `matmul`).
 //!
 //! Every output element is summed in the same order whatever the thread count or tile: k in
 //! KC-deep blocks, each block's sum added to C — so results do not depend on scheduling.
@@ -93,14 +93,6 @@ impl PackedB {
             pack_b(&mut data[k0 * width..(k0 + kc) * width], &b, k0, kc, 0, n);
         }
         Self { data, k, n }
-    }
-
-    pub fn rows(&self) -> usize {
-        self.k
-    }
-
-    pub fn cols(&self) -> usize {
-        self.n
     }
 
     /// The panels of block `k0` (depth `kc`) from column `j0` (a multiple of NR) on.

@@ -111,8 +111,8 @@ fn bench_gemm_times_every_product_and_compares_with_the_gemm_crate() {
         assert!(out.contains(name), "{out}");
     }
     assert_eq!(out.matches("gemm crate").count(), 8, "{out}");
-    // The two implementations agree on every product (values in [-1, 1), k ≤ 10,000).
     assert!(out.contains("register tile") || out.contains("no AVX-512F"), "{out}");
+    // The two implementations agree on every product (values in [-1, 1), k ≤ 10,000).
     for line in out.lines().skip(2) {
         let diff: f64 = line
             .rsplit("max |Δ| ")

@@ -39,7 +39,7 @@ pub struct SelfAttention {
     head_size: usize,
 }
 
-/// A projected block `[rows, width]` and the column of each query target and of k and v in it.
+/// A projected block `[rows, width]`: queries, or the shared keys and values (see [`Group`]).
 struct Projected<'a> {
     data: &'a [f32],
     width: usize,

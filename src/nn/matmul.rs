@@ -56,11 +56,7 @@ impl FixedB {
     pub fn new(data: Vec<f32>, layout: Layout, k: usize, n: usize) -> Self {
         assert_eq!(data.len(), k * n, "FixedB: {} values, expected {k}×{n}", data.len());
         let form = if sgemm::available() {
-            let view = match layout {
-                Layout::Plain => View::row_major(&data, k, n),
-                Layout::Transposed => View::row_major(&data, n, k).t(),
-            };
-            FixedForm::Packed(sgemm::PackedB::new(view))
+            FixedForm::Packed(sgemm::PackedB::new(stored(&data, k, n, layout)))
         } else {
             FixedForm::Plain { data, layout }
         };
@@ -125,14 +121,7 @@ pub fn matmul(
     }
     let threads = threads_for(m, k, n);
     if sgemm::available() {
-        let a = match la {
-            Layout::Plain => View::row_major(a, m, k),
-            Layout::Transposed => View::row_major(a, k, m).t(),
-        };
-        let b = match lb {
-            Layout::Plain => View::row_major(b, k, n),
-            Layout::Transposed => View::row_major(b, n, k).t(),
-        };
+        let (a, b) = (stored(a, m, k, la), stored(b, k, n, lb));
         let out = Out {
             data: c,
             offset: 0,
@@ -165,14 +154,37 @@ pub fn matmul_gemm_crate(
         b.len(),
         c.len()
     );
-    let (a_rs, a_cs) = match la {
-        Layout::Plain => (k as isize, 1),
-        Layout::Transposed => (1, m as isize),
-    };
-    let (b_rs, b_cs) = match lb {
-        Layout::Plain => (n as isize, 1),
-        Layout::Transposed => (1, k as isize),
-    };
+    gemm_crate_views(c, 0, n, stored(a, m, k, la), stored(b, k, n, lb), accumulate, threads);
+}
+
+/// `data` read as the matrix `[rows, cols]`: as written, or stored transposed (`[cols, rows]`).
+fn stored(data: &[f32], rows: usize, cols: usize, layout: Layout) -> View<'_> {
+    match layout {
+        Layout::Plain => View::row_major(data, rows, cols),
+        Layout::Transposed => View::row_major(data, cols, rows).t(),
+    }
+}
+
+/// The `gemm` crate on strided views, `c` row-major at `c_offset` with `c_row_stride`;
+/// `threads > 1` lets it use the rayon pool.
+fn gemm_crate_views(
+    c: &mut [f32],
+    c_offset: usize,
+    c_row_stride: usize,
+    a: View,
+    b: View,
+    accumulate: bool,
+    threads: usize,
+) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(b.rows, k, "matmul: inner dimensions {k} and {}", b.rows);
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        a.extent() <= a.data.len() && b.extent() <= b.data.len() && c_offset + (m - 1) * c_row_stride + n <= c.len(),
+        "matmul: view out of bounds"
+    );
     let parallelism = if threads > 1 {
         Parallelism::Rayon(0)
     } else {
@@ -185,16 +197,16 @@ pub fn matmul_gemm_crate(
             m,
             n,
             k,
-            c.as_mut_ptr(),
+            c.as_mut_ptr().add(c_offset),
             1,
-            n as isize,
+            c_row_stride as isize,
             accumulate,
-            a.as_ptr(),
-            a_cs,
-            a_rs,
-            b.as_ptr(),
-            b_cs,
-            b_rs,
+            a.data.as_ptr().add(a.offset),
+            a.col_stride as isize,
+            a.row_stride as isize,
+            b.data.as_ptr().add(b.offset),
+            b.col_stride as isize,
+            b.row_stride as isize,
             1.0,
             1.0,
             false,
@@ -237,31 +249,7 @@ pub fn matmul_view(c: &mut [f32], c_offset: usize, c_row_stride: usize, a: View,
         };
         return sgemm::product(out, a, Right::View(b), accumulate, 1);
     }
-    // SAFETY: the asserts above bound every index the strides reach inside the three slices,
-    // and `c` is borrowed mutably so it cannot alias `a` or `b`.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr().add(c_offset),
-            1,
-            c_row_stride as isize,
-            accumulate,
-            a.data.as_ptr().add(a.offset),
-            a.col_stride as isize,
-            a.row_stride as isize,
-            b.data.as_ptr().add(b.offset),
-            b.col_stride as isize,
-            b.row_stride as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            Parallelism::None,
-        );
-    }
+    gemm_crate_views(c, c_offset, c_row_stride, a, b, accumulate, 1);
 }
 
 #[cfg(test)]

@@ -215,11 +215,41 @@ unsafe fn run(
         Right::View(_) => KC * NC.min(cols.len().div_ceil(NR) * NR),
         Right::Packed(_) => 0,
     };
+    let k = a.cols;
     PANELS.with_borrow_mut(|(a_panels, b_panels)| {
         // Grown, never shrunk: each call packs every float it then reads.
         a_panels.resize(a_panels.len().max(KC * mc_max), 0.0);
         b_panels.resize(b_panels.len().max(b_len), 0.0);
-        run_blocks(c, ldc, a, b, rows, cols, accumulate, a_panels, b_panels)
+        for j0 in cols.clone().step_by(NC) {
+            let nc = NC.min(cols.end - j0);
+            for k0 in (0..k).step_by(KC) {
+                let kc = KC.min(k - k0);
+                let b_block: &[f32] = match b {
+                    Right::View(v) => {
+                        pack_b(b_panels, v, k0, kc, j0, nc);
+                        &b_panels[..]
+                    }
+                    Right::Packed(p) => p.block(k0, kc, j0),
+                };
+                for i0 in rows.clone().step_by(mc_max) {
+                    let mc = mc_max.min(rows.end - i0);
+                    pack_a(a_panels, a, i0, mc, k0, kc);
+                    for jr in (0..nc).step_by(NR) {
+                        let b_panel = b_block[jr * kc..][..kc * NR].as_ptr();
+                        for ir in (0..mc).step_by(MR) {
+                            let tile = Tile {
+                                c: c.0.add((i0 + ir) * ldc + j0 + jr),
+                                ldc,
+                                cols: NR.min(nc - jr),
+                                accumulate: accumulate || k0 > 0,
+                            };
+                            let a_panel = a_panels[ir * kc..][..kc * MR].as_ptr();
+                            tile_rows(MR.min(mc - ir), kc, a_panel, b_panel, tile);
+                        }
+                    }
+                }
+            }
+        }
     })
 }
 
@@ -227,56 +257,6 @@ thread_local! {
     /// Each thread's packing buffers (A, B), kept between products: allocating them per call
     /// cost page faults and zeroing, ≈ 5% of a LUKE-base forward in `perf`.
     static PANELS: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
-}
-
-/// [`run`] with its packing buffers.
-///
-/// # Safety
-/// As [`run`].
-#[allow(clippy::too_many_arguments)]
-unsafe fn run_blocks(
-    c: OutPtr,
-    ldc: usize,
-    a: &View,
-    b: &Right,
-    rows: std::ops::Range<usize>,
-    cols: std::ops::Range<usize>,
-    accumulate: bool,
-    a_panels: &mut [f32],
-    b_panels: &mut [f32],
-) {
-    let k = a.cols;
-    let mc_max = rows_per_block(rows.len());
-    for j0 in cols.clone().step_by(NC) {
-        let nc = NC.min(cols.end - j0);
-        for k0 in (0..k).step_by(KC) {
-            let kc = KC.min(k - k0);
-            let b_block: &[f32] = match b {
-                Right::View(v) => {
-                    pack_b(b_panels, v, k0, kc, j0, nc);
-                    b_panels
-                }
-                Right::Packed(p) => p.block(k0, kc, j0),
-            };
-            for i0 in rows.clone().step_by(mc_max) {
-                let mc = mc_max.min(rows.end - i0);
-                pack_a(a_panels, a, i0, mc, k0, kc);
-                for jr in (0..nc).step_by(NR) {
-                    let b_panel = b_block[jr * kc..][..kc * NR].as_ptr();
-                    for ir in (0..mc).step_by(MR) {
-                        let tile = Tile {
-                            c: c.0.add((i0 + ir) * ldc + j0 + jr),
-                            ldc,
-                            cols: NR.min(nc - jr),
-                            accumulate: accumulate || k0 > 0,
-                        };
-                        let a_panel = a_panels[ir * kc..][..kc * MR].as_ptr();
-                        tile_rows(MR.min(mc - ir), kc, a_panel, b_panel, tile);
-                    }
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -53,7 +53,7 @@ impl DenseWeights {
     /// The layer ready to run, its weight packed once for every product it will take part in.
     pub fn pack(self) -> Dense {
         Dense {
-            weight: FixedB::new(self.weight, Layout::Transposed, self.inputs, self.outputs),
+            weight: FixedB::new(&self.weight, Layout::Transposed, self.inputs, self.outputs),
             bias: self.bias,
             outputs: self.outputs,
         }

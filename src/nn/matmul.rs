@@ -21,8 +21,8 @@ pub enum Layout {
 const PARALLEL_MIN_FLOPS: usize = 1 << 24;
 
 /// Products with at most this many rows go to [`super::small_gemm`], which does not pack the
-/// right operand (gemm re-packs it on every call, as costly as the arithmetic at the LSTM's
-/// 20×650·650×2600 recurrent step; `perf` of `tsumugi bench lstm` in BENCHMARKS.md).
+/// right operand (a GEMM packs it on every call, as costly as the arithmetic at 20 rows). A right
+/// operand that many products share is better packed once: [`FixedB`].
 const SMALL_M: usize = 32;
 /// Below this many multiply-adds (a classifier's 1×300·300×4 step) gemm's direct path is quicker
 /// than dispatching the small kernels.
@@ -53,12 +53,16 @@ enum FixedForm {
 
 impl FixedB {
     /// `data` is `[k, n]`, or `[n, k]` with `Layout::Transposed` (a PyTorch `[out, in]` weight).
-    pub fn new(data: Vec<f32>, layout: Layout, k: usize, n: usize) -> Self {
+    /// It is read once into sgemm's panels, or copied where sgemm does not run.
+    pub fn new(data: &[f32], layout: Layout, k: usize, n: usize) -> Self {
         assert_eq!(data.len(), k * n, "FixedB: {} values, expected {k}×{n}", data.len());
         let form = if sgemm::available() {
-            FixedForm::Packed(sgemm::PackedB::new(stored(&data, k, n, layout)))
+            FixedForm::Packed(sgemm::PackedB::new(stored(data, k, n, layout)))
         } else {
-            FixedForm::Plain { data, layout }
+            FixedForm::Plain {
+                data: data.to_vec(),
+                layout,
+            }
         };
         Self { k, n, form }
     }
@@ -302,7 +306,7 @@ mod tests {
         let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
         let want = naive(&a, &b, m, k, n);
         for (data, layout) in [(b.clone(), Layout::Plain), (transpose(&b, k, n), Layout::Transposed)] {
-            let fixed = FixedB::new(data, layout, k, n);
+            let fixed = FixedB::new(&data, layout, k, n);
             let mut c = vec![1.0; m * n];
             fixed.left_multiply(&mut c, &a, m, true);
             for (x, w) in c.iter().zip(&want) {

@@ -1,6 +1,7 @@
-//! Matrix products with few rows (m ≤ 32), the shape of an LSTM's recurrent step (batch × H
-//! times H × 4H). General GEMM packs the whole right operand on every call, which at m = 20 costs
-//! as much as the arithmetic. These kernels read the weight in place, register-tiled with
+//! Matrix products with few rows (m ≤ 32) whose right operand is used once: a task head over a
+//! small batch, an LSTM step during generation. General GEMM packs the whole right operand on
+//! every call, which at m = 20 costs as much as the arithmetic (a right operand shared by many
+//! products is packed once instead: `matmul::FixedB`). These kernels read the weight in place, register-tiled with
 //! AVX-512 intrinsics, and split over threads by output columns; without AVX-512, `matmul`
 //! keeps using gemm.
 

@@ -1,8 +1,22 @@
-//! The benchmark commands run on small shapes and print their tables (without the PyTorch peer,
-//! which tests never need).
+//! The benchmark commands run on small shapes and print their tables, without PyTorch (which
+//! tests never need): the alternating protocol is exercised with stand-in peers written in sh.
 
 mod common;
 use common::*;
+
+/// A training step small enough for a test.
+const SMALL_LSTM: [&str; 10] = [
+    "--vocab",
+    "50",
+    "--hidden",
+    "8",
+    "--steps",
+    "3",
+    "--batch",
+    "2",
+    "--repeats",
+    "3",
+];
 
 #[test]
 fn bench_classify_prints_both_cases() {
@@ -24,21 +38,9 @@ fn bench_classify_prints_both_cases() {
 
 #[test]
 fn bench_lstm_prints_step_time_and_gflops() {
-    let out = ok(&[
-        "bench",
-        "lstm",
-        "--no-peer",
-        "--vocab",
-        "50",
-        "--hidden",
-        "8",
-        "--steps",
-        "3",
-        "--batch",
-        "2",
-        "--repeats",
-        "2",
-    ]);
+    let mut args = vec!["bench", "lstm", "--no-peer"];
+    args.extend(SMALL_LSTM);
+    let out = ok(&args);
     assert!(
         out.contains("LM step V 50 H 8 L 2 T 3 B 2") && out.contains("GFLOP/s"),
         "{out}"
@@ -126,5 +128,61 @@ fn bench_gemm_times_every_product_and_compares_with_the_gemm_crate() {
     fails(
         &["bench", "gemm", "--no-peer", "--repeats", "0"],
         &["--repeats must be positive"],
+    );
+}
+
+/// A stand-in peer in POSIX sh speaking the `--serve` protocol of `tools/peers/serve.py`, so the
+/// alternating path runs without Python.
+fn fake_peer(dir: &std::path::Path, name: &str, body: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, body).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn bench_lstm_alternates_with_a_served_peer() {
+    let dir = tempfile::tempdir().unwrap();
+    let peer = fake_peer(
+        dir.path(),
+        "steady.sh",
+        "echo '{\"ready\": true}'\nwhile read case; do echo '{\"seconds\": 0.5}'; done\n",
+    );
+    let mut args = vec!["bench", "lstm", "--python", "sh", "--peer-script", &peer];
+    args.extend(SMALL_LSTM);
+    let out = ok(&args);
+    assert!(out.contains("pytorch 0.5000 / 0.5000 / 0.5000 s"), "{out}");
+    assert!(out.contains("median of 3 alternating pairs"), "{out}");
+}
+
+#[test]
+fn bench_lstm_reports_a_failing_peer() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "dies.sh",
+            "echo 'no torch here' >&2; exit 3\n",
+            vec!["exited", "no torch here"],
+        ),
+        ("babbles.sh", "echo 'hello'\n", vec!["printed \"hello\", not JSON"]),
+        (
+            "refuses.sh",
+            "echo '{\"ready\": true}'\nwhile read case; do echo '{\"error\": \"unknown case\"}'; done\n",
+            vec!["not {\"seconds\": …}"],
+        ),
+        (
+            "quits.sh",
+            "echo '{\"ready\": true}'\nread case; echo 'gave up' >&2\n",
+            vec!["exited", "gave up"],
+        ),
+    ];
+    for (name, body, needles) in cases {
+        let peer = fake_peer(dir.path(), name, body);
+        let mut args = vec!["bench", "lstm", "--python", "sh", "--peer-script", &peer];
+        args.extend(SMALL_LSTM);
+        fails(&args, &needles);
+    }
+    fails(
+        &["bench", "lstm", "--python", "sh", "--peer-script", "no/such/peer.py"],
+        &["peer script no/such/peer.py not found"],
     );
 }

@@ -11,7 +11,8 @@ pub enum BenchCommand {
     /// A LUKE-base-sized forward pass (768 × 12 layers, sequence 128, 2 entities) at batch 1
     /// and 8, against transformers on the same random weights.
     Luke(tsumugi::tasks::bench_luke::BenchLukeArgs),
-    /// One training step of the LSTM language model (V 10k, H 650, 2 layers, T 35, B 20, tied).
+    /// One training step of the LSTM language model (V 10k, H 650, 2 layers, T 35, B 20, tied),
+    /// alternating with the PyTorch peer's steps.
     Lstm {
         #[arg(long, env = "TSUMUGI_PYTHON", default_value = "python3")]
         python: String,
@@ -116,7 +117,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             {
                 anyhow::bail!("every size must be positive and --dropout in [0, 1)");
             }
-            use tsumugi::tasks::bench_lstm::{summary, time_peer, time_tsumugi, StepShape};
+            use tsumugi::tasks::bench_lstm::{summary, time_alternating, time_tsumugi, StepShape};
             let shape = StepShape {
                 vocab,
                 hidden,
@@ -125,17 +126,11 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 batch,
                 dropout,
             };
-            let ours = bench::Timing::of(time_tsumugi(shape, repeats)?);
-            let peer = if no_peer {
-                None
+            let (ours, peer) = if no_peer {
+                (time_tsumugi(shape, repeats)?, None)
             } else {
-                Some(bench::Timing::of(time_peer(
-                    &python,
-                    &peer_script,
-                    shape,
-                    repeats,
-                    threads,
-                )?))
+                let paired = time_alternating(&python, &peer_script, shape, repeats, threads)?;
+                (paired.ours.clone(), Some(paired))
             };
             println!("{}", summary(shape, &ours, peer.as_ref()));
         }

@@ -1,12 +1,16 @@
 //! `tsumugi bench lstm`: one training step of the BetterRnnlm-sized LSTM language model
 //! (V 10k, H 650, 2 layers, T 35, B 20, dropout 0.5, tied decoder; forward, backward, clip 0.25,
-//! SGD) here and in the PyTorch peer (`tools/peers/lstm_peer.py`) in the same command.
+//! SGD) here and in the PyTorch peer (`tools/peers/lstm_peer.py`) in the same command, the two
+//! sides' steps alternating ([`super::bench_peer`]).
 
-use super::bench::{peer_seconds, run_peer, Timing};
+use super::bench::Timing;
+use super::bench_peer::{alternate, Paired, ServedPeer};
 use crate::nn::lm::{LanguageModel, LmConfig};
+use crate::nn::lstm::LstmState;
 use crate::train::clip::clip_grad_norm;
 use crate::train::optim::{Optimizer, OptimizerConfig};
 use anyhow::Result;
+use rand_chacha::ChaCha8Rng;
 use std::path::Path;
 use std::time::Instant;
 
@@ -32,51 +36,90 @@ impl StepShape {
     }
 }
 
-/// Seconds per step over `repeats` steps after one warm-up step.
-pub fn time_tsumugi(shape: StepShape, repeats: usize) -> Result<Vec<f64>> {
-    let cfg = LmConfig {
-        vocab: shape.vocab,
-        embed: shape.hidden,
-        hidden: shape.hidden,
-        layers: shape.layers,
-        dropout: shape.dropout,
-        tied: true,
-        locked_dropout: false,
-        embedding_dropout: 0.0,
-    };
-    let mut model = LanguageModel::new(cfg, 0)?;
-    let mut optimizer = Optimizer::new(OptimizerConfig::Sgd {
-        momentum: 0.0,
-        nesterov: false,
-        weight_decay: 0.0,
-    });
-    let mut rng = LanguageModel::rng(0, 1);
-    let n = shape.steps * shape.batch;
-    let tokens = model.random_tokens(n, &mut rng);
-    let targets = model.random_tokens(n, &mut rng);
-    let mut states = model.initial_state(shape.batch);
-    let mut times = Vec::new();
-    for i in 0..=repeats {
-        let began = Instant::now();
-        model.params.zero_grad();
-        model.forward_backward(&tokens, &targets, shape.steps, shape.batch, &mut states, &mut rng);
-        clip_grad_norm(&mut model.params, 0.25);
-        optimizer.step(&mut model.params, 20.0);
-        if i > 0 {
-            times.push(began.elapsed().as_secs_f64());
-        }
-    }
-    Ok(times)
+/// tsumugi's side: a model, its optimizer and one batch, stepped as often as asked.
+pub struct Stepper {
+    model: LanguageModel,
+    optimizer: Optimizer,
+    rng: ChaCha8Rng,
+    tokens: Vec<u32>,
+    targets: Vec<u32>,
+    states: Vec<LstmState>,
+    shape: StepShape,
 }
 
-pub fn time_peer(python: &str, script: &Path, shape: StepShape, repeats: usize, threads: usize) -> Result<Vec<f64>> {
+impl Stepper {
+    pub fn new(shape: StepShape) -> Result<Self> {
+        let cfg = LmConfig {
+            vocab: shape.vocab,
+            embed: shape.hidden,
+            hidden: shape.hidden,
+            layers: shape.layers,
+            dropout: shape.dropout,
+            tied: true,
+            locked_dropout: false,
+            embedding_dropout: 0.0,
+        };
+        let model = LanguageModel::new(cfg, 0)?;
+        let optimizer = Optimizer::new(OptimizerConfig::Sgd {
+            momentum: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+        });
+        let mut rng = LanguageModel::rng(0, 1);
+        let n = shape.steps * shape.batch;
+        let tokens = model.random_tokens(n, &mut rng);
+        let targets = model.random_tokens(n, &mut rng);
+        let states = model.initial_state(shape.batch);
+        Ok(Self {
+            model,
+            optimizer,
+            rng,
+            tokens,
+            targets,
+            states,
+            shape,
+        })
+    }
+
+    /// One training step (zero grads, forward, backward, clip, SGD); its seconds.
+    pub fn step(&mut self) -> f64 {
+        let began = Instant::now();
+        self.model.params.zero_grad();
+        self.model.forward_backward(
+            &self.tokens,
+            &self.targets,
+            self.shape.steps,
+            self.shape.batch,
+            &mut self.states,
+            &mut self.rng,
+        );
+        clip_grad_norm(&mut self.model.params, 0.25);
+        self.optimizer.step(&mut self.model.params, 20.0);
+        began.elapsed().as_secs_f64()
+    }
+}
+
+/// Seconds per step over `repeats` steps after one warm-up step, tsumugi alone.
+pub fn time_tsumugi(shape: StepShape, repeats: usize) -> Result<Vec<f64>> {
+    let mut stepper = Stepper::new(shape)?;
+    stepper.step();
+    Ok((0..repeats).map(|_| stepper.step()).collect())
+}
+
+/// `repeats` steps on each side, alternating, after one warm-up step on each.
+pub fn time_alternating(
+    python: &str,
+    script: &Path,
+    shape: StepShape,
+    repeats: usize,
+    threads: usize,
+) -> Result<Paired> {
     let sizes = [
         ("--vocab", shape.vocab),
         ("--hidden", shape.hidden),
         ("--layers", shape.layers),
         ("--steps", shape.steps),
         ("--batch", shape.batch),
-        ("--repeats", repeats),
         ("--threads", threads),
     ];
     let mut args: Vec<String> = sizes
@@ -84,24 +127,29 @@ pub fn time_peer(python: &str, script: &Path, shape: StepShape, repeats: usize, 
         .flat_map(|(flag, v)| [flag.to_string(), v.to_string()])
         .collect();
     args.extend(["--dropout".to_string(), shape.dropout.to_string()]);
-    peer_seconds(&run_peer(python, script, &args)?, "step_seconds")
+    let (mut peer, _) = ServedPeer::start(python, script, &args)?;
+    let mut stepper = Stepper::new(shape)?;
+    stepper.step();
+    alternate(repeats, &mut peer, "step", || Ok(stepper.step()))
 }
 
 /// The printed comparison.
-pub fn summary(shape: StepShape, ours: &Timing, peer: Option<&Timing>) -> String {
+pub fn summary(shape: StepShape, ours: &[f64], peer: Option<&Paired>) -> String {
     let gflops = shape.flops() / 1e9;
+    let t = Timing::of(ours.to_vec());
     let mut s = format!(
         "LM step V {} H {} L {} T {} B {} (≈ {gflops:.1} GFLOP): tsumugi {:.4} / {:.4} / {:.4} s (min / median / max), {:.1} GFLOP/s",
-        shape.vocab, shape.hidden, shape.layers, shape.steps, shape.batch, ours.min, ours.median, ours.max, gflops / ours.median
+        shape.vocab, shape.hidden, shape.layers, shape.steps, shape.batch, t.min, t.median, t.max, gflops / t.median
     );
     if let Some(p) = peer {
+        let pt = Timing::of(p.peer.clone());
         s.push_str(&format!(
-            "\n  pytorch {:.4} / {:.4} / {:.4} s, {:.1} GFLOP/s; tsumugi / pytorch step time = {:.2}",
-            p.min,
-            p.median,
-            p.max,
-            gflops / p.median,
-            ours.median / p.median
+            "\n  pytorch {:.4} / {:.4} / {:.4} s, {:.1} GFLOP/s; {}",
+            pt.min,
+            pt.median,
+            pt.max,
+            gflops / pt.median,
+            p.ratio_line("pytorch step time")
         ));
     }
     s

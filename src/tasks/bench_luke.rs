@@ -1,8 +1,10 @@
 //! `tsumugi bench luke`: a LUKE-base-sized forward pass (768 hidden, 12 layers, 12 heads,
 //! entity_emb_size 256; sequence 128 with 2 entity mentions) here and in transformers
-//! (`tools/peers/luke_peer.py`), on the same random weights and inputs, at each batch size.
+//! (`tools/peers/luke_peer.py`), on the same random weights and inputs, at each batch size, the
+//! two sides' forwards alternating ([`super::bench_peer`]).
 
-use super::bench::{peer_seconds, run_peer, Timing};
+use super::bench::Timing;
+use super::bench_peer::{alternate, ServedPeer};
 use crate::data::json::read_json;
 use crate::luke::batch::Batch;
 use crate::luke::heads::LukeCheckpoint;
@@ -73,22 +75,11 @@ fn synthetic(batch: usize, seq: usize, vocab: usize) -> Vec<Encoding> {
         .collect()
 }
 
-fn time_batches(ckpt: &LukeCheckpoint, inputs: &[Encoding], batches: &[usize], repeats: usize) -> Result<Vec<Timing>> {
-    batches
-        .iter()
-        .map(|&b| {
-            let refs: Vec<&Encoding> = inputs[..b].iter().collect();
-            let batch = Batch::new(&refs, 1, 0);
-            ckpt.model.forward(&batch, false)?; // warm-up
-            let mut seconds = Vec::new();
-            for _ in 0..repeats {
-                let began = Instant::now();
-                ckpt.model.forward(&batch, false)?;
-                seconds.push(began.elapsed().as_secs_f64());
-            }
-            Ok(Timing::of(seconds))
-        })
-        .collect()
+/// One forward of `batch` (no hidden states kept); its seconds.
+fn time_forward(ckpt: &LukeCheckpoint, batch: &Batch) -> Result<f64> {
+    let began = Instant::now();
+    ckpt.model.forward(batch, false)?;
+    Ok(began.elapsed().as_secs_f64())
 }
 
 /// Max |Δ| between tsumugi's batch-1 outputs and the peer's `reference.json`.
@@ -127,44 +118,12 @@ pub fn run(a: &BenchLukeArgs) -> Result<String> {
         bail!("--repeats and every --batches entry must be positive, --seq at least 8");
     }
     let scratch = tempfile::tempdir()?;
-    let (dir, peer) = match (&a.model, a.no_peer) {
+    let (dir, mut peer) = match (&a.model, a.no_peer) {
         (Some(dir), true) => (dir.clone(), None),
         _ => {
             let dir = scratch.path().to_path_buf();
-            let inputs = synthetic(largest, a.seq, 50267);
-            let json = json!({
-                "input_ids": inputs.iter().map(|e| &e.input_ids).collect::<Vec<_>>(),
-                "entity_ids": inputs.iter().map(|e| &e.entity_ids).collect::<Vec<_>>(),
-                "entity_position_ids": inputs.iter().map(|e| &e.entity_position_ids).collect::<Vec<_>>(),
-            });
-            let inputs_path = dir.join("inputs.json");
-            std::fs::write(&inputs_path, json.to_string())?;
-            let sizes = [
-                ("--hidden", a.hidden),
-                ("--layers", a.layers),
-                ("--heads", a.heads),
-                ("--intermediate", a.intermediate),
-                ("--entity-emb", a.entity_emb),
-                ("--repeats", a.repeats),
-                ("--threads", a.threads),
-            ];
-            let mut args: Vec<String> = sizes.iter().flat_map(|(f, v)| [f.to_string(), v.to_string()]).collect();
-            let batches: Vec<String> = a.batches.iter().map(usize::to_string).collect();
-            args.extend([
-                "--out".to_string(),
-                dir.display().to_string(),
-                "--inputs".into(),
-                inputs_path.display().to_string(),
-                "--batches".into(),
-                batches.join(","),
-            ]);
-            let parsed = run_peer(&a.python, &a.peer_script, &args)?;
-            let timings = a
-                .batches
-                .iter()
-                .map(|b| Ok(Timing::of(peer_seconds(&parsed["seconds"], &b.to_string())?)))
-                .collect::<Result<Vec<_>>>()?;
-            (dir, Some(timings))
+            let peer = start_peer(a, &dir, &synthetic(largest, a.seq, 50267))?;
+            (dir, Some(peer))
         }
     };
     let ckpt = LukeCheckpoint::load(&dir)?;
@@ -173,29 +132,77 @@ pub fn run(a: &BenchLukeArgs) -> Result<String> {
         bail!("--seq {} exceeds the checkpoint's {} positions", a.seq, cfg.max_words());
     }
     let inputs = synthetic(largest, a.seq, cfg.vocab_size.max(8));
-    let ours = time_batches(&ckpt, &inputs, &a.batches, a.repeats)?;
     let mut report = format!(
         "LUKE forward, hidden {} × {} layers, {} heads, entity_emb {}, sequence {} + 2 entities:",
         cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads, cfg.entity_emb_size, a.seq
     );
-    for (i, (b, t)) in a.batches.iter().zip(&ours).enumerate() {
-        report.push_str(&format!(
-            "\n  batch {b}: tsumugi {:.4} / {:.4} / {:.4} s (min / median / max)",
-            t.min, t.median, t.max
-        ));
-        if let Some(p) = peer.as_ref().map(|p| &p[i]) {
-            report.push_str(&format!(
-                "; transformers {:.4} / {:.4} / {:.4} s; tsumugi / transformers = {:.2}",
-                p.min,
-                p.median,
-                p.max,
-                t.median / p.median
-            ));
-        }
+    for &b in &a.batches {
+        let refs: Vec<&Encoding> = inputs[..b].iter().collect();
+        let batch = Batch::new(&refs, 1, 0);
+        time_forward(&ckpt, &batch)?; // warm-up
+        let line = match peer.as_mut() {
+            None => {
+                let t = Timing::of(
+                    (0..a.repeats)
+                        .map(|_| time_forward(&ckpt, &batch))
+                        .collect::<Result<_>>()?,
+                );
+                format!(
+                    "tsumugi {:.4} / {:.4} / {:.4} s (min / median / max)",
+                    t.min, t.median, t.max
+                )
+            }
+            Some(peer) => {
+                let paired = alternate(a.repeats, peer, &b.to_string(), || time_forward(&ckpt, &batch))?;
+                let (t, p) = (Timing::of(paired.ours.clone()), Timing::of(paired.peer.clone()));
+                format!(
+                    "tsumugi {:.4} / {:.4} / {:.4} s (min / median / max); transformers {:.4} / {:.4} / {:.4} s; {}",
+                    t.min,
+                    t.median,
+                    t.max,
+                    p.min,
+                    p.median,
+                    p.max,
+                    paired.ratio_line("transformers")
+                )
+            }
+        };
+        report.push_str(&format!("\n  batch {b}: {line}"));
     }
     if peer.is_some() {
         let delta = max_delta(&ckpt, &inputs[0], &dir.join("reference.json"))?;
         report.push_str(&format!("\n  outputs vs transformers (batch 1): max |Δ| {delta:.2e}"));
     }
     Ok(report)
+}
+
+/// Starts the peer on `inputs`; it writes its random checkpoint and reference outputs into
+/// `dir` before it answers.
+fn start_peer(a: &BenchLukeArgs, dir: &Path, inputs: &[Encoding]) -> Result<ServedPeer> {
+    let json = json!({
+        "input_ids": inputs.iter().map(|e| &e.input_ids).collect::<Vec<_>>(),
+        "entity_ids": inputs.iter().map(|e| &e.entity_ids).collect::<Vec<_>>(),
+        "entity_position_ids": inputs.iter().map(|e| &e.entity_position_ids).collect::<Vec<_>>(),
+    });
+    let inputs_path = dir.join("inputs.json");
+    std::fs::write(&inputs_path, json.to_string())?;
+    let sizes = [
+        ("--hidden", a.hidden),
+        ("--layers", a.layers),
+        ("--heads", a.heads),
+        ("--intermediate", a.intermediate),
+        ("--entity-emb", a.entity_emb),
+        ("--threads", a.threads),
+    ];
+    let mut args: Vec<String> = sizes.iter().flat_map(|(f, v)| [f.to_string(), v.to_string()]).collect();
+    let batches: Vec<String> = a.batches.iter().map(usize::to_string).collect();
+    args.extend([
+        "--out".to_string(),
+        dir.display().to_string(),
+        "--inputs".into(),
+        inputs_path.display().to_string(),
+        "--batches".into(),
+        batches.join(","),
+    ]);
+    Ok(ServedPeer::start(&a.python, &a.peer_script, &args)?.0)
 }

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod bench_gemm;
 pub mod bench_lstm;
 pub mod bench_luke;
+pub mod bench_peer;
 pub mod bench_vectors;
 pub mod classify;
 pub mod datasets;

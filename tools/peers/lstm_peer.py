@@ -4,14 +4,14 @@ model, timed the same way.
 Embedding(V, H) -> dropout -> nn.LSTM(H, H, L, dropout) -> dropout -> Linear(H, V) tied to the
 embedding, as PyTorch's word_language_model example; random tokens [T, B]; one step = zero_grad,
 forward, cross-entropy, backward, clip_grad_norm_(0.25), SGD (lr 20). Hidden state carried and
-detached between steps. Prints {"step_seconds": [...]} as JSON.
+detached between steps. After one warm-up step it serves timed steps (case "step") to
+`tsumugi bench lstm`, which alternates them with its own (serve.py).
 """
 
 import argparse
-import json
-import time
 
 import torch
+from serve import serve
 from torch import nn
 
 
@@ -37,8 +37,8 @@ def main():
     p.add_argument("--steps", type=int, default=35)
     p.add_argument("--batch", type=int, default=20)
     p.add_argument("--dropout", type=float, default=0.5)
-    p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--serve", action="store_true", help="the only mode: answer timed steps on stdin")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -48,20 +48,19 @@ def main():
     criterion = nn.CrossEntropyLoss()
     tokens = torch.randint(0, a.vocab, (a.steps, a.batch))
     targets = torch.randint(0, a.vocab, (a.steps * a.batch,))
-    state = (torch.zeros(a.layers, a.batch, a.hidden), torch.zeros(a.layers, a.batch, a.hidden))
-    times = []
-    for i in range(a.repeats + 1):
-        start = time.perf_counter()
-        state = tuple(s.detach() for s in state)
+    state = [(torch.zeros(a.layers, a.batch, a.hidden), torch.zeros(a.layers, a.batch, a.hidden))]
+
+    def step():
+        state[0] = tuple(s.detach() for s in state[0])
         optimizer.zero_grad()
-        logits, state = model(tokens, state)
+        logits, state[0] = model(tokens, state[0])
         loss = criterion(logits.view(-1, a.vocab), targets)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
         optimizer.step()
-        if i > 0:  # the first step warms up allocators and kernels
-            times.append(time.perf_counter() - start)
-    print(json.dumps({"torch": torch.__version__, "threads": a.threads, "step_seconds": times}))
+
+    step()  # warms up allocators and kernels
+    serve({"step": step}, torch=torch.__version__, threads=a.threads)
 
 
 if __name__ == "__main__":

@@ -1,18 +1,19 @@
 """transformers peer for `tsumugi bench luke`: a LUKE-base-sized forward pass, timed the same way.
 
 Builds a randomly initialised `LukeModel` (seed 0) of the requested size, saves it with
-`save_pretrained` (safetensors) into --out so tsumugi loads the very same weights, then times
-`model(**inputs)` under `torch.no_grad()` for each batch size on the inputs tsumugi wrote
-(--inputs). Also stores the batch-1 outputs in --out/reference.json so tsumugi can report its
-max |Δ| against them. Prints {"seconds": {"1": [...], "8": [...]}} as JSON.
+`save_pretrained` (safetensors) into --out so tsumugi loads the very same weights, and stores
+the batch-1 outputs in --out/reference.json so tsumugi can report its max |Δ| against them.
+Then, after one warm-up forward per batch size, it serves timed `model(**inputs)` calls under
+`torch.no_grad()` on the inputs tsumugi wrote (--inputs), one case per batch size ("1", "8"),
+which `tsumugi bench luke` alternates with its own (serve.py).
 """
 
 import argparse
 import json
 import os
-import time
 
 import torch
+from serve import serve
 from transformers import LukeConfig, LukeModel
 
 
@@ -28,8 +29,8 @@ def main():
     p.add_argument("--vocab", type=int, default=50267)
     p.add_argument("--entity-vocab", type=int, default=1000)
     p.add_argument("--batches", default="1,8")
-    p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--serve", action="store_true", help="the only mode: answer timed forwards on stdin")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -51,24 +52,24 @@ def main():
         "entity_ids": torch.tensor(inputs["entity_ids"]),
         "entity_position_ids": torch.tensor(inputs["entity_position_ids"]),
     }
-    seconds = {}
     with torch.no_grad():
-        for b in [int(x) for x in a.batches.split(",")]:
-            batch = {k: v[:b] for k, v in full.items()}
-            model(**batch)  # warm-up
-            times = []
-            for _ in range(a.repeats):
-                began = time.perf_counter()
-                model(**batch)
-                times.append(time.perf_counter() - began)
-            seconds[str(b)] = times
         out = model(**{k: v[:1] for k, v in full.items()})
     reference = {
         "word_last_hidden_state": out.last_hidden_state[0].reshape(-1).tolist(),
         "entity_last_hidden_state": out.entity_last_hidden_state[0].reshape(-1).tolist(),
     }
     json.dump(reference, open(os.path.join(a.out, "reference.json"), "w"))
-    print(json.dumps({"seconds": seconds}))
+
+    def forward(batch):
+        with torch.no_grad():
+            model(**batch)
+
+    cases = {}
+    for b in [int(x) for x in a.batches.split(",")]:
+        batch = {k: v[:b] for k, v in full.items()}
+        forward(batch)  # warm-up
+        cases[str(b)] = lambda batch=batch: forward(batch)
+    serve(cases, torch=torch.__version__, threads=a.threads)
 
 
 if __name__ == "__main__":

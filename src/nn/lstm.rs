@@ -10,7 +10,7 @@
 //! the weight gradients of the whole sequence as two GEMMs. Stacking, dropout between layers
 //! and carrying (h, c) across batches belong to the caller.
 
-use super::fastmath;
+use super::lstm_cell::{cell_backward, cell_forward, CellTape};
 use super::matmul::{matmul, FixedB, Layout};
 use super::params::{Init, ParamId, Params};
 use rand::Rng;
@@ -140,21 +140,13 @@ impl LstmLayer {
             };
             let h_t = &mut rest[..batch * hidden];
             let c_t = &mut cells_rest[..batch * hidden];
-            for b in 0..batch {
-                let gr = &mut g[b * h4..(b + 1) * h4];
-                for j in 0..hidden {
-                    let i = fastmath::sigmoid(gr[j]);
-                    let f = fastmath::sigmoid(gr[hidden + j]);
-                    let gg = fastmath::tanh(gr[2 * hidden + j]);
-                    let o = fastmath::sigmoid(gr[3 * hidden + j]);
-                    let c = f * c_prev[b * hidden + j] + i * gg;
-                    c_t[b * hidden + j] = c;
-                    h_t[b * hidden + j] = o * fastmath::tanh(c);
-                    gr[j] = i;
-                    gr[hidden + j] = f;
-                    gr[2 * hidden + j] = gg;
-                    gr[3 * hidden + j] = o;
-                }
+            for (((gr, c), h), cp) in g
+                .chunks_exact_mut(h4)
+                .zip(c_t.chunks_exact_mut(hidden))
+                .zip(h_t.chunks_exact_mut(hidden))
+                .zip(c_prev.chunks_exact(hidden))
+            {
+                cell_forward(gr, cp, c, h);
             }
         }
         let last = (steps - 1) * batch * hidden..steps * batch * hidden;
@@ -195,24 +187,14 @@ impl LstmLayer {
             let dy = &d_out[span];
             let g = &tape.gates[t * batch * h4..(t + 1) * batch * h4];
             let dg = &mut d_gates[t * batch * h4..(t + 1) * batch * h4];
-            for b in 0..batch {
-                for j in 0..hidden {
-                    let k = b * hidden + j;
-                    let (i, f, gg, o) = (
-                        g[b * h4 + j],
-                        g[b * h4 + hidden + j],
-                        g[b * h4 + 2 * hidden + j],
-                        g[b * h4 + 3 * hidden + j],
-                    );
-                    let tc = fastmath::tanh(c_t[k]);
-                    let dh = dy[k] + dh_next[k];
-                    let dc = dh * o * (1.0 - tc * tc) + dc_next[k];
-                    dg[b * h4 + j] = dc * gg * i * (1.0 - i);
-                    dg[b * h4 + hidden + j] = dc * c_prev[k] * f * (1.0 - f);
-                    dg[b * h4 + 2 * hidden + j] = dc * i * (1.0 - gg * gg);
-                    dg[b * h4 + 3 * hidden + j] = dh * tc * o * (1.0 - o);
-                    dc_next[k] = dc * f;
-                }
+            for (b, (gr, dgr)) in g.chunks_exact(h4).zip(dg.chunks_exact_mut(h4)).enumerate() {
+                let row = b * hidden..(b + 1) * hidden;
+                let state = CellTape {
+                    gates: gr,
+                    c_prev: &c_prev[row.clone()],
+                    c: &c_t[row.clone()],
+                };
+                cell_backward(state, &dy[row.clone()], &dh_next[row.clone()], &mut dc_next[row], dgr);
             }
             // dh_{t-1}[B, H] = d_gates_t[B, 4H] · W_hh[4H, H]
             w_hh.left_multiply(&mut dh_next, dg, batch, false);

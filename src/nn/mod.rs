@@ -14,6 +14,7 @@ pub mod linear;
 pub mod lm;
 pub mod loss;
 pub mod lstm;
+mod lstm_cell;
 pub mod matmul;
 pub mod params;
 pub mod sgemm;

@@ -2,8 +2,14 @@
 //! (`torch.optim.AdamW`: decoupled decay, bias-corrected moments).
 
 use crate::nn::params::Params;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+
+/// Plain SGD updates parameters of at least this many values in blocks this size on every
+/// thread (elementwise, so the result is the same); smaller ones, such as a classifier's at
+/// batch 1, stay on the calling thread, where a step takes microseconds.
+const PARALLEL_MIN: usize = 1 << 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -66,8 +72,18 @@ impl Optimizer {
                     weight_decay,
                 } => {
                     if momentum == 0.0 {
-                        for (w, g) in p.value.iter_mut().zip(&p.grad) {
-                            *w -= lr * (g + weight_decay * *w);
+                        let update = |(w, g): (&mut [f32], &[f32])| {
+                            for (w, g) in w.iter_mut().zip(g) {
+                                *w -= lr * (g + weight_decay * *w);
+                            }
+                        };
+                        if p.value.len() >= PARALLEL_MIN {
+                            p.value
+                                .par_chunks_mut(PARALLEL_MIN)
+                                .zip(p.grad.par_chunks(PARALLEL_MIN))
+                                .for_each(update);
+                        } else {
+                            update((&mut p.value, &p.grad));
                         }
                         continue;
                     }

@@ -3,12 +3,14 @@
 //! `bias_hh_l{k}`), so weights move to and from `nn.LSTM` unchanged.
 //!
 //! Forward: the input projection of all T steps is one GEMM, then one recurrent GEMM per step
-//! and the gate math fused in one pass. `W_hh` is packed once per call ([`FixedB`]) and shared by
-//! the T recurrent products of forward (and again by those of backward): at B 20, H 650 the
-//! unpacked few-row kernels had taken 0.90 s per `bench lstm` step against 0.52 s packed. A
-//! one-step call (generation) uses the weight in place. Backward: one recurrent GEMM per step in reverse, then
+//! and the gate math fused in one pass. Backward: one recurrent GEMM per step in reverse, then
 //! the weight gradients of the whole sequence as two GEMMs. Stacking, dropout between layers
 //! and carrying (h, c) across batches belong to the caller.
+//!
+//! `W_hh` is packed once per call ([`FixedB`]) and shared by the T recurrent products of forward
+//! (and again by those of backward): at B 20, H 650 the unpacked few-row kernels had taken
+//! 0.90 s per `bench lstm` step against 0.52 s packed. A one-step call (generation) uses the
+//! weight in place.
 
 use super::lstm_cell::{cell_backward, cell_forward, CellTape};
 use super::matmul::{matmul, FixedB, Layout};

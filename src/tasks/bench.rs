@@ -104,19 +104,38 @@ pub fn time_tsumugi(rows: usize, dim: usize, repeats: usize) -> Result<Vec<(Stri
     Ok(out)
 }
 
-/// Runs a PyTorch peer script and returns the JSON object it prints.
-pub fn run_peer(python: &str, script: &Path, args: &[String]) -> Result<serde_json::Value> {
+/// `python script`, once the script is known to exist; both peer protocols start from it.
+pub fn peer_command(python: &str, script: &Path) -> Result<std::process::Command> {
     if !script.exists() {
         bail!(
             "peer script {} not found (run from the repository root or pass --peer-script)",
             script.display()
         );
     }
-    let output = std::process::Command::new(python)
-        .arg(script)
+    let mut command = std::process::Command::new(python);
+    command.arg(script);
+    Ok(command)
+}
+
+/// The context of a peer that could not be started.
+pub fn cannot_run(python: &str) -> String {
+    format!("running {python} (set --python to an interpreter with torch)")
+}
+
+/// `--flag value` pairs as command-line arguments.
+pub fn flag_args(pairs: &[(&str, usize)]) -> Vec<String> {
+    pairs
+        .iter()
+        .flat_map(|(flag, v)| [flag.to_string(), v.to_string()])
+        .collect()
+}
+
+/// Runs a PyTorch peer script and returns the JSON object it prints.
+pub fn run_peer(python: &str, script: &Path, args: &[String]) -> Result<serde_json::Value> {
+    let output = peer_command(python, script)?
         .args(args)
         .output()
-        .with_context(|| format!("running {python} (set --python to an interpreter with torch)"))?;
+        .with_context(|| cannot_run(python))?;
     if !output.status.success() {
         bail!("the PyTorch peer failed:\n{}", String::from_utf8_lossy(&output.stderr));
     }
@@ -144,17 +163,12 @@ pub fn time_peer(
     repeats: usize,
     threads: usize,
 ) -> Result<HashMap<String, Vec<f64>>> {
-    let args = [
-        "--rows",
-        &rows.to_string(),
-        "--dim",
-        &dim.to_string(),
-        "--repeats",
-        &repeats.to_string(),
-        "--threads",
-        &threads.to_string(),
-    ]
-    .map(String::from);
+    let args = flag_args(&[
+        ("--rows", rows),
+        ("--dim", dim),
+        ("--repeats", repeats),
+        ("--threads", threads),
+    ]);
     let parsed = run_peer(python, script, &args)?;
     cases()
         .into_iter()

@@ -3,7 +3,7 @@
 //! `matmul` used before, and still uses without AVX-512), and in the PyTorch peer
 //! (`tools/peers/gemm_peer.py`, `torch.matmul` on MKL) in the same command.
 
-use super::bench::{peer_seconds, run_peer, Timing};
+use super::bench::{flag_args, peer_seconds, run_peer, Timing};
 use crate::nn::matmul::{matmul, matmul_gemm_crate, Layout};
 use anyhow::{bail, Result};
 use std::path::Path;
@@ -104,14 +104,8 @@ pub fn time_peer(python: &str, script: &Path, repeats: usize, threads: usize) ->
             )
         })
         .collect();
-    let mut args = vec![
-        "--repeats".to_string(),
-        repeats.to_string(),
-        "--threads".to_string(),
-        threads.to_string(),
-        "--products".to_string(),
-    ];
-    args.push(spec.join(","));
+    let mut args = flag_args(&[("--repeats", repeats), ("--threads", threads)]);
+    args.extend(["--products".to_string(), spec.join(",")]);
     let parsed = run_peer(python, script, &args)?;
     products().iter().map(|p| peer_seconds(&parsed, p.name)).collect()
 }

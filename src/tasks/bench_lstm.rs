@@ -3,7 +3,7 @@
 //! SGD) here and in the PyTorch peer (`tools/peers/lstm_peer.py`) in the same command, the two
 //! sides' steps alternating ([`super::bench_peer`]).
 
-use super::bench::Timing;
+use super::bench::{flag_args, Timing};
 use super::bench_peer::{alternate, Paired, ServedPeer};
 use crate::nn::lm::{LanguageModel, LmConfig};
 use crate::nn::lstm::LstmState;
@@ -114,20 +114,16 @@ pub fn time_alternating(
     repeats: usize,
     threads: usize,
 ) -> Result<Paired> {
-    let sizes = [
+    let mut args = flag_args(&[
         ("--vocab", shape.vocab),
         ("--hidden", shape.hidden),
         ("--layers", shape.layers),
         ("--steps", shape.steps),
         ("--batch", shape.batch),
         ("--threads", threads),
-    ];
-    let mut args: Vec<String> = sizes
-        .iter()
-        .flat_map(|(flag, v)| [flag.to_string(), v.to_string()])
-        .collect();
+    ]);
     args.extend(["--dropout".to_string(), shape.dropout.to_string()]);
-    let (mut peer, _) = ServedPeer::start(python, script, &args)?;
+    let mut peer = ServedPeer::start(python, script, &args)?;
     let mut stepper = Stepper::new(shape)?;
     stepper.step();
     alternate(repeats, &mut peer, "step", || Ok(stepper.step()))

@@ -3,7 +3,7 @@
 //! (`tools/peers/luke_peer.py`), on the same random weights and inputs, at each batch size, the
 //! two sides' forwards alternating ([`super::bench_peer`]).
 
-use super::bench::Timing;
+use super::bench::{flag_args, Timing};
 use super::bench_peer::{alternate, ServedPeer};
 use crate::data::json::read_json;
 use crate::luke::batch::Batch;
@@ -186,15 +186,14 @@ fn start_peer(a: &BenchLukeArgs, dir: &Path, inputs: &[Encoding]) -> Result<Serv
     });
     let inputs_path = dir.join("inputs.json");
     std::fs::write(&inputs_path, json.to_string())?;
-    let sizes = [
+    let mut args = flag_args(&[
         ("--hidden", a.hidden),
         ("--layers", a.layers),
         ("--heads", a.heads),
         ("--intermediate", a.intermediate),
         ("--entity-emb", a.entity_emb),
         ("--threads", a.threads),
-    ];
-    let mut args: Vec<String> = sizes.iter().flat_map(|(f, v)| [f.to_string(), v.to_string()]).collect();
+    ]);
     let batches: Vec<String> = a.batches.iter().map(usize::to_string).collect();
     args.extend([
         "--out".to_string(),
@@ -204,5 +203,5 @@ fn start_peer(a: &BenchLukeArgs, dir: &Path, inputs: &[Encoding]) -> Result<Serv
         "--batches".into(),
         batches.join(","),
     ]);
-    Ok(ServedPeer::start(&a.python, &a.peer_script, &args)?.0)
+    ServedPeer::start(&a.python, &a.peer_script, &args)
 }

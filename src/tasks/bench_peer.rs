@@ -5,11 +5,11 @@
 //! BENCHMARKS.md was measured on), timing all of tsumugi's runs and then all of the peer's
 //! charged the drift to whichever side ran second; alternating charges it to both alike.
 
-use super::bench::Timing;
+use super::bench::{cannot_run, peer_command, Timing};
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -27,24 +27,16 @@ pub struct ServedPeer {
 }
 
 impl ServedPeer {
-    /// Starts `python script args… --serve` and waits for its first line (returned: what the
-    /// peer reports about itself, e.g. its torch version).
-    pub fn start(python: &str, script: &Path, args: &[String]) -> Result<(Self, serde_json::Value)> {
-        if !script.exists() {
-            bail!(
-                "peer script {} not found (run from the repository root or pass --peer-script)",
-                script.display()
-            );
-        }
-        let mut child = Command::new(python)
-            .arg(script)
+    /// Starts `python script args… --serve` and waits for its first line, which must be JSON.
+    pub fn start(python: &str, script: &Path, args: &[String]) -> Result<Self> {
+        let mut child = peer_command(python, script)?
             .args(args)
             .arg("--serve")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .with_context(|| format!("running {python} (set --python to an interpreter with torch)"))?;
+            .with_context(|| cannot_run(python))?;
         let (Some(stdin), Some(stdout), Some(mut err)) = (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
             bail!("the PyTorch peer's pipes could not be opened");
@@ -61,8 +53,8 @@ impl ServedPeer {
             stderr: Some(stderr),
             script: script.display().to_string(),
         };
-        let hello = peer.answer()?;
-        Ok((peer, hello))
+        peer.answer()?;
+        Ok(peer)
     }
 
     /// Runs `case` once in the peer and returns its seconds.

@@ -31,7 +31,15 @@ unsafe fn tile<const R: usize>(kc: usize, a: *const f32, b: *const f32, out: Til
         }
     };
     let mut p = 0;
+    let mut trip = 0;
     while p + UNROLL <= kc {
+        // One line of this tile's C per trip, so the loads and stores at the end hit L1: C is
+        // read once per KC block, from L3 or memory. 1–6% per product (paired, in one process).
+        if trip < 2 * R {
+            // A prefetch never faults; `wrapping_add` as a ragged tile's line may lie past C.
+            _mm_prefetch::<_MM_HINT_T0>(out.c.wrapping_add((trip / 2) * out.ldc + (trip % 2) * 16) as *const i8);
+        }
+        trip += 1;
         for u in 0..UNROLL {
             step(a.add(u * MR), b.add(u * NR), &mut acc);
         }

@@ -130,8 +130,9 @@ pub struct Out<'a> {
 }
 
 /// `C[m, n] (+)= A[m, k] · B[k, n]` on up to `threads` threads of the current rayon pool, split
-/// by columns (each thread packs A itself: O(m·k) against its O(m·k·n/threads) multiply-adds)
-/// or, when B is too narrow to split, by rows.
+/// so that the operand every thread reads whole is the smaller one: by columns (each thread
+/// packs all of A) when B is the wider, by rows (each packs, or reads packed, all of B) when A
+/// is the taller — unless that side has too few tiles for all threads.
 ///
 /// Panics if the shapes disagree or a view reaches outside its slice, or without AVX-512F.
 pub fn product(out: Out, a: View, b: Right, accumulate: bool, threads: usize) {
@@ -166,7 +167,10 @@ pub fn product(out: Out, a: View, b: Right, accumulate: bool, threads: usize) {
         // SAFETY: bounds asserted above; one thread owns all of C.
         return unsafe { run(c, ldc, &a, &b, 0..m, 0..n, accumulate) };
     }
-    let by_columns = panels >= 2 * threads || m < 2 * MR * threads;
+    let rows_can_split = m >= 2 * MR * threads;
+    let columns_can_split = panels >= 2 * threads;
+    let rows_cheaper = m > n;
+    let by_columns = !rows_can_split || (columns_can_split && !rows_cheaper);
     rayon::scope(|s| {
         for t in 0..threads {
             let (rows, cols) = if by_columns {

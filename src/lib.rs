@@ -8,6 +8,7 @@ pub mod data;
 pub mod embed;
 pub mod gpu;
 pub mod luke;
+pub mod memory;
 pub mod nn;
 pub mod report;
 pub mod tasks;

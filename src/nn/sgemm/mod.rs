@@ -41,14 +41,14 @@ unsafe fn tile_rows(_: usize, _: usize, _: *const f32, _: *const f32, _: Tile) {
 pub const MR: usize = 14;
 /// Columns of the register tile (two 16-lane vectors).
 pub const NR: usize = 32;
-/// Depth of a packed block (a 32-column B panel is then 32 KiB). 128 and 192 were measured no
-/// faster: `bench gemm --no-peer --repeats 7`, three interleaved rounds, KC 128 took 61–67 ms
-/// on the LSTM decoder product against 54–60 ms at 256, 192 within the noise of 256.
-const KC: usize = 256;
-/// Most rows of a packed A block (1 MiB at KC): it is read from L3 one 14-row panel at a time,
+/// Depth of a packed block (a 32-column B panel is then 48 KiB, a 14-row A panel 21 KiB).
+/// Paired in one process against 256 (12 rounds of `bench gemm`'s products, B prefetched):
+/// 384 took 0.95–1.01 of 256's time, 128 1.02–1.12, 512 and 768 the same as 384.
+const KC: usize = 384;
+/// Most rows of a packed A block (1.5 MiB at KC): it is read from L3 one 14-row panel at a time,
 /// and that panel stays in L1 while it is broadcast.
 const MC_MAX: usize = 1024;
-/// Columns of a packed B block (512 KiB at KC): it stays in the 1 MiB L2 while every A panel
+/// Columns of a packed B block (768 KiB at KC): it stays in the 1 MiB L2 while every A panel
 /// of the block passes over it.
 const NC: usize = 512;
 
@@ -207,7 +207,7 @@ fn rows_per_block(rows: usize) -> usize {
 /// One thread's block `C[rows, cols]`. Loop order, outer to inner: KC-deep blocks of k; blocks
 /// of A's rows, packed; NC columns of B, packed (they stay in L2); each 14-row A panel (it stays
 /// in L1); the 32-column B panels, streaming from L2. The tile broadcasts A's values, so A is
-/// the operand kept nearest. Keeping B's panel in L1 instead (32 KiB at KC: all of L1) and
+/// the operand kept nearest. Keeping B's panel in L1 instead (32 KiB at the KC of then, 256) and
 /// streaming A panels, as this loop did before, was slower: alternating the two in one process,
 /// the median paired time ratio was 0.85–0.94 on the LSTM's products and 0.90–1.0 on LUKE's.
 ///

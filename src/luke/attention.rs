@@ -7,13 +7,15 @@
 //! sequence's entity rows. Keys and values (and, when not entity-aware, the one query) come from
 //! one GEMM over all rows, so each weight is read once per layer and not once per row group — at
 //! batch 1 the entity rows' products had streamed every weight from memory again for 2 rows.
-//! Entity-aware queries take one more GEMM per group. Attention then runs per (sequence, head)
-//! on strided views of those blocks.
+//! Entity-aware queries take one more GEMM per group — except word→entity, whose scores come
+//! from the keys folded into `w2e_query` ([`WordEntityScores`]). Attention then runs per
+//! (sequence, head) on strided views of those blocks.
 
 use super::batch::Batch;
 use super::config::LukeConfig;
 use super::layers::{Dense, DenseWeights, LayerNorm};
 use super::weights::Weights;
+use super::word_entity::WordEntityScores;
 use crate::nn::fastmath;
 use crate::nn::matmul::{matmul_view, View};
 use anyhow::Result;
@@ -23,11 +25,13 @@ use rayon::prelude::*;
 enum Projections {
     /// All rows → `[q | k | v]`.
     Plain(Dense),
-    /// All rows → `[k | v]`; word rows → `[q_w2w | q_w2e]`; entity rows → `[q_e2w | q_e2e]`.
+    /// All rows → `[k | v]`; word rows → `q_w2w`; entity rows → `[q_e2w | q_e2e]`; word→entity
+    /// scores from the keys.
     EntityAware {
         shared: Dense,
         words: Dense,
         entities: Dense,
+        word_entity: Box<WordEntityScores>,
     },
 }
 
@@ -55,6 +59,9 @@ struct Group<'a> {
     query_cols: [usize; 2],
     /// The block row of sequence 0 in the shared keys and values.
     shared_first: usize,
+    /// Per sequence, its scores against the entities `[rows, heads·N]`, where they are not
+    /// queries times keys ([`WordEntityScores`]).
+    entity_scores: Option<&'a [Vec<f32>]>,
 }
 
 impl<'a> Projected<'a> {
@@ -73,10 +80,11 @@ impl<'a> Projected<'a> {
 
 impl<'a> Group<'a> {
     /// A group of `rows` per sequence starting at block row `first`, with its own entity-aware
-    /// queries `[q→words | q→entities]` or, without them, the shared block's `q`.
+    /// queries (`[q→words | q→entities]`, or `q→words` alone for words, whose scores against
+    /// entities come from [`WordEntityScores`]) or, without them, the shared block's `q`.
     fn new(rows: usize, first: usize, own: Option<&'a Projected<'a>>, shared: &'a Projected<'a>, h: usize) -> Self {
         let (queries, query_first, query_cols) = match own {
-            Some(q) => (q, 0, [0, h]),
+            Some(q) => (q, 0, [0, q.width - h]),
             None => (shared, first, [0, 0]),
         };
         Self {
@@ -85,6 +93,7 @@ impl<'a> Group<'a> {
             query_first,
             query_cols,
             shared_first: first,
+            entity_scores: None,
         }
     }
 }
@@ -98,8 +107,9 @@ impl SelfAttention {
             let (w2e, e2w, e2e) = (dense(w, "w2e_query")?, dense(w, "e2w_query")?, dense(w, "e2e_query")?);
             Projections::EntityAware {
                 shared: DenseWeights::concat(&[&key, &value]).pack(),
-                words: DenseWeights::concat(&[&query, &w2e]).pack(),
+                words: query.pack(),
                 entities: DenseWeights::concat(&[&e2w, &e2e]).pack(),
+                word_entity: Box::new(WordEntityScores::new(w2e, c.num_attention_heads)),
             }
         } else {
             Projections::Plain(DenseWeights::concat(&[&query, &key, &value]).pack())
@@ -125,9 +135,10 @@ impl SelfAttention {
                 shared,
                 words,
                 entities,
+                ..
             } => (
                 shared.forward(hidden, rows),                               // [R, 2H]
-                Some(words.forward(&hidden[..wrows * h], wrows)),           // [B·W, 2H]
+                Some(words.forward(&hidden[..wrows * h], wrows)),           // [B·W, H]
                 Some(entities.forward(&hidden[wrows * h..], rows - wrows)), // [B·N, 2H]
             ),
         };
@@ -136,13 +147,29 @@ impl SelfAttention {
             width: shared.len() / rows.max(1),
         };
         let (word_q, entity_q) = (
-            word_q.as_deref().map(|data| Projected { data, width: 2 * h }),
+            word_q.as_deref().map(|data| Projected { data, width: h }),
             entity_q.as_deref().map(|data| Projected { data, width: 2 * h }),
         );
+        // Per sequence, [W, heads·N]: entity-aware word→entity scores (keys at column 0).
+        let word_entity: Option<Vec<Vec<f32>>> = match &self.projections {
+            Projections::EntityAware { word_entity, .. } => Some(
+                (0..bsz)
+                    .into_par_iter()
+                    .map(|b| {
+                        let words = View::row_major(&hidden[b * nw * h..(b + 1) * nw * h], nw, h);
+                        word_entity.scores(words, shared.head(wrows + b * ne, ne, 0, h))
+                    })
+                    .collect(),
+            ),
+            Projections::Plain(_) => None,
+        };
         // Keys and values follow the queries in the shared block when it holds them.
         let kv_col = if word_q.is_some() { 0 } else { h };
         let groups = [
-            Group::new(nw, 0, word_q.as_ref(), &shared, h),
+            Group {
+                entity_scores: word_entity.as_deref(),
+                ..Group::new(nw, 0, word_q.as_ref(), &shared, h)
+            },
             Group::new(ne, wrows, entity_q.as_ref(), &shared, h),
         ];
         // Context per (sequence, head): [W + N, d].
@@ -186,6 +213,16 @@ impl SelfAttention {
         for queries in groups {
             let mut key0 = 0;
             for (target, keyed) in groups.iter().enumerate() {
+                if let (1, Some(all)) = (target, queries.entity_scores) {
+                    let n = keyed.rows;
+                    let own = &all[b][head * n..];
+                    for r in 0..queries.rows {
+                        let at = (row0 + r) * keys + key0;
+                        scores[at..at + n].copy_from_slice(&own[r * self.heads * n..][..n]);
+                    }
+                    key0 += n;
+                    continue;
+                }
                 // scores[queries, keyed] = Q(queries → target group) · K(keyed)ᵀ
                 let q = view(
                     queries.queries,

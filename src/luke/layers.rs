@@ -50,6 +50,12 @@ impl DenseWeights {
         }
     }
 
+    /// `(weight [out, in], bias, inputs, outputs)`, for code that uses the weight other than as a
+    /// projection.
+    pub fn into_parts(self) -> (Vec<f32>, Option<Vec<f32>>, usize, usize) {
+        (self.weight, self.bias, self.inputs, self.outputs)
+    }
+
     /// The layer ready to run, its weight packed once for every product it will take part in.
     pub fn pack(self) -> Dense {
         Dense {

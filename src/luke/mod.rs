@@ -17,4 +17,5 @@ pub mod sentencepiece;
 pub mod tokenizer;
 pub mod torch_pickle;
 pub mod weights;
+pub mod word_entity;
 pub mod words;

@@ -4,38 +4,16 @@
 //! 20 × 650 step the forward gate math took 111–121 µs that way against 318 µs, bit-identical
 //! (no fused multiply-adds are formed either way, so only the lane count differs).
 
-use super::fastmath;
+use super::fastmath::{self, avx512_or_baseline};
 
-/// See [`forward_body`].
-pub fn cell_forward(gates: &mut [f32], c_prev: &[f32], c: &mut [f32], h: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F.
-        return unsafe { forward_avx512(gates, c_prev, c, h) };
-    }
-    forward_body(gates, c_prev, c, h)
+avx512_or_baseline! {
+    /// See [`forward_body`].
+    pub fn cell_forward(gates: &mut [f32], c_prev: &[f32], c: &mut [f32], h: &mut [f32]) = forward_body;
 }
 
-/// See [`backward_body`].
-pub fn cell_backward(tape: CellTape, dy: &[f32], dh_next: &[f32], dc_next: &mut [f32], dg: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F.
-        return unsafe { backward_avx512(tape, dy, dh_next, dc_next, dg) };
-    }
-    backward_body(tape, dy, dh_next, dc_next, dg)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn forward_avx512(gates: &mut [f32], c_prev: &[f32], c: &mut [f32], h: &mut [f32]) {
-    forward_body(gates, c_prev, c, h)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn backward_avx512(tape: CellTape, dy: &[f32], dh_next: &[f32], dc_next: &mut [f32], dg: &mut [f32]) {
-    backward_body(tape, dy, dh_next, dc_next, dg)
+avx512_or_baseline! {
+    /// See [`backward_body`].
+    pub fn cell_backward(tape: CellTape, dy: &[f32], dh_next: &[f32], dc_next: &mut [f32], dg: &mut [f32]) = backward_body;
 }
 
 /// One sequence's gate math at one step: the pre-activations `[i | f | g | o]` (H each) are

@@ -123,22 +123,25 @@ avx512_or_baseline! {
 fn layer_norm_row_body(row: &mut [f32], weight: &[f32], bias: &[f32], eps: f64) {
     let n = row.len();
     let (weight, bias) = (&weight[..n], &bias[..n]);
-    let sum_of = |f: &dyn Fn(f32) -> f64| {
-        let mut acc = [0f64; 8];
-        let mut chunks = row.chunks_exact(8);
-        for c in &mut chunks {
-            for (a, &v) in acc.iter_mut().zip(c) {
-                *a += f(v);
-            }
-        }
-        chunks.remainder().iter().map(|&v| f(v)).sum::<f64>() + acc.iter().sum::<f64>()
-    };
-    let mean = sum_of(&|v| v as f64) / n as f64;
-    let var = sum_of(&|v| (v as f64 - mean) * (v as f64 - mean)) / n as f64;
+    let mean = sum_of(row, |v| v as f64) / n as f64;
+    let var = sum_of(row, |v| (v as f64 - mean) * (v as f64 - mean)) / n as f64;
     let inv = 1.0 / (var + eps).sqrt();
     for j in 0..n {
         row[j] = ((row[j] as f64 - mean) * inv) as f32 * weight[j] + bias[j];
     }
+}
+
+/// `Σ f(v)` over `row` in f64, with eight partial sums so the loop vectorises.
+#[inline(always)]
+fn sum_of(row: &[f32], f: impl Fn(f32) -> f64) -> f64 {
+    let mut acc = [0f64; 8];
+    let mut chunks = row.chunks_exact(8);
+    for c in &mut chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += f(v);
+        }
+    }
+    chunks.remainder().iter().map(|&v| f(v)).sum::<f64>() + acc.iter().sum::<f64>()
 }
 
 /// Applies the feed-forward activation in place.

@@ -66,11 +66,7 @@ impl WordEntityScores {
         let mut folded = vec![0f32; self.heads * n * h];
         let mut key_bias = vec![0f32; self.heads * n];
         for head in 0..self.heads {
-            let head_keys = View {
-                cols: d,
-                offset: keys.offset + head * d * keys.col_stride,
-                ..keys
-            };
+            let head_keys = keys.columns(head * d, d);
             let head_weight = View::row_major(&self.weight[head * d * h..(head + 1) * d * h], d, h);
             matmul_view(&mut folded, head * n * h, h, head_keys, head_weight, false);
             for e in 0..n {
@@ -101,16 +97,8 @@ impl WordEntityScores {
         matmul_view(&mut queries, 0, h, words, weight_t, true);
         let mut scores = vec![0f32; w * self.heads * n];
         for head in 0..self.heads {
-            let head_queries = View {
-                offset: head * d,
-                cols: d,
-                ..View::row_major(&queries, w, h)
-            };
-            let head_keys = View {
-                cols: d,
-                offset: keys.offset + head * d * keys.col_stride,
-                ..keys
-            };
+            let head_queries = View::row_major(&queries, w, h).columns(head * d, d);
+            let head_keys = keys.columns(head * d, d);
             matmul_view(
                 &mut scores,
                 head * n,

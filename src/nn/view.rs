@@ -33,6 +33,21 @@ impl<'a> View<'a> {
         self.offset + (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride + 1
     }
 
+    /// Columns `first .. first + count` (no data moves): one head's slice of a projection.
+    pub fn columns(self, first: usize, count: usize) -> Self {
+        assert!(
+            first + count <= self.cols,
+            "columns {first}..{} of {}",
+            first + count,
+            self.cols
+        );
+        Self {
+            offset: self.offset + first * self.col_stride,
+            cols: count,
+            ..self
+        }
+    }
+
     /// The same matrix transposed (no data moves).
     pub fn t(self) -> Self {
         Self {

@@ -210,6 +210,8 @@ fn rows_per_block(rows: usize) -> usize {
 /// the operand kept nearest. Keeping B's panel in L1 instead (32 KiB at the KC of then, 256) and
 /// streaming A panels, as this loop did before, was slower: alternating the two in one process,
 /// the median paired time ratio was 0.85–0.94 on the LSTM's products and 0.90–1.0 on LUKE's.
+/// The price: a B read in place is packed again for each A block (only blocks past MC_MAX
+/// rows, such as a thread's 5000 rows of the decoder's weight gradient); a `PackedB` is not.
 ///
 /// # Safety
 /// C must be writable at every `(i, j)` in the block at stride `ldc`, and no other thread may

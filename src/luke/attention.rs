@@ -152,15 +152,11 @@ impl SelfAttention {
         );
         // Per sequence, [W, heads·N]: entity-aware word→entity scores (keys at column 0).
         let word_entity: Option<Vec<Vec<f32>>> = match &self.projections {
-            Projections::EntityAware { word_entity, .. } => Some(
-                (0..bsz)
-                    .into_par_iter()
-                    .map(|b| {
-                        let words = View::row_major(&hidden[b * nw * h..(b + 1) * nw * h], nw, h);
-                        word_entity.scores(words, shared.head(wrows + b * ne, ne, 0, h))
-                    })
-                    .collect(),
-            ),
+            Projections::EntityAware { word_entity, .. } => Some(word_entity.scores(
+                View::row_major(&hidden[..wrows * h], wrows, h),
+                shared.head(wrows, rows - wrows, 0, h),
+                bsz,
+            )),
             Projections::Plain(_) => None,
         };
         // Keys and values follow the queries in the shared block when it holds them.

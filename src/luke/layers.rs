@@ -81,10 +81,7 @@ impl Dense {
     /// x `[rows, in]` → `[rows, out]`.
     pub fn forward(&self, x: &[f32], rows: usize) -> Vec<f32> {
         let mut y = vec![0f32; rows * self.outputs];
-        if let Some(b) = &self.bias {
-            y.chunks_exact_mut(self.outputs).for_each(|r| r.copy_from_slice(b));
-        }
-        self.weight.left_multiply(&mut y, x, rows, true);
+        self.weight.affine(&mut y, x, rows, self.bias.as_deref());
         y
     }
 }

@@ -2,6 +2,7 @@
 //! `gemm` crate (the kernel candle uses on CPU) elsewhere, and [`super::small_gemm`] for
 //! products of a few rows.
 
+pub use super::sgemm::Start;
 use super::sgemm::{self, Out, Right};
 pub use super::view::View;
 use gemm::Parallelism;
@@ -69,24 +70,60 @@ impl FixedB {
 
     /// `c[m, n] (+)= a[m, k] · self`.
     pub fn left_multiply(&self, c: &mut [f32], a: &[f32], m: usize, accumulate: bool) {
-        let (k, n) = (self.k, self.n);
+        self.product(c, self.rows_of(a, m), Start::accumulating(accumulate));
+    }
+
+    /// `c[m, n] = a[m, k] · self + bias` (the same `bias [n]` added to every row, when given):
+    /// a dense layer's forward pass, C written once.
+    pub fn affine(&self, c: &mut [f32], a: &[f32], m: usize, bias: Option<&[f32]>) {
+        self.product(c, self.rows_of(a, m), bias.map_or(Start::Zero, Start::Row));
+    }
+
+    /// `a` as a row-major left operand `[m, k]`.
+    fn rows_of<'a>(&self, a: &'a [f32], m: usize) -> View<'a> {
+        assert_eq!(
+            a.len(),
+            m * self.k,
+            "matmul: a has {} values, expected {m}×{}",
+            a.len(),
+            self.k
+        );
+        View::row_major(a, m, self.k)
+    }
+
+    /// `c[m, n] = a · self` for a strided `a` `[m, k]` (columns of a wider block).
+    pub fn left_multiply_view(&self, c: &mut [f32], a: View) {
+        self.product(c, a, Start::Zero);
+    }
+
+    fn product(&self, c: &mut [f32], a: View, start: Start) {
+        let (m, k, n) = (a.rows, self.k, self.n);
+        assert_eq!(a.cols, k, "matmul: a has {} columns, expected {k}", a.cols);
+        assert!(a.extent() <= a.data.len(), "matmul: a view out of bounds");
+        assert_eq!(c.len(), m * n, "matmul: c has {} values, expected {m}×{n}", c.len());
+        if let Start::Row(row) = start {
+            assert_eq!(row.len(), n, "matmul: a row of {} to add to {n} columns", row.len());
+        }
+        if m == 0 || n == 0 {
+            return;
+        }
+        let threads = threads_for(m, k, n);
         match &self.form {
-            FixedForm::Plain { data, layout } => matmul(c, a, Layout::Plain, data, *layout, m, k, n, accumulate),
+            FixedForm::Plain { data, layout } => {
+                match start {
+                    Start::Row(row) => c.chunks_exact_mut(n).for_each(|r| r.copy_from_slice(row)),
+                    Start::Zero | Start::Existing => {}
+                }
+                let accumulate = !matches!(start, Start::Zero);
+                gemm_crate_views(c, 0, n, a, stored(data, k, n, *layout), accumulate, threads);
+            }
             FixedForm::Packed(packed) => {
-                assert_eq!(c.len(), m * n, "matmul: c has {} values, expected {m}×{n}", c.len());
-                assert_eq!(a.len(), m * k, "matmul: a has {} values, expected {m}×{k}", a.len());
                 let out = Out {
                     data: c,
                     offset: 0,
                     row_stride: n,
                 };
-                sgemm::product(
-                    out,
-                    View::row_major(a, m, k),
-                    Right::Packed(packed),
-                    accumulate,
-                    threads_for(m, k, n),
-                );
+                sgemm::product(out, a, Right::Packed(packed), start, threads);
             }
         }
     }
@@ -111,12 +148,6 @@ pub fn matmul(
     if m == 0 || n == 0 {
         return;
     }
-    if k == 0 {
-        if !accumulate {
-            c.iter_mut().for_each(|x| *x = 0.0);
-        }
-        return;
-    }
     if m <= SMALL_M && m * k * n >= SMALL_MIN_FLOPS && la == Layout::Plain && super::small_gemm::available() {
         match lb {
             Layout::Transposed => return super::small_gemm::nt(c, a, b, m, k, n, accumulate),
@@ -131,7 +162,7 @@ pub fn matmul(
             offset: 0,
             row_stride: n,
         };
-        return sgemm::product(out, a, Right::View(b), accumulate, threads);
+        return sgemm::product(out, a, Right::View(b), Start::accumulating(accumulate), threads);
     }
     matmul_gemm_crate(c, a, la, b, lb, m, k, n, accumulate, threads);
 }
@@ -189,6 +220,14 @@ fn gemm_crate_views(
         a.extent() <= a.data.len() && b.extent() <= b.data.len() && c_offset + (m - 1) * c_row_stride + n <= c.len(),
         "matmul: view out of bounds"
     );
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                c[c_offset + i * c_row_stride..][..n].fill(0.0);
+            }
+        }
+        return;
+    }
     let parallelism = if threads > 1 {
         Parallelism::Rayon(0)
     } else {
@@ -237,21 +276,13 @@ pub fn matmul_view(c: &mut [f32], c_offset: usize, c_row_stride: usize, a: View,
         c_offset + (m - 1) * c_row_stride + n <= c.len(),
         "matmul_view: c out of bounds"
     );
-    if k == 0 {
-        if !accumulate {
-            for i in 0..m {
-                c[c_offset + i * c_row_stride..][..n].iter_mut().for_each(|x| *x = 0.0);
-            }
-        }
-        return;
-    }
     if sgemm::available() {
         let out = Out {
             data: c,
             offset: c_offset,
             row_stride: c_row_stride,
         };
-        return sgemm::product(out, a, Right::View(b), accumulate, 1);
+        return sgemm::product(out, a, Right::View(b), Start::accumulating(accumulate), 1);
     }
     gemm_crate_views(c, c_offset, c_row_stride, a, b, accumulate, 1);
 }
@@ -311,6 +342,23 @@ mod tests {
             fixed.left_multiply(&mut c, &a, m, true);
             for (x, w) in c.iter().zip(&want) {
                 assert!((x - 1.0 - w).abs() < 1e-4, "{layout:?}: {x} vs {w}");
+            }
+            let bias: Vec<f32> = (0..n).map(|j| j as f32 * 0.5).collect();
+            let mut c = vec![f32::NAN; m * n];
+            fixed.affine(&mut c, &a, m, Some(&bias));
+            for (i, (x, w)) in c.iter().zip(&want).enumerate() {
+                assert!((x - bias[i % n] - w).abs() < 1e-4, "{layout:?} affine: {x} vs {w}");
+            }
+            // a as columns 3..3+k of a wider block.
+            let wide: Vec<f32> = a
+                .chunks_exact(k)
+                .flat_map(|r| [[9.0; 3].as_slice(), r, &[9.0]].concat())
+                .collect();
+            let view = View::row_major(&wide, m, k + 4).columns(3, k);
+            let mut c = vec![f32::NAN; m * n];
+            fixed.left_multiply_view(&mut c, view);
+            for (x, w) in c.iter().zip(&want) {
+                assert!((x - w).abs() < 1e-4, "{layout:?} strided: {x} vs {w}");
             }
         }
     }

@@ -48,6 +48,21 @@ impl<'a> View<'a> {
         }
     }
 
+    /// Rows `first .. first + count` (no data moves): one sequence's rows of a batch.
+    pub fn row_slice(self, first: usize, count: usize) -> Self {
+        assert!(
+            first + count <= self.rows,
+            "rows {first}..{} of {}",
+            first + count,
+            self.rows
+        );
+        Self {
+            offset: self.offset + first * self.row_stride,
+            rows: count,
+            ..self
+        }
+    }
+
     /// The same matrix transposed (no data moves).
     pub fn t(self) -> Self {
         Self {

@@ -21,8 +21,8 @@ const B_PREFETCH_AHEAD: usize = 2 * UNROLL * NR;
 /// `C[R, cols] (+)= A[R, kc] · B[kc, cols]` from packed panels.
 ///
 /// # Safety
-/// AVX-512F must be present; `a` must hold `kc·MR` floats, `b` `kc·NR`, and C must have `R`
-/// rows of `cols` writable floats at stride `ldc`.
+/// AVX-512F must be present; `a` must hold `kc·MR` floats, `b` `kc·NR`, C must have `R`
+/// rows of `cols` writable floats at stride `ldc`, and a non-null `row` `cols` readable floats.
 #[target_feature(enable = "avx512f")]
 unsafe fn tile<const R: usize>(kc: usize, a: *const f32, b: *const f32, out: Tile) {
     let mut acc = [[_mm512_setzero_ps(); 2]; R];
@@ -73,6 +73,9 @@ unsafe fn tile<const R: usize>(kc: usize, a: *const f32, b: *const f32, out: Til
         if out.accumulate {
             x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, c));
             x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, c.add(16)));
+        } else if !out.row.is_null() {
+            x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, out.row));
+            x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, out.row.add(16)));
         }
         _mm512_mask_storeu_ps(c, m0, x0);
         _mm512_mask_storeu_ps(c.add(16), m1, x1);
@@ -113,6 +116,7 @@ pub(super) unsafe fn tile_and_peak_rates(seconds: f64) -> (f64, f64) {
         ldc: NR,
         cols: NR,
         accumulate: true,
+        row: std::ptr::null(),
     };
     let rate = |flops_per_call: f64, call: &mut dyn FnMut()| {
         let began = std::time::Instant::now();

@@ -29,6 +29,8 @@ struct Tile {
     cols: usize,
     /// Add to what C holds instead of overwriting it.
     accumulate: bool,
+    /// When not accumulating: a row added to every row of the tile (null: none).
+    row: *const f32,
 }
 
 /// Never called: `product` asserts AVX-512F first.
@@ -122,6 +124,29 @@ impl Right<'_> {
     }
 }
 
+/// What C starts from before `A·B` is added to it.
+#[derive(Clone, Copy)]
+pub enum Start<'a> {
+    /// Nothing: C is overwritten.
+    Zero,
+    /// What C holds already.
+    Existing,
+    /// The same row `[n]` in every row (a layer's bias), added as the first k-block is stored:
+    /// C is written once instead of filled with copies and then read back.
+    Row(&'a [f32]),
+}
+
+impl Start<'_> {
+    /// `Existing` when `accumulate`, else `Zero`.
+    pub fn accumulating(accumulate: bool) -> Self {
+        if accumulate {
+            Start::Existing
+        } else {
+            Start::Zero
+        }
+    }
+}
+
 /// The output: row-major with `row_stride`, starting at `offset` of `data`.
 pub struct Out<'a> {
     pub data: &'a mut [f32],
@@ -129,13 +154,14 @@ pub struct Out<'a> {
     pub row_stride: usize,
 }
 
-/// `C[m, n] (+)= A[m, k] · B[k, n]` on up to `threads` threads of the current rayon pool, split
-/// so that the operand every thread reads whole is the smaller one: by columns (each thread
-/// packs all of A) when B is the wider, by rows (each packs, or reads packed, all of B) when A
-/// is the taller — unless that side has too few tiles for all threads.
+/// `C[m, n] = start + A[m, k] · B[k, n]` on up to `threads` threads of the current rayon pool,
+/// split so that the operand every thread reads whole is the smaller one: by columns (each
+/// thread packs all of A) when B is the wider, by rows (each packs all of B) when A is the
+/// taller (a packed B is cheaper to read whole, so then from a third of its width) — unless
+/// that side has too few tiles for all threads.
 ///
 /// Panics if the shapes disagree or a view reaches outside its slice, or without AVX-512F.
-pub fn product(out: Out, a: View, b: Right, accumulate: bool, threads: usize) {
+pub fn product(out: Out, a: View, b: Right, start: Start, threads: usize) {
     let (k, n) = b.shape();
     let m = a.rows;
     assert!(available(), "sgemm needs AVX-512F");
@@ -143,6 +169,9 @@ pub fn product(out: Out, a: View, b: Right, accumulate: bool, threads: usize) {
     assert!(a.extent() <= a.data.len(), "sgemm: A view out of bounds");
     if let Right::View(v) = &b {
         assert!(v.extent() <= v.data.len(), "sgemm: B view out of bounds");
+    }
+    if let Start::Row(row) = start {
+        assert_eq!(row.len(), n, "sgemm: a start row of {} for {n} columns", row.len());
     }
     if m == 0 || n == 0 {
         return;
@@ -152,9 +181,12 @@ pub fn product(out: Out, a: View, b: Right, accumulate: bool, threads: usize) {
         "sgemm: C out of bounds"
     );
     if k == 0 {
-        if !accumulate {
-            for i in 0..m {
-                out.data[out.offset + i * out.row_stride..][..n].fill(0.0);
+        for i in 0..m {
+            let c = &mut out.data[out.offset + i * out.row_stride..][..n];
+            match start {
+                Start::Zero => c.fill(0.0),
+                Start::Existing => {}
+                Start::Row(row) => c.copy_from_slice(row),
             }
         }
         return;
@@ -165,11 +197,17 @@ pub fn product(out: Out, a: View, b: Right, accumulate: bool, threads: usize) {
     let threads = threads.max(1);
     if threads == 1 {
         // SAFETY: bounds asserted above; one thread owns all of C.
-        return unsafe { run(c, ldc, &a, &b, 0..m, 0..n, accumulate) };
+        return unsafe { run(c, ldc, &a, &b, 0..m, 0..n, start) };
     }
     let rows_can_split = m >= 2 * MR * threads;
     let columns_can_split = panels >= 2 * threads;
-    let rows_cheaper = m > n;
+    // Per thread, a split by rows reads all of B and packs half of A; by columns, half of B
+    // and all of A. Packing a float costs about three reads of one, so for a B packed already
+    // rows win once m > n/3; a B read in place has to be packed either way: m > n.
+    let rows_cheaper = match b {
+        Right::Packed(_) => 3 * m > n,
+        Right::View(_) => m > n,
+    };
     let by_columns = !rows_can_split || (columns_can_split && !rows_cheaper);
     rayon::scope(|s| {
         for t in 0..threads {
@@ -185,7 +223,7 @@ pub fn product(out: Out, a: View, b: Right, accumulate: bool, threads: usize) {
             }
             let (a, b) = (&a, &b);
             // SAFETY: bounds asserted above; the threads' (rows, cols) blocks of C are disjoint.
-            s.spawn(move |_| unsafe { run(c, ldc, a, b, rows, cols, accumulate) });
+            s.spawn(move |_| unsafe { run(c, ldc, a, b, rows, cols, start) });
         }
     });
 }
@@ -223,7 +261,7 @@ unsafe fn run(
     b: &Right,
     rows: std::ops::Range<usize>,
     cols: std::ops::Range<usize>,
-    accumulate: bool,
+    start: Start,
 ) {
     let k = a.cols;
     let mc_max = rows_per_block(rows.len());
@@ -256,7 +294,11 @@ unsafe fn run(
                                 c: c.0.add((i0 + ir) * ldc + j0 + jr),
                                 ldc,
                                 cols: NR.min(nc - jr),
-                                accumulate: accumulate || k0 > 0,
+                                accumulate: matches!(start, Start::Existing) || k0 > 0,
+                                row: match start {
+                                    Start::Row(row) if k0 == 0 => row[j0 + jr..].as_ptr(),
+                                    _ => std::ptr::null(),
+                                },
                             };
                             let b_panel = b_block[jr * kc..][..kc * NR].as_ptr();
                             tile_rows(MR.min(mc - ir), kc, a_panel, b_panel, tile);
@@ -292,7 +334,7 @@ mod tests {
     }
 
     /// Every layout, ragged edges in m, n and k (k past one KC block), 1 and 2 threads,
-    /// packed and unpacked B, overwrite and accumulate.
+    /// packed and unpacked B, overwrite, accumulate and a start row.
     #[test]
     fn matches_naive_on_ragged_shapes_and_layouts() {
         if !available() {
@@ -314,11 +356,14 @@ mod tests {
                     };
                     let want = naive(&a, &b);
                     let packed = PackedB::new(b);
-                    for (right, threads, accumulate) in [
-                        (Right::View(b), 1, false),
-                        (Right::View(b), 2, true),
-                        (Right::Packed(&packed), 2, false),
-                        (Right::Packed(&packed), 1, true),
+                    let row = values(n, 3);
+                    for (right, threads, start) in [
+                        (Right::View(b), 1, Start::Zero),
+                        (Right::View(b), 2, Start::Existing),
+                        (Right::View(b), 2, Start::Row(&row)),
+                        (Right::Packed(&packed), 2, Start::Zero),
+                        (Right::Packed(&packed), 1, Start::Existing),
+                        (Right::Packed(&packed), 1, Start::Row(&row)),
                     ] {
                         let mut c = vec![0.5f32; m * n];
                         let out = Out {
@@ -326,9 +371,13 @@ mod tests {
                             offset: 0,
                             row_stride: n,
                         };
-                        product(out, a, right, accumulate, threads);
-                        let base = if accumulate { 0.5 } else { 0.0 };
-                        for (g, w) in c.iter().zip(&want) {
+                        product(out, a, right, start, threads);
+                        for (idx, (g, w)) in c.iter().zip(&want).enumerate() {
+                            let base = match start {
+                                Start::Zero => 0.0,
+                                Start::Existing => 0.5,
+                                Start::Row(row) => row[idx % n],
+                            };
                             assert!(
                                 (g - base - w).abs() < 1e-4 * (1.0 + w.abs()),
                                 "{m}×{k}×{n} a_t {a_t} b_t {b_t} threads {threads}: {g} vs {w}"
@@ -337,6 +386,31 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// With k = 0, C is its start: zeros, what it held, or the row.
+    #[test]
+    fn empty_inner_dimension_leaves_the_start() {
+        if !available() {
+            return;
+        }
+        let (a_data, b_data) = (Vec::new(), Vec::new());
+        let (a, b) = (View::row_major(&a_data, 2, 0), View::row_major(&b_data, 0, 3));
+        let row = [1.0, 2.0, 3.0];
+        for (start, want) in [
+            (Start::Zero, [0.0; 3]),
+            (Start::Existing, [4.0; 3]),
+            (Start::Row(&row), row),
+        ] {
+            let mut c = vec![4f32; 6];
+            let out = Out {
+                data: &mut c,
+                offset: 0,
+                row_stride: 3,
+            };
+            product(out, a, Right::View(b), start, 1);
+            assert_eq!(c, [want, want].concat());
         }
     }
 
@@ -357,7 +431,7 @@ mod tests {
             offset,
             row_stride: stride,
         };
-        product(out, a, Right::View(b), false, 2);
+        product(out, a, Right::View(b), Start::Zero, 2);
         for (idx, &v) in c.iter().enumerate() {
             let inside = idx >= offset && (idx - offset) % stride < n;
             if inside {

@@ -132,7 +132,8 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 let paired = time_alternating(&python, &peer_script, shape, repeats, threads)?;
                 (paired.ours.clone(), Some(paired))
             };
-            println!("{}", summary(shape, &ours, peer.as_ref()));
+            let peak = tsumugi::nn::sgemm::all_threads_fma_peak(0.5);
+            println!("{}", summary(shape, &ours, peer.as_ref(), peak));
         }
 
         BenchCommand::Gemm {

@@ -119,13 +119,21 @@ pub fn run(repeats: usize, peer: Option<(&str, &Path, usize)>) -> Result<String>
         Some((python, script, threads)) => Some(time_peer(python, script, repeats, threads)?),
         None => None,
     };
-    let mut out = match crate::nn::sgemm::tile_and_peak_rates(0.5) {
+    let one_thread = crate::nn::sgemm::tile_and_peak_rates(0.5);
+    let mut out = match one_thread {
         Some((tile, peak)) => format!(
             "one thread: sgemm's 14×32 register tile {tile:.1} GFLOP/s on panels in L1, FMA peak {peak:.1} GFLOP/s ({:.0}%)\n",
             100.0 * tile / peak
         ),
         None => "no AVX-512F: matmul runs on the gemm crate here\n".to_string(),
     };
+    if let (Some((_, one)), Some(all)) = (one_thread, crate::nn::sgemm::all_threads_fma_peak(0.5)) {
+        out.push_str(&format!(
+            "all {} threads at once: FMA peak {all:.1} GFLOP/s in all ({:.2}× one thread's {one:.1} above)\n",
+            rayon::current_num_threads(),
+            all / one
+        ));
+    }
     out.push_str(&format!(
         "products (C = A·B; layouts n = as written, t = stored transposed), median GFLOP/s, {repeats} repeats after a warm-up:\n"
     ));

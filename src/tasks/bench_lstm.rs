@@ -129,8 +129,9 @@ pub fn time_alternating(
     alternate(repeats, &mut peer, "step", || Ok(stepper.step()))
 }
 
-/// The printed comparison.
-pub fn summary(shape: StepShape, ours: &[f64], peer: Option<&Paired>) -> String {
+/// The printed comparison; with `peak` (all threads' FMA GFLOP/s at once), also the time the
+/// step's FLOPs would take at that peak and how near each side comes to it.
+pub fn summary(shape: StepShape, ours: &[f64], peer: Option<&Paired>, peak: Option<f64>) -> String {
     let gflops = shape.flops() / 1e9;
     let t = Timing::of(ours.to_vec());
     let mut s = format!(
@@ -147,6 +148,19 @@ pub fn summary(shape: StepShape, ours: &[f64], peer: Option<&Paired>) -> String 
             gflops / pt.median,
             p.ratio_line("pytorch step time")
         ));
+    }
+    if let Some(peak) = peak {
+        let floor = gflops / peak;
+        s.push_str(&format!(
+            "\n  FMA peak of all threads at once {peak:.1} GFLOP/s: the step's FLOPs alone take ≥ {floor:.4} s; tsumugi's median at {:.0}% of that peak",
+            100.0 * floor / t.median
+        ));
+        if let Some(p) = peer {
+            s.push_str(&format!(
+                ", PyTorch's at {:.0}%",
+                100.0 * floor / Timing::of(p.peer.clone()).median
+            ));
+        }
     }
     s
 }

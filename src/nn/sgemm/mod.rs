@@ -74,7 +74,22 @@ pub fn tile_and_peak_rates(seconds: f64) -> Option<(f64, f64)> {
     }
     #[cfg(target_arch = "x86_64")]
     // SAFETY: AVX-512F is present (checked above).
-    return Some(unsafe { kernel::tile_and_peak_rates(seconds) });
+    return Some(unsafe { (kernel::tile_rate(seconds), kernel::fma_peak(seconds)) });
+    #[cfg(not(target_arch = "x86_64"))]
+    None
+}
+
+/// GFLOP/s of independent FMAs on every thread of the rayon pool at once, summed: what all
+/// threads together can compute at most. It is less than threads × one thread's peak where
+/// threads share a core's FMA units (hyperthreads, or vCPUs the host maps onto one core).
+/// `None` without AVX-512F.
+pub fn all_threads_fma_peak(seconds: f64) -> Option<f64> {
+    if !available() {
+        return None;
+    }
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: AVX-512F is present (checked above).
+    return Some(rayon::broadcast(|_| unsafe { kernel::fma_peak(seconds) }).iter().sum());
     #[cfg(not(target_arch = "x86_64"))]
     None
 }

@@ -12,6 +12,7 @@
 //! (sequence, head) on strided views of those blocks.
 
 use super::batch::Batch;
+use super::buffers::Buffers;
 use super::config::LukeConfig;
 use super::layers::{Dense, DenseWeights, LayerNorm};
 use super::weights::Weights;
@@ -124,31 +125,31 @@ impl SelfAttention {
     }
 
     /// The stacked block `[B·W + B·N, H]` → attention output after the residual LayerNorm, same
-    /// shape.
-    pub fn forward(&self, hidden: &[f32], batch: &Batch) -> Vec<f32> {
+    /// shape; its blocks come from `buffers` and the intermediate ones go back there.
+    pub fn forward(&self, hidden: &[f32], batch: &Batch, buffers: &mut Buffers) -> Vec<f32> {
         let (bsz, nw, ne) = (batch.size, batch.words, batch.entities);
         let h = self.heads * self.head_size;
         let (wrows, rows) = (bsz * nw, bsz * (nw + ne));
-        let (shared, word_q, entity_q) = match &self.projections {
-            Projections::Plain(qkv) => (qkv.forward(hidden, rows), None, None), // [R, 3H]
+        let (shared_block, word_q_block, entity_q_block) = match &self.projections {
+            Projections::Plain(qkv) => (qkv.forward_in(hidden, rows, buffers), None, None), // [R, 3H]
             Projections::EntityAware {
                 shared,
                 words,
                 entities,
                 ..
             } => (
-                shared.forward(hidden, rows),                               // [R, 2H]
-                Some(words.forward(&hidden[..wrows * h], wrows)),           // [B·W, H]
-                Some(entities.forward(&hidden[wrows * h..], rows - wrows)), // [B·N, 2H]
+                shared.forward_in(hidden, rows, buffers),                     // [R, 2H]
+                Some(words.forward_in(&hidden[..wrows * h], wrows, buffers)), // [B·W, H]
+                Some(entities.forward_in(&hidden[wrows * h..], rows - wrows, buffers)), // [B·N, 2H]
             ),
         };
         let shared = Projected {
-            data: &shared,
-            width: shared.len() / rows.max(1),
+            data: &shared_block,
+            width: shared_block.len() / rows.max(1),
         };
         let (word_q, entity_q) = (
-            word_q.as_deref().map(|data| Projected { data, width: h }),
-            entity_q.as_deref().map(|data| Projected { data, width: 2 * h }),
+            word_q_block.as_deref().map(|data| Projected { data, width: h }),
+            entity_q_block.as_deref().map(|data| Projected { data, width: 2 * h }),
         );
         // Per sequence, [W, heads·N]: entity-aware word→entity scores (keys at column 0).
         let word_entity: Option<Vec<Vec<f32>>> = match &self.projections {
@@ -174,7 +175,8 @@ impl SelfAttention {
             .map(|task| self.attend(&groups, &shared, kv_col, batch, task / self.heads, task % self.heads))
             .collect();
         let d = self.head_size;
-        let mut context = vec![0f32; rows * h];
+        // Every (row, head) slice is written below.
+        let mut context = buffers.take(rows * h);
         for (task, ctx) in contexts.iter().enumerate() {
             let (b, head) = (task / self.heads, task % self.heads);
             for (r, row) in ctx.chunks_exact(d).enumerate() {
@@ -182,9 +184,14 @@ impl SelfAttention {
                 context[at * h + head * d..][..d].copy_from_slice(row);
             }
         }
-        let mut out = self.output.forward(&context, rows);
+        let mut out = self.output.forward_in(&context, rows, buffers);
         super::layers::add_into(&mut out, hidden);
         self.norm.forward(&mut out);
+        buffers.give(context);
+        for block in [word_q_block, entity_q_block].into_iter().flatten() {
+            buffers.give(block);
+        }
+        buffers.give(shared_block);
         out
     }
 

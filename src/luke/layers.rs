@@ -1,6 +1,7 @@
 //! The row-wise pieces of a transformer layer on `[rows, features]` f32 blocks: dense
 //! projections with PyTorch's `[out, in]` weights, LayerNorm, and the activations.
 
+use super::buffers::Buffers;
 use super::config::Activation;
 use super::weights::Weights;
 use crate::nn::fastmath::{self, avx512_or_baseline};
@@ -80,7 +81,12 @@ impl Dense {
 
     /// x `[rows, in]` → `[rows, out]`.
     pub fn forward(&self, x: &[f32], rows: usize) -> Vec<f32> {
-        let mut y = vec![0f32; rows * self.outputs];
+        self.forward_in(x, rows, &mut Buffers::default())
+    }
+
+    /// [`Dense::forward`] into a block from `buffers` (every value of it is written).
+    pub fn forward_in(&self, x: &[f32], rows: usize, buffers: &mut Buffers) -> Vec<f32> {
+        let mut y = buffers.take(rows * self.outputs);
         self.weight.affine(&mut y, x, rows, self.bias.as_deref());
         y
     }

@@ -7,6 +7,7 @@
 
 pub mod attention;
 pub mod batch;
+pub mod buffers;
 pub mod config;
 pub mod embeddings;
 pub mod fairseq_words;

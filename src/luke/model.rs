@@ -3,6 +3,7 @@
 
 use super::attention::SelfAttention;
 use super::batch::Batch;
+use super::buffers::Buffers;
 use super::config::LukeConfig;
 use super::embeddings::{EntityEmbeddings, WordEmbeddings};
 use super::layers::{activate, add_into, Dense, LayerNorm};
@@ -29,12 +30,16 @@ impl Layer {
         })
     }
 
-    fn feed_forward(&self, x: Vec<f32>, rows: usize, c: &LukeConfig) -> Vec<f32> {
-        let mut mid = self.intermediate.forward(&x, rows); // [rows, I]
+    /// `x` `[rows, H]` → the layer's output, same shape; `x` and the intermediate block go back
+    /// to `buffers`.
+    fn feed_forward(&self, x: Vec<f32>, rows: usize, c: &LukeConfig, buffers: &mut Buffers) -> Vec<f32> {
+        let mut mid = self.intermediate.forward_in(&x, rows, buffers); // [rows, I]
         activate(&mut mid, c.activation);
-        let mut out = self.output.forward(&mid, rows); // [rows, H]
+        let mut out = self.output.forward_in(&mid, rows, buffers); // [rows, H]
         add_into(&mut out, &x);
         self.norm.forward(&mut out);
+        buffers.give(mid);
+        buffers.give(x);
         out
     }
 }
@@ -104,10 +109,12 @@ impl LukeModel {
                 all_entity_hidden.push(hidden[wrows * h..].to_vec());
             }
         };
+        let mut buffers = Buffers::default();
         for layer in &self.layers {
             keep(&hidden);
-            let attended = layer.attention.forward(&hidden, batch);
-            hidden = layer.feed_forward(attended, wrows + erows, c);
+            let attended = layer.attention.forward(&hidden, batch, &mut buffers);
+            let next = layer.feed_forward(attended, wrows + erows, c, &mut buffers);
+            buffers.give(std::mem::replace(&mut hidden, next));
         }
         keep(&hidden);
         let entities = hidden.split_off(wrows * h);

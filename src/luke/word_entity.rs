@@ -131,15 +131,16 @@ impl WordEntityScores {
     fn projected(&self, words: View, keys: View, sequences: usize) -> Vec<Vec<f32>> {
         let (h, d) = (self.hidden(), self.head_size);
         let (w, n) = (words.rows / sequences, keys.rows / sequences);
-        // queries[S·W, H] = words · Wᵀ + b
-        let mut queries: Vec<f32> = (0..words.rows).flat_map(|_| self.bias.iter().copied()).collect();
         let weight_t = View::row_major(&self.weight, h, h).t();
-        matmul_view(&mut queries, 0, h, words, weight_t, true);
+        // Per sequence, on the pool's threads: `matmul_view` runs on one.
         (0..sequences)
             .into_par_iter()
             .map(|b| {
+                // queries[W, H] = words · Wᵀ + b
+                let mut queries: Vec<f32> = (0..w).flat_map(|_| self.bias.iter().copied()).collect();
+                matmul_view(&mut queries, 0, h, words.row_slice(b * w, w), weight_t, true);
+                let seq_queries = View::row_major(&queries, w, h);
                 let mut scores = vec![0f32; w * self.heads * n];
-                let seq_queries = View::row_major(&queries, words.rows, h).row_slice(b * w, w);
                 for head in 0..self.heads {
                     let head_keys = keys.row_slice(b * n, n).columns(head * d, d);
                     matmul_view(

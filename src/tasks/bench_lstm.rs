@@ -138,8 +138,8 @@ pub fn summary(shape: StepShape, ours: &[f64], peer: Option<&Paired>, peak: Opti
         "LM step V {} H {} L {} T {} B {} (≈ {gflops:.1} GFLOP): tsumugi {:.4} / {:.4} / {:.4} s (min / median / max), {:.1} GFLOP/s",
         shape.vocab, shape.hidden, shape.layers, shape.steps, shape.batch, t.min, t.median, t.max, gflops / t.median
     );
-    if let Some(p) = peer {
-        let pt = Timing::of(p.peer.clone());
+    let peer_timing = peer.map(|p| Timing::of(p.peer.clone()));
+    if let (Some(p), Some(pt)) = (peer, &peer_timing) {
         s.push_str(&format!(
             "\n  pytorch {:.4} / {:.4} / {:.4} s, {:.1} GFLOP/s; {}",
             pt.min,
@@ -155,11 +155,8 @@ pub fn summary(shape: StepShape, ours: &[f64], peer: Option<&Paired>, peak: Opti
             "\n  FMA peak of all threads at once {peak:.1} GFLOP/s: the step's FLOPs alone take ≥ {floor:.4} s; tsumugi's median at {:.0}% of that peak",
             100.0 * floor / t.median
         ));
-        if let Some(p) = peer {
-            s.push_str(&format!(
-                ", PyTorch's at {:.0}%",
-                100.0 * floor / Timing::of(p.peer.clone()).median
-            ));
+        if let Some(pt) = &peer_timing {
+            s.push_str(&format!(", PyTorch's at {:.0}%", 100.0 * floor / pt.median));
         }
     }
     s

@@ -4,7 +4,7 @@
 use super::buffers::Buffers;
 use super::config::Activation;
 use super::weights::Weights;
-use crate::nn::fastmath::{self, avx512_or_baseline};
+use crate::nn::fastmath::{self, widest_vectors};
 use crate::nn::matmul::{FixedB, Layout};
 use anyhow::Result;
 use rayon::prelude::*;
@@ -116,7 +116,7 @@ impl LayerNorm {
     }
 }
 
-avx512_or_baseline! {
+widest_vectors! {
     /// One row's LayerNorm: mean and variance in f64 (eight partial sums, so the loops
     /// vectorise), then `(x − mean)/√(var + eps)·g + b`.
     fn layer_norm_row(row: &mut [f32], weight: &[f32], bias: &[f32], eps: f64) = layer_norm_row_body;
@@ -156,7 +156,7 @@ pub fn activate(x: &mut [f32], act: Activation) {
     });
 }
 
-avx512_or_baseline! {
+widest_vectors! {
     /// GELU with the exact erf, as `nn.GELU()`.
     fn gelu(xs: &mut [f32]) = gelu_body;
 }
@@ -169,7 +169,7 @@ fn gelu_body(xs: &mut [f32]) {
     }
 }
 
-avx512_or_baseline! {
+widest_vectors! {
     /// GELU's tanh approximation, as `gelu_new`.
     fn gelu_tanh(xs: &mut [f32]) = gelu_tanh_body;
 }
@@ -192,7 +192,7 @@ pub fn add_into(x: &mut [f32], y: &[f32]) {
 mod tests {
     use super::*;
 
-    /// The dispatched activations (AVX-512 where the CPU has it) equal the baseline bit for
+    /// The dispatched activations (AVX-512 or AVX2 where the CPU has them) equal the baseline bit for
     /// bit, and GELU stays within 1e-6 of its f64 definition.
     #[test]
     fn activations_equal_the_baseline_and_the_definition() {

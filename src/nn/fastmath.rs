@@ -51,12 +51,12 @@ pub fn erf(x: f32) -> f32 {
 }
 
 /// Defines `fn name(args) = body;`: a function that runs `body` (an `#[inline(always)]` function
-/// with the same arguments) compiled for AVX-512, 16 lanes, where the CPU has it, and for the
-/// crate's SSE2 baseline, 4 lanes, otherwise. Both builds do the same operations in the same
-/// order (Rust neither reassociates nor fuses float operations), so they return the same bits;
-/// `body` stays callable as the baseline, for tests. What `body` calls must be
-/// `#[inline(always)]` too, to be compiled with it.
-macro_rules! avx512_or_baseline {
+/// with the same arguments) compiled for the widest vectors the CPU has: AVX-512, 16 lanes; else
+/// AVX2, 8 lanes; else the crate's SSE2 baseline, 4 lanes. Every build does the same operations
+/// in the same order (Rust neither reassociates nor fuses float operations, whatever features
+/// are enabled), so they return the same bits; `body` stays callable as the baseline, for tests.
+/// What `body` calls must be `#[inline(always)]` too, to be compiled with it.
+macro_rules! widest_vectors {
     ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $body:path;) => {
         $(#[$meta])*
         $vis fn $name($($arg: $ty),*) $(-> $ret)? {
@@ -66,17 +66,28 @@ macro_rules! avx512_or_baseline {
                 $body($($arg),*)
             }
             #[cfg(target_arch = "x86_64")]
-            if is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU has AVX-512F (checked just above).
-                return unsafe { avx512($($arg),*) };
+            #[target_feature(enable = "avx2")]
+            unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
+                $body($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            {
+                if is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F (checked just above).
+                    return unsafe { avx512($($arg),*) };
+                }
+                if is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2 (checked just above).
+                    return unsafe { avx2($($arg),*) };
+                }
             }
             $body($($arg),*)
         }
     };
 }
-pub(crate) use avx512_or_baseline;
+pub(crate) use widest_vectors;
 
-avx512_or_baseline! {
+widest_vectors! {
     /// Replaces every `x` by e^(x − shift) and returns their sum (eight partial sums, so both
     /// loops vectorise).
     pub fn exp_shifted_sum(xs: &mut [f32], shift: f32) -> f32 = exp_shifted_sum_body;
@@ -90,7 +101,7 @@ fn exp_shifted_sum_body(xs: &mut [f32], shift: f32) -> f32 {
     sum_body(xs)
 }
 
-avx512_or_baseline! {
+widest_vectors! {
     /// Sum with eight independent accumulators (a strict left-to-right sum cannot be vectorised).
     pub fn sum(xs: &[f32]) -> f32 = sum_body;
 }
@@ -108,7 +119,7 @@ fn sum_body(xs: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-avx512_or_baseline! {
+widest_vectors! {
     /// Largest element (NEG_INFINITY for an empty slice), eight lanes at a time.
     pub fn max(xs: &[f32]) -> f32 = max_body;
 }
@@ -185,7 +196,7 @@ mod tests {
         assert!((total - want).abs() < 1e-6);
     }
 
-    /// The dispatched builds (AVX-512 where the CPU has it) equal the baseline bit for bit, on
+    /// The dispatched builds (AVX-512 or AVX2 where the CPU has them) equal the baseline bit for bit, on
     /// lengths that leave ragged tails of lanes.
     #[test]
     fn dispatched_loops_equal_the_baseline_bit_for_bit() {

@@ -1,5 +1,5 @@
-//! Row-major matrix products: tsumugi's own AVX-512 [`super::sgemm`] where the CPU has it, the
-//! `gemm` crate (the kernel candle uses on CPU) elsewhere, and [`super::small_gemm`] for
+//! Row-major matrix products: tsumugi's own [`super::sgemm`] where the CPU has AVX-512 or AVX2,
+//! the `gemm` crate (the kernel candle uses on CPU) elsewhere, and [`super::small_gemm`] for
 //! products of a few rows.
 
 pub use super::sgemm::Start;
@@ -167,7 +167,7 @@ pub fn matmul(
     matmul_gemm_crate(c, a, la, b, lb, m, k, n, accumulate, threads);
 }
 
-/// [`matmul`] on the `gemm` crate alone (its path on CPUs without AVX-512, and the comparison
+/// [`matmul`] on the `gemm` crate alone (its path on CPUs without AVX-512 or AVX2, and the comparison
 /// in `tsumugi bench gemm`); `threads > 1` lets it use the rayon pool.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_gemm_crate(

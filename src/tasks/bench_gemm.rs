@@ -1,6 +1,6 @@
 //! `tsumugi bench gemm`: the matrix products that decide LUKE's and the LSTM's speed, timed on
-//! `matmul` (tsumugi's own sgemm on AVX-512 CPUs), on the `gemm` crate called directly (what
-//! `matmul` used before, and still uses without AVX-512), and in the PyTorch peer
+//! `matmul` (tsumugi's own sgemm on AVX-512 and AVX2 CPUs), on the `gemm` crate called directly
+//! (what `matmul` used before, and still uses on other CPUs), and in the PyTorch peer
 //! (`tools/peers/gemm_peer.py`, `torch.matmul` on MKL) in the same command.
 
 use super::bench::{flag_args, peer_seconds, run_peer, Timing};
@@ -121,13 +121,15 @@ pub fn run(repeats: usize, peer: Option<(&str, &Path, usize)>) -> Result<String>
     };
     let one_thread = crate::nn::sgemm::tile_and_peak_rates(0.5);
     let mut out = match one_thread {
-        Some((tile, peak)) => format!(
-            "one thread: sgemm's 14×32 register tile {tile:.1} GFLOP/s on panels in L1, FMA peak {peak:.1} GFLOP/s ({:.0}%)\n",
+        Some((isa, tile, peak)) => format!(
+            "one thread: sgemm's {isa:?} {}×{} register tile {tile:.1} GFLOP/s on panels in L1, FMA peak {peak:.1} GFLOP/s ({:.0}%)\n",
+            isa.mr(),
+            isa.nr(),
             100.0 * tile / peak
         ),
-        None => "no AVX-512F: matmul runs on the gemm crate here\n".to_string(),
+        None => "neither AVX-512F nor AVX2: matmul runs on the gemm crate here\n".to_string(),
     };
-    if let (Some((_, one)), Some(all)) = (one_thread, crate::nn::sgemm::all_threads_fma_peak(0.5)) {
+    if let (Some((_, _, one)), Some(all)) = (one_thread, crate::nn::sgemm::all_threads_fma_peak(0.5)) {
         out.push_str(&format!(
             "all {} threads at once: FMA peak {all:.1} GFLOP/s in all ({:.2}× one thread's {one:.1} above)\n",
             rayon::current_num_threads(),

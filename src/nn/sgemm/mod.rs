@@ -1,23 +1,26 @@
-//! tsumugi's own single-precision GEMM for AVX-512 CPUs, blocked as BLIS does: B in `KC × NC`
-//! blocks packed into 32-column panels, A in `MC × KC` blocks packed into 14-row panels, and a
-//! 14 × 32 register tile ([`kernel`]). Two things the `gemm` crate does not offer are why it
-//! exists: a weight can be packed once ([`PackedB`]) instead of on every call, and the tile
-//! suits the 130-row products of LUKE at batch 1, where `tsumugi bench gemm` measured it at
-//! 1.1–2.2× the crate's rate over three runs; at 700 rows the two took turns within this
-//! host's noise (BENCHMARKS.md). CPUs without AVX-512 keep using `gemm` (see `matmul`).
+//! tsumugi's own single-precision GEMM for x86 CPUs with AVX-512 or AVX2, blocked as BLIS does:
+//! B in `KC × NC` blocks packed into NR-column panels, A in `MC × KC` blocks packed into MR-row
+//! panels, and an MR × NR register tile: 14 × 32 with AVX-512 ([`kernel_avx512`]), 6 × 16 with
+//! AVX2 ([`kernel_avx2`]). Two things the `gemm` crate does not offer are why it exists: a
+//! weight can be packed once ([`PackedB`]) instead of on every call, and the tile suits the
+//! 130-row products of LUKE at batch 1, where `tsumugi bench gemm` measured it at 1.1–2.2× the
+//! crate's rate over three runs; at 700 rows the two took turns within this host's noise
+//! (BENCHMARKS.md). Other CPUs keep using `gemm` (see `matmul`).
 //!
 //! Every output element is summed in the same order whatever the thread count or tile: k in
 //! KC-deep blocks, each block's sum added to C — so results do not depend on scheduling.
 
 #[cfg(target_arch = "x86_64")]
-mod kernel;
+mod kernel_avx2;
+#[cfg(target_arch = "x86_64")]
+mod kernel_avx512;
 mod pack;
 #[cfg(target_arch = "x86_64")]
-mod transpose;
+mod transpose_avx2;
+#[cfg(target_arch = "x86_64")]
+mod transpose_avx512;
 
 use super::view::View;
-#[cfg(target_arch = "x86_64")]
-use kernel::tile_rows;
 use pack::{pack_a, pack_b};
 
 /// Where and how one register tile of C is written.
@@ -33,65 +36,171 @@ struct Tile {
     row: *const f32,
 }
 
-/// Never called: `product` asserts AVX-512F first.
-#[cfg(not(target_arch = "x86_64"))]
-unsafe fn tile_rows(_: usize, _: usize, _: *const f32, _: *const f32, _: Tile) {
-    unreachable!("sgemm needs AVX-512F")
+/// The vector instruction set a product runs on: it fixes the register tile's shape and the
+/// block sizes, so panels packed for one cannot be read by the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    /// AVX-512F: 14 × 32 tile, 28 of 32 zmm registers as accumulators.
+    Avx512,
+    /// AVX2 with FMA: 6 × 16 tile, 12 of 16 ymm registers as accumulators.
+    Avx2,
 }
 
-/// Rows of the register tile.
-pub const MR: usize = 14;
-/// Columns of the register tile (two 16-lane vectors).
-pub const NR: usize = 32;
-/// Depth of a packed block (a 32-column B panel is then 48 KiB, a 14-row A panel 21 KiB).
-/// Paired in one process against 256 (12 rounds of `bench gemm`'s products, B prefetched):
-/// 384 took 0.95–1.01 of 256's time, 128 1.02–1.12, 512 and 768 the same as 384.
-const KC: usize = 384;
-/// Most rows of a packed A block (1.5 MiB at KC): it is read from L3 one 14-row panel at a time,
-/// and that panel stays in L1 while it is broadcast.
-const MC_MAX: usize = 1024;
-/// Columns of a packed B block (768 KiB at KC): it stays in the 1 MiB L2 while every A panel
-/// of the block passes over it.
-const NC: usize = 512;
-
-/// Whether this CPU runs these kernels (AVX-512F).
-pub fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        is_x86_feature_detected!("avx512f")
+impl Isa {
+    /// The widest this CPU runs, or `None` (then `matmul` uses the `gemm` crate).
+    pub fn detected() -> Option<Isa> {
+        Isa::all_present().into_iter().next()
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
+
+    /// Every one this CPU runs, widest first (tests run each).
+    pub fn all_present() -> Vec<Isa> {
+        [Isa::Avx512, Isa::Avx2]
+            .into_iter()
+            .filter(|isa| isa.present())
+            .collect()
+    }
+
+    fn present(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        match self {
+            Isa::Avx512 => is_x86_feature_detected!("avx512f"),
+            Isa::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+        }
+        #[cfg(not(target_arch = "x86_64"))]
         false
     }
+
+    /// Rows of the register tile.
+    pub const fn mr(self) -> usize {
+        match self {
+            Isa::Avx512 => 14,
+            Isa::Avx2 => 6,
+        }
+    }
+
+    /// Columns of the register tile (two vectors).
+    pub const fn nr(self) -> usize {
+        match self {
+            Isa::Avx512 => 32,
+            Isa::Avx2 => 16,
+        }
+    }
+
+    /// Depth of a packed block. AVX-512: a 32-column B panel is then 48 KiB, a 14-row A panel
+    /// 21 KiB; paired in one process against 256 (12 rounds of `bench gemm`'s products, B
+    /// prefetched), 384 took 0.95–1.01 of 256's time, 128 1.02–1.12, 512 and 768 the same as
+    /// 384. AVX2: a 16-column panel is 24 KiB, a 6-row A panel 9 KiB.
+    const fn kc(self) -> usize {
+        384
+    }
+
+    /// Columns of a packed B block: it stays in L2 while every A panel of the block passes over
+    /// it. AVX-512 (1 MiB L2 per core on the Xeons measured): 768 KiB at KC; AVX2 (512 KiB L2
+    /// per core on Zen 2/3): 384 KiB.
+    const fn nc(self) -> usize {
+        match self {
+            Isa::Avx512 => 512,
+            Isa::Avx2 => 256,
+        }
+    }
+
+    /// The tile for `rows` (1..=MR) valid rows.
+    ///
+    /// # Safety
+    /// This CPU must run `self`; `a` must hold `kc·MR` floats, `b` `kc·NR`, C must have `rows`
+    /// rows of `out.cols` writable floats at stride `out.ldc`.
+    unsafe fn tile(self, rows: usize, kc: usize, a: *const f32, b: *const f32, out: Tile) {
+        #[cfg(target_arch = "x86_64")]
+        match self {
+            Isa::Avx512 => kernel_avx512::tile_rows(rows, kc, a, b, out),
+            Isa::Avx2 => kernel_avx2::tile_rows(rows, kc, a, b, out),
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("sgemm runs only on x86-64 ({rows} × {kc}, {a:?}, {b:?}, {:?})", out.c)
+    }
+
+    /// GFLOP/s of one thread running independent FMAs for `seconds`.
+    ///
+    /// # Safety
+    /// This CPU must run `self`.
+    unsafe fn fma_peak(self, seconds: f64) -> f64 {
+        #[cfg(target_arch = "x86_64")]
+        match self {
+            Isa::Avx512 => kernel_avx512::fma_peak(seconds),
+            Isa::Avx2 => kernel_avx2::fma_peak(seconds),
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("sgemm runs only on x86-64 ({seconds} s)")
+    }
 }
 
-/// `(tile, peak)` GFLOP/s on one thread, each timed for `seconds`: the 14 × 32 register tile
-/// on panels already in L1, and independent FMAs alone. `None` without AVX-512F.
-pub fn tile_and_peak_rates(seconds: f64) -> Option<(f64, f64)> {
-    if !available() {
-        return None;
+/// Most rows of a packed A block (1.5 MiB at KC): it is read from L3 one MR-row panel at a
+/// time, and that panel stays in L1 while it is broadcast.
+const MC_MAX: usize = 1024;
+
+/// Whether this CPU runs these kernels (AVX-512F, or AVX2 with FMA).
+pub fn available() -> bool {
+    Isa::detected().is_some()
+}
+
+/// GFLOP/s of `call` (doing `flops_per_call`) repeated on this thread for `seconds`. Inlined,
+/// so that `call` is compiled inside its caller's `target_feature` (through a `dyn` call its
+/// intrinsics were not inlined: a third of the peak).
+#[inline(always)]
+fn rate(seconds: f64, flops_per_call: f64, mut call: impl FnMut()) -> f64 {
+    let began = std::time::Instant::now();
+    let mut calls = 0u64;
+    while began.elapsed().as_secs_f64() < seconds {
+        for _ in 0..64 {
+            call();
+        }
+        calls += 64;
     }
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: AVX-512F is present (checked above).
-    return Some(unsafe { (kernel::tile_rate(seconds), kernel::fma_peak(seconds)) });
-    #[cfg(not(target_arch = "x86_64"))]
-    None
+    flops_per_call * calls as f64 / began.elapsed().as_secs_f64() / 1e9
+}
+
+/// `(isa, tile, peak)`: GFLOP/s on one thread, each timed for `seconds`, of the widest register
+/// tile on panels already in L1, and of independent FMAs alone. `None` without AVX2 or AVX-512F.
+pub fn tile_and_peak_rates(seconds: f64) -> Option<(Isa, f64, f64)> {
+    let isa = Isa::detected()?;
+    // SAFETY: the CPU runs `isa` (detected).
+    Some((isa, unsafe { tile_rate(isa, seconds) }, unsafe {
+        isa.fma_peak(seconds)
+    }))
+}
+
+/// GFLOP/s of this thread running `isa`'s full tile over L1-resident panels (depth 256).
+///
+/// # Safety
+/// The CPU must run `isa`.
+unsafe fn tile_rate(isa: Isa, seconds: f64) -> f64 {
+    const KC: usize = 256;
+    let (mr, nr) = (isa.mr(), isa.nr());
+    let a = vec![0.5f32; KC * mr];
+    let b = vec![0.25f32; KC * nr];
+    let mut c = vec![0f32; mr * nr];
+    let out = Tile {
+        c: c.as_mut_ptr(),
+        ldc: nr,
+        cols: nr,
+        accumulate: true,
+        row: std::ptr::null(),
+    };
+    let tile_rate = rate(seconds, (2 * mr * nr * KC) as f64, || {
+        isa.tile(mr, KC, a.as_ptr(), b.as_ptr(), out)
+    });
+    std::hint::black_box(&c);
+    tile_rate
 }
 
 /// GFLOP/s of independent FMAs on every thread of the rayon pool at once, summed: what all
 /// threads together can compute at most. It is less than threads × one thread's peak where
 /// threads share a core's FMA units (hyperthreads, or vCPUs the host maps onto one core).
-/// `None` without AVX-512F.
+/// `None` without AVX2 or AVX-512F.
 pub fn all_threads_fma_peak(seconds: f64) -> Option<f64> {
-    if !available() {
-        return None;
-    }
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: AVX-512F is present (checked above).
-    return Some(rayon::broadcast(|_| unsafe { kernel::fma_peak(seconds) }).iter().sum());
-    #[cfg(not(target_arch = "x86_64"))]
-    None
+    let isa = Isa::detected()?;
+    // SAFETY: the CPU runs `isa` (detected).
+    Some(rayon::broadcast(|_| unsafe { isa.fma_peak(seconds) }).iter().sum())
 }
 
 /// A right operand `[k, n]` packed once into the panel layout, for a weight that many products
@@ -100,25 +209,35 @@ pub struct PackedB {
     data: Vec<f32>,
     k: usize,
     n: usize,
+    /// The tile whose panel layout `data` has.
+    isa: Isa,
 }
 
 impl PackedB {
-    /// Packs `b` (`[k, n]`, any strides): for each KC-deep block, all its 32-column panels.
+    /// Packs `b` (`[k, n]`, any strides) for the widest tile this CPU runs.
+    ///
+    /// Panics without AVX2 or AVX-512F.
     pub fn new(b: View) -> Self {
+        Self::for_isa(Isa::detected().expect("sgemm needs AVX2 or AVX-512F"), b)
+    }
+
+    /// Packs `b` for `isa`'s tile: for each KC-deep block, all its NR-column panels.
+    pub fn for_isa(isa: Isa, b: View) -> Self {
         let (k, n) = (b.rows, b.cols);
         assert!(b.extent() <= b.data.len(), "PackedB: view out of bounds");
-        let width = n.div_ceil(NR) * NR;
+        assert!(isa.present(), "PackedB: this CPU does not run {isa:?}");
+        let width = n.div_ceil(isa.nr()) * isa.nr();
         let mut data = vec![0f32; k * width];
-        for k0 in (0..k).step_by(KC) {
-            let kc = KC.min(k - k0);
-            pack_b(&mut data[k0 * width..(k0 + kc) * width], &b, k0, kc, 0, n);
+        for k0 in (0..k).step_by(isa.kc()) {
+            let kc = isa.kc().min(k - k0);
+            pack_b(isa, &mut data[k0 * width..(k0 + kc) * width], &b, k0, kc, 0, n);
         }
-        Self { data, k, n }
+        Self { data, k, n, isa }
     }
 
     /// The panels of block `k0` (depth `kc`) from column `j0` (a multiple of NR) on.
     fn block(&self, k0: usize, kc: usize, j0: usize) -> &[f32] {
-        let width = self.n.div_ceil(NR) * NR;
+        let width = self.n.div_ceil(self.isa.nr()) * self.isa.nr();
         &self.data[k0 * width + j0 * kc..(k0 + kc) * width]
     }
 }
@@ -175,11 +294,26 @@ pub struct Out<'a> {
 /// taller (a packed B is cheaper to read whole, so then from a third of its width) — unless
 /// that side has too few tiles for all threads.
 ///
-/// Panics if the shapes disagree or a view reaches outside its slice, or without AVX-512F.
+/// Runs on the tile a packed B was packed for, else on the widest this CPU has.
+///
+/// Panics if the shapes disagree or a view reaches outside its slice, or without AVX2 or
+/// AVX-512F.
 pub fn product(out: Out, a: View, b: Right, start: Start, threads: usize) {
+    let isa = match b {
+        Right::Packed(p) => p.isa,
+        Right::View(_) => Isa::detected().expect("sgemm needs AVX2 or AVX-512F"),
+    };
+    product_on(isa, out, a, b, start, threads)
+}
+
+/// [`product`] on `isa`'s tile.
+fn product_on(isa: Isa, out: Out, a: View, b: Right, start: Start, threads: usize) {
     let (k, n) = b.shape();
     let m = a.rows;
-    assert!(available(), "sgemm needs AVX-512F");
+    assert!(isa.present(), "sgemm: this CPU does not run {isa:?}");
+    if let Right::Packed(p) = &b {
+        assert_eq!(p.isa, isa, "sgemm: B packed for another tile");
+    }
     assert_eq!(a.cols, k, "sgemm: inner dimensions {} and {k}", a.cols);
     assert!(a.extent() <= a.data.len(), "sgemm: A view out of bounds");
     if let Right::View(v) = &b {
@@ -208,13 +342,14 @@ pub fn product(out: Out, a: View, b: Right, start: Start, threads: usize) {
     }
     let c = OutPtr(out.data[out.offset..].as_mut_ptr());
     let ldc = out.row_stride;
-    let panels = n.div_ceil(NR);
+    let (mr, nr) = (isa.mr(), isa.nr());
+    let panels = n.div_ceil(nr);
     let threads = threads.max(1);
     if threads == 1 {
-        // SAFETY: bounds asserted above; one thread owns all of C.
-        return unsafe { run(c, ldc, &a, &b, 0..m, 0..n, start) };
+        // SAFETY: bounds asserted above; one thread owns all of C; the CPU runs `isa`.
+        return unsafe { run(isa, c, ldc, &a, &b, 0..m, 0..n, start) };
     }
-    let rows_can_split = m >= 2 * MR * threads;
+    let rows_can_split = m >= 2 * mr * threads;
     let columns_can_split = panels >= 2 * threads;
     // Per thread, a split by rows reads all of B and packs half of A; by columns, half of B
     // and all of A. Packing a float costs about three reads of one, so for a B packed already
@@ -227,18 +362,19 @@ pub fn product(out: Out, a: View, b: Right, start: Start, threads: usize) {
     rayon::scope(|s| {
         for t in 0..threads {
             let (rows, cols) = if by_columns {
-                let per = panels.div_ceil(threads) * NR;
+                let per = panels.div_ceil(threads) * nr;
                 (0..m, (t * per).min(n)..((t + 1) * per).min(n))
             } else {
-                let per = m.div_ceil(threads).div_ceil(MR) * MR;
+                let per = m.div_ceil(threads).div_ceil(mr) * mr;
                 ((t * per).min(m)..((t + 1) * per).min(m), 0..n)
             };
             if rows.is_empty() || cols.is_empty() {
                 continue;
             }
             let (a, b) = (&a, &b);
-            // SAFETY: bounds asserted above; the threads' (rows, cols) blocks of C are disjoint.
-            s.spawn(move |_| unsafe { run(c, ldc, a, b, rows, cols, start) });
+            // SAFETY: bounds asserted above; the threads' (rows, cols) blocks of C are disjoint;
+            // the CPU runs `isa`.
+            s.spawn(move |_| unsafe { run(isa, c, ldc, a, b, rows, cols, start) });
         }
     });
 }
@@ -252,14 +388,14 @@ unsafe impl Sync for OutPtr {}
 
 /// A's rows per packed block: the fewest blocks of at most MC_MAX rows, evenly sized in whole
 /// tiles.
-fn rows_per_block(rows: usize) -> usize {
+fn rows_per_block(rows: usize, mr: usize) -> usize {
     let blocks = rows.div_ceil(MC_MAX);
-    rows.div_ceil(blocks).div_ceil(MR) * MR
+    rows.div_ceil(blocks).div_ceil(mr) * mr
 }
 
 /// One thread's block `C[rows, cols]`. Loop order, outer to inner: KC-deep blocks of k; blocks
-/// of A's rows, packed; NC columns of B, packed (they stay in L2); each 14-row A panel (it stays
-/// in L1); the 32-column B panels, streaming from L2. The tile broadcasts A's values, so A is
+/// of A's rows, packed; NC columns of B, packed (they stay in L2); each MR-row A panel (it stays
+/// in L1); the NR-column B panels, streaming from L2. The tile broadcasts A's values, so A is
 /// the operand kept nearest. Keeping B's panel in L1 instead (32 KiB at the KC of then, 256) and
 /// streaming A panels, as this loop did before, was slower: alternating the two in one process,
 /// the median paired time ratio was 0.85–0.94 on the LSTM's products and 0.90–1.0 on LUKE's.
@@ -267,9 +403,11 @@ fn rows_per_block(rows: usize) -> usize {
 /// rows, such as a thread's 5000 rows of the decoder's weight gradient); a `PackedB` is not.
 ///
 /// # Safety
-/// C must be writable at every `(i, j)` in the block at stride `ldc`, and no other thread may
-/// touch the block.
+/// The CPU must run `isa`; C must be writable at every `(i, j)` in the block at stride `ldc`,
+/// and no other thread may touch the block.
+#[allow(clippy::too_many_arguments)]
 unsafe fn run(
+    isa: Isa,
     c: OutPtr,
     ldc: usize,
     a: &View,
@@ -279,44 +417,45 @@ unsafe fn run(
     start: Start,
 ) {
     let k = a.cols;
-    let mc_max = rows_per_block(rows.len());
+    let (mr, nr, kc_max, nc_max) = (isa.mr(), isa.nr(), isa.kc(), isa.nc());
+    let mc_max = rows_per_block(rows.len(), mr);
     let b_len = match b {
-        Right::View(_) => KC * NC.min(cols.len().div_ceil(NR) * NR),
+        Right::View(_) => kc_max * nc_max.min(cols.len().div_ceil(nr) * nr),
         Right::Packed(_) => 0,
     };
     PANELS.with_borrow_mut(|(a_panels, b_panels)| {
         // Grown, never shrunk: each call packs every float it then reads.
-        a_panels.resize(a_panels.len().max(KC * mc_max), 0.0);
+        a_panels.resize(a_panels.len().max(kc_max * mc_max), 0.0);
         b_panels.resize(b_panels.len().max(b_len), 0.0);
-        for k0 in (0..k).step_by(KC) {
-            let kc = KC.min(k - k0);
+        for k0 in (0..k).step_by(kc_max) {
+            let kc = kc_max.min(k - k0);
             for i0 in rows.clone().step_by(mc_max) {
                 let mc = mc_max.min(rows.end - i0);
-                pack_a(a_panels, a, i0, mc, k0, kc);
-                for j0 in cols.clone().step_by(NC) {
-                    let nc = NC.min(cols.end - j0);
+                pack_a(isa, a_panels, a, i0, mc, k0, kc);
+                for j0 in cols.clone().step_by(nc_max) {
+                    let nc = nc_max.min(cols.end - j0);
                     let b_block: &[f32] = match b {
                         Right::View(v) => {
-                            pack_b(b_panels, v, k0, kc, j0, nc);
+                            pack_b(isa, b_panels, v, k0, kc, j0, nc);
                             &b_panels[..]
                         }
                         Right::Packed(p) => p.block(k0, kc, j0),
                     };
-                    for ir in (0..mc).step_by(MR) {
-                        let a_panel = a_panels[ir * kc..][..kc * MR].as_ptr();
-                        for jr in (0..nc).step_by(NR) {
+                    for ir in (0..mc).step_by(mr) {
+                        let a_panel = a_panels[ir * kc..][..kc * mr].as_ptr();
+                        for jr in (0..nc).step_by(nr) {
                             let tile = Tile {
                                 c: c.0.add((i0 + ir) * ldc + j0 + jr),
                                 ldc,
-                                cols: NR.min(nc - jr),
+                                cols: nr.min(nc - jr),
                                 accumulate: matches!(start, Start::Existing) || k0 > 0,
                                 row: match start {
                                     Start::Row(row) if k0 == 0 => row[j0 + jr..].as_ptr(),
                                     _ => std::ptr::null(),
                                 },
                             };
-                            let b_panel = b_block[jr * kc..][..kc * NR].as_ptr();
-                            tile_rows(MR.min(mc - ir), kc, a_panel, b_panel, tile);
+                            let b_panel = b_block[jr * kc..][..kc * nr].as_ptr();
+                            isa.tile(mr.min(mc - ir), kc, a_panel, b_panel, tile);
                         }
                     }
                 }
@@ -348,14 +487,26 @@ mod tests {
             .collect()
     }
 
-    /// Every layout, ragged edges in m, n and k (k past one KC block), 1 and 2 threads,
-    /// packed and unpacked B, overwrite, accumulate and a start row.
+    /// Every tile this CPU runs, every layout, ragged edges in m, n and k (k past one KC block,
+    /// n past one NC block), 1 and 2 threads, packed and unpacked B, overwrite, accumulate and
+    /// a start row.
     #[test]
     fn matches_naive_on_ragged_shapes_and_layouts() {
-        if !available() {
-            return;
+        for isa in Isa::all_present() {
+            matches_naive_on(isa);
         }
-        for &(m, k, n) in &[(1, 1, 1), (13, 7, 31), (15, 300, 33), (29, 513, 70), (150, 40, 97)] {
+    }
+
+    fn matches_naive_on(isa: Isa) {
+        let shapes = [
+            (1, 1, 1),
+            (13, 7, 31),
+            (15, 300, 33),
+            (29, 513, 70),
+            (150, 40, 97),
+            (20, 30, 530),
+        ];
+        for &(m, k, n) in &shapes {
             let (a_data, b_data) = (values(m * k, 1), values(k * n, 2));
             for a_t in [false, true] {
                 for b_t in [false, true] {
@@ -370,7 +521,7 @@ mod tests {
                         View::row_major(&b_data, k, n)
                     };
                     let want = naive(&a, &b);
-                    let packed = PackedB::new(b);
+                    let packed = PackedB::for_isa(isa, b);
                     let row = values(n, 3);
                     for (right, threads, start) in [
                         (Right::View(b), 1, Start::Zero),
@@ -386,7 +537,7 @@ mod tests {
                             offset: 0,
                             row_stride: n,
                         };
-                        product(out, a, right, start, threads);
+                        product_on(isa, out, a, right, start, threads);
                         for (idx, (g, w)) in c.iter().zip(&want).enumerate() {
                             let base = match start {
                                 Start::Zero => 0.0,
@@ -395,7 +546,7 @@ mod tests {
                             };
                             assert!(
                                 (g - base - w).abs() < 1e-4 * (1.0 + w.abs()),
-                                "{m}×{k}×{n} a_t {a_t} b_t {b_t} threads {threads}: {g} vs {w}"
+                                "{isa:?} {m}×{k}×{n} a_t {a_t} b_t {b_t} threads {threads}: {g} vs {w}"
                             );
                         }
                     }
@@ -432,9 +583,12 @@ mod tests {
     /// C inside a wider block (offset, row stride) keeps its neighbours untouched.
     #[test]
     fn writes_only_its_block_of_a_strided_output() {
-        if !available() {
-            return;
+        for isa in Isa::all_present() {
+            writes_only_its_block_on(isa);
         }
+    }
+
+    fn writes_only_its_block_on(isa: Isa) {
         let (m, k, n) = (20, 9, 35);
         let (a_data, b_data) = (values(m * k, 3), values(k * n, 4));
         let (a, b) = (View::row_major(&a_data, m, k), View::row_major(&b_data, k, n));
@@ -446,14 +600,14 @@ mod tests {
             offset,
             row_stride: stride,
         };
-        product(out, a, Right::View(b), Start::Zero, 2);
+        product_on(isa, out, a, Right::View(b), Start::Zero, 2);
         for (idx, &v) in c.iter().enumerate() {
             let inside = idx >= offset && (idx - offset) % stride < n;
             if inside {
                 let (i, j) = ((idx - offset) / stride, (idx - offset) % stride);
                 assert!((v - want[i * n + j]).abs() < 1e-4);
             } else {
-                assert_eq!(v, 7.0, "index {idx} outside C was written");
+                assert_eq!(v, 7.0, "{isa:?}: index {idx} outside C was written");
             }
         }
     }

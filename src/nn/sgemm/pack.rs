@@ -3,21 +3,30 @@
 //! one routine packs both. Each source layout has its own loop so reads run along contiguous
 //! memory.
 
-use super::{MR, NR};
+use super::Isa;
 use crate::nn::view::View;
 
-/// Packs rows `i0..i0 + mc`, columns `k0..k0 + kc` of `a` into `dst` (`⌈mc/MR⌉·kc·MR` floats).
-pub fn pack_a(dst: &mut [f32], a: &View, i0: usize, mc: usize, k0: usize, kc: usize) {
-    pack_panels::<MR>(dst, &a.t(), k0, kc, i0, mc);
+/// Packs rows `i0..i0 + mc`, columns `k0..k0 + kc` of `a` into `dst` (`⌈mc/MR⌉·kc·MR` floats,
+/// MR the tile's rows for `isa`).
+pub fn pack_a(isa: Isa, dst: &mut [f32], a: &View, i0: usize, mc: usize, k0: usize, kc: usize) {
+    let a = a.t();
+    match isa {
+        Isa::Avx512 => pack_panels::<{ Isa::Avx512.mr() }>(isa, dst, &a, k0, kc, i0, mc),
+        Isa::Avx2 => pack_panels::<{ Isa::Avx2.mr() }>(isa, dst, &a, k0, kc, i0, mc),
+    }
 }
 
-/// Packs rows `k0..k0 + kc`, columns `j0..j0 + nc` of `b` into `dst` (`⌈nc/NR⌉·kc·NR` floats).
-pub fn pack_b(dst: &mut [f32], b: &View, k0: usize, kc: usize, j0: usize, nc: usize) {
-    pack_panels::<NR>(dst, b, k0, kc, j0, nc);
+/// Packs rows `k0..k0 + kc`, columns `j0..j0 + nc` of `b` into `dst` (`⌈nc/NR⌉·kc·NR` floats,
+/// NR the tile's columns for `isa`).
+pub fn pack_b(isa: Isa, dst: &mut [f32], b: &View, k0: usize, kc: usize, j0: usize, nc: usize) {
+    match isa {
+        Isa::Avx512 => pack_panels::<{ Isa::Avx512.nr() }>(isa, dst, b, k0, kc, j0, nc),
+        Isa::Avx2 => pack_panels::<{ Isa::Avx2.nr() }>(isa, dst, b, k0, kc, j0, nc),
+    }
 }
 
 /// Rows `k0..k0 + kc`, columns `j0..j0 + nc` of `src` as panels `[kc][W]`, one per W columns.
-fn pack_panels<const W: usize>(dst: &mut [f32], src: &View, k0: usize, kc: usize, j0: usize, nc: usize) {
+fn pack_panels<const W: usize>(isa: Isa, dst: &mut [f32], src: &View, k0: usize, kc: usize, j0: usize, nc: usize) {
     for (p, panel) in dst.chunks_exact_mut(kc * W).take(nc.div_ceil(W)).enumerate() {
         let cols = W.min(nc - p * W);
         let first = src.offset + k0 * src.row_stride + (j0 + p * W) * src.col_stride;
@@ -36,11 +45,15 @@ fn pack_panels<const W: usize>(dst: &mut [f32], src: &View, k0: usize, kc: usize
             }
         } else if src.row_stride == 1 {
             // Each column is contiguous (a PyTorch `[out, in]` weight as B, a row-major A).
-            // SAFETY: `run` packs only where AVX-512F is present; the view's extent (asserted by
-            // `product`) covers the `cols` columns of `kc` floats read.
+            // SAFETY: `product` runs only on an `isa` the CPU has; the view's extent (asserted
+            // there) covers the `cols` columns of `kc` floats read.
             #[cfg(target_arch = "x86_64")]
             unsafe {
-                super::transpose::pack_panel::<W>(panel, src.data.as_ptr().add(first), src.col_stride, cols, kc)
+                let from = src.data.as_ptr().add(first);
+                match isa {
+                    Isa::Avx512 => super::transpose_avx512::pack_panel::<W>(panel, from, src.col_stride, cols, kc),
+                    Isa::Avx2 => super::transpose_avx2::pack_panel::<W>(panel, from, src.col_stride, cols, kc),
+                }
             }
         } else {
             for j in 0..W {

@@ -5,8 +5,11 @@
 //! shared Cascade Lake host; 12 × 32 and 8 × 48 tiles and a loop without unrolling measured
 //! lower there.
 
-use super::{Tile, MR, NR};
+use super::{rate, Isa, Tile};
 use std::arch::x86_64::*;
+
+const MR: usize = Isa::Avx512.mr();
+const NR: usize = Isa::Avx512.nr();
 
 /// k-steps per loop trip (unrolled): amortises the loop's own instructions, which otherwise
 /// crowd the 4-wide front end next to 28 FMAs and 16 loads.
@@ -97,47 +100,6 @@ pub(super) unsafe fn tile_rows(rows: usize, kc: usize, a: *const f32, b: *const 
         };
     }
     by_rows!(1 2 3 4 5 6 7 8 9 10 11 12 13 14)
-}
-
-/// GFLOP/s of `call` (doing `flops_per_call`) repeated on this thread for `seconds`. Inlined,
-/// so that `call` is compiled inside its caller's `target_feature` (through a `dyn` call its
-/// intrinsics were not inlined: a third of the peak).
-#[inline(always)]
-fn rate(seconds: f64, flops_per_call: f64, mut call: impl FnMut()) -> f64 {
-    let began = std::time::Instant::now();
-    let mut calls = 0u64;
-    while began.elapsed().as_secs_f64() < seconds {
-        for _ in 0..64 {
-            call();
-        }
-        calls += 64;
-    }
-    flops_per_call * calls as f64 / began.elapsed().as_secs_f64() / 1e9
-}
-
-/// GFLOP/s of this thread running the 14-row tile over L1-resident panels (depth 256): how
-/// close the tile comes to [`fma_peak`], printed by `tsumugi bench gemm`.
-///
-/// # Safety
-/// AVX-512F must be present.
-#[target_feature(enable = "avx512f")]
-pub(super) unsafe fn tile_rate(seconds: f64) -> f64 {
-    const KC: usize = 256;
-    let a = vec![0.5f32; KC * MR];
-    let b = vec![0.25f32; KC * NR];
-    let mut c = vec![0f32; MR * NR];
-    let out = Tile {
-        c: c.as_mut_ptr(),
-        ldc: NR,
-        cols: NR,
-        accumulate: true,
-        row: std::ptr::null(),
-    };
-    let tile_rate = rate(seconds, (2 * MR * NR * KC) as f64, || {
-        tile::<MR>(KC, a.as_ptr(), b.as_ptr(), out)
-    });
-    std::hint::black_box(&c);
-    tile_rate
 }
 
 /// GFLOP/s of this thread running independent FMAs on registers alone: the core's peak as this

@@ -3,10 +3,10 @@
 //! dropout → linear decoder, its weight tied to the embedding by default. Parameter names follow
 //! that example (`encoder.weight`, `rnn.weight_ih_l0`, …, `decoder.bias`).
 
-use super::activation::{dropout, dropout_backward, locked_dropout, word_dropout};
+use super::activation::{dropout_backward, dropout_chacha, locked_dropout, word_dropout};
 use super::fastmath;
 use super::lstm::{LstmLayer, LstmState, LstmTape};
-use super::matmul::{matmul, Layout};
+use super::matmul::{matmul, matmul_onto_row, Layout};
 use super::params::{Init, ParamId, Params};
 use anyhow::{bail, Result};
 use rand::{Rng, SeedableRng};
@@ -139,7 +139,7 @@ impl LanguageModel {
                 masks.push(if locked {
                     locked_dropout(values, batch, width, p, r)
                 } else {
-                    dropout(values, p, r)
+                    dropout_chacha(values, p, r)
                 });
             }
         };
@@ -158,11 +158,10 @@ impl LanguageModel {
         let top = inputs.last().expect("top layer");
         let h = self.cfg.hidden;
         let mut logits = vec![0f32; rows * v];
-        let bias = self.params.value(self.decoder_bias);
-        logits.par_chunks_exact_mut(v).for_each(|row| row.copy_from_slice(bias));
-        // logits[T·B, V] += h[T·B, H] · Wᵀ[H, V]
-        matmul(
+        // logits[T·B, V] = b[V] + h[T·B, H] · Wᵀ[H, V]
+        matmul_onto_row(
             &mut logits,
+            self.params.value(self.decoder_bias),
             top,
             Layout::Plain,
             self.params.value(self.decoder()),
@@ -170,7 +169,6 @@ impl LanguageModel {
             rows,
             h,
             v,
-            true,
         );
         Forward {
             inputs,

@@ -13,7 +13,7 @@
 //! weight in place.
 
 use super::lstm_cell::{cell_backward, cell_forward, CellTape};
-use super::matmul::{matmul, FixedB, Layout};
+use super::matmul::{matmul, matmul_onto_row, FixedB, Layout};
 use super::params::{Init, ParamId, Params};
 use rand::Rng;
 
@@ -98,7 +98,7 @@ impl LstmLayer {
         let h4 = 4 * self.hidden;
         let hidden = self.hidden;
         let rows = steps * batch;
-        // gates[T·B, 4H] = x[T·B, In] · W_ihᵀ + b_ih + b_hh
+        // gates[T·B, 4H] = (b_ih + b_hh) + x[T·B, In] · W_ihᵀ
         let mut gates = vec![0f32; rows * h4];
         let bias: Vec<f32> = params
             .value(self.bias_ih)
@@ -106,11 +106,9 @@ impl LstmLayer {
             .zip(params.value(self.bias_hh))
             .map(|(a, b)| a + b)
             .collect();
-        for row in gates.chunks_exact_mut(h4) {
-            row.copy_from_slice(&bias);
-        }
-        matmul(
+        matmul_onto_row(
             &mut gates,
+            &bias,
             x,
             Layout::Plain,
             params.value(self.weight_ih),
@@ -118,7 +116,6 @@ impl LstmLayer {
             rows,
             self.input,
             h4,
-            true,
         );
         // W_hhᵀ [H, 4H], packed once for the T recurrent products
         let w_hh = Recurrent::new(params.value(self.weight_hh), Layout::Transposed, hidden, h4, steps);

@@ -142,27 +142,61 @@ pub fn matmul(
     n: usize,
     accumulate: bool,
 ) {
+    product(c, a, la, b, lb, m, k, n, Start::accumulating(accumulate));
+}
+
+/// `c[m, n] = row + a[m, k] · b[k, n]`, with `row` `[n]` (a layer's bias) in every row. On
+/// sgemm the tile adds `row` as it stores C's first k-block, so C is written once instead of
+/// filled with copies of `row` and then read back; the sums are the same either way.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_onto_row(
+    c: &mut [f32],
+    row: &[f32],
+    a: &[f32],
+    la: Layout,
+    b: &[f32],
+    lb: Layout,
+    m: usize,
+    k: usize,
+    n: usize,
+) {
+    assert_eq!(row.len(), n, "matmul: a row of {} values for {n} columns", row.len());
+    product(c, a, la, b, lb, m, k, n, Start::Row(row));
+}
+
+/// `c[m, n] = start + a · b` on the path that suits the shape and the CPU.
+#[allow(clippy::too_many_arguments)]
+fn product(c: &mut [f32], a: &[f32], la: Layout, b: &[f32], lb: Layout, m: usize, k: usize, n: usize, start: Start) {
     assert_eq!(c.len(), m * n, "matmul: c has {} values, expected {m}×{n}", c.len());
     assert_eq!(a.len(), m * k, "matmul: a has {} values, expected {m}×{k}", a.len());
     assert_eq!(b.len(), k * n, "matmul: b has {} values, expected {k}×{n}", b.len());
     if m == 0 || n == 0 {
         return;
     }
-    if m <= SMALL_M && m * k * n >= SMALL_MIN_FLOPS && la == Layout::Plain && super::small_gemm::available() {
-        match lb {
-            Layout::Transposed => return super::small_gemm::nt(c, a, b, m, k, n, accumulate),
-            Layout::Plain => return super::small_gemm::nn(c, a, b, m, k, n, accumulate),
-        }
-    }
+    let small = m <= SMALL_M && m * k * n >= SMALL_MIN_FLOPS && la == Layout::Plain && super::small_gemm::available();
     let threads = threads_for(m, k, n);
-    if sgemm::available() {
+    if sgemm::available() && !small {
         let (a, b) = (stored(a, m, k, la), stored(b, k, n, lb));
         let out = Out {
             data: c,
             offset: 0,
             row_stride: n,
         };
-        return sgemm::product(out, a, Right::View(b), Start::accumulating(accumulate), threads);
+        return sgemm::product(out, a, Right::View(b), start, threads);
+    }
+    let accumulate = match start {
+        Start::Zero => false,
+        Start::Existing => true,
+        Start::Row(row) => {
+            c.chunks_exact_mut(n).for_each(|r| r.copy_from_slice(row));
+            true
+        }
+    };
+    if small {
+        return match lb {
+            Layout::Transposed => super::small_gemm::nt(c, a, b, m, k, n, accumulate),
+            Layout::Plain => super::small_gemm::nn(c, a, b, m, k, n, accumulate),
+        };
     }
     matmul_gemm_crate(c, a, la, b, lb, m, k, n, accumulate, threads);
 }

@@ -21,7 +21,7 @@ mod transpose_avx2;
 mod transpose_avx512;
 
 use super::view::View;
-use pack::{pack_a, pack_b};
+use pack::{a_panels, pack_a, pack_b};
 
 /// Where and how one register tile of C is written.
 #[derive(Clone, Copy)]
@@ -423,15 +423,16 @@ unsafe fn run(
         Right::View(_) => kc_max * nc_max.min(cols.len().div_ceil(nr) * nr),
         Right::Packed(_) => 0,
     };
-    PANELS.with_borrow_mut(|(a_panels, b_panels)| {
+    PANELS.with_borrow_mut(|(a_packed, b_panels)| {
         // Grown, never shrunk: each call packs every float it then reads.
-        a_panels.resize(a_panels.len().max(kc_max * mc_max), 0.0);
+        a_packed.resize(a_packed.len().max(kc_max * mc_max), 0.0);
         b_panels.resize(b_panels.len().max(b_len), 0.0);
         for k0 in (0..k).step_by(kc_max) {
             let kc = kc_max.min(k - k0);
             for i0 in rows.clone().step_by(mc_max) {
                 let mc = mc_max.min(rows.end - i0);
-                pack_a(isa, a_panels, a, i0, mc, k0, kc);
+                pack_a(isa, a_packed, a, i0, mc, k0, kc);
+                let panels = a_panels(mc, mr);
                 for j0 in cols.clone().step_by(nc_max) {
                     let nc = nc_max.min(cols.end - j0);
                     let b_block: &[f32] = match b {
@@ -441,8 +442,8 @@ unsafe fn run(
                         }
                         Right::Packed(p) => p.block(k0, kc, j0),
                     };
-                    for ir in (0..mc).step_by(mr) {
-                        let a_panel = a_panels[ir * kc..][..kc * mr].as_ptr();
+                    for (p, &(ir, rows)) in panels.iter().enumerate() {
+                        let a_panel = a_packed[p * kc * mr..][..kc * mr].as_ptr();
                         for jr in (0..nc).step_by(nr) {
                             let tile = Tile {
                                 c: c.0.add((i0 + ir) * ldc + j0 + jr),
@@ -455,7 +456,7 @@ unsafe fn run(
                                 },
                             };
                             let b_panel = b_block[jr * kc..][..kc * nr].as_ptr();
-                            isa.tile(mr.min(mc - ir), kc, a_panel, b_panel, tile);
+                            isa.tile(rows, kc, a_panel, b_panel, tile);
                         }
                     }
                 }

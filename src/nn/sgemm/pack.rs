@@ -6,14 +6,43 @@
 use super::Isa;
 use crate::nn::view::View;
 
-/// Packs rows `i0..i0 + mc`, columns `k0..k0 + kc` of `a` into `dst` (`⌈mc/MR⌉·kc·MR` floats,
-/// MR the tile's rows for `isa`).
+/// Packs rows `i0..i0 + mc`, columns `k0..k0 + kc` of `a` into `dst`: one `[kc][MR]` panel per
+/// entry of [`a_panels`]`(mc, MR)`, MR the tile's rows for `isa`.
 pub fn pack_a(isa: Isa, dst: &mut [f32], a: &View, i0: usize, mc: usize, k0: usize, kc: usize) {
     let a = a.t();
-    match isa {
-        Isa::Avx512 => pack_panels::<{ Isa::Avx512.mr() }>(isa, dst, &a, k0, kc, i0, mc),
-        Isa::Avx2 => pack_panels::<{ Isa::Avx2.mr() }>(isa, dst, &a, k0, kc, i0, mc),
+    let mr = isa.mr();
+    let panels = a_panels(mc, mr);
+    // The whole panels before the split tail (if any) in one pass, the rest one by one.
+    let whole = panels.iter().take_while(|&&(_, rows)| rows == mr).count();
+    let pack: Packer = match isa {
+        Isa::Avx512 => pack_panels::<{ Isa::Avx512.mr() }>,
+        Isa::Avx2 => pack_panels::<{ Isa::Avx2.mr() }>,
+    };
+    pack(isa, dst, &a, k0, kc, i0, whole * mr);
+    for (p, &(start, rows)) in panels.iter().enumerate().skip(whole) {
+        pack(isa, &mut dst[p * kc * mr..], &a, k0, kc, i0 + start, rows);
     }
+}
+
+/// [`pack_panels`] for one panel width.
+type Packer = fn(Isa, &mut [f32], &View, usize, usize, usize, usize);
+
+/// `(first row, rows)` of each A panel for `mc` rows and an `mr`-row tile: whole panels, except
+/// that a remainder under half a panel is not left alone: the last whole panel and it are split
+/// evenly (20 rows at MR 6: 6, 6, 4, 4, not 6, 6, 6, 2). A tile of few rows streams the same B
+/// panel for few multiply-adds, so its speed is bounded by cache bandwidth, not the FMAs; the
+/// LSTM's 20-row recurrent products have such a remainder at both tile heights.
+pub fn a_panels(mc: usize, mr: usize) -> Vec<(usize, usize)> {
+    let mut panels: Vec<(usize, usize)> = (0..mc).step_by(mr).map(|i| (i, mr.min(mc - i))).collect();
+    let rem = mc % mr;
+    if rem > 0 && 2 * rem < mr && panels.len() >= 2 {
+        let tail = mr + rem;
+        let first = tail.div_ceil(2);
+        let at = mc - tail;
+        panels.truncate(panels.len() - 2);
+        panels.extend([(at, first), (at + first, tail - first)]);
+    }
+    panels
 }
 
 /// Packs rows `k0..k0 + kc`, columns `j0..j0 + nc` of `b` into `dst` (`⌈nc/NR⌉·kc·NR` floats,
@@ -66,5 +95,22 @@ fn pack_panels<const W: usize>(isa: Isa, dst: &mut [f32], src: &View, k0: usize,
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::a_panels;
+
+    /// A small remainder shares the last whole panel's rows; otherwise panels are whole.
+    #[test]
+    fn a_small_remainder_is_split_with_the_last_whole_panel() {
+        assert_eq!(a_panels(20, 6), [(0, 6), (6, 6), (12, 4), (16, 4)]);
+        assert_eq!(a_panels(19, 6), [(0, 6), (6, 6), (12, 4), (16, 3)]);
+        assert_eq!(a_panels(21, 6), [(0, 6), (6, 6), (12, 6), (18, 3)]);
+        assert_eq!(a_panels(20, 14), [(0, 10), (10, 10)]);
+        assert_eq!(a_panels(18, 6), [(0, 6), (6, 6), (12, 6)]);
+        assert_eq!(a_panels(2, 6), [(0, 2)]);
+        assert_eq!(a_panels(0, 6), []);
     }
 }

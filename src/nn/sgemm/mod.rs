@@ -22,6 +22,7 @@ mod transpose_avx512;
 
 use super::view::View;
 use pack::{a_panels, pack_a, pack_b};
+use rayon::prelude::*;
 
 /// Where and how one register tile of C is written.
 #[derive(Clone, Copy)]
@@ -226,11 +227,22 @@ impl PackedB {
         let (k, n) = (b.rows, b.cols);
         assert!(b.extent() <= b.data.len(), "PackedB: view out of bounds");
         assert!(isa.present(), "PackedB: this CPU does not run {isa:?}");
-        let width = n.div_ceil(isa.nr()) * isa.nr();
+        let nr = isa.nr();
+        let width = n.div_ceil(nr) * nr;
         let mut data = vec![0f32; k * width];
+        // Each block's panels in groups of 8 on all threads: an LSTM packs its `W_hh` (650 × 2600)
+        // twice per layer and step; best of 30 on 2 cores (AVX2), 523 → 361 µs transposed,
+        // 439 → 380 µs as stored.
+        const PANELS_PER_TASK: usize = 8;
         for k0 in (0..k).step_by(isa.kc()) {
             let kc = isa.kc().min(k - k0);
-            pack_b(isa, &mut data[k0 * width..(k0 + kc) * width], &b, k0, kc, 0, n);
+            data[k0 * width..(k0 + kc) * width]
+                .par_chunks_mut(PANELS_PER_TASK * kc * nr)
+                .enumerate()
+                .for_each(|(task, panels)| {
+                    let j0 = task * PANELS_PER_TASK * nr;
+                    pack_b(isa, panels, &b, k0, kc, j0, (n - j0).min(PANELS_PER_TASK * nr));
+                });
         }
         Self { data, k, n, isa }
     }

@@ -41,10 +41,11 @@ unsafe fn tile<const R: usize>(kc: usize, a: *const f32, b: *const f32, out: Til
     let mut p = 0;
     let mut trip = 0;
     while p + UNROLL <= kc {
-        // C's lines one per trip, so the final loads and stores hit L1 (as the AVX-512 tile).
+        // C's lines one per trip, so the final loads and stores hit L1 (as the AVX-512 tile): a
+        // row's first and last float, the two lines an unaligned 64-byte row can touch.
         if trip < 2 * R {
             // A prefetch never faults; `wrapping_add` as a ragged tile's line may lie past C.
-            _mm_prefetch::<_MM_HINT_T0>(out.c.wrapping_add((trip / 2) * out.ldc + (trip % 2) * 8) as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(out.c.wrapping_add((trip / 2) * out.ldc + (trip % 2) * (NR - 1)) as *const i8);
         }
         trip += 1;
         for line in 0..UNROLL * NR / 16 {

@@ -48,17 +48,18 @@ pub enum Isa {
 }
 
 impl Isa {
-    /// The widest this CPU runs, or `None` (then `matmul` uses the `gemm` crate).
+    /// Widest first.
+    const ALL: [Isa; 2] = [Isa::Avx512, Isa::Avx2];
+
+    /// The widest this CPU runs, or `None` (then `matmul` uses the `gemm` crate). Asked on every
+    /// product, so it allocates nothing (feature detection itself is a cached load).
     pub fn detected() -> Option<Isa> {
-        Isa::all_present().into_iter().next()
+        Isa::ALL.into_iter().find(|isa| isa.present())
     }
 
     /// Every one this CPU runs, widest first (tests run each).
     pub fn all_present() -> Vec<Isa> {
-        [Isa::Avx512, Isa::Avx2]
-            .into_iter()
-            .filter(|isa| isa.present())
-            .collect()
+        Isa::ALL.into_iter().filter(|isa| isa.present()).collect()
     }
 
     fn present(self) -> bool {
@@ -443,8 +444,8 @@ unsafe fn run(
             let kc = kc_max.min(k - k0);
             for i0 in rows.clone().step_by(mc_max) {
                 let mc = mc_max.min(rows.end - i0);
-                pack_a(isa, a_packed, a, i0, mc, k0, kc);
                 let panels = a_panels(mc, mr);
+                pack_a(isa, a_packed, a, i0, &panels, k0, kc);
                 for j0 in cols.clone().step_by(nc_max) {
                     let nc = nc_max.min(cols.end - j0);
                     let b_block: &[f32] = match b {

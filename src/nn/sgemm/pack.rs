@@ -6,12 +6,12 @@
 use super::Isa;
 use crate::nn::view::View;
 
-/// Packs rows `i0..i0 + mc`, columns `k0..k0 + kc` of `a` into `dst`: one `[kc][MR]` panel per
-/// entry of [`a_panels`]`(mc, MR)`, MR the tile's rows for `isa`.
-pub fn pack_a(isa: Isa, dst: &mut [f32], a: &View, i0: usize, mc: usize, k0: usize, kc: usize) {
+/// Packs columns `k0..k0 + kc` of `a`'s rows from `i0` on into `dst`: one `[kc][MR]` panel per
+/// entry of `panels` (rows relative to `i0`, as [`a_panels`] gives them), MR the tile's rows
+/// for `isa`.
+pub fn pack_a(isa: Isa, dst: &mut [f32], a: &View, i0: usize, panels: &[(usize, usize)], k0: usize, kc: usize) {
     let a = a.t();
     let mr = isa.mr();
-    let panels = a_panels(mc, mr);
     // The whole panels before the split tail (if any) in one pass, the rest one by one.
     let whole = panels.iter().take_while(|&&(_, rows)| rows == mr).count();
     let pack: Packer = match isa {

@@ -17,7 +17,7 @@ use tsumugi::data::corpus::{batchify, read_train, read_with, Vocab};
 use tsumugi::data::fetch;
 use tsumugi::nn::lm::{LanguageModel, LmConfig};
 use tsumugi::tasks::lm::eval::mean_loss;
-use tsumugi::train::clip::clip_grad_norm;
+use tsumugi::train::clip::{clip_factor, grad_norm};
 use tsumugi::train::optim::{Optimizer, OptimizerConfig};
 
 #[derive(Parser)]
@@ -77,10 +77,9 @@ fn main() -> Result<()> {
             let seq = time_size.min(rows - 1 - i);
             let xs = &train[i * batch_size..(i + seq) * batch_size];
             let ts = &train[(i + 1) * batch_size..(i + 1 + seq) * batch_size];
-            model.params.zero_grad();
             let loss = model.forward_backward(xs, ts, seq, batch_size, &mut states, &mut rng);
-            clip_grad_norm(&mut model.params, max_grad);
-            optimizer.step(&mut model.params, lr);
+            let clip = clip_factor(grad_norm(&model.params), max_grad);
+            optimizer.step(&mut model.params, lr, clip);
             loss_sum += loss * (seq * batch_size) as f64;
             count += seq * batch_size;
             i += seq;

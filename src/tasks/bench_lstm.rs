@@ -7,7 +7,7 @@ use super::bench::{flag_args, Timing};
 use super::bench_peer::{alternate, Paired, ServedPeer};
 use crate::nn::lm::{LanguageModel, LmConfig};
 use crate::nn::lstm::LstmState;
-use crate::train::clip::clip_grad_norm;
+use crate::train::clip::{clip_factor, grad_norm};
 use crate::train::optim::{Optimizer, OptimizerConfig};
 use anyhow::Result;
 use rand_chacha::ChaCha8Rng;
@@ -81,10 +81,10 @@ impl Stepper {
         })
     }
 
-    /// One training step (zero grads, forward, backward, clip, SGD); its seconds.
+    /// One training step (forward, backward, clip, SGD, which leaves the gradients zero); its
+    /// seconds.
     pub fn step(&mut self) -> f64 {
         let began = Instant::now();
-        self.model.params.zero_grad();
         self.model.forward_backward(
             &self.tokens,
             &self.targets,
@@ -93,8 +93,8 @@ impl Stepper {
             &mut self.states,
             &mut self.rng,
         );
-        clip_grad_norm(&mut self.model.params, 0.25);
-        self.optimizer.step(&mut self.model.params, 20.0);
+        let clip = clip_factor(grad_norm(&self.model.params), 0.25);
+        self.optimizer.step(&mut self.model.params, 20.0, clip);
         began.elapsed().as_secs_f64()
     }
 }

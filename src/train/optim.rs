@@ -53,8 +53,13 @@ impl Optimizer {
         }
     }
 
-    /// One update of every trainable parameter from its gradient.
-    pub fn step(&mut self, params: &mut Params, lr: f32) {
+    /// One update of every trainable parameter from its gradient times `grad_scale` (a
+    /// clipping factor from [`crate::train::clip::clip_factor`], 1 for none), after which every
+    /// gradient is zero, ready for the next backward. Scaling and zeroing happen in the update's
+    /// own pass: as separate passes over the BetterRnnlm-sized model's 13 M gradients they took
+    /// ~2.5 ms (clip) and ~2.3 ms (`zero_grad`) of a 0.37 s `bench lstm` step. The arithmetic is
+    /// `torch.optim`'s on the clipped gradient, so results do not change.
+    pub fn step(&mut self, params: &mut Params, lr: f32, grad_scale: f32) {
         self.steps += 1;
         if self.slots.len() < params.list.len() {
             self.slots.resize_with(params.list.len(), Slot::default);
@@ -72,18 +77,19 @@ impl Optimizer {
                     weight_decay,
                 } => {
                     if momentum == 0.0 {
-                        let update = |(w, g): (&mut [f32], &[f32])| {
+                        let update = |(w, g): (&mut [f32], &mut [f32])| {
                             for (w, g) in w.iter_mut().zip(g) {
-                                *w -= lr * (g + weight_decay * *w);
+                                *w -= lr * (*g * grad_scale + weight_decay * *w);
+                                *g = 0.0;
                             }
                         };
                         if p.value.len() >= PARALLEL_MIN {
                             p.value
                                 .par_chunks_mut(PARALLEL_MIN)
-                                .zip(p.grad.par_chunks(PARALLEL_MIN))
+                                .zip(p.grad.par_chunks_mut(PARALLEL_MIN))
                                 .for_each(update);
                         } else {
-                            update((&mut p.value, &p.grad));
+                            update((&mut p.value, &mut p.grad));
                         }
                         continue;
                     }
@@ -91,11 +97,12 @@ impl Optimizer {
                     if fresh {
                         slot.momentum_buffer = vec![0.0; p.value.len()];
                     }
-                    for ((w, g), b) in p.value.iter_mut().zip(&p.grad).zip(slot.momentum_buffer.iter_mut()) {
-                        let d = g + weight_decay * *w;
+                    for ((w, g), b) in p.value.iter_mut().zip(&mut p.grad).zip(slot.momentum_buffer.iter_mut()) {
+                        let d = *g * grad_scale + weight_decay * *w;
                         *b = if fresh { d } else { momentum * *b + d };
                         let update = if nesterov { d + momentum * *b } else { *b };
                         *w -= lr * update;
+                        *g = 0.0;
                     }
                 }
                 OptimizerConfig::AdamW {
@@ -112,7 +119,8 @@ impl Optimizer {
                     let bc1 = 1.0 - beta1.powi(self.steps as i32);
                     let bc2 = 1.0 - beta2.powi(self.steps as i32);
                     for i in 0..n {
-                        let g = p.grad[i];
+                        let g = p.grad[i] * grad_scale;
+                        p.grad[i] = 0.0;
                         p.value[i] *= 1.0 - lr * weight_decay;
                         slot.exp_avg[i] = beta1 * slot.exp_avg[i] + (1.0 - beta1) * g;
                         slot.exp_avg_sq[i] = beta2 * slot.exp_avg_sq[i] + (1.0 - beta2) * g * g;
@@ -183,9 +191,11 @@ mod tests {
         };
         let mut opt = Optimizer::new(cfg);
         let mut p = one_param(1.0, 0.5);
-        opt.step(&mut p, 0.1); // d = 0.6, buf = 0.6, w = 1 - 0.06
+        opt.step(&mut p, 0.1, 1.0); // d = 0.6, buf = 0.6, w = 1 - 0.06
         assert!((p.list[0].value[0] - 0.94).abs() < 1e-6);
-        opt.step(&mut p, 0.1); // d = 0.5 + 0.094 = 0.594, buf = 0.54 + 0.594 = 1.134
+        assert_eq!(p.list[0].grad[0], 0.0, "the step zeroes the gradient");
+        p.list[0].grad[0] = 0.5;
+        opt.step(&mut p, 0.1, 1.0); // d = 0.5 + 0.094 = 0.594, buf = 0.54 + 0.594 = 1.134
         assert!((p.list[0].value[0] - (0.94 - 0.1134)).abs() < 1e-6);
 
         let cfg = OptimizerConfig::Sgd {
@@ -195,8 +205,22 @@ mod tests {
         };
         let mut opt = Optimizer::new(cfg);
         let mut p = one_param(1.0, 1.0);
-        opt.step(&mut p, 0.1); // buf = 1, update = 1 + 0.9
+        opt.step(&mut p, 0.1, 1.0); // buf = 1, update = 1 + 0.9
         assert!((p.list[0].value[0] - 0.81).abs() < 1e-6);
+    }
+
+    /// A clipping factor scales the gradient as a clipped copy would: 4 · 0.25 = 1.
+    #[test]
+    fn plain_sgd_applies_the_clip_factor_and_zeroes_gradients() {
+        let cfg = OptimizerConfig::Sgd {
+            momentum: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+        };
+        let mut p = one_param(2.0, 4.0);
+        Optimizer::new(cfg).step(&mut p, 0.5, 0.25);
+        assert_eq!(p.list[0].value[0], 1.5);
+        assert_eq!(p.list[0].grad[0], 0.0);
     }
 
     #[test]
@@ -209,16 +233,17 @@ mod tests {
         };
         let mut opt = Optimizer::new(cfg);
         let mut p = one_param(2.0, -3.0);
-        opt.step(&mut p, 0.1);
+        opt.step(&mut p, 0.1, 1.0);
         // w = 2·(1 − 0.001) + 0.1 (the bias-corrected first step is ±lr)
         assert!((p.list[0].value[0] - (1.998 + 0.1)).abs() < 1e-5);
         let named: HashMap<String, Vec<f32>> = opt.named_state(&p).into_iter().map(|(k, v)| (k, v.to_vec())).collect();
         assert_eq!(named.len(), 2);
         let mut again = Optimizer::new(cfg);
         again.restore_named(&p, &named, 1);
+        p.list[0].grad[0] = -3.0;
         let mut q = p.clone();
-        opt.step(&mut p, 0.1);
-        again.step(&mut q, 0.1);
+        opt.step(&mut p, 0.1, 1.0);
+        again.step(&mut q, 0.1, 1.0);
         assert_eq!(p.list[0].value, q.list[0].value);
     }
 }

@@ -11,7 +11,7 @@ use crate::nn::classifier::{Classifier, ModelSpec};
 use crate::nn::loss::{cross_entropy, cross_entropy_sum};
 use crate::report::run_dir::RunDir;
 use crate::train::checkpoint::{self, TensorFile};
-use crate::train::clip::clip_grad_norm;
+use crate::train::clip::{clip_factor, grad_norm};
 use crate::train::metrics::argmax_rows;
 use crate::train::optim::Optimizer;
 use crate::train::schedule::ScheduleState;
@@ -109,7 +109,6 @@ pub fn train_epoch(
             x.extend_from_slice(&train.x[i * dim..(i + 1) * dim]);
             y.push(train.y[i]);
         }
-        model.params.zero_grad();
         let (logits, tape) = model.forward_train(&x, batch.len(), &mut rng);
         let (loss, dlogits) = cross_entropy(&logits, &y, model.spec.classes);
         if !loss.is_finite() {
@@ -125,10 +124,10 @@ pub fn train_epoch(
             .filter(|(p, t)| p == t)
             .count();
         model.backward(&tape, &dlogits);
-        if let Some(max_norm) = cfg.clip {
-            clip_grad_norm(&mut model.params, max_norm);
-        }
-        optimizer.step(&mut model.params, lr);
+        let clip = cfg
+            .clip
+            .map_or(1.0, |max_norm| clip_factor(grad_norm(&model.params), max_norm));
+        optimizer.step(&mut model.params, lr, clip);
         loss_sum += loss as f64;
         batches += 1;
         on_step(batch.len(), loss, correct);

@@ -10,7 +10,7 @@ use crate::data::fetch;
 use crate::nn::lm::LanguageModel;
 use crate::report::plot::{line_panels, Panel, Series};
 use crate::report::run_dir::RunDir;
-use crate::train::clip::clip_grad_norm;
+use crate::train::clip::{clip_factor, grad_norm};
 use crate::train::optim::{Optimizer, OptimizerConfig};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
@@ -212,7 +212,6 @@ pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
             let seq = cfg.bptt.min(train_rows - 1 - i);
             let tokens = &train[i * cfg.batch_size..(i + seq) * cfg.batch_size];
             let targets = &train[(i + 1) * cfg.batch_size..(i + 1 + seq) * cfg.batch_size];
-            model.params.zero_grad();
             let loss = model.forward_backward(tokens, targets, seq, cfg.batch_size, &mut states, &mut rng);
             if !loss.is_finite() {
                 bail!(
@@ -221,8 +220,8 @@ pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
                     best_path.display()
                 );
             }
-            clip_grad_norm(&mut model.params, cfg.clip);
-            optimizer.step(&mut model.params, lr);
+            let clip = clip_factor(grad_norm(&model.params), cfg.clip);
+            optimizer.step(&mut model.params, lr, clip);
             loss_sum += loss * (seq * cfg.batch_size) as f64;
             tokens_seen += seq * cfg.batch_size;
             i += seq;

@@ -8,6 +8,7 @@ use super::fastmath;
 use super::lstm::{LstmLayer, LstmState, LstmTape};
 use super::matmul::{matmul, matmul_onto_row, Layout};
 use super::params::{Init, ParamId, Params};
+use super::recycle::{overwritable, recycle};
 use anyhow::{bail, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -157,7 +158,7 @@ impl LanguageModel {
         }
         let top = inputs.last().expect("top layer");
         let h = self.cfg.hidden;
-        let mut logits = vec![0f32; rows * v];
+        let mut logits = overwritable(rows * v);
         // logits[T·B, V] = b[V] + h[T·B, H] · Wᵀ[H, V]
         matmul_onto_row(
             &mut logits,
@@ -222,7 +223,7 @@ impl LanguageModel {
         for (g, s) in self.params.list[self.decoder_bias].grad.iter_mut().zip(bias_grad) {
             *g += s;
         }
-        let mut d = vec![0f32; rows * h];
+        let mut d = overwritable(rows * h);
         matmul(
             &mut d,
             &d_logits,
@@ -242,7 +243,8 @@ impl LanguageModel {
             // inputs = [x, raw_0, dropped_0, raw_1, dropped_1, …]
             let layer_input = &f.inputs[2 * l];
             let raw_out = &f.inputs[2 * l + 1];
-            d = layer.backward(&mut self.params, layer_input, raw_out, &f.tapes[l], &d);
+            let d_input = layer.backward(&mut self.params, layer_input, raw_out, &f.tapes[l], &d);
+            recycle(std::mem::replace(&mut d, d_input));
         }
         if self.cfg.dropout > 0.0 {
             dropout_backward(&mut d, &masks.pop().expect("input dropout mask"));
@@ -258,6 +260,11 @@ impl LanguageModel {
                 *g += x;
             }
         }
+        // this step's large buffers serve the next one
+        recycle(d);
+        recycle(d_logits);
+        f.tapes.into_iter().for_each(LstmTape::recycle);
+        f.inputs.into_iter().for_each(recycle);
         loss
     }
 

@@ -15,6 +15,7 @@
 use super::lstm_cell::{cell_backward, cell_forward, CellTape};
 use super::matmul::{matmul, matmul_onto_row, FixedB, Layout};
 use super::params::{Init, ParamId, Params};
+use super::recycle::{overwritable, recycle};
 use rand::Rng;
 
 #[derive(Debug, Clone)]
@@ -39,6 +40,14 @@ pub struct LstmTape {
     /// Initial state `[B, H]` each.
     h0: Vec<f32>,
     c0: Vec<f32>,
+}
+
+impl LstmTape {
+    /// Hands the tape's large buffers back for the next step ([`super::recycle`]).
+    pub fn recycle(self) {
+        recycle(self.gates);
+        recycle(self.cells);
+    }
 }
 
 /// Final hidden and cell state `[B, H]` each.
@@ -99,7 +108,7 @@ impl LstmLayer {
         let hidden = self.hidden;
         let rows = steps * batch;
         // gates[T·B, 4H] = (b_ih + b_hh) + x[T·B, In] · W_ihᵀ
-        let mut gates = vec![0f32; rows * h4];
+        let mut gates = overwritable(rows * h4);
         let bias: Vec<f32> = params
             .value(self.bias_ih)
             .iter()
@@ -119,8 +128,9 @@ impl LstmLayer {
         );
         // W_hhᵀ [H, 4H], packed once for the T recurrent products
         let w_hh = Recurrent::new(params.value(self.weight_hh), Layout::Transposed, hidden, h4, steps);
-        let mut out = vec![0f32; rows * hidden];
-        let mut cells = vec![0f32; rows * hidden];
+        // every step writes its rows of both in full
+        let mut out = overwritable(rows * hidden);
+        let mut cells = overwritable(rows * hidden);
         for t in 0..steps {
             let (done, rest) = out.split_at_mut(t * batch * hidden);
             let h_prev: &[f32] = if t == 0 {
@@ -172,7 +182,8 @@ impl LstmLayer {
         let rows = steps * batch;
         // W_hh [4H, H], packed once for the T recurrent products
         let w_hh = Recurrent::new(params.value(self.weight_hh), Layout::Plain, h4, hidden, steps);
-        let mut d_gates = vec![0f32; rows * h4];
+        // every step writes its rows in full
+        let mut d_gates = overwritable(rows * h4);
         let mut dh_next = vec![0f32; batch * hidden];
         let mut dc_next = vec![0f32; batch * hidden];
         for t in (0..steps).rev() {
@@ -232,7 +243,7 @@ impl LstmLayer {
                 }
             }
         }
-        let mut dx = vec![0f32; rows * self.input];
+        let mut dx = overwritable(rows * self.input);
         matmul(
             &mut dx,
             &d_gates,
@@ -244,6 +255,7 @@ impl LstmLayer {
             self.input,
             false,
         );
+        recycle(d_gates);
         dx
     }
 }

@@ -17,6 +17,7 @@ pub mod lstm;
 mod lstm_cell;
 pub mod matmul;
 pub mod params;
+pub mod recycle;
 pub mod sgemm;
 pub mod small_gemm;
 pub mod view;

@@ -235,12 +235,16 @@ impl LstmLayer {
             self.input,
             true,
         );
+        // both biases get Σ_rows d_gates [4H], summed once
+        let mut d_bias = vec![0f32; h4];
+        for row in d_gates.chunks_exact(h4) {
+            for (s, d) in d_bias.iter_mut().zip(row) {
+                *s += d;
+            }
+        }
         for bias in [self.bias_ih, self.bias_hh] {
-            let gb = &mut params.list[bias].grad;
-            for row in d_gates.chunks_exact(h4) {
-                for (g, d) in gb.iter_mut().zip(row) {
-                    *g += d;
-                }
+            for (g, d) in params.list[bias].grad.iter_mut().zip(&d_bias) {
+                *g += d;
             }
         }
         let mut dx = overwritable(rows * self.input);

@@ -12,8 +12,8 @@
 //! 0.90 s per `bench lstm` step against 0.52 s packed. A one-step call (generation) uses the
 //! weight in place.
 
-use super::lstm_cell::{cell_backward, cell_forward, CellTape};
-use super::matmul::{matmul, matmul_onto_row, FixedB, Layout};
+use super::lstm_recurrence::{self as recurrence, Recurrent, Sizes, Taped};
+use super::matmul::{matmul, matmul_onto_row, Layout};
 use super::params::{Init, ParamId, Params};
 use super::recycle::{overwritable, recycle};
 use rand::Rng;
@@ -131,33 +131,8 @@ impl LstmLayer {
         // every step writes its rows of both in full
         let mut out = overwritable(rows * hidden);
         let mut cells = overwritable(rows * hidden);
-        for t in 0..steps {
-            let (done, rest) = out.split_at_mut(t * batch * hidden);
-            let h_prev: &[f32] = if t == 0 {
-                &state.h
-            } else {
-                &done[(t - 1) * batch * hidden..]
-            };
-            let g = &mut gates[t * batch * h4..(t + 1) * batch * h4];
-            // gates_t[B, 4H] += h_{t-1}[B, H] · W_hhᵀ
-            w_hh.left_multiply(g, &h_prev[..batch * hidden], batch, true);
-            let (cells_done, cells_rest) = cells.split_at_mut(t * batch * hidden);
-            let c_prev: &[f32] = if t == 0 {
-                &state.c
-            } else {
-                &cells_done[(t - 1) * batch * hidden..]
-            };
-            let h_t = &mut rest[..batch * hidden];
-            let c_t = &mut cells_rest[..batch * hidden];
-            for (((gr, c), h), cp) in g
-                .chunks_exact_mut(h4)
-                .zip(c_t.chunks_exact_mut(hidden))
-                .zip(h_t.chunks_exact_mut(hidden))
-                .zip(c_prev.chunks_exact(hidden))
-            {
-                cell_forward(gr, cp, c, h);
-            }
-        }
+        let sizes = Sizes { batch, hidden };
+        recurrence::forward(&w_hh, sizes, &mut gates, &mut out, &mut cells, (&state.h, &state.c));
         let last = (steps - 1) * batch * hidden..steps * batch * hidden;
         let final_state = LstmState {
             h: out[last.clone()].to_vec(),
@@ -184,31 +159,12 @@ impl LstmLayer {
         let w_hh = Recurrent::new(params.value(self.weight_hh), Layout::Plain, h4, hidden, steps);
         // every step writes its rows in full
         let mut d_gates = overwritable(rows * h4);
-        let mut dh_next = vec![0f32; batch * hidden];
-        let mut dc_next = vec![0f32; batch * hidden];
-        for t in (0..steps).rev() {
-            let span = t * batch * hidden..(t + 1) * batch * hidden;
-            let c_prev: &[f32] = if t == 0 {
-                &tape.c0
-            } else {
-                &tape.cells[(t - 1) * batch * hidden..t * batch * hidden]
-            };
-            let c_t = &tape.cells[span.clone()];
-            let dy = &d_out[span];
-            let g = &tape.gates[t * batch * h4..(t + 1) * batch * h4];
-            let dg = &mut d_gates[t * batch * h4..(t + 1) * batch * h4];
-            for (b, (gr, dgr)) in g.chunks_exact(h4).zip(dg.chunks_exact_mut(h4)).enumerate() {
-                let row = b * hidden..(b + 1) * hidden;
-                let state = CellTape {
-                    gates: gr,
-                    c_prev: &c_prev[row.clone()],
-                    c: &c_t[row.clone()],
-                };
-                cell_backward(state, &dy[row.clone()], &dh_next[row.clone()], &mut dc_next[row], dgr);
-            }
-            // dh_{t-1}[B, H] = d_gates_t[B, 4H] · W_hh[4H, H]
-            w_hh.left_multiply(&mut dh_next, dg, batch, false);
-        }
+        let taped = Taped {
+            gates: &tape.gates,
+            cells: &tape.cells,
+            c0: &tape.c0,
+        };
+        recurrence::backward(&w_hh, Sizes { batch, hidden }, taped, d_out, &mut d_gates);
         // dW_hh[4H, H] += d_gatesᵀ · h_prev, with h_prev = [h0; out[..T-1]]
         let mut h_prev = Vec::with_capacity(rows * hidden);
         h_prev.extend_from_slice(&tape.h0);
@@ -264,36 +220,6 @@ impl LstmLayer {
     }
 }
 
-/// `W_hh` (`[k, n]` as `layout` says) as the right operand of `uses` recurrent products: packed
-/// once when there are several (packing costs about one product's pass over the weight).
-enum Recurrent<'a> {
-    Packed(FixedB),
-    InPlace {
-        data: &'a [f32],
-        layout: Layout,
-        k: usize,
-        n: usize,
-    },
-}
-
-impl<'a> Recurrent<'a> {
-    fn new(data: &'a [f32], layout: Layout, k: usize, n: usize, uses: usize) -> Self {
-        if uses > 1 {
-            Self::Packed(FixedB::new(data, layout, k, n))
-        } else {
-            Self::InPlace { data, layout, k, n }
-        }
-    }
-
-    /// `c[m, n] (+)= a[m, k] · W`.
-    fn left_multiply(&self, c: &mut [f32], a: &[f32], m: usize, accumulate: bool) {
-        match self {
-            Self::Packed(w) => w.left_multiply(c, a, m, accumulate),
-            Self::InPlace { data, layout, k, n } => matmul(c, a, Layout::Plain, data, *layout, m, *k, *n, accumulate),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,6 +250,33 @@ mod tests {
         for (s, w) in state.c.iter().zip(&last.c) {
             assert!((s - w).abs() < 1e-5);
         }
+    }
+
+    /// A batch cut into one share of sequences per thread (2 threads) gives the bits of the
+    /// whole batch on one thread: outputs, final state, d x and every gradient.
+    #[test]
+    fn sequences_split_among_threads_give_the_same_bits() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+        let (t, b, input, hidden) = (4, 13, 9, 24);
+        let mut params = Params::default();
+        let layer = LstmLayer::new(&mut params, "lstm", 0, input, hidden, &mut rng);
+        let x: Vec<f32> = (0..t * b * input).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let d_out: Vec<f32> = (0..t * b * hidden).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let state = LstmState {
+            h: (0..b * hidden).map(|_| rng.gen_range(-0.5..0.5)).collect(),
+            c: (0..b * hidden).map(|_| rng.gen_range(-0.5..0.5)).collect(),
+        };
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| {
+                let mut p = params.clone();
+                let (out, last, tape) = layer.forward(&p, &x, t, b, &state);
+                let dx = layer.backward(&mut p, &x, &out, &tape, &d_out);
+                let grads: Vec<Vec<f32>> = p.list.iter().map(|q| q.grad.clone()).collect();
+                (out, last, dx, grads)
+            })
+        };
+        assert_eq!(run(1), run(2));
     }
 
     #[test]

@@ -70,13 +70,21 @@ impl FixedB {
 
     /// `c[m, n] (+)= a[m, k] · self`.
     pub fn left_multiply(&self, c: &mut [f32], a: &[f32], m: usize, accumulate: bool) {
-        self.product(c, self.rows_of(a, m), Start::accumulating(accumulate));
+        let threads = threads_for(m, self.k, self.n);
+        self.product(c, self.rows_of(a, m), Start::accumulating(accumulate), threads);
+    }
+
+    /// [`FixedB::left_multiply`] on the calling thread only, for callers that split the work
+    /// among threads themselves.
+    pub fn left_multiply_on_this_thread(&self, c: &mut [f32], a: &[f32], m: usize, accumulate: bool) {
+        self.product(c, self.rows_of(a, m), Start::accumulating(accumulate), 1);
     }
 
     /// `c[m, n] = a[m, k] · self + bias` (the same `bias [n]` added to every row, when given):
     /// a dense layer's forward pass, C written once.
     pub fn affine(&self, c: &mut [f32], a: &[f32], m: usize, bias: Option<&[f32]>) {
-        self.product(c, self.rows_of(a, m), bias.map_or(Start::Zero, Start::Row));
+        let threads = threads_for(m, self.k, self.n);
+        self.product(c, self.rows_of(a, m), bias.map_or(Start::Zero, Start::Row), threads);
     }
 
     /// `a` as a row-major left operand `[m, k]`.
@@ -93,10 +101,11 @@ impl FixedB {
 
     /// `c[m, n] = a · self` for a strided `a` `[m, k]` (columns of a wider block).
     pub fn left_multiply_view(&self, c: &mut [f32], a: View) {
-        self.product(c, a, Start::Zero);
+        let threads = threads_for(a.rows, self.k, self.n);
+        self.product(c, a, Start::Zero, threads);
     }
 
-    fn product(&self, c: &mut [f32], a: View, start: Start) {
+    fn product(&self, c: &mut [f32], a: View, start: Start, threads: usize) {
         let (m, k, n) = (a.rows, self.k, self.n);
         assert_eq!(a.cols, k, "matmul: a has {} columns, expected {k}", a.cols);
         assert!(a.extent() <= a.data.len(), "matmul: a view out of bounds");
@@ -107,7 +116,6 @@ impl FixedB {
         if m == 0 || n == 0 {
             return;
         }
-        let threads = threads_for(m, k, n);
         match &self.form {
             FixedForm::Plain { data, layout } => {
                 match start {

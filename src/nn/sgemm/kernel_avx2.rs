@@ -80,20 +80,45 @@ unsafe fn tile<const R: usize>(kc: usize, a: *const f32, b: *const f32, out: Til
         }
         return;
     }
-    // A ragged last panel: masked loads and stores, so nothing past `cols` is touched.
+    // A ragged last panel: nothing past `cols` is touched. Masked loads and stores are slow on
+    // AMD, so only a partial vector is masked: a full first half (cols ≥ 8, e.g. the 10-column
+    // last panel of H = 650) moves as usual, an empty second half not at all.
     let (m0, m1) = (lanes(out.cols.min(8)), lanes(out.cols.saturating_sub(8)));
+    let (first_full, second_used) = (out.cols >= 8, out.cols > 8);
     for (i, row) in acc.iter().enumerate() {
         let c = out.c.add(i * out.ldc);
         let (mut x0, mut x1) = (row[0], row[1]);
         if out.accumulate {
-            x0 = _mm256_add_ps(x0, _mm256_maskload_ps(c, m0));
-            x1 = _mm256_add_ps(x1, _mm256_maskload_ps(c.add(8), m1));
+            x0 = _mm256_add_ps(
+                x0,
+                if first_full {
+                    _mm256_loadu_ps(c)
+                } else {
+                    _mm256_maskload_ps(c, m0)
+                },
+            );
+            if second_used {
+                x1 = _mm256_add_ps(x1, _mm256_maskload_ps(c.add(8), m1));
+            }
         } else if !out.row.is_null() {
-            x0 = _mm256_add_ps(x0, _mm256_maskload_ps(out.row, m0));
-            x1 = _mm256_add_ps(x1, _mm256_maskload_ps(out.row.add(8), m1));
+            let start = if first_full {
+                _mm256_loadu_ps(out.row)
+            } else {
+                _mm256_maskload_ps(out.row, m0)
+            };
+            x0 = _mm256_add_ps(x0, start);
+            if second_used {
+                x1 = _mm256_add_ps(x1, _mm256_maskload_ps(out.row.add(8), m1));
+            }
         }
-        _mm256_maskstore_ps(c, m0, x0);
-        _mm256_maskstore_ps(c.add(8), m1, x1);
+        if first_full {
+            _mm256_storeu_ps(c, x0);
+        } else {
+            _mm256_maskstore_ps(c, m0, x0);
+        }
+        if second_used {
+            _mm256_maskstore_ps(c.add(8), m1, x1);
+        }
     }
 }
 

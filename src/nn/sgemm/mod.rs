@@ -88,21 +88,33 @@ impl Isa {
         }
     }
 
-    /// Depth of a packed block. AVX-512: a 32-column B panel is then 48 KiB, a 14-row A panel
-    /// 21 KiB; paired in one process against 256 (12 rounds of `bench gemm`'s products, B
-    /// prefetched), 384 took 0.95–1.01 of 256's time, 128 1.02–1.12, 512 and 768 the same as
-    /// 384. AVX2: a 16-column panel is 24 KiB, a 6-row A panel 9 KiB.
-    const fn kc(self) -> usize {
-        384
+    /// Depth of the packed blocks for an inner dimension `k` (every block but the last this
+    /// deep). AVX-512: 384; a 32-column B panel is then 48 KiB, a 14-row A panel 21 KiB; paired
+    /// in one process against 256 (12 rounds of `bench gemm`'s products, B prefetched), 384 took
+    /// 0.95–1.01 of 256's time, 128 1.02–1.12, 512 and 768 the same as 384.
+    ///
+    /// AVX2: `k` cut into the fewest blocks of at most 768, evenly, so the LSTM's k of 650 and
+    /// 700 are one block and C is stored once instead of read back for a second: on the Zen 3
+    /// host, 704 deep with 128-column B blocks against 384 with 256 gave 0.98–0.99 of the time
+    /// on `bench gemm`'s LSTM products and 0.97–1.01 of a `bench lstm --no-peer` step (5
+    /// alternations).
+    fn kc_for(self, k: usize) -> usize {
+        match self {
+            Isa::Avx512 => 384,
+            Isa::Avx2 => {
+                const KC_MAX: usize = 768;
+                k.div_ceil(k.div_ceil(KC_MAX).max(1)).max(1)
+            }
+        }
     }
 
     /// Columns of a packed B block: it stays in L2 while every A panel of the block passes over
-    /// it. AVX-512 (1 MiB L2 per core on the Xeons measured): 768 KiB at KC; AVX2 (512 KiB L2
-    /// per core on Zen 2/3): 384 KiB.
+    /// it. AVX-512 (1 MiB L2 per core on the Xeons measured): 768 KiB at KC 384; AVX2 (512 KiB
+    /// L2 per core on Zen 2/3): 384 KiB at KC 768.
     const fn nc(self) -> usize {
         match self {
             Isa::Avx512 => 512,
-            Isa::Avx2 => 256,
+            Isa::Avx2 => 128,
         }
     }
 
@@ -236,8 +248,9 @@ impl PackedB {
         // twice per layer and step; best of 30 on 2 cores (AVX2), 523 → 361 µs transposed,
         // 439 → 380 µs as stored.
         const PANELS_PER_TASK: usize = 8;
-        for k0 in (0..k).step_by(isa.kc()) {
-            let kc = isa.kc().min(k - k0);
+        let kc_max = isa.kc_for(k);
+        for k0 in (0..k).step_by(kc_max) {
+            let kc = kc_max.min(k - k0);
             data[k0 * width..(k0 + kc) * width]
                 .par_chunks_mut(PANELS_PER_TASK * kc * nr)
                 .enumerate()
@@ -439,7 +452,7 @@ unsafe fn run(
     start: Start,
 ) {
     let k = a.cols;
-    let (mr, nr, kc_max, nc_max) = (isa.mr(), isa.nr(), isa.kc(), isa.nc());
+    let (mr, nr, kc_max, nc_max) = (isa.mr(), isa.nr(), isa.kc_for(k), isa.nc());
     let mc_max = rows_per_block(rows.len(), mr);
     let b_len = match b {
         Right::View(_) => kc_max * nc_max.min(cols.len().div_ceil(nr) * nr),
@@ -510,7 +523,7 @@ mod tests {
             .collect()
     }
 
-    /// Every tile this CPU runs, every layout, ragged edges in m, n and k (k past one KC block,
+    /// Every tile this CPU runs, every layout, ragged edges in m, n and k (k past one KC block (384 on AVX-512, 768 on AVX2),
     /// n past one NC block), 1 and 2 threads, packed and unpacked B, overwrite, accumulate and
     /// a start row.
     #[test]
@@ -528,6 +541,7 @@ mod tests {
             (29, 513, 70),
             (150, 40, 97),
             (20, 30, 530),
+            (7, 1000, 45),
         ];
         for &(m, k, n) in &shapes {
             let (a_data, b_data) = (values(m * k, 1), values(k * n, 2));

@@ -78,6 +78,8 @@ fn main() -> Result<()> {
             let xs = &train[i * batch_size..(i + seq) * batch_size];
             let ts = &train[(i + 1) * batch_size..(i + 1 + seq) * batch_size];
             let loss = model.forward_backward(xs, ts, seq, batch_size, &mut states, &mut rng);
+            // clip_grads: the factor that brings the global norm down to 0.25, applied as SGD
+            // reads each gradient (the step leaves them zero for the next backward)
             let clip = clip_factor(grad_norm(&model.params), max_grad);
             optimizer.step(&mut model.params, lr, clip);
             loss_sum += loss * (seq * batch_size) as f64;

@@ -68,12 +68,10 @@ unsafe fn tile<const R: usize>(kc: usize, a: *const f32, b: *const f32, out: Til
         for (i, row) in acc.iter().enumerate() {
             let c = out.c.add(i * out.ldc);
             let (mut x0, mut x1) = (row[0], row[1]);
-            if out.accumulate {
-                x0 = _mm256_add_ps(x0, _mm256_loadu_ps(c));
-                x1 = _mm256_add_ps(x1, _mm256_loadu_ps(c.add(8)));
-            } else if !out.row.is_null() {
-                x0 = _mm256_add_ps(x0, _mm256_loadu_ps(out.row));
-                x1 = _mm256_add_ps(x1, _mm256_loadu_ps(out.row.add(8)));
+            let start = out.start_of(c);
+            if !start.is_null() {
+                x0 = _mm256_add_ps(x0, _mm256_loadu_ps(start));
+                x1 = _mm256_add_ps(x1, _mm256_loadu_ps(start.add(8)));
             }
             _mm256_storeu_ps(c, x0);
             _mm256_storeu_ps(c.add(8), x1);
@@ -88,27 +86,16 @@ unsafe fn tile<const R: usize>(kc: usize, a: *const f32, b: *const f32, out: Til
     for (i, row) in acc.iter().enumerate() {
         let c = out.c.add(i * out.ldc);
         let (mut x0, mut x1) = (row[0], row[1]);
-        if out.accumulate {
-            x0 = _mm256_add_ps(
-                x0,
-                if first_full {
-                    _mm256_loadu_ps(c)
-                } else {
-                    _mm256_maskload_ps(c, m0)
-                },
-            );
-            if second_used {
-                x1 = _mm256_add_ps(x1, _mm256_maskload_ps(c.add(8), m1));
-            }
-        } else if !out.row.is_null() {
-            let start = if first_full {
-                _mm256_loadu_ps(out.row)
+        let start = out.start_of(c);
+        if !start.is_null() {
+            let first = if first_full {
+                _mm256_loadu_ps(start)
             } else {
-                _mm256_maskload_ps(out.row, m0)
+                _mm256_maskload_ps(start, m0)
             };
-            x0 = _mm256_add_ps(x0, start);
+            x0 = _mm256_add_ps(x0, first);
             if second_used {
-                x1 = _mm256_add_ps(x1, _mm256_maskload_ps(out.row.add(8), m1));
+                x1 = _mm256_add_ps(x1, _mm256_maskload_ps(start.add(8), m1));
             }
         }
         if first_full {

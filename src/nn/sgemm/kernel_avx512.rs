@@ -73,12 +73,10 @@ unsafe fn tile<const R: usize>(kc: usize, a: *const f32, b: *const f32, out: Til
     for (i, row) in acc.iter().enumerate() {
         let c = out.c.add(i * out.ldc);
         let (mut x0, mut x1) = (row[0], row[1]);
-        if out.accumulate {
-            x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, c));
-            x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, c.add(16)));
-        } else if !out.row.is_null() {
-            x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, out.row));
-            x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, out.row.add(16)));
+        let start = out.start_of(c);
+        if !start.is_null() {
+            x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, start));
+            x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, start.add(16)));
         }
         _mm512_mask_storeu_ps(c, m0, x0);
         _mm512_mask_storeu_ps(c.add(16), m1, x1);

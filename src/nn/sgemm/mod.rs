@@ -37,6 +37,18 @@ struct Tile {
     row: *const f32,
 }
 
+impl Tile {
+    /// What the tile's row at `c` (a row of this tile's C) is added to: that row itself when
+    /// accumulating, else the start row, or null for nothing.
+    fn start_of(&self, c: *mut f32) -> *const f32 {
+        if self.accumulate {
+            c
+        } else {
+            self.row
+        }
+    }
+}
+
 /// The vector instruction set a product runs on: it fixes the register tile's shape and the
 /// block sizes, so panels packed for one cannot be read by the other.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -252,12 +252,13 @@ mod tests {
         }
     }
 
-    /// A batch cut into one share of sequences per thread (2 threads) gives the bits of the
-    /// whole batch on one thread: outputs, final state, d x and every gradient.
-    #[test]
-    fn sequences_split_among_threads_give_the_same_bits() {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
-        let (t, b, input, hidden) = (4, 13, 9, 24);
+    /// A layer with random weights, its input `[T, B, In]`, a gradient for its outputs
+    /// `[T, B, H]` and an initial state, drawn in that order from `seed`.
+    fn random_case(
+        seed: u64,
+        (t, b, input, hidden): (usize, usize, usize, usize),
+    ) -> (Params, LstmLayer, Vec<f32>, Vec<f32>, LstmState) {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let mut params = Params::default();
         let layer = LstmLayer::new(&mut params, "lstm", 0, input, hidden, &mut rng);
         let x: Vec<f32> = (0..t * b * input).map(|_| rng.gen_range(-1.0..1.0)).collect();
@@ -266,6 +267,15 @@ mod tests {
             h: (0..b * hidden).map(|_| rng.gen_range(-0.5..0.5)).collect(),
             c: (0..b * hidden).map(|_| rng.gen_range(-0.5..0.5)).collect(),
         };
+        (params, layer, x, d_out, state)
+    }
+
+    /// A batch cut into one share of sequences per thread (2 threads) gives the bits of the
+    /// whole batch on one thread: outputs, final state, d x and every gradient.
+    #[test]
+    fn sequences_split_among_threads_give_the_same_bits() {
+        let (t, b) = (4, 13);
+        let (params, layer, x, d_out, state) = random_case(4, (t, b, 9, 24));
         let run = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             pool.install(|| {
@@ -281,16 +291,8 @@ mod tests {
 
     #[test]
     fn gradients_match_finite_differences() {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-        let (t, b, input, hidden) = (4, 2, 3, 5);
-        let mut params = Params::default();
-        let layer = LstmLayer::new(&mut params, "lstm", 0, input, hidden, &mut rng);
-        let x: Vec<f32> = (0..t * b * input).map(|_| rng.gen_range(-1.0..1.0)).collect();
-        let r: Vec<f32> = (0..t * b * hidden).map(|_| rng.gen_range(-1.0..1.0)).collect();
-        let state = LstmState {
-            h: (0..b * hidden).map(|_| rng.gen_range(-0.5..0.5)).collect(),
-            c: (0..b * hidden).map(|_| rng.gen_range(-0.5..0.5)).collect(),
-        };
+        let (t, b) = (4, 2);
+        let (params, layer, x, r, state) = random_case(1, (t, b, 3, 5));
         let (out, _, tape) = layer.forward(&params, &x, t, b, &state);
         let mut with_grads = params.clone();
         let dx = layer.backward(&mut with_grads, &x, &out, &tape, &r);

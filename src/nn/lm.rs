@@ -316,9 +316,10 @@ const SUM_BLOCK: usize = 16;
 ///
 /// Blocks of 16 rows run in parallel (44 at T 35, B 20: even work for two threads), each summing
 /// its rows as it finishes them, while they are still in cache (a second pass over a `bench
-/// lstm` step's 28 MB took 1.5 ms); the blocks' partial sums are then added in block order, so the result does not depend on how rayon
-/// split the work (a parallel `reduce` combines partials in a tree shaped by work stealing,
-/// which changed the last bits of the bias gradient from run to run).
+/// lstm` step's 28 MB took 1.5 ms); the blocks' partial sums are then added in block order, so
+/// the result does not depend on how rayon split the work (a parallel `reduce` combines
+/// partials in a tree shaped by work stealing, which changed the last bits of the bias gradient
+/// from run to run).
 pub fn softmax_cross_entropy_grad(logits: &mut [f32], targets: &[u32], v: usize) -> (f64, Vec<f32>) {
     let n = targets.len() as f32;
     let blocks: Vec<(Vec<f64>, Vec<f32>)> = logits

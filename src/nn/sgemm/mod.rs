@@ -106,10 +106,11 @@ impl Isa {
     /// 0.95–1.01 of 256's time, 128 1.02–1.12, 512 and 768 the same as 384.
     ///
     /// AVX2: `k` cut into the fewest blocks of at most 768, evenly, so the LSTM's k of 650 and
-    /// 700 are one block and C is stored once instead of read back for a second: on the Zen 3
-    /// host, 704 deep with 128-column B blocks against 384 with 256 gave 0.98–0.99 of the time
-    /// on `bench gemm`'s LSTM products and 0.97–1.01 of a `bench lstm --no-peer` step (5
-    /// alternations).
+    /// 700 are one block and C is stored once instead of read back for a second. On the Zen 3
+    /// host, with 128-column B blocks, against 384 with 256: a `bench lstm --no-peer` step took
+    /// 0.98–1.00 of the time (5 alternations of two builds), and `bench gemm --no-peer` (two
+    /// alternations) put LUKE's four products at 164–185 GFLOP/s against 156–179, the LSTM's
+    /// within the noise.
     fn kc_for(self, k: usize) -> usize {
         match self {
             Isa::Avx512 => 384,

@@ -320,3 +320,55 @@ fn variational_and_embedding_dropout_train_and_are_recorded() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("--embedding-dropout must be in [0, 1)"));
 }
+
+/// Without a terminal (here, a pipe) progress is a plain stderr line at each tenth of an epoch,
+/// throttled by `TSUMUGI_PROGRESS_SECONDS`: at 0 all nine show (2400 tokens at batch 4 and
+/// BPTT 5 are 120 batches), at the default 30 s a
+/// one-second epoch prints none.
+#[test]
+fn progress_lines_when_stderr_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    write_corpus(dir.path());
+    let args = |out: &str| {
+        let out = dir.path().join(out);
+        [
+            "lm",
+            "train",
+            "--corpus",
+            dir.path().to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--hidden",
+            "8",
+            "--epochs",
+            "1",
+            "--bptt",
+            "5",
+            "--batch-size",
+            "4",
+        ]
+        .map(String::from)
+    };
+    let every = bin()
+        .args(args("every"))
+        .env("TSUMUGI_PROGRESS_SECONDS", "0")
+        .output()
+        .unwrap();
+    assert!(every.status.success(), "{}", stderr(&every));
+    let lines: Vec<String> = stderr(&every)
+        .lines()
+        .filter(|l| l.starts_with("epoch 1/1: "))
+        .map(String::from)
+        .collect();
+    assert_eq!(lines.len(), 9, "{lines:?}");
+    for (tenth, line) in (1..).zip(&lines) {
+        assert!(
+            line.contains(&format!("/120 batches ({}%), eta ", tenth * 10)),
+            "{line}"
+        );
+        assert!(line.contains(" tokens/s"), "{line}");
+    }
+    let quiet = bin().args(args("quiet")).output().unwrap();
+    assert!(quiet.status.success(), "{}", stderr(&quiet));
+    assert!(!stderr(&quiet).contains("batches ("), "{}", stderr(&quiet));
+}

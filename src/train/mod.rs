@@ -7,4 +7,5 @@ pub mod clip;
 pub mod early_stop;
 pub mod metrics;
 pub mod optim;
+pub mod progress;
 pub mod schedule;

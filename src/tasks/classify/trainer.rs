@@ -14,6 +14,7 @@ use crate::train::checkpoint::{self, TensorFile};
 use crate::train::clip::{clip_factor, grad_norm};
 use crate::train::metrics::argmax_rows;
 use crate::train::optim::Optimizer;
+use crate::train::progress::EpochProgress;
 use crate::train::schedule::ScheduleState;
 use anyhow::{bail, Context, Result};
 use rand::seq::SliceRandom;
@@ -225,14 +226,7 @@ pub fn train(
         let lr = cfg
             .schedule
             .advance(&mut schedule, cfg.lr, epoch, history.last().map(|r| r.valid_loss));
-        let bar = indicatif::ProgressBar::new(data.train.rows as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "epoch {prefix} [{bar:30}] {pos}/{len} examples, {per_sec}, eta {eta}, {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar.set_prefix(format!("{}/{}", epoch + 1, cfg.epochs));
+        let mut progress = EpochProgress::new(epoch + 1, cfg.epochs, data.train.rows as u64, "examples");
         let (mut seen, mut hits) = (0usize, 0usize);
         let batch_loss = train_epoch(
             &mut model,
@@ -245,13 +239,14 @@ pub fn train(
                 seen += n;
                 hits += correct;
                 if seen % 1024 < n {
-                    bar.set_message(format!("loss {loss:.4} acc {:.4}", hits as f64 / seen as f64));
-                    bar.set_position(seen as u64);
+                    progress.update(seen as u64, || {
+                        format!("loss {loss:.4} acc {:.4}", hits as f64 / seen as f64)
+                    });
                 }
             },
         )
         .with_context(|| format!("training stopped; the last good checkpoint is {}", last_path.display()))?;
-        bar.finish_and_clear();
+        progress.finish();
         let (train_loss, train_accuracy, _) = evaluate(&model, &data.train, data.dim);
         let (valid_loss, valid_accuracy, _) = evaluate(&model, &data.valid, data.dim);
         if !valid_loss.is_finite() {

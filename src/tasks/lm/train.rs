@@ -12,6 +12,7 @@ use crate::report::plot::{line_panels, Panel, Series};
 use crate::report::run_dir::RunDir;
 use crate::train::clip::{clip_factor, grad_norm};
 use crate::train::optim::{Optimizer, OptimizerConfig};
+use crate::train::progress::EpochProgress;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -199,12 +200,7 @@ pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
         let epoch_began = Instant::now();
         let mut rng = LanguageModel::rng(cfg.seed, epoch as u64);
         let mut states = model.initial_state(cfg.batch_size);
-        let bar = indicatif::ProgressBar::new(batches_per_epoch as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} eta {eta} {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar.set_prefix(format!("{epoch}/{}", cfg.epochs));
+        let mut progress = EpochProgress::new(epoch, cfg.epochs, batches_per_epoch as u64, "batches");
         let (mut loss_sum, mut tokens_seen) = (0.0, 0usize);
         let mut i = 0;
         let mut batch_index = 0;
@@ -231,16 +227,12 @@ pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
                 batch_index,
                 cfg.max_batches.unwrap_or(batches_per_epoch).min(batches_per_epoch),
             );
-            if batch_index % 20 == 0 {
+            progress.update(batch_index as u64, || {
                 let rate = tokens_seen as f64 / epoch_began.elapsed().as_secs_f64();
-                bar.set_message(format!(
-                    "ppl {:.1}, {rate:.0} tokens/s",
-                    (loss_sum / tokens_seen as f64).exp()
-                ));
-                bar.set_position(batch_index as u64);
-            }
+                format!("ppl {:.1}, {rate:.0} tokens/s", (loss_sum / tokens_seen as f64).exp())
+            });
         }
-        bar.finish_and_clear();
+        progress.finish();
         let train_seconds = epoch_began.elapsed().as_secs_f64();
         let valid_loss = mean_loss(&model, &valid, valid_rows, cfg.eval_batch_size, cfg.bptt);
         let record = LmEpoch {

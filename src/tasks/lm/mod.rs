@@ -4,5 +4,6 @@
 pub mod config;
 pub mod eval;
 pub mod generate;
+mod report;
 pub mod saved;
 pub mod train;

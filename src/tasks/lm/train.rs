@@ -4,11 +4,11 @@
 
 use super::config::{LmRunConfig, LmTrainArgs, LrSchedule};
 use super::eval::mean_loss;
+use super::report::{write_report, Corpus};
 use super::saved::{load_weights, save_weights, SavedRun};
 use crate::data::corpus::{batchify, read_train, read_with, Vocab};
 use crate::data::fetch;
 use crate::nn::lm::LanguageModel;
-use crate::report::plot::{line_panels, Panel, Series};
 use crate::report::run_dir::RunDir;
 use crate::train::clip::{clip_factor, grad_norm};
 use crate::train::optim::{Optimizer, OptimizerConfig};
@@ -32,6 +32,7 @@ pub struct LmSummary {
     pub best_epoch: usize,
     pub valid_perplexity: f64,
     pub test_perplexity: f64,
+    /// Wall time of this invocation: a resumed run counts from its `--resume`.
     pub seconds: f64,
     pub report: PathBuf,
 }
@@ -276,35 +277,17 @@ pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
         seconds: began.elapsed().as_secs_f64(),
         report: run.path("report.md"),
     };
-    let series = |name: &str, f: fn(&LmEpoch) -> f64| Series {
-        name: name.into(),
-        points: history.iter().map(|r| (r.epoch as f64, f(r))).collect(),
-    };
-    line_panels(
-        &run.path("perplexity"),
-        &[Panel {
-            title: "perplexity".into(),
-            x_label: "epoch".into(),
-            y_label: "perplexity".into(),
-            series: vec![
-                series("train", |r| r.train_perplexity),
-                series("valid", |r| r.valid_perplexity),
-            ],
-            log_x: false,
-        }],
+    write_report(
+        &run,
+        &summary,
+        &cfg,
+        &history,
+        Corpus {
+            train: &train_path,
+            train_tokens: train_ids.len(),
+            valid: &valid_path,
+            test: &test_path,
+        },
     )?;
-    let mut md = format!(
-        "# Language model run\n\n- preset {:?}, model {:?}\n- lr {}, clip {}, batch {}, BPTT {}, {} epochs, schedule {:?}, seed {}\n- corpus: {} ({} tokens), {} , {}\n\n## Result\n\n| best epoch | valid perplexity | test perplexity | seconds |\n|---|---|---|---|\n| {} | {:.2} | {:.2} | {:.0} |\n\n![perplexity](perplexity.png)\n\n## Epochs\n\n| epoch | lr | train ppl | valid ppl |\n|---|---|---|---|\n",
-        cfg.preset, cfg.model, cfg.lr, cfg.clip, cfg.batch_size, cfg.bptt, cfg.epochs, cfg.schedule, cfg.seed,
-        train_path.display(), train_ids.len(), valid_path.display(), test_path.display(),
-        best_epoch, summary.valid_perplexity, summary.test_perplexity, summary.seconds
-    );
-    for r in &history {
-        md.push_str(&format!(
-            "| {} | {} | {:.2} | {:.2} |\n",
-            r.epoch, r.lr, r.train_perplexity, r.valid_perplexity
-        ));
-    }
-    crate::atomic::write_atomic(&summary.report, md.as_bytes())?;
     Ok(summary)
 }

@@ -1,0 +1,57 @@
+//! What `lm train` leaves for a reader: the perplexity figure (PNG and SVG) and `report.md`
+//! with the recipe, the result and every epoch.
+
+use super::config::LmRunConfig;
+use super::train::{LmEpoch, LmSummary};
+use crate::report::plot::{line_panels, Panel, Series};
+use crate::report::run_dir::RunDir;
+use anyhow::Result;
+use std::path::Path;
+
+/// The corpus files a run read, for the report's header.
+pub struct Corpus<'a> {
+    pub train: &'a Path,
+    pub train_tokens: usize,
+    pub valid: &'a Path,
+    pub test: &'a Path,
+}
+
+/// Writes `perplexity.{png,svg}` and `report.md` (atomically) into the run directory.
+pub fn write_report(
+    run: &RunDir,
+    summary: &LmSummary,
+    cfg: &LmRunConfig,
+    history: &[LmEpoch],
+    corpus: Corpus,
+) -> Result<()> {
+    let series = |name: &str, f: fn(&LmEpoch) -> f64| Series {
+        name: name.into(),
+        points: history.iter().map(|r| (r.epoch as f64, f(r))).collect(),
+    };
+    line_panels(
+        &run.path("perplexity"),
+        &[Panel {
+            title: "perplexity".into(),
+            x_label: "epoch".into(),
+            y_label: "perplexity".into(),
+            series: vec![
+                series("train", |r| r.train_perplexity),
+                series("valid", |r| r.valid_perplexity),
+            ],
+            log_x: false,
+        }],
+    )?;
+    let mut md = format!(
+        "# Language model run\n\n- preset {:?}, model {:?}\n- lr {}, clip {}, batch {}, BPTT {}, {} epochs, schedule {:?}, seed {}\n- corpus: {} ({} tokens), {} , {}\n\n## Result\n\n| best epoch | valid perplexity | test perplexity | seconds since start or `--resume` |\n|---|---|---|---|\n| {} | {:.2} | {:.2} | {:.0} |\n\n![perplexity](perplexity.png)\n\n## Epochs\n\n| epoch | lr | train ppl | valid ppl |\n|---|---|---|---|\n",
+        cfg.preset, cfg.model, cfg.lr, cfg.clip, cfg.batch_size, cfg.bptt, cfg.epochs, cfg.schedule, cfg.seed,
+        corpus.train.display(), corpus.train_tokens, corpus.valid.display(), corpus.test.display(),
+        summary.best_epoch, summary.valid_perplexity, summary.test_perplexity, summary.seconds
+    );
+    for r in history {
+        md.push_str(&format!(
+            "| {} | {} | {:.2} | {:.2} |\n",
+            r.epoch, r.lr, r.train_perplexity, r.valid_perplexity
+        ));
+    }
+    crate::atomic::write_atomic(&summary.report, md.as_bytes())
+}

@@ -4,7 +4,8 @@
 //! and one broadcast: 15 of the 16 registers. The loop is the AVX-512 tile's ([`super::kernel_avx512`])
 //! at half the width.
 
-use super::{rate, Isa, Tile};
+use super::peak::rate;
+use super::{Isa, Tile};
 use std::arch::x86_64::*;
 
 const MR: usize = Isa::Avx2.mr();

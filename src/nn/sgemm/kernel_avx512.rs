@@ -5,7 +5,8 @@
 //! shared Cascade Lake host; 12 × 32 and 8 × 48 tiles and a loop without unrolling measured
 //! lower there.
 
-use super::{rate, Isa, Tile};
+use super::peak::rate;
+use super::{Isa, Tile};
 use std::arch::x86_64::*;
 
 const MR: usize = Isa::Avx512.mr();

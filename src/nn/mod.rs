@@ -22,3 +22,4 @@ pub mod recycle;
 pub mod sgemm;
 pub mod small_gemm;
 pub mod view;
+pub mod vocab_loss;

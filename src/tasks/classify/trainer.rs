@@ -240,7 +240,11 @@ pub fn train(
                 hits += correct;
                 if seen % 1024 < n {
                     progress.update(seen as u64, || {
-                        format!("loss {loss:.4} acc {:.4}", hits as f64 / seen as f64)
+                        let rate = seen as f64 / began.elapsed().as_secs_f64();
+                        format!(
+                            "{rate:.0} examples/s, loss {loss:.4} acc {:.4}",
+                            hits as f64 / seen as f64
+                        )
                     });
                 }
             },

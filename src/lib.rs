@@ -4,11 +4,12 @@
 //! one whole experiment together and is the only module that knows about one.
 
 pub mod atomic;
+pub mod compute;
 pub mod data;
 pub mod embed;
-pub mod gpu;
 pub mod luke;
 pub mod memory;
+pub mod models;
 pub mod nn;
 pub mod report;
 pub mod tasks;

@@ -42,13 +42,24 @@ fn bench_lstm_prints_step_time_and_gflops() {
     args.extend(SMALL_LSTM);
     let out = ok(&args);
     assert!(
-        out.contains("LM step V 50 H 8 L 2 T 3 B 2") && out.contains("GFLOP/s"),
+        out.contains("LM step V 50 H 8 L 2 T 3 B 2") && out.contains("GFLOP/s") && out.contains("tokens/s"),
         "{out}"
     );
     fails(
         &["bench", "lstm", "--no-peer", "--dropout", "1.5"],
         &["--dropout in [0, 1)"],
     );
+    // without a usable GPU, --device cuda says why (no build feature, or no driver)
+    if !tsumugi::compute::devices::cuda_devices().is_ok_and(|d| !d.is_empty()) {
+        let mut args = vec!["bench", "lstm", "--no-peer", "--device", "cuda"];
+        args.extend(SMALL_LSTM);
+        let needle = if tsumugi::compute::devices::BUILT_WITH_CUDA {
+            "cannot use CUDA"
+        } else {
+            "tools/cuda-build.sh"
+        };
+        fails(&args, &[needle]);
+    }
 }
 
 #[test]

@@ -372,3 +372,28 @@ fn progress_lines_when_stderr_is_not_a_terminal() {
     assert!(quiet.status.success(), "{}", stderr(&quiet));
     assert!(!stderr(&quiet).contains("batches ("), "{}", stderr(&quiet));
 }
+
+/// `--device cuda` where CUDA cannot be used (a build without the feature, or no driver) stops
+/// before writing anything, saying why; a CPU run's config.json does not mention the device,
+/// so files from before the option read the same; variational dropout is refused on CUDA.
+#[test]
+fn cuda_without_a_gpu_writes_nothing_and_cpu_configs_stay_as_they_were() {
+    if tsumugi::compute::devices::cuda_devices().is_ok_and(|d| !d.is_empty()) {
+        return; // a real GPU: tools/cuda-train.sh measures this path
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write_corpus(dir.path());
+    let out = dir.path().join("cuda-run");
+    let o = train(dir.path(), &out, &["--device", "cuda", "--epochs", "1"]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("cuda") || err.contains("CUDA"), "{err}");
+    assert!(!out.exists(), "a run that cannot start wrote {}", out.display());
+    let o = train(dir.path(), &out, &["--device", "cuda", "--variational"]);
+    assert!(stderr(&o).contains("--variational"), "{}", stderr(&o));
+    let cpu = dir.path().join("cpu-run");
+    let o = train(dir.path(), &cpu, &["--epochs", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let config = std::fs::read_to_string(cpu.join("config.json")).unwrap();
+    assert!(!config.contains("device"), "{config}");
+}

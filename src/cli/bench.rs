@@ -5,6 +5,7 @@ use anyhow::Result;
 use clap::Subcommand;
 use std::path::PathBuf;
 use tsumugi::tasks::bench;
+use tsumugi::tasks::classify::config::Device;
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -36,6 +37,13 @@ pub enum BenchCommand {
         dropout: f32,
         #[arg(long, default_value_t = 2)]
         threads: usize,
+        /// Where tsumugi's step runs (cuda needs a build with the `cuda` feature); the PyTorch
+        /// peer runs on the same kind of device.
+        #[arg(long, value_enum, default_value_t = Device::Cpu)]
+        device: Device,
+        /// CUDA device ordinal for --device cuda.
+        #[arg(long, default_value_t = 0)]
+        ordinal: usize,
     },
     /// The matrix products behind LUKE and the LSTM: tsumugi's matmul, the gemm crate, and
     /// torch.matmul side by side.
@@ -106,6 +114,8 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             batch,
             dropout,
             threads,
+            device,
+            ordinal,
         } => {
             if repeats == 0
                 || vocab == 0
@@ -117,7 +127,11 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             {
                 anyhow::bail!("every size must be positive and --dropout in [0, 1)");
             }
-            use tsumugi::tasks::bench_lstm::{summary, time_alternating, time_tsumugi, StepShape};
+            use tsumugi::tasks::bench_lstm::{summary, time_alternating, time_tsumugi, BenchDevice, StepShape};
+            let device = match device {
+                Device::Cpu => BenchDevice::Cpu,
+                Device::Cuda => BenchDevice::Cuda(ordinal),
+            };
             let shape = StepShape {
                 vocab,
                 hidden,
@@ -127,12 +141,16 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 dropout,
             };
             let (ours, peer) = if no_peer {
-                (time_tsumugi(shape, repeats)?, None)
+                (time_tsumugi(shape, repeats, device)?, None)
             } else {
-                let paired = time_alternating(&python, &peer_script, shape, repeats, threads)?;
+                let paired = time_alternating(&python, &peer_script, shape, repeats, threads, device)?;
                 (paired.ours.clone(), Some(paired))
             };
-            let peak = tsumugi::nn::sgemm::all_threads_fma_peak(0.5);
+            // the CPU's FMA peak says nothing of a GPU step
+            let peak = match device {
+                BenchDevice::Cpu => tsumugi::nn::sgemm::all_threads_fma_peak(0.5),
+                BenchDevice::Cuda(_) => None,
+            };
             println!("{}", summary(shape, &ours, peer.as_ref(), peak));
         }
 

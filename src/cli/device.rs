@@ -3,11 +3,12 @@
 
 use anyhow::Result;
 use clap::Args;
-use tsumugi::gpu;
+use tsumugi::compute::devices as gpu;
 
 #[derive(Args)]
 pub struct DeviceArgs {
-    /// Run one cuBLAS SGEMM on the GPU against the CPU kernel: max |Δ| and GFLOP/s of both.
+    /// Check the GPU: one cuBLAS SGEMM against the CPU kernel (max |Δ| and GFLOP/s of both), every
+    /// backend operation against its reference, and an LM training step against the CPU's.
     #[arg(long)]
     check: bool,
     /// CUDA device for --check.
@@ -26,20 +27,42 @@ pub struct DeviceArgs {
 
 pub fn run(args: DeviceArgs) -> Result<()> {
     if args.check {
-        let check = gpu::gemm_check(args.ordinal, args.size, args.repeats)?;
+        let check = tsumugi::tasks::device_check::run(args.ordinal, args.size, args.repeats)?;
+        let failures = check.failures().len();
         if args.json {
-            return super::print_json(&check);
+            super::print_json(&check)?;
+        } else {
+            let g = &check.gemm;
+            println!(
+                "{}: sgemm {n}×{n}×{n}: max |Δ| vs CPU {:.3e}; GPU {:.4} s ({:.0} GFLOP/s), CPU {:.4} s ({:.0} GFLOP/s)",
+                g.device,
+                g.max_abs_difference,
+                g.gpu_seconds_median,
+                g.gpu_gflops,
+                g.cpu_seconds,
+                g.cpu_gflops,
+                n = g.size,
+            );
+            println!(
+                "{}: every backend operation against its reference, and one LM training step against the CPU's:",
+                check.backend
+            );
+            for c in &check.operations {
+                println!(
+                    "  {} {:<40} max |Δ| {:.2e} (tolerance {:.2e})",
+                    if c.ok { "ok  " } else { "FAIL" },
+                    c.op,
+                    c.max_abs_difference,
+                    c.tolerance
+                );
+            }
+            println!(
+                "{} of {} checks within tolerance",
+                check.operations.len() - failures,
+                check.operations.len()
+            );
         }
-        println!(
-            "{}: sgemm {n}×{n}×{n}: max |Δ| vs CPU {:.3e}; GPU {:.4} s ({:.0} GFLOP/s), CPU {:.4} s ({:.0} GFLOP/s)",
-            check.device,
-            check.max_abs_difference,
-            check.gpu_seconds_median,
-            check.gpu_gflops,
-            check.cpu_seconds,
-            check.cpu_gflops,
-            n = check.size,
-        );
+        anyhow::ensure!(failures == 0, "{failures} device checks failed");
         return Ok(());
     }
     let threads = rayon::current_num_threads();

@@ -20,7 +20,7 @@ const MIN_SEQUENCES_PER_SHARE: usize = 6;
 
 /// `W_hh` (`[k, n]` as `layout` says) as the right operand of `uses` recurrent products: packed
 /// once when there are several (packing costs about one product's pass over the weight).
-pub(super) enum Recurrent<'a> {
+pub(crate) enum Recurrent<'a> {
     Packed(FixedB),
     InPlace {
         data: &'a [f32],
@@ -31,7 +31,7 @@ pub(super) enum Recurrent<'a> {
 }
 
 impl<'a> Recurrent<'a> {
-    pub(super) fn new(data: &'a [f32], layout: Layout, k: usize, n: usize, uses: usize) -> Self {
+    pub(crate) fn new(data: &'a [f32], layout: Layout, k: usize, n: usize, uses: usize) -> Self {
         if uses > 1 {
             Self::Packed(FixedB::new(data, layout, k, n))
         } else {
@@ -91,7 +91,7 @@ fn for_each_share<T: Send>(shares: &[Range<usize>], parts: Vec<T>, work: impl Fn
 
 /// A layer's sizes for one sequence batch (the steps are the buffers' length over these).
 #[derive(Clone, Copy)]
-pub(super) struct Sizes {
+pub(crate) struct Sizes {
     pub batch: usize,
     pub hidden: usize,
 }
@@ -99,7 +99,7 @@ pub(super) struct Sizes {
 /// Forward over all steps: `gates` `[T, B, 4H]` holds `x · W_ihᵀ + b` and gets
 /// `h_{t-1} · W_hhᵀ` added, then becomes the activations i, f, g, o; `out` and `cells`
 /// `[T, B, H]` get each step's h and c; `h0`, `c0` `[B, H]` are the initial state.
-pub(super) fn forward(
+pub(crate) fn forward(
     w_hh: &Recurrent,
     sizes: Sizes,
     gates: &mut [f32],
@@ -137,7 +137,7 @@ pub(super) fn forward(
 }
 
 /// What backward reads of forward, time-major like [`forward`]'s buffers.
-pub(super) struct Taped<'a> {
+pub(crate) struct Taped<'a> {
     /// Activations `[T, B, 4H]`.
     pub gates: &'a [f32],
     /// Cell states `[T, B, H]`.
@@ -148,7 +148,7 @@ pub(super) struct Taped<'a> {
 
 /// Backward over all steps in reverse from d loss/d outputs `d_out` `[T, B, H]`: writes every
 /// step's d gates into `d_gates` `[T, B, 4H]`. The final state is treated as detached.
-pub(super) fn backward(w_hh: &Recurrent, sizes: Sizes, taped: Taped, d_out: &[f32], d_gates: &mut [f32]) {
+pub(crate) fn backward(w_hh: &Recurrent, sizes: Sizes, taped: Taped, d_out: &[f32], d_gates: &mut [f32]) {
     let Sizes { batch, hidden } = sizes;
     let h4 = 4 * hidden;
     let shares = shares(batch, w_hh);

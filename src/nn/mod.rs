@@ -15,7 +15,7 @@ pub mod lm;
 pub mod loss;
 pub mod lstm;
 mod lstm_cell;
-mod lstm_recurrence;
+pub(crate) mod lstm_recurrence;
 pub mod matmul;
 pub mod params;
 pub mod recycle;

@@ -2,9 +2,18 @@
 //! (V 10k, H 650, 2 layers, T 35, B 20, dropout 0.5, tied decoder; forward, backward, clip 0.25,
 //! SGD) here and in the PyTorch peer (`tools/peers/lstm_peer.py`) in the same command, the two
 //! sides' steps alternating ([`super::bench_peer`]).
+//!
+//! On the CPU tsumugi's side is the slice-based [`LanguageModel`] that `lm train` runs; on a GPU
+//! (`--device cuda`) it is the backend-generic [`LstmLm`] on [`crate::compute::cuda`], against
+//! PyTorch's `nn.LSTM` on cuDNN on the same card. Each GPU step is timed from a synchronised
+//! start to a synchronised end, on both sides.
 
 use super::bench::{flag_args, Timing};
 use super::bench_peer::{alternate, Paired, ServedPeer};
+#[cfg(feature = "cuda")]
+use crate::compute::Backend;
+#[cfg(feature = "cuda")]
+use crate::models::lm::{Batch, LstmLm, State};
 use crate::nn::lm::{LanguageModel, LmConfig};
 use crate::nn::lstm::LstmState;
 use crate::train::clip::{clip_factor, grad_norm};
@@ -13,6 +22,14 @@ use anyhow::Result;
 use rand_chacha::ChaCha8Rng;
 use std::path::Path;
 use std::time::Instant;
+
+/// Where tsumugi's side runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BenchDevice {
+    Cpu,
+    /// A CUDA device by ordinal; the peer runs on `cuda:0` of what it sees.
+    Cuda(usize),
+}
 
 #[derive(Debug, Clone, Copy)]
 pub struct StepShape {
@@ -47,19 +64,26 @@ pub struct Stepper {
     shape: StepShape,
 }
 
-impl Stepper {
-    pub fn new(shape: StepShape) -> Result<Self> {
+impl StepShape {
+    /// The benchmarked model: tied, plain dropout, seed 0.
+    fn model(&self) -> Result<LanguageModel> {
         let cfg = LmConfig {
-            vocab: shape.vocab,
-            embed: shape.hidden,
-            hidden: shape.hidden,
-            layers: shape.layers,
-            dropout: shape.dropout,
+            vocab: self.vocab,
+            embed: self.hidden,
+            hidden: self.hidden,
+            layers: self.layers,
+            dropout: self.dropout,
             tied: true,
             locked_dropout: false,
             embedding_dropout: 0.0,
         };
-        let model = LanguageModel::new(cfg, 0)?;
+        LanguageModel::new(cfg, 0)
+    }
+}
+
+impl Stepper {
+    pub fn new(shape: StepShape) -> Result<Self> {
+        let model = shape.model()?;
         let optimizer = Optimizer::new(OptimizerConfig::Sgd {
             momentum: 0.0,
             nesterov: false,
@@ -99,11 +123,80 @@ impl Stepper {
     }
 }
 
+/// tsumugi's side on a backend: the generic model, one batch and the carried state.
+#[cfg(feature = "cuda")]
+struct DeviceStepper<B: Backend> {
+    be: B,
+    model: LstmLm<B>,
+    batch: Batch<B>,
+    state: State<B>,
+    step: u64,
+}
+
+#[cfg(feature = "cuda")]
+impl<B: Backend> DeviceStepper<B> {
+    fn new(be: B, shape: StepShape) -> Result<Self> {
+        let reference = shape.model()?;
+        let model = LstmLm::new(&be, &reference)?;
+        let mut rng = LanguageModel::rng(0, 1);
+        let n = shape.steps * shape.batch;
+        let tokens = reference.random_tokens(n, &mut rng);
+        let targets = reference.random_tokens(n, &mut rng);
+        let batch = model.batch(&be, &tokens, &targets, shape.steps, shape.batch)?;
+        let state = model.initial_state(&be, shape.batch)?;
+        Ok(Self {
+            be,
+            model,
+            batch,
+            state,
+            step: 0,
+        })
+    }
+
+    /// One step (forward, backward, clip 0.25, SGD lr 20) from a synchronised start to a
+    /// synchronised end; its seconds.
+    fn step(&mut self) -> Result<f64> {
+        self.be.sync()?;
+        let began = Instant::now();
+        let loss = self
+            .model
+            .forward_backward(&self.be, &self.batch, &mut self.state, 0, self.step)?;
+        self.model.sgd_step(&self.be, 20.0, Some(0.25))?;
+        self.be.sync()?;
+        self.step += 1;
+        drop(loss);
+        Ok(began.elapsed().as_secs_f64())
+    }
+}
+
+/// A timed step on `device`, warmed up once.
+fn stepper(shape: StepShape, device: BenchDevice) -> Result<Box<dyn FnMut() -> Result<f64>>> {
+    let mut step: Box<dyn FnMut() -> Result<f64>> = match device {
+        BenchDevice::Cpu => {
+            let mut s = Stepper::new(shape)?;
+            Box::new(move || Ok(s.step()))
+        }
+        BenchDevice::Cuda(ordinal) => cuda_stepper(shape, ordinal)?,
+    };
+    step()?;
+    Ok(step)
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_stepper(shape: StepShape, ordinal: usize) -> Result<Box<dyn FnMut() -> Result<f64>>> {
+    let mut s = DeviceStepper::new(crate::compute::cuda::Cuda::new(ordinal)?, shape)?;
+    Ok(Box::new(move || s.step()))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_stepper(_shape: StepShape, _ordinal: usize) -> Result<Box<dyn FnMut() -> Result<f64>>> {
+    anyhow::bail!("this tsumugi was built without the `cuda` feature; build one with tools/cuda-build.sh")
+}
+
 /// Seconds per step over `repeats` steps after one warm-up step, tsumugi alone.
-pub fn time_tsumugi(shape: StepShape, repeats: usize) -> Result<Vec<f64>> {
-    let mut stepper = Stepper::new(shape)?;
-    stepper.step();
-    Ok((0..repeats).map(|_| stepper.step()).collect())
+pub fn time_tsumugi(shape: StepShape, repeats: usize, device: BenchDevice) -> Result<Vec<f64>> {
+    let mut step = stepper(shape, device)?;
+    (0..repeats).map(|_| step()).collect()
 }
 
 /// `repeats` steps on each side, alternating, after one warm-up step on each.
@@ -113,6 +206,7 @@ pub fn time_alternating(
     shape: StepShape,
     repeats: usize,
     threads: usize,
+    device: BenchDevice,
 ) -> Result<Paired> {
     let mut args = flag_args(&[
         ("--vocab", shape.vocab),
@@ -123,10 +217,12 @@ pub fn time_alternating(
         ("--threads", threads),
     ]);
     args.extend(["--dropout".to_string(), shape.dropout.to_string()]);
+    if let BenchDevice::Cuda(_) = device {
+        args.extend(["--device".to_string(), "cuda".to_string()]);
+    }
     let mut peer = ServedPeer::start(python, script, &args)?;
-    let mut stepper = Stepper::new(shape)?;
-    stepper.step();
-    alternate(repeats, &mut peer, "step", || Ok(stepper.step()))
+    let mut step = stepper(shape, device)?;
+    alternate(repeats, &mut peer, "step", &mut step)
 }
 
 /// The printed comparison; with `peak` (all threads' FMA GFLOP/s at once), also the time the
@@ -134,18 +230,20 @@ pub fn time_alternating(
 pub fn summary(shape: StepShape, ours: &[f64], peer: Option<&Paired>, peak: Option<f64>) -> String {
     let gflops = shape.flops() / 1e9;
     let t = Timing::of(ours.to_vec());
+    let tokens = (shape.steps * shape.batch) as f64;
     let mut s = format!(
-        "LM step V {} H {} L {} T {} B {} (≈ {gflops:.1} GFLOP): tsumugi {:.4} / {:.4} / {:.4} s (min / median / max), {:.1} GFLOP/s",
-        shape.vocab, shape.hidden, shape.layers, shape.steps, shape.batch, t.min, t.median, t.max, gflops / t.median
+        "LM step V {} H {} L {} T {} B {} (≈ {gflops:.1} GFLOP): tsumugi {:.4} / {:.4} / {:.4} s (min / median / max), {:.1} GFLOP/s, {:.0} tokens/s",
+        shape.vocab, shape.hidden, shape.layers, shape.steps, shape.batch, t.min, t.median, t.max, gflops / t.median, tokens / t.median
     );
     let peer_timing = peer.map(|p| Timing::of(p.peer.clone()));
     if let (Some(p), Some(pt)) = (peer, &peer_timing) {
         s.push_str(&format!(
-            "\n  pytorch {:.4} / {:.4} / {:.4} s, {:.1} GFLOP/s; {}",
+            "\n  pytorch {:.4} / {:.4} / {:.4} s, {:.1} GFLOP/s, {:.0} tokens/s; {}",
             pt.min,
             pt.median,
             pt.max,
             gflops / pt.median,
+            tokens / pt.median,
             p.ratio_line("pytorch step time")
         ));
     }

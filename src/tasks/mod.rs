@@ -8,6 +8,7 @@ pub mod bench_peer;
 pub mod bench_vectors;
 pub mod classify;
 pub mod datasets;
+pub mod device_check;
 pub mod lm;
 pub mod luke;
 pub mod news;

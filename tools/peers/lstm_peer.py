@@ -6,6 +6,11 @@ embedding, as PyTorch's word_language_model example; random tokens [T, B]; one s
 forward, cross-entropy, backward, clip_grad_norm_(0.25), SGD (lr 20). Hidden state carried and
 detached between steps. After one warm-up step it serves timed steps (case "step") to
 `tsumugi bench lstm`, which alternates them with its own (serve.py).
+
+With --device cuda the model runs on the GPU (nn.LSTM on cuDNN) and each step ends with
+torch.cuda.synchronize(), so its time is the GPU's. Products and cuDNN run in plain fp32: TF32
+is switched off (cuDNN allows it by default), as tsumugi's cuBLAS calls do not use it; --tf32
+switches it on for comparison.
 """
 
 import argparse
@@ -38,17 +43,24 @@ def main():
     p.add_argument("--batch", type=int, default=20)
     p.add_argument("--dropout", type=float, default=0.5)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--tf32", action="store_true", help="allow TF32 in cuBLAS and cuDNN (GPU only)")
     p.add_argument("--serve", action="store_true", help="the only mode: answer timed steps on stdin")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    torch.backends.cuda.matmul.allow_tf32 = a.tf32
+    torch.backends.cudnn.allow_tf32 = a.tf32
     torch.manual_seed(0)
-    model = RNNModel(a.vocab, a.hidden, a.layers, a.dropout)
+    dev = torch.device(a.device)
+    model = RNNModel(a.vocab, a.hidden, a.layers, a.dropout).to(dev)
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=20.0)
     criterion = nn.CrossEntropyLoss()
-    tokens = torch.randint(0, a.vocab, (a.steps, a.batch))
-    targets = torch.randint(0, a.vocab, (a.steps * a.batch,))
-    state = [(torch.zeros(a.layers, a.batch, a.hidden), torch.zeros(a.layers, a.batch, a.hidden))]
+    tokens = torch.randint(0, a.vocab, (a.steps, a.batch)).to(dev)
+    targets = torch.randint(0, a.vocab, (a.steps * a.batch,)).to(dev)
+    zeros = lambda: torch.zeros(a.layers, a.batch, a.hidden, device=dev)
+    state = [(zeros(), zeros())]
+    sync = torch.cuda.synchronize if a.device == "cuda" else (lambda: None)
 
     def step():
         state[0] = tuple(s.detach() for s in state[0])
@@ -58,9 +70,12 @@ def main():
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
         optimizer.step()
+        sync()
 
+    sync()
     step()  # warms up allocators and kernels
-    serve({"step": step}, torch=torch.__version__, threads=a.threads)
+    step()
+    serve({"step": step}, torch=torch.__version__, threads=a.threads, device=a.device, tf32=a.tf32)
 
 
 if __name__ == "__main__":

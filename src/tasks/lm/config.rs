@@ -26,6 +26,23 @@ pub enum LrSchedule {
     Plateau { factor: f32 },
 }
 
+/// Where the training steps run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LmDevice {
+    /// The CPU's hand-written kernels (every CPU result in README).
+    #[default]
+    Cpu,
+    /// CUDA device 0 (a build with the `cuda` feature; plain dropout only).
+    Cuda,
+}
+
+impl LmDevice {
+    fn is_cpu(&self) -> bool {
+        *self == LmDevice::Cpu
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct LmTrainArgs {
     /// `ptb` (fetched on first use) or a directory with {ptb.,}train.txt, valid.txt, test.txt.
@@ -87,6 +104,9 @@ pub struct LmTrainArgs {
     /// Run directory (config.json, vocab.json, metrics.jsonl, checkpoints/, figure, report.md).
     #[arg(long, default_value = "runs/lm")]
     pub out: PathBuf,
+    /// Where the steps run: cpu, or cuda (a GPU build, see tools/cuda-build.sh).
+    #[arg(long, value_enum, default_value_t = LmDevice::Cpu)]
+    pub device: LmDevice,
     /// Continue the run in --out after its last completed epoch (same corpus and options).
     #[arg(long)]
     pub resume: bool,
@@ -109,6 +129,9 @@ pub struct LmRunConfig {
     pub schedule: LrSchedule,
     pub seed: u64,
     pub max_batches: Option<usize>,
+    /// Absent from a CPU run's config.json, so those files read as before.
+    #[serde(default, skip_serializing_if = "LmDevice::is_cpu")]
+    pub device: LmDevice,
 }
 
 impl LmTrainArgs {
@@ -163,6 +186,7 @@ impl LmTrainArgs {
             schedule,
             seed: self.seed,
             max_batches: self.max_batches,
+            device: self.device,
         };
         if cfg.model.hidden == 0 || cfg.model.layers == 0 || cfg.batch_size == 0 || cfg.bptt == 0 || cfg.epochs == 0 {
             bail!("--hidden, --layers, --batch-size, --bptt and --epochs must be at least 1");
@@ -178,6 +202,9 @@ impl LmTrainArgs {
         }
         if !(cfg.lr > 0.0 && cfg.lr.is_finite() && cfg.clip > 0.0) {
             bail!("--lr and --clip must be positive numbers");
+        }
+        if cfg.device == LmDevice::Cuda && (cfg.model.locked_dropout || cfg.model.embedding_dropout > 0.0) {
+            bail!("--variational and --embedding-dropout run on the CPU only (--device cpu)");
         }
         Ok(cfg)
     }

@@ -2,6 +2,7 @@
 //! et al. 2014): presets, training with truncated BPTT, perplexity.
 
 pub mod config;
+pub mod engine;
 pub mod eval;
 pub mod generate;
 mod report;

@@ -2,16 +2,14 @@
 //! gradient clipping → perplexity per epoch, the best model by validation perplexity, test
 //! perplexity, a figure and `report.md`.
 
-use super::config::{LmRunConfig, LmTrainArgs, LrSchedule};
-use super::eval::mean_loss;
+use super::config::{LmDevice, LmRunConfig, LmTrainArgs, LrSchedule};
+use super::engine;
 use super::report::{write_report, Corpus};
 use super::saved::{load_weights, save_weights, SavedRun};
 use crate::data::corpus::{batchify, read_train, read_with, Vocab};
 use crate::data::fetch;
 use crate::nn::lm::LanguageModel;
 use crate::report::run_dir::RunDir;
-use crate::train::clip::{clip_factor, grad_norm};
-use crate::train::optim::{Optimizer, OptimizerConfig};
 use crate::train::progress::EpochProgress;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
@@ -139,6 +137,7 @@ pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
     if valid_rows < 2 || test_rows < 2 {
         bail!("valid and test need at least {} tokens each", 2 * cfg.eval_batch_size);
     }
+    engine::probe(&cfg)?;
     let run = RunDir::create(&args.out)?;
     let last_path = run.checkpoint("last.safetensors");
     let resumed = if args.resume {
@@ -187,11 +186,10 @@ pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
             last_path.display()
         ));
     }
-    let mut optimizer = Optimizer::new(OptimizerConfig::Sgd {
-        momentum: 0.0,
-        nesterov: false,
-        weight_decay: 0.0,
-    });
+    let mut engine = engine::new(&cfg, model)?;
+    if cfg.device != LmDevice::Cpu {
+        log(&format!("device: {}", engine.device()));
+    }
     let best_path = run.checkpoint("best.safetensors");
     let batches_per_epoch = (train_rows - 1).div_ceil(cfg.bptt);
     for epoch in first_epoch..=cfg.epochs {
@@ -199,8 +197,7 @@ pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
             lr = cfg.lr * factor.powi(epoch.saturating_sub(start - 1) as i32);
         }
         let epoch_began = Instant::now();
-        let mut rng = LanguageModel::rng(cfg.seed, epoch as u64);
-        let mut states = model.initial_state(cfg.batch_size);
+        engine.start_epoch(epoch)?;
         let mut progress = EpochProgress::new(epoch, cfg.epochs, batches_per_epoch as u64, "batches");
         let (mut loss_sum, mut tokens_seen) = (0.0, 0usize);
         let mut i = 0;
@@ -209,7 +206,7 @@ pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
             let seq = cfg.bptt.min(train_rows - 1 - i);
             let tokens = &train[i * cfg.batch_size..(i + seq) * cfg.batch_size];
             let targets = &train[(i + 1) * cfg.batch_size..(i + 1 + seq) * cfg.batch_size];
-            let loss = model.forward_backward(tokens, targets, seq, cfg.batch_size, &mut states, &mut rng);
+            let loss = engine.step(tokens, targets, seq, lr, cfg.clip)?;
             if !loss.is_finite() {
                 bail!(
                     "the loss became {loss} at epoch {epoch}, batch {} (lr {lr}); the best checkpoint so far is {}",
@@ -217,8 +214,6 @@ pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
                     best_path.display()
                 );
             }
-            let clip = clip_factor(grad_norm(&model.params), cfg.clip);
-            optimizer.step(&mut model.params, lr, clip);
             loss_sum += loss * (seq * cfg.batch_size) as f64;
             tokens_seen += seq * cfg.batch_size;
             i += seq;
@@ -235,7 +230,7 @@ pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
         }
         progress.finish();
         let train_seconds = epoch_began.elapsed().as_secs_f64();
-        let valid_loss = mean_loss(&model, &valid, valid_rows, cfg.eval_batch_size, cfg.bptt);
+        let valid_loss = engine.mean_loss(&valid, valid_rows, cfg.eval_batch_size, cfg.bptt)?;
         let record = LmEpoch {
             epoch,
             lr,
@@ -256,7 +251,7 @@ pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
             best_epoch = epoch;
             save_weights(
                 &best_path,
-                &model.params,
+                engine.params()?,
                 serde_json::json!({ "epoch": epoch, "model": cfg.model }),
             )?;
         } else if let LrSchedule::Plateau { factor } = cfg.schedule {
@@ -265,10 +260,11 @@ pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
         // Everything the next epoch needs: weights, the lr it starts with, the best so far.
         // (SGD has no state, and each epoch's dropout stream is drawn from (seed, epoch).)
         let state = serde_json::json!({ "epoch": epoch, "lr": lr, "best_loss": best_loss, "best_epoch": best_epoch });
-        save_weights(&last_path, &model.params, state)?;
+        save_weights(&last_path, engine.params()?, state)?;
     }
     let (best, _) = load_weights(&best_path, &cfg)?;
-    let test_loss = mean_loss(&best, &test, test_rows, cfg.eval_batch_size, cfg.bptt);
+    engine.load(best)?;
+    let test_loss = engine.mean_loss(&test, test_rows, cfg.eval_batch_size, cfg.bptt)?;
     let summary = LmSummary {
         run_dir: run.root.clone(),
         best_epoch,

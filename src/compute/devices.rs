@@ -6,8 +6,7 @@
 //! at run time, so a CUDA build still starts, and trains on the CPU, where they are missing.
 
 #[cfg(feature = "cuda")]
-mod cuda;
-
+use super::cuda::driver as cuda;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -34,7 +33,8 @@ pub struct GemmCheck {
 pub const BUILT_WITH_CUDA: bool = cfg!(feature = "cuda");
 
 #[cfg(not(feature = "cuda"))]
-const NOT_BUILT: &str = "this tsumugi was built without the `cuda` feature; build one with tools/cuda-build.sh";
+pub(crate) const NOT_BUILT: &str =
+    "this tsumugi was built without the `cuda` feature; build one with tools/cuda-build.sh";
 
 /// The CUDA devices the driver reports.
 pub fn cuda_devices() -> anyhow::Result<Vec<CudaDevice>> {

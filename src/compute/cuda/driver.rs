@@ -1,7 +1,7 @@
 //! The driver and cuBLAS through `cudarc`, loaded with dlopen on first use. cudarc panics when
 //! a library is missing; every entry point here turns that into an error that names it.
 
-use super::{CudaDevice, GemmCheck};
+use crate::compute::devices::{CudaDevice, GemmCheck};
 use crate::nn::matmul::{matmul, Layout};
 use anyhow::{anyhow, Result};
 use cudarc::cublas::sys::cublasOperation_t;
@@ -14,7 +14,7 @@ use std::time::Instant;
 
 /// Runs `f`, turning a panic inside cudarc (a CUDA library that cannot be opened) into an error;
 /// the panic hook is silenced meanwhile so the user sees one message, not a backtrace.
-fn guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+pub(crate) fn guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     let previous_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let outcome = catch_unwind(AssertUnwindSafe(f));

@@ -1,0 +1,283 @@
+//! [`Backend`] on the CPU: buffers are `Vec<f32>`, and each operation calls the hand-written
+//! code of [`crate::nn`] (sgemm through `matmul`, the packed recurrent weight and fused gate
+//! math of the LSTM, the blocked vocabulary softmax), so a model run through this backend does
+//! the arithmetic of the slice-based layers.
+
+use super::shapes::{check_gemm, check_lstm, check_lstm_backward, check_rows, check_xent};
+use super::{clip_scale, mask, Backend, Layout, LstmShape};
+use crate::nn::lstm_recurrence::{self as recurrence, Recurrent, Sizes, Taped};
+use crate::nn::matmul::{matmul, matmul_onto_row};
+use crate::nn::vocab_loss::{softmax_cross_entropy, softmax_cross_entropy_grad};
+use anyhow::{ensure, Result};
+use rayon::prelude::*;
+
+/// The CPU, on rayon's threads.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cpu;
+
+/// Values per parallel block of the elementwise passes.
+const BLOCK: usize = 1 << 15;
+
+impl Backend for Cpu {
+    type Buf = Vec<f32>;
+    type Ids = Vec<u32>;
+
+    fn name(&self) -> String {
+        format!("cpu ({} threads)", rayon::current_num_threads())
+    }
+
+    fn zeros(&self, len: usize) -> Result<Vec<f32>> {
+        Ok(vec![0.0; len])
+    }
+
+    fn upload(&self, values: &[f32]) -> Result<Vec<f32>> {
+        Ok(values.to_vec())
+    }
+
+    fn upload_ids(&self, ids: &[u32]) -> Result<Vec<u32>> {
+        Ok(ids.to_vec())
+    }
+
+    fn download(&self, buf: &Vec<f32>) -> Result<Vec<f32>> {
+        Ok(buf.clone())
+    }
+
+    fn len(&self, buf: &Vec<f32>) -> usize {
+        buf.len()
+    }
+
+    fn copy(&self, dst: &mut Vec<f32>, dst_at: usize, src: &Vec<f32>, src_at: usize, len: usize) -> Result<()> {
+        ensure!(
+            dst_at + len <= dst.len() && src_at + len <= src.len(),
+            "copy of {len} values out of range"
+        );
+        dst[dst_at..dst_at + len].copy_from_slice(&src[src_at..src_at + len]);
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn gemm(
+        &self,
+        c: &mut Vec<f32>,
+        a: &Vec<f32>,
+        la: Layout,
+        b: &Vec<f32>,
+        lb: Layout,
+        m: usize,
+        k: usize,
+        n: usize,
+        accumulate: bool,
+    ) -> Result<()> {
+        check_gemm(c.len(), a.len(), b.len(), m, k, n)?;
+        matmul(c, a, la, b, lb, m, k, n, accumulate);
+        Ok(())
+    }
+
+    fn gemm_onto_row(
+        &self,
+        c: &mut Vec<f32>,
+        row: &Vec<f32>,
+        a: &Vec<f32>,
+        la: Layout,
+        b: &Vec<f32>,
+        lb: Layout,
+        m: usize,
+        k: usize,
+        n: usize,
+    ) -> Result<()> {
+        check_gemm(c.len(), a.len(), b.len(), m, k, n)?;
+        ensure!(row.len() == n, "gemm: a row of {} values for {n} columns", row.len());
+        matmul_onto_row(c, row, a, la, b, lb, m, k, n);
+        Ok(())
+    }
+
+    fn add(&self, y: &mut Vec<f32>, x: &Vec<f32>) -> Result<()> {
+        ensure!(y.len() == x.len(), "add: {} values and {}", y.len(), x.len());
+        y.par_chunks_mut(BLOCK)
+            .zip(x.par_chunks(BLOCK))
+            .for_each(|(y, x)| y.iter_mut().zip(x).for_each(|(y, x)| *y += x));
+        Ok(())
+    }
+
+    fn mul(&self, y: &mut Vec<f32>, x: &Vec<f32>) -> Result<()> {
+        ensure!(y.len() == x.len(), "mul: {} values and {}", y.len(), x.len());
+        y.par_chunks_mut(BLOCK)
+            .zip(x.par_chunks(BLOCK))
+            .for_each(|(y, x)| y.iter_mut().zip(x).for_each(|(y, x)| *y *= x));
+        Ok(())
+    }
+
+    fn column_sums(&self, sums: &mut Vec<f32>, x: &Vec<f32>, cols: usize, accumulate: bool) -> Result<()> {
+        ensure!(
+            sums.len() == cols && x.len().is_multiple_of(cols.max(1)),
+            "column sums of {} values into {cols} columns",
+            x.len()
+        );
+        if !accumulate {
+            sums.fill(0.0);
+        }
+        for row in x.chunks_exact(cols) {
+            sums.iter_mut().zip(row).for_each(|(s, v)| *s += v);
+        }
+        Ok(())
+    }
+
+    fn sum_of_squares(&self, acc: &mut Vec<f32>, x: &Vec<f32>) -> Result<()> {
+        ensure!(acc.len() == 1, "a sum of squares goes into one value");
+        let sum: f64 = x
+            .par_chunks(BLOCK)
+            .map(|c| c.iter().map(|v| (*v as f64) * (*v as f64)).sum::<f64>())
+            .collect::<Vec<f64>>()
+            .iter()
+            .sum();
+        acc[0] += sum as f32;
+        Ok(())
+    }
+
+    fn gather_rows(&self, out: &mut Vec<f32>, table: &Vec<f32>, ids: &Vec<u32>, width: usize) -> Result<()> {
+        check_rows("gather", ids.len(), out.len(), width)?;
+        let rows = table.len() / width.max(1);
+        for (row, &id) in out.chunks_exact_mut(width).zip(ids) {
+            let id = id as usize;
+            ensure!(id < rows, "gather: id {id} outside a table of {rows} rows");
+            row.copy_from_slice(&table[id * width..(id + 1) * width]);
+        }
+        Ok(())
+    }
+
+    fn scatter_add_rows(&self, table: &mut Vec<f32>, rows: &Vec<f32>, ids: &Vec<u32>, width: usize) -> Result<()> {
+        check_rows("scatter", ids.len(), rows.len(), width)?;
+        let count = table.len() / width.max(1);
+        for (row, &id) in rows.chunks_exact(width).zip(ids) {
+            let id = id as usize;
+            ensure!(id < count, "scatter: id {id} outside a table of {count} rows");
+            table[id * width..(id + 1) * width]
+                .iter_mut()
+                .zip(row)
+                .for_each(|(t, v)| *t += v);
+        }
+        Ok(())
+    }
+
+    fn dropout_mask(&self, out: &mut Vec<f32>, p: f32, key: u64) -> Result<()> {
+        ensure!((0.0..1.0).contains(&p), "dropout probability {p} outside [0, 1)");
+        let scale = 1.0 / (1.0 - p);
+        out.par_chunks_mut(BLOCK).enumerate().for_each(|(b, chunk)| {
+            for (j, m) in chunk.iter_mut().enumerate() {
+                let i = (b * BLOCK + j) as u64;
+                *m = if mask::keep(key, i, p) { scale } else { 0.0 };
+            }
+        });
+        Ok(())
+    }
+
+    fn softmax_xent(&self, loss: &mut Vec<f32>, logits: &Vec<f32>, targets: &Vec<u32>, v: usize) -> Result<()> {
+        check_xent(loss.len(), logits.len(), targets.len(), v)?;
+        check_targets(targets, v)?;
+        loss[0] += softmax_cross_entropy(logits, targets, v) as f32;
+        Ok(())
+    }
+
+    fn softmax_xent_grad(
+        &self,
+        loss: &mut Vec<f32>,
+        logits: &mut Vec<f32>,
+        targets: &Vec<u32>,
+        v: usize,
+        bias_grad: &mut Vec<f32>,
+    ) -> Result<()> {
+        check_xent(loss.len(), logits.len(), targets.len(), v)?;
+        check_targets(targets, v)?;
+        ensure!(
+            bias_grad.len() == v,
+            "a bias gradient of {} for {v} classes",
+            bias_grad.len()
+        );
+        let (mean, sums) = softmax_cross_entropy_grad(logits, targets, v);
+        loss[0] += mean as f32;
+        bias_grad.iter_mut().zip(&sums).for_each(|(g, s)| *g += s);
+        Ok(())
+    }
+
+    fn lstm_forward(
+        &self,
+        shape: LstmShape,
+        w_hh: &Vec<f32>,
+        gates: &mut Vec<f32>,
+        out: &mut Vec<f32>,
+        cells: &mut Vec<f32>,
+        h0: &Vec<f32>,
+        c0: &Vec<f32>,
+    ) -> Result<()> {
+        check_lstm(
+            shape,
+            w_hh.len(),
+            gates.len(),
+            out.len(),
+            cells.len(),
+            h0.len(),
+            c0.len(),
+        )?;
+        let LstmShape { steps, batch, hidden } = shape;
+        // W_hhᵀ [H, 4H], packed once for the T recurrent products
+        let w = Recurrent::new(w_hh, Layout::Transposed, hidden, 4 * hidden, steps);
+        recurrence::forward(&w, Sizes { batch, hidden }, gates, out, cells, (h0, c0));
+        Ok(())
+    }
+
+    fn lstm_backward(
+        &self,
+        shape: LstmShape,
+        w_hh: &Vec<f32>,
+        gates: &Vec<f32>,
+        cells: &Vec<f32>,
+        c0: &Vec<f32>,
+        d_out: &Vec<f32>,
+        d_gates: &mut Vec<f32>,
+    ) -> Result<()> {
+        check_lstm_backward(
+            shape,
+            w_hh.len(),
+            gates.len(),
+            cells.len(),
+            c0.len(),
+            d_out.len(),
+            d_gates.len(),
+        )?;
+        let LstmShape { steps, batch, hidden } = shape;
+        // W_hh [4H, H], packed once for the T recurrent products
+        let w = Recurrent::new(w_hh, Layout::Plain, 4 * hidden, hidden, steps);
+        let taped = Taped { gates, cells, c0 };
+        recurrence::backward(&w, Sizes { batch, hidden }, taped, d_out, d_gates);
+        Ok(())
+    }
+
+    fn sgd(&self, w: &mut Vec<f32>, g: &mut Vec<f32>, lr: f32, clip: Option<(&Vec<f32>, f32)>) -> Result<()> {
+        ensure!(w.len() == g.len(), "sgd: {} weights and {} gradients", w.len(), g.len());
+        let scale = match clip {
+            Some((sum_sq, max_norm)) => clip_scale(sum_sq[0], max_norm),
+            None => 1.0,
+        };
+        let step = lr * scale;
+        w.par_chunks_mut(BLOCK).zip(g.par_chunks_mut(BLOCK)).for_each(|(w, g)| {
+            for (w, g) in w.iter_mut().zip(g.iter_mut()) {
+                *w -= step * *g;
+                *g = 0.0;
+            }
+        });
+        Ok(())
+    }
+}
+
+/// Every target a class of `v` (read on the host, which only the CPU can do cheaply; on a GPU
+/// the caller checks ids before upload, as [`crate::models::lm::LstmLm::batch`] does).
+fn check_targets(targets: &[u32], v: usize) -> Result<()> {
+    ensure!(
+        targets.iter().all(|&t| (t as usize) < v),
+        "softmax: a target outside {v} classes"
+    );
+    Ok(())
+}

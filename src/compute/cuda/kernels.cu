@@ -1,0 +1,191 @@
+// tsumugi's CUDA kernels, compiled at run time by NVRTC (no nvcc at build time). Every matrix is
+// row-major. Launch shapes are chosen in cuda/mod.rs, next to each call.
+//
+// The dropout mask repeats src/compute/mask.rs's integer arithmetic exactly (SplitMix64's
+// finaliser over key + (i + 1)·φ, the top 24 bits as a uniform draw), so both devices draw the
+// same masks.
+
+typedef unsigned long long u64;
+typedef unsigned int u32;
+
+// NVRTC has no <math.h> constants
+#define INF32 __int_as_float(0x7f800000)
+#define NAN32 __int_as_float(0x7fffffff)
+
+__device__ __forceinline__ u64 mix64(u64 z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+__device__ __forceinline__ float sigmoidf_(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+// Sum of `v` over the block (blockDim.x a multiple of 32, at most 1024); every thread gets it.
+__device__ float block_sum(float v, float* shared) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffff, v, o);
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    __syncthreads();
+    if (lane == 0) shared[warp] = v;
+    __syncthreads();
+    v = lane < warps ? shared[lane] : 0.0f;
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffff, v, o);
+    return v;
+}
+
+__device__ float block_max(float v, float* shared) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffff, v, o));
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    __syncthreads();
+    if (lane == 0) shared[warp] = v;
+    __syncthreads();
+    v = lane < warps ? shared[lane] : -INF32;
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffff, v, o));
+    return v;
+}
+
+// c[rows, n] = row[n] in every row
+extern "C" __global__ void fill_rows(float* c, const float* row, u32 rows, u32 n) {
+    u64 total = (u64)rows * n;
+    for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < total; i += (u64)gridDim.x * blockDim.x)
+        c[i] = row[i % n];
+}
+
+extern "C" __global__ void add_inplace(float* y, const float* x, u64 n) {
+    for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n; i += (u64)gridDim.x * blockDim.x)
+        y[i] += x[i];
+}
+
+extern "C" __global__ void mul_inplace(float* y, const float* x, u64 n) {
+    for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n; i += (u64)gridDim.x * blockDim.x)
+        y[i] *= x[i];
+}
+
+// sums[cols] (+)= Σ_rows x[rows, cols]; block (32, 8): 32 columns, 8 row lanes reduced in shared memory
+extern "C" __global__ void column_sums(float* sums, const float* x, u32 rows, u32 cols, int accumulate) {
+    __shared__ float part[8][33];
+    u32 col = blockIdx.x * 32 + threadIdx.x;
+    float s = 0.0f;
+    if (col < cols)
+        for (u32 r = threadIdx.y; r < rows; r += 8) s += x[(u64)r * cols + col];
+    part[threadIdx.y][threadIdx.x] = s;
+    __syncthreads();
+    if (threadIdx.y == 0 && col < cols) {
+        float t = 0.0f;
+        for (int k = 0; k < 8; k++) t += part[k][threadIdx.x];
+        sums[col] = accumulate ? sums[col] + t : t;
+    }
+}
+
+// acc[0] += Σ x² (blocks of 256, one atomic add each)
+extern "C" __global__ void sum_of_squares(float* acc, const float* x, u64 n) {
+    __shared__ float shared[32];
+    float s = 0.0f;
+    for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n; i += (u64)gridDim.x * blockDim.x)
+        s += x[i] * x[i];
+    s = block_sum(s, shared);
+    if (threadIdx.x == 0) atomicAdd(acc, s);
+}
+
+// out[i, :] = table[ids[i], :]
+extern "C" __global__ void gather_rows(float* out, const float* table, const u32* ids, u32 rows, u32 width) {
+    u64 total = (u64)rows * width;
+    for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < total; i += (u64)gridDim.x * blockDim.x)
+        out[i] = table[(u64)ids[i / width] * width + i % width];
+}
+
+// table[ids[i], :] += rows[i, :] (atomic: a word may appear many times in a batch)
+extern "C" __global__ void scatter_add_rows(float* table, const float* src, const u32* ids, u32 rows, u32 width) {
+    u64 total = (u64)rows * width;
+    for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < total; i += (u64)gridDim.x * blockDim.x)
+        atomicAdd(&table[(u64)ids[i / width] * width + i % width], src[i]);
+}
+
+// mask[i] = 0 with probability p, else 1/(1-p); the draw is src/compute/mask.rs's `uniform`
+extern "C" __global__ void dropout_mask(float* mask, u64 n, float p, float scale, u64 key) {
+    for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n; i += (u64)gridDim.x * blockDim.x) {
+        u64 z = mix64(key + (i + 1) * 0x9E3779B97F4A7C15ULL);
+        float u = (float)(z >> 40) * (1.0f / 16777216.0f);
+        mask[i] = u >= p ? scale : 0.0f;
+    }
+}
+
+// One block per row of logits [rows, v]: loss[0] += (logsumexp − logit[target]) / rows; with
+// `grad`, the row becomes (softmax − onehot) / rows (its column sums are taken by column_sums).
+extern "C" __global__ void softmax_xent(float* loss, float* logits, const u32* targets, u32 rows, u32 v,
+                                        int grad) {
+    __shared__ float shared[32];
+    float* row = logits + (u64)blockIdx.x * v;
+    u32 y = targets[blockIdx.x];
+    // read before any thread may overwrite it with its gradient
+    float target_logit = y < v ? row[y] : NAN32;
+    float m = -INF32;
+    for (u32 j = threadIdx.x; j < v; j += blockDim.x) m = fmaxf(m, row[j]);
+    m = block_max(m, shared);
+    float s = 0.0f;
+    for (u32 j = threadIdx.x; j < v; j += blockDim.x) s += expf(row[j] - m);
+    s = block_sum(s, shared);
+    float inv_n = 1.0f / (float)rows;
+    if (threadIdx.x == 0) atomicAdd(loss, (m + logf(s) - target_logit) * inv_n);
+    if (grad) {
+        float scale = inv_n / s;
+        for (u32 j = threadIdx.x; j < v; j += blockDim.x)
+            row[j] = expf(row[j] - m) * scale - (j == y ? inv_n : 0.0f);
+    }
+}
+
+// One LSTM step's gate math for all B sequences: gates_t [B, 4H] (pre-activations i, f, g, o)
+// become the activations; c_t, h_t [B, H] are written from c_prev.
+extern "C" __global__ void lstm_cell_forward(float* gates, const float* c_prev, float* c, float* h, u32 batch,
+                                             u32 hidden) {
+    u32 total = batch * hidden;
+    for (u32 idx = blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += gridDim.x * blockDim.x) {
+        u32 b = idx / hidden, j = idx % hidden;
+        float* g = gates + (u64)b * 4 * hidden;
+        float i = sigmoidf_(g[j]);
+        float f = sigmoidf_(g[hidden + j]);
+        float gg = tanhf(g[2 * hidden + j]);
+        float o = sigmoidf_(g[3 * hidden + j]);
+        float cell = f * c_prev[idx] + i * gg;
+        c[idx] = cell;
+        h[idx] = o * tanhf(cell);
+        g[j] = i;
+        g[hidden + j] = f;
+        g[2 * hidden + j] = gg;
+        g[3 * hidden + j] = o;
+    }
+}
+
+// One step back: d gates_t [B, 4H] from dh = dy_t + dh_next and dc_next (replaced by d c_{t-1}).
+extern "C" __global__ void lstm_cell_backward(const float* gates, const float* c_prev, const float* c,
+                                              const float* dy, const float* dh_next, float* dc_next, float* dg,
+                                              u32 batch, u32 hidden, int first) {
+    u32 total = batch * hidden;
+    for (u32 idx = blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += gridDim.x * blockDim.x) {
+        u32 b = idx / hidden, j = idx % hidden;
+        const float* g = gates + (u64)b * 4 * hidden;
+        float* d = dg + (u64)b * 4 * hidden;
+        float i = g[j], f = g[hidden + j], gg = g[2 * hidden + j], o = g[3 * hidden + j];
+        float tc = tanhf(c[idx]);
+        // the last step (first in reverse) has no later step: dh_next and dc_next are zero
+        float dh = dy[idx] + (first ? 0.0f : dh_next[idx]);
+        float dc = dh * o * (1.0f - tc * tc) + (first ? 0.0f : dc_next[idx]);
+        d[j] = dc * gg * i * (1.0f - i);
+        d[hidden + j] = dc * c_prev[idx] * f * (1.0f - f);
+        d[2 * hidden + j] = dc * i * (1.0f - gg * gg);
+        d[3 * hidden + j] = dh * tc * o * (1.0f - o);
+        dc_next[idx] = dc * f;
+    }
+}
+
+// w -= lr · scale · g; g = 0. With clip, scale = min(1, max_norm / (√sum_sq[0] + 1e-6)), read on
+// the device so no step waits for the host.
+extern "C" __global__ void sgd(float* w, float* g, u64 n, float lr, const float* sum_sq, float max_norm,
+                               int clip) {
+    float scale = 1.0f;
+    if (clip) scale = fminf(max_norm / (sqrtf(sum_sq[0]) + 1e-6f), 1.0f);
+    float step = lr * scale;
+    for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n; i += (u64)gridDim.x * blockDim.x) {
+        w[i] -= step * g[i];
+        g[i] = 0.0f;
+    }
+}

@@ -1,0 +1,576 @@
+//! [`Backend`] on an NVIDIA GPU: cuBLAS for the products and the kernels of `kernels.cu`,
+//! compiled by NVRTC when the backend is made (no CUDA toolkit at build time; the driver,
+//! cuBLAS and NVRTC are opened with dlopen).
+//!
+//! Everything is queued on one stream in call order, so buffers are passed to kernels and
+//! cuBLAS as raw device pointers and cudarc's per-buffer event tracking is switched off (it
+//! records two events per launch, for multi-stream safety this backend does not need).
+//! Products are plain fp32: cuBLAS's default math mode, no TF32.
+
+pub mod driver;
+
+use super::shapes::{check_gemm, check_lstm, check_lstm_backward, check_rows, check_xent};
+use super::{Backend, Layout, LstmShape};
+use anyhow::{anyhow, ensure, Result};
+use cudarc::cublas::result::sgemm;
+use cudarc::cublas::sys::cublasOperation_t;
+use cudarc::cublas::CudaBlas;
+use cudarc::driver::{
+    result as cu, CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchConfig, PushKernelArg,
+};
+use cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions};
+use driver::guarded;
+use std::sync::Arc;
+
+/// Queues kernel `$f` with launch shape `$cfg` and the arguments, each a local variable (a
+/// device pointer or a scalar) that outlives the call.
+macro_rules! launch {
+    ($self:ident, $f:expr, $cfg:expr, $($arg:ident),*) => {{
+        let mut b = $self.stream.launch_builder(&$f);
+        $( b.arg(&$arg); )*
+        // SAFETY: every caller checks its buffers' sizes against the kernel's indexing first.
+        unsafe { b.launch($cfg) }.map(|_| ()).map_err(err("kernel launch"))
+    }};
+}
+
+/// The kernels' source, compiled at run time.
+const KERNELS: &str = include_str!("kernels.cu");
+
+/// Threads per block of the elementwise kernels.
+const THREADS: u32 = 256;
+/// Most blocks an elementwise kernel is launched with; each thread then strides over the rest.
+const MAX_BLOCKS: u32 = 4096;
+
+struct Kernels {
+    fill_rows: CudaFunction,
+    add_inplace: CudaFunction,
+    mul_inplace: CudaFunction,
+    column_sums: CudaFunction,
+    sum_of_squares: CudaFunction,
+    gather_rows: CudaFunction,
+    scatter_add_rows: CudaFunction,
+    dropout_mask: CudaFunction,
+    softmax_xent: CudaFunction,
+    lstm_cell_forward: CudaFunction,
+    lstm_cell_backward: CudaFunction,
+    sgd: CudaFunction,
+}
+
+/// One CUDA device, its stream, a cuBLAS handle and the compiled kernels.
+pub struct Cuda {
+    name: String,
+    stream: Arc<CudaStream>,
+    blas: CudaBlas,
+    k: Kernels,
+}
+
+fn err(what: &'static str) -> impl Fn(cudarc::driver::DriverError) -> anyhow::Error {
+    move |e| anyhow!("CUDA {what}: {e:?}")
+}
+
+/// The NVRTC target for a compute capability: the device's own, so the driver needs no newer
+/// PTX than it speaks.
+fn arch(major: i32, minor: i32) -> Result<&'static str> {
+    Ok(match (major, minor) {
+        (7, 0) => "compute_70",
+        (7, 5) => "compute_75",
+        (8, 0) => "compute_80",
+        (8, 6) => "compute_86",
+        (8, 9) => "compute_89",
+        (9, 0) => "compute_90",
+        (10, 0) => "compute_100",
+        (12, 0) => "compute_120",
+        _ => return Err(anyhow!("no NVRTC target known for compute capability {major}.{minor}")),
+    })
+}
+
+impl Cuda {
+    /// Opens device `ordinal` and compiles the kernels for it.
+    pub fn new(ordinal: usize) -> Result<Self> {
+        guarded(|| {
+            let ctx = CudaContext::new(ordinal).map_err(err("context"))?;
+            // SAFETY: this backend queues everything on one stream (see the module comment).
+            unsafe { ctx.disable_event_tracking() };
+            let name = format!("cuda:{ordinal} {}", ctx.name().map_err(err("device name"))?);
+            let (major, minor) = ctx.compute_capability().map_err(err("compute capability"))?;
+            let opts = CompileOptions {
+                arch: Some(arch(major, minor)?),
+                name: Some("kernels.cu".into()),
+                ..Default::default()
+            };
+            let ptx = compile_ptx_with_opts(KERNELS, opts).map_err(|e| anyhow!("NVRTC: {e:?}"))?;
+            let module = ctx.load_module(ptx).map_err(err("module load"))?;
+            let f = |name: &str| {
+                module
+                    .load_function(name)
+                    .map_err(|e| anyhow!("CUDA kernel {name}: {e:?}"))
+            };
+            let k = Kernels {
+                fill_rows: f("fill_rows")?,
+                add_inplace: f("add_inplace")?,
+                mul_inplace: f("mul_inplace")?,
+                column_sums: f("column_sums")?,
+                sum_of_squares: f("sum_of_squares")?,
+                gather_rows: f("gather_rows")?,
+                scatter_add_rows: f("scatter_add_rows")?,
+                dropout_mask: f("dropout_mask")?,
+                softmax_xent: f("softmax_xent")?,
+                lstm_cell_forward: f("lstm_cell_forward")?,
+                lstm_cell_backward: f("lstm_cell_backward")?,
+                sgd: f("sgd")?,
+            };
+            let stream = ctx.default_stream();
+            let blas = CudaBlas::new(stream.clone()).map_err(|e| anyhow!("cuBLAS handle: {e:?}"))?;
+            Ok(Self { name, stream, blas, k })
+        })
+    }
+
+    fn ptr<T>(&self, buf: &CudaSlice<T>) -> u64 {
+        let (p, _no_event) = buf.device_ptr(&self.stream);
+        p
+    }
+
+    /// A grid-stride launch over `n` values.
+    fn spread(n: usize) -> LaunchConfig {
+        let blocks = n.div_ceil(THREADS as usize).clamp(1, MAX_BLOCKS as usize) as u32;
+        LaunchConfig {
+            grid_dim: (blocks, 1, 1),
+            block_dim: (THREADS, 1, 1),
+            shared_mem_bytes: 0,
+        }
+    }
+
+    /// Row-major `c[m, n] = beta·c + a · b` on raw device pointers. cuBLAS is column-major,
+    /// where a row-major matrix reads as its transpose: so it computes `cᵀ = bᵀ · aᵀ`, with `b`
+    /// first, and a stored-transposed operand becomes a transposed cuBLAS operand.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_raw(
+        &self,
+        c: u64,
+        a: u64,
+        la: Layout,
+        b: u64,
+        lb: Layout,
+        m: usize,
+        k: usize,
+        n: usize,
+        beta: f32,
+    ) -> Result<()> {
+        let op = |l: Layout| match l {
+            Layout::Plain => cublasOperation_t::CUBLAS_OP_N,
+            Layout::Transposed => cublasOperation_t::CUBLAS_OP_T,
+        };
+        // leading dimensions of the stored matrices: b is [k, n] or [n, k]; a is [m, k] or [k, m]
+        let ldb = if lb == Layout::Plain { n } else { k };
+        let lda = if la == Layout::Plain { k } else { m };
+        let alpha = 1.0f32;
+        // SAFETY: the callers checked a, b and c hold m·k, k·n and m·n values.
+        unsafe {
+            sgemm(
+                *self.blas.handle(),
+                op(lb),
+                op(la),
+                n as i32,
+                m as i32,
+                k as i32,
+                &alpha,
+                b as *const f32,
+                ldb as i32,
+                a as *const f32,
+                lda as i32,
+                &beta,
+                c as *mut f32,
+                n as i32,
+            )
+        }
+        .map_err(|e| anyhow!("cuBLAS sgemm {m}×{k}·{k}×{n}: {e:?}"))
+    }
+
+    fn elementwise(&self, f: &CudaFunction, y: &mut CudaSlice<f32>, x: &CudaSlice<f32>, what: &str) -> Result<()> {
+        ensure!(y.len() == x.len(), "{what}: {} values and {}", y.len(), x.len());
+        let (py, px, n) = (self.ptr(y), self.ptr(x), y.len() as u64);
+        launch!(self, f, Self::spread(y.len()), py, px, n)
+    }
+}
+
+impl Backend for Cuda {
+    type Buf = CudaSlice<f32>;
+    type Ids = CudaSlice<u32>;
+
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn zeros(&self, len: usize) -> Result<CudaSlice<f32>> {
+        self.stream.alloc_zeros(len).map_err(err("allocation"))
+    }
+
+    fn upload(&self, values: &[f32]) -> Result<CudaSlice<f32>> {
+        self.stream.clone_htod(values).map_err(err("copy to device"))
+    }
+
+    fn upload_ids(&self, ids: &[u32]) -> Result<CudaSlice<u32>> {
+        self.stream.clone_htod(ids).map_err(err("copy to device"))
+    }
+
+    fn download(&self, buf: &CudaSlice<f32>) -> Result<Vec<f32>> {
+        self.stream.clone_dtoh(buf).map_err(err("copy to host"))
+    }
+
+    fn len(&self, buf: &CudaSlice<f32>) -> usize {
+        buf.len()
+    }
+
+    fn copy(
+        &self,
+        dst: &mut CudaSlice<f32>,
+        dst_at: usize,
+        src: &CudaSlice<f32>,
+        src_at: usize,
+        len: usize,
+    ) -> Result<()> {
+        ensure!(
+            dst_at + len <= dst.len() && src_at + len <= src.len(),
+            "copy of {len} values out of range"
+        );
+        let (d, s) = (self.ptr(dst) + 4 * dst_at as u64, self.ptr(src) + 4 * src_at as u64);
+        // SAFETY: both ranges were checked above.
+        unsafe { cu::memcpy_dtod_async(d, s, 4 * len, self.stream.cu_stream()) }.map_err(err("copy"))
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.stream.synchronize().map_err(err("synchronize"))
+    }
+
+    fn gemm(
+        &self,
+        c: &mut CudaSlice<f32>,
+        a: &CudaSlice<f32>,
+        la: Layout,
+        b: &CudaSlice<f32>,
+        lb: Layout,
+        m: usize,
+        k: usize,
+        n: usize,
+        accumulate: bool,
+    ) -> Result<()> {
+        check_gemm(c.len(), a.len(), b.len(), m, k, n)?;
+        let beta = if accumulate { 1.0 } else { 0.0 };
+        self.gemm_raw(self.ptr(c), self.ptr(a), la, self.ptr(b), lb, m, k, n, beta)
+    }
+
+    fn gemm_onto_row(
+        &self,
+        c: &mut CudaSlice<f32>,
+        row: &CudaSlice<f32>,
+        a: &CudaSlice<f32>,
+        la: Layout,
+        b: &CudaSlice<f32>,
+        lb: Layout,
+        m: usize,
+        k: usize,
+        n: usize,
+    ) -> Result<()> {
+        check_gemm(c.len(), a.len(), b.len(), m, k, n)?;
+        ensure!(row.len() == n, "gemm: a row of {} values for {n} columns", row.len());
+        let (pc, pr, rows, cols) = (self.ptr(c), self.ptr(row), m as u32, n as u32);
+        launch!(self, self.k.fill_rows, Self::spread(m * n), pc, pr, rows, cols)?;
+        self.gemm_raw(pc, self.ptr(a), la, self.ptr(b), lb, m, k, n, 1.0)
+    }
+
+    fn add(&self, y: &mut CudaSlice<f32>, x: &CudaSlice<f32>) -> Result<()> {
+        self.elementwise(&self.k.add_inplace, y, x, "add")
+    }
+
+    fn mul(&self, y: &mut CudaSlice<f32>, x: &CudaSlice<f32>) -> Result<()> {
+        self.elementwise(&self.k.mul_inplace, y, x, "mul")
+    }
+
+    fn column_sums(&self, sums: &mut CudaSlice<f32>, x: &CudaSlice<f32>, cols: usize, accumulate: bool) -> Result<()> {
+        ensure!(
+            sums.len() == cols && cols > 0 && x.len().is_multiple_of(cols),
+            "column sums of {} values into {cols} columns",
+            x.len()
+        );
+        let (ps, px, rows, n, acc) = (
+            self.ptr(sums),
+            self.ptr(x),
+            (x.len() / cols) as u32,
+            cols as u32,
+            accumulate as i32,
+        );
+        let cfg = LaunchConfig {
+            grid_dim: (cols.div_ceil(32) as u32, 1, 1),
+            block_dim: (32, 8, 1),
+            shared_mem_bytes: 0,
+        };
+        launch!(self, self.k.column_sums, cfg, ps, px, rows, n, acc)
+    }
+
+    fn sum_of_squares(&self, acc: &mut CudaSlice<f32>, x: &CudaSlice<f32>) -> Result<()> {
+        ensure!(acc.len() == 1, "a sum of squares goes into one value");
+        let (pa, px, n) = (self.ptr(acc), self.ptr(x), x.len() as u64);
+        let cfg = LaunchConfig {
+            grid_dim: (x.len().div_ceil(THREADS as usize).clamp(1, 1024) as u32, 1, 1),
+            ..Self::spread(x.len())
+        };
+        launch!(self, self.k.sum_of_squares, cfg, pa, px, n)
+    }
+
+    fn gather_rows(
+        &self,
+        out: &mut CudaSlice<f32>,
+        table: &CudaSlice<f32>,
+        ids: &CudaSlice<u32>,
+        width: usize,
+    ) -> Result<()> {
+        check_rows("gather", ids.len(), out.len(), width)?;
+        let (po, pt, pi, rows, w) = (
+            self.ptr(out),
+            self.ptr(table),
+            self.ptr(ids),
+            ids.len() as u32,
+            width as u32,
+        );
+        launch!(self, self.k.gather_rows, Self::spread(out.len()), po, pt, pi, rows, w)
+    }
+
+    fn scatter_add_rows(
+        &self,
+        table: &mut CudaSlice<f32>,
+        rows: &CudaSlice<f32>,
+        ids: &CudaSlice<u32>,
+        width: usize,
+    ) -> Result<()> {
+        check_rows("scatter", ids.len(), rows.len(), width)?;
+        let (pt, pr, pi, n, w) = (
+            self.ptr(table),
+            self.ptr(rows),
+            self.ptr(ids),
+            ids.len() as u32,
+            width as u32,
+        );
+        launch!(
+            self,
+            self.k.scatter_add_rows,
+            Self::spread(rows.len()),
+            pt,
+            pr,
+            pi,
+            n,
+            w
+        )
+    }
+
+    fn dropout_mask(&self, mask: &mut CudaSlice<f32>, p: f32, key: u64) -> Result<()> {
+        ensure!((0.0..1.0).contains(&p), "dropout probability {p} outside [0, 1)");
+        let (pm, n, scale) = (self.ptr(mask), mask.len() as u64, 1.0 / (1.0 - p));
+        launch!(
+            self,
+            self.k.dropout_mask,
+            Self::spread(mask.len()),
+            pm,
+            n,
+            p,
+            scale,
+            key
+        )
+    }
+
+    fn softmax_xent(
+        &self,
+        loss: &mut CudaSlice<f32>,
+        logits: &CudaSlice<f32>,
+        targets: &CudaSlice<u32>,
+        v: usize,
+    ) -> Result<()> {
+        self.xent(loss, logits, targets, v, false)
+    }
+
+    fn softmax_xent_grad(
+        &self,
+        loss: &mut CudaSlice<f32>,
+        logits: &mut CudaSlice<f32>,
+        targets: &CudaSlice<u32>,
+        v: usize,
+        bias_grad: &mut CudaSlice<f32>,
+    ) -> Result<()> {
+        ensure!(
+            bias_grad.len() == v,
+            "a bias gradient of {} for {v} classes",
+            bias_grad.len()
+        );
+        self.xent(loss, logits, targets, v, true)?;
+        self.column_sums(bias_grad, logits, v, true)
+    }
+
+    fn lstm_forward(
+        &self,
+        shape: LstmShape,
+        w_hh: &CudaSlice<f32>,
+        gates: &mut CudaSlice<f32>,
+        out: &mut CudaSlice<f32>,
+        cells: &mut CudaSlice<f32>,
+        h0: &CudaSlice<f32>,
+        c0: &CudaSlice<f32>,
+    ) -> Result<()> {
+        check_lstm(
+            shape,
+            w_hh.len(),
+            gates.len(),
+            out.len(),
+            cells.len(),
+            h0.len(),
+            c0.len(),
+        )?;
+        let LstmShape { steps, batch, hidden } = shape;
+        let (step_h, step_g) = (4 * (batch * hidden) as u64, 4 * (batch * 4 * hidden) as u64);
+        let (w, g, o, c) = (self.ptr(w_hh), self.ptr(gates), self.ptr(out), self.ptr(cells));
+        let (bt, ht) = (batch as u32, hidden as u32);
+        for t in 0..steps as u64 {
+            let (h_prev, c_prev) = if t == 0 {
+                (self.ptr(h0), self.ptr(c0))
+            } else {
+                (o + (t - 1) * step_h, c + (t - 1) * step_h)
+            };
+            let g_t = g + t * step_g;
+            // gates_t[B, 4H] += h_{t-1}[B, H] · W_hhᵀ
+            self.gemm_raw(
+                g_t,
+                h_prev,
+                Layout::Plain,
+                w,
+                Layout::Transposed,
+                batch,
+                hidden,
+                4 * hidden,
+                1.0,
+            )?;
+            let (c_t, h_t) = (c + t * step_h, o + t * step_h);
+            launch!(
+                self,
+                self.k.lstm_cell_forward,
+                Self::spread(batch * hidden),
+                g_t,
+                c_prev,
+                c_t,
+                h_t,
+                bt,
+                ht
+            )?;
+        }
+        Ok(())
+    }
+
+    fn lstm_backward(
+        &self,
+        shape: LstmShape,
+        w_hh: &CudaSlice<f32>,
+        gates: &CudaSlice<f32>,
+        cells: &CudaSlice<f32>,
+        c0: &CudaSlice<f32>,
+        d_out: &CudaSlice<f32>,
+        d_gates: &mut CudaSlice<f32>,
+    ) -> Result<()> {
+        check_lstm_backward(
+            shape,
+            w_hh.len(),
+            gates.len(),
+            cells.len(),
+            c0.len(),
+            d_out.len(),
+            d_gates.len(),
+        )?;
+        let LstmShape { steps, batch, hidden } = shape;
+        let dh_next = self.zeros(batch * hidden)?;
+        let dc_next = self.zeros(batch * hidden)?;
+        let (step_h, step_g) = (4 * (batch * hidden) as u64, 4 * (batch * 4 * hidden) as u64);
+        let (w, g, c, dy, dg) = (
+            self.ptr(w_hh),
+            self.ptr(gates),
+            self.ptr(cells),
+            self.ptr(d_out),
+            self.ptr(d_gates),
+        );
+        let (dh, dc) = (self.ptr(&dh_next), self.ptr(&dc_next));
+        let (bt, ht) = (batch as u32, hidden as u32);
+        for t in (0..steps as u64).rev() {
+            let c_prev = if t == 0 { self.ptr(c0) } else { c + (t - 1) * step_h };
+            let first = (t + 1 == steps as u64) as i32;
+            let (g_t, c_t, dy_t, dg_t) = (g + t * step_g, c + t * step_h, dy + t * step_h, dg + t * step_g);
+            launch!(
+                self,
+                self.k.lstm_cell_backward,
+                Self::spread(batch * hidden),
+                g_t,
+                c_prev,
+                c_t,
+                dy_t,
+                dh,
+                dc,
+                dg_t,
+                bt,
+                ht,
+                first
+            )?;
+            // dh_{t-1}[B, H] = d gates_t[B, 4H] · W_hh[4H, H]
+            self.gemm_raw(
+                dh,
+                dg_t,
+                Layout::Plain,
+                w,
+                Layout::Plain,
+                batch,
+                4 * hidden,
+                hidden,
+                0.0,
+            )?;
+        }
+        // dropping the scratch states queues their free behind the work that reads them
+        // (stream-ordered allocation)
+        Ok(())
+    }
+
+    fn sgd(
+        &self,
+        w: &mut CudaSlice<f32>,
+        g: &mut CudaSlice<f32>,
+        lr: f32,
+        clip: Option<(&CudaSlice<f32>, f32)>,
+    ) -> Result<()> {
+        ensure!(w.len() == g.len(), "sgd: {} weights and {} gradients", w.len(), g.len());
+        let (pw, pg, n) = (self.ptr(w), self.ptr(g), w.len() as u64);
+        let (ps, max_norm, on) = match clip {
+            Some((s, m)) => (self.ptr(s), m, 1i32),
+            None => (0u64, 0.0f32, 0i32),
+        };
+        launch!(self, self.k.sgd, Self::spread(w.len()), pw, pg, n, lr, ps, max_norm, on)
+    }
+}
+
+impl Cuda {
+    fn xent(
+        &self,
+        loss: &mut CudaSlice<f32>,
+        logits: &CudaSlice<f32>,
+        targets: &CudaSlice<u32>,
+        v: usize,
+        grad: bool,
+    ) -> Result<()> {
+        check_xent(loss.len(), logits.len(), targets.len(), v)?;
+        let (pl, px, pt, rows, vv, g) = (
+            self.ptr(loss),
+            self.ptr(logits),
+            self.ptr(targets),
+            targets.len() as u32,
+            v as u32,
+            grad as i32,
+        );
+        let cfg = LaunchConfig {
+            grid_dim: (targets.len() as u32, 1, 1),
+            block_dim: (1024, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        launch!(self, self.k.softmax_xent, cfg, pl, px, pt, rows, vv, g)
+    }
+}

@@ -1,0 +1,170 @@
+//! Where arithmetic runs: the [`Backend`] trait and its CPU and CUDA implementations.
+//!
+//! A model written against [`Backend`] runs unchanged on every device: the trait carries the
+//! buffers and the operations that differ by device (products, the LSTM recurrence, the
+//! vocabulary softmax, dropout masks, the optimizer's pass), and the model composes them. The
+//! CPU side is the hand-written code of [`crate::nn`] (sgemm, the fused gate math), called
+//! through the trait; the CUDA side is cuBLAS plus kernels compiled at run time by NVRTC
+//! (`cuda/kernels.cu`). [`suite`] runs every operation on a backend against plain reference
+//! loops, so a new backend proves itself with the same checks.
+//!
+//! Every matrix is row-major; shapes are written `[rows, cols]` beside each operation.
+//! Operations are queued in order on one stream; only [`Backend::download`] and
+//! [`Backend::sync`] wait for the device.
+
+pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
+pub mod devices;
+pub mod mask;
+mod shapes;
+pub mod suite;
+
+pub use crate::nn::matmul::Layout;
+use anyhow::Result;
+
+/// The LSTM layer's sizes for one call: `steps · batch` rows of `hidden` (gates `4·hidden`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LstmShape {
+    pub steps: usize,
+    pub batch: usize,
+    pub hidden: usize,
+}
+
+/// Buffers and operations of one device.
+#[allow(clippy::too_many_arguments)]
+pub trait Backend {
+    /// `f32` values on the device.
+    type Buf;
+    /// Token ids (`u32`) on the device.
+    type Ids;
+
+    /// A short name for messages (`cpu`, `cuda:0 NVIDIA H100 …`).
+    fn name(&self) -> String;
+
+    // --- memory -------------------------------------------------------------------------
+
+    fn zeros(&self, len: usize) -> Result<Self::Buf>;
+    fn upload(&self, values: &[f32]) -> Result<Self::Buf>;
+    fn upload_ids(&self, ids: &[u32]) -> Result<Self::Ids>;
+    /// Waits for the queued work and copies the values back.
+    fn download(&self, buf: &Self::Buf) -> Result<Vec<f32>>;
+    fn len(&self, buf: &Self::Buf) -> usize;
+    /// `dst[dst_at..dst_at + len] = src[src_at..src_at + len]`.
+    fn copy(&self, dst: &mut Self::Buf, dst_at: usize, src: &Self::Buf, src_at: usize, len: usize) -> Result<()>;
+    /// Waits until every queued operation has finished (timing).
+    fn sync(&self) -> Result<()>;
+
+    // --- products -----------------------------------------------------------------------
+
+    /// `c[m, n] (+)= a[m, k] · b[k, n]`, each operand stored as its layout says.
+    fn gemm(
+        &self,
+        c: &mut Self::Buf,
+        a: &Self::Buf,
+        la: Layout,
+        b: &Self::Buf,
+        lb: Layout,
+        m: usize,
+        k: usize,
+        n: usize,
+        accumulate: bool,
+    ) -> Result<()>;
+    /// `c[m, n] = row[n] + a[m, k] · b[k, n]` (a layer's bias in every row).
+    fn gemm_onto_row(
+        &self,
+        c: &mut Self::Buf,
+        row: &Self::Buf,
+        a: &Self::Buf,
+        la: Layout,
+        b: &Self::Buf,
+        lb: Layout,
+        m: usize,
+        k: usize,
+        n: usize,
+    ) -> Result<()>;
+
+    // --- elementwise and reductions -------------------------------------------------------
+
+    /// `y += x`, elementwise.
+    fn add(&self, y: &mut Self::Buf, x: &Self::Buf) -> Result<()>;
+    /// `y *= x`, elementwise (dropout and its backward).
+    fn mul(&self, y: &mut Self::Buf, x: &Self::Buf) -> Result<()>;
+    /// `sums[cols] (+)= Σ_rows x[rows, cols]` (a bias's gradient).
+    fn column_sums(&self, sums: &mut Self::Buf, x: &Self::Buf, cols: usize, accumulate: bool) -> Result<()>;
+    /// `acc[0] += Σ x²` (the clipping norm, summed over parameters on the device).
+    fn sum_of_squares(&self, acc: &mut Self::Buf, x: &Self::Buf) -> Result<()>;
+
+    // --- embeddings -----------------------------------------------------------------------
+
+    /// `out[i, :] = table[ids[i], :]`, rows of `width`. Every id must be a row of `table`: the
+    /// CPU checks; a GPU cannot without a copy back, so callers check ids before upload.
+    fn gather_rows(&self, out: &mut Self::Buf, table: &Self::Buf, ids: &Self::Ids, width: usize) -> Result<()>;
+    /// `table[ids[i], :] += rows[i, :]` (the embedding's gradient).
+    fn scatter_add_rows(&self, table: &mut Self::Buf, rows: &Self::Buf, ids: &Self::Ids, width: usize) -> Result<()>;
+
+    // --- dropout --------------------------------------------------------------------------
+
+    /// Fills `mask` with 0 (probability `p`) or 1/(1−p), drawn by [`mask::keep`] from `key` and
+    /// each value's index: the same mask on every device, and any step's mask can be made
+    /// again from its key alone (exact resume).
+    fn dropout_mask(&self, mask: &mut Self::Buf, p: f32, key: u64) -> Result<()>;
+
+    // --- the vocabulary softmax -----------------------------------------------------------
+
+    /// `loss[0] +=` the mean cross-entropy of the rows of `logits` `[N, V]` against `targets`
+    /// `[N]`.
+    fn softmax_xent(&self, loss: &mut Self::Buf, logits: &Self::Buf, targets: &Self::Ids, v: usize) -> Result<()>;
+    /// As [`Backend::softmax_xent`], and the logits are replaced by d mean-loss / d logits
+    /// = (softmax − onehot) / N, whose column sums are added to `bias_grad` `[V]` (the
+    /// decoder bias's gradient, taken while the rows are at hand).
+    fn softmax_xent_grad(
+        &self,
+        loss: &mut Self::Buf,
+        logits: &mut Self::Buf,
+        targets: &Self::Ids,
+        v: usize,
+        bias_grad: &mut Self::Buf,
+    ) -> Result<()>;
+
+    // --- the LSTM recurrence --------------------------------------------------------------
+
+    /// All steps of one layer. `gates` `[T·B, 4H]` holds `x · W_ihᵀ + b` and becomes the
+    /// activations (i, f, g, o); `out` and `cells` `[T·B, H]` get each step's h and c;
+    /// `w_hh` is `[4H, H]` (PyTorch's layout); `h0`, `c0` are `[B, H]`.
+    fn lstm_forward(
+        &self,
+        shape: LstmShape,
+        w_hh: &Self::Buf,
+        gates: &mut Self::Buf,
+        out: &mut Self::Buf,
+        cells: &mut Self::Buf,
+        h0: &Self::Buf,
+        c0: &Self::Buf,
+    ) -> Result<()>;
+    /// All steps in reverse from `d_out` `[T·B, H]`: every step's d gates into `d_gates`
+    /// `[T·B, 4H]`. The final state is detached (truncated BPTT).
+    fn lstm_backward(
+        &self,
+        shape: LstmShape,
+        w_hh: &Self::Buf,
+        gates: &Self::Buf,
+        cells: &Self::Buf,
+        c0: &Self::Buf,
+        d_out: &Self::Buf,
+        d_gates: &mut Self::Buf,
+    ) -> Result<()>;
+
+    // --- the optimizer --------------------------------------------------------------------
+
+    /// `w -= lr · scale · g`, then `g = 0`, where `scale` is `clip_grad_norm_`'s factor for
+    /// the joint norm √`sum_sq[0]` and `max_norm`, or 1 without clipping.
+    fn sgd(&self, w: &mut Self::Buf, g: &mut Self::Buf, lr: f32, clip: Option<(&Self::Buf, f32)>) -> Result<()>;
+}
+
+/// `clip_grad_norm_`'s factor for a joint squared norm: `max_norm / (norm + 1e-6)` when that is
+/// below 1, else 1. The CUDA kernel computes the same expression.
+pub fn clip_scale(sum_sq: f32, max_norm: f32) -> f32 {
+    let scale = max_norm / (sum_sq.sqrt() + 1e-6);
+    scale.min(1.0)
+}

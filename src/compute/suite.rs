@@ -1,0 +1,392 @@
+//! The operation suite: every [`Backend`] operation on seeded random inputs against a plain
+//! reference loop in `f64`. The CPU backend runs it in the tests; a GPU backend runs it in
+//! `tsumugi device --check`, where it is the first thing to trust before any `--device cuda`
+//! path. Tolerances are relative to the largest reference value: products and sums may group
+//! their additions differently on each device.
+
+use super::{mask, Backend, Layout, LstmShape};
+use anyhow::Result;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+/// One operation's result against its reference.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpCheck {
+    pub op: String,
+    /// Largest |backend − reference| over the outputs.
+    pub max_abs_difference: f64,
+    /// Largest |reference| (what the difference is measured against).
+    pub scale: f64,
+    pub tolerance: f64,
+    pub ok: bool,
+}
+
+/// Relative tolerance of every check: fp32 with sums of up to a few thousand terms.
+const TOLERANCE: f64 = 2e-5;
+
+fn compare(op: &str, got: &[f32], want: &[f64]) -> OpCheck {
+    let scale = want.iter().fold(1e-30f64, |m, w| m.max(w.abs()));
+    let max_abs_difference = if got.len() == want.len() {
+        got.iter()
+            .zip(want)
+            .map(|(g, w)| (*g as f64 - w).abs())
+            .fold(0.0, |m, d| if d.is_nan() { f64::INFINITY } else { m.max(d) })
+    } else {
+        f64::INFINITY
+    };
+    let tolerance = TOLERANCE * scale.max(1.0);
+    OpCheck {
+        op: op.to_string(),
+        max_abs_difference,
+        scale,
+        tolerance,
+        ok: max_abs_difference <= tolerance,
+    }
+}
+
+fn random(rng: &mut ChaCha8Rng, n: usize, bound: f32) -> Vec<f32> {
+    (0..n).map(|_| rng.gen_range(-bound..bound)).collect()
+}
+
+/// `a` as an `[m, k]` matrix whatever its layout, in f64.
+fn at(a: &[f32], l: Layout, rows: usize, cols: usize, r: usize, c: usize) -> f64 {
+    (match l {
+        Layout::Plain => a[r * cols + c],
+        Layout::Transposed => a[c * rows + r],
+    }) as f64
+}
+
+fn reference_gemm(a: &[f32], la: Layout, b: &[f32], lb: Layout, m: usize, k: usize, n: usize) -> Vec<f64> {
+    let mut c = vec![0f64; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            c[i * n + j] = (0..k).map(|p| at(a, la, m, k, i, p) * at(b, lb, k, n, p, j)).sum();
+        }
+    }
+    c
+}
+
+fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Runs every operation on `be`, returning one check per operation (and layout pair).
+pub fn run<B: Backend>(be: &B) -> Result<Vec<OpCheck>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(20);
+    let mut checks = Vec::new();
+
+    // products: every layout pair, odd sizes, accumulating onto a start and onto a bias row
+    let (m, k, n) = (37, 53, 29);
+    for la in [Layout::Plain, Layout::Transposed] {
+        for lb in [Layout::Plain, Layout::Transposed] {
+            let (a, b, c0) = (
+                random(&mut rng, m * k, 1.0),
+                random(&mut rng, k * n, 1.0),
+                random(&mut rng, m * n, 1.0),
+            );
+            let mut want = reference_gemm(&a, la, &b, lb, m, k, n);
+            want.iter_mut().zip(&c0).for_each(|(w, c)| *w += *c as f64);
+            let mut c = be.upload(&c0)?;
+            be.gemm(&mut c, &be.upload(&a)?, la, &be.upload(&b)?, lb, m, k, n, true)?;
+            checks.push(compare(
+                &format!("gemm {la:?}·{lb:?} accumulate"),
+                &be.download(&c)?,
+                &want,
+            ));
+        }
+    }
+    {
+        let (a, b, row) = (
+            random(&mut rng, m * k, 1.0),
+            random(&mut rng, n * k, 1.0),
+            random(&mut rng, n, 1.0),
+        );
+        let mut want = reference_gemm(&a, Layout::Plain, &b, Layout::Transposed, m, k, n);
+        want.iter_mut().enumerate().for_each(|(i, w)| *w += row[i % n] as f64);
+        let mut c = be.zeros(m * n)?;
+        let (ab, bb, rb) = (be.upload(&a)?, be.upload(&b)?, be.upload(&row)?);
+        be.gemm_onto_row(&mut c, &rb, &ab, Layout::Plain, &bb, Layout::Transposed, m, k, n)?;
+        checks.push(compare("gemm onto a bias row", &be.download(&c)?, &want));
+    }
+
+    // elementwise and reductions
+    let len = 5000;
+    let (x, y) = (random(&mut rng, len, 2.0), random(&mut rng, len, 2.0));
+    let mut yb = be.upload(&y)?;
+    be.add(&mut yb, &be.upload(&x)?)?;
+    let want: Vec<f64> = x.iter().zip(&y).map(|(a, b)| (*a + *b) as f64).collect();
+    checks.push(compare("add", &be.download(&yb)?, &want));
+    let mut yb = be.upload(&y)?;
+    be.mul(&mut yb, &be.upload(&x)?)?;
+    let want: Vec<f64> = x.iter().zip(&y).map(|(a, b)| *a as f64 * *b as f64).collect();
+    checks.push(compare("mul", &be.download(&yb)?, &want));
+    let cols = 125;
+    let start = random(&mut rng, cols, 1.0);
+    let mut sums = be.upload(&start)?;
+    be.column_sums(&mut sums, &be.upload(&x)?, cols, true)?;
+    let mut want: Vec<f64> = start.iter().map(|v| *v as f64).collect();
+    for row in x.chunks_exact(cols) {
+        want.iter_mut().zip(row).for_each(|(w, v)| *w += *v as f64);
+    }
+    checks.push(compare("column sums", &be.download(&sums)?, &want));
+    let mut acc = be.upload(&[0.5])?;
+    be.sum_of_squares(&mut acc, &be.upload(&x)?)?;
+    let want = 0.5 + x.iter().map(|v| (*v as f64).powi(2)).sum::<f64>();
+    checks.push(compare("sum of squares", &be.download(&acc)?, &[want]));
+
+    // embeddings: repeated ids, so scatter-add must add, not overwrite
+    let (rows, width, words) = (40, 33, 11);
+    let table = random(&mut rng, words * width, 1.0);
+    let ids: Vec<u32> = (0..rows).map(|_| rng.gen_range(0..words as u32)).collect();
+    let idb = be.upload_ids(&ids)?;
+    let mut out = be.zeros(rows * width)?;
+    be.gather_rows(&mut out, &be.upload(&table)?, &idb, width)?;
+    let want: Vec<f64> = ids
+        .iter()
+        .flat_map(|&i| {
+            table[i as usize * width..(i as usize + 1) * width]
+                .iter()
+                .map(|v| *v as f64)
+        })
+        .collect();
+    checks.push(compare("gather rows", &be.download(&out)?, &want));
+    let src = random(&mut rng, rows * width, 1.0);
+    let mut tb = be.upload(&table)?;
+    be.scatter_add_rows(&mut tb, &be.upload(&src)?, &idb, width)?;
+    let mut want: Vec<f64> = table.iter().map(|v| *v as f64).collect();
+    for (row, &i) in src.chunks_exact(width).zip(&ids) {
+        want[i as usize * width..(i as usize + 1) * width]
+            .iter_mut()
+            .zip(row)
+            .for_each(|(w, v)| *w += *v as f64);
+    }
+    checks.push(compare("scatter-add rows", &be.download(&tb)?, &want));
+
+    // dropout: the mask of mask.rs, value for value
+    let (p, key) = (0.3f32, mask::key(5, 17, 2));
+    let mut mb = be.zeros(len)?;
+    be.dropout_mask(&mut mb, p, key)?;
+    let want: Vec<f64> = (0..len as u64)
+        .map(|i| {
+            if mask::keep(key, i, p) {
+                1.0 / (1.0 - p as f64)
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    checks.push(compare("dropout mask", &be.download(&mb)?, &want));
+
+    // the vocabulary softmax, its loss and gradient with the bias's column sums
+    let (rows, v) = (13, 1000);
+    let logits = random(&mut rng, rows * v, 4.0);
+    let targets: Vec<u32> = (0..rows).map(|_| rng.gen_range(0..v as u32)).collect();
+    let tb = be.upload_ids(&targets)?;
+    let mut want_loss = 0f64;
+    let mut want_grad = vec![0f64; rows * v];
+    for (r, row) in logits.chunks_exact(v).enumerate() {
+        let max = row.iter().fold(f32::MIN, |a, b| a.max(*b)) as f64;
+        let sum: f64 = row.iter().map(|x| (*x as f64 - max).exp()).sum();
+        let y = targets[r] as usize;
+        want_loss += (max + sum.ln() - row[y] as f64) / rows as f64;
+        for (j, x) in row.iter().enumerate() {
+            want_grad[r * v + j] = ((*x as f64 - max).exp() / sum - (j == y) as u8 as f64) / rows as f64;
+        }
+    }
+    let mut loss = be.zeros(1)?;
+    be.softmax_xent(&mut loss, &be.upload(&logits)?, &tb, v)?;
+    checks.push(compare("softmax cross-entropy", &be.download(&loss)?, &[want_loss]));
+    let (mut loss, mut lb, mut bias) = (be.zeros(1)?, be.upload(&logits)?, be.zeros(v)?);
+    be.softmax_xent_grad(&mut loss, &mut lb, &tb, v, &mut bias)?;
+    checks.push(compare(
+        "softmax cross-entropy (training)",
+        &be.download(&loss)?,
+        &[want_loss],
+    ));
+    checks.push(compare("softmax gradient", &be.download(&lb)?, &want_grad));
+    let mut want_bias = vec![0f64; v];
+    for row in want_grad.chunks_exact(v) {
+        want_bias.iter_mut().zip(row).for_each(|(b, g)| *b += g);
+    }
+    checks.push(compare("softmax bias gradient", &be.download(&bias)?, &want_bias));
+
+    // the LSTM recurrence, forward and backward, against a step-by-step loop in f64
+    let shape = LstmShape {
+        steps: 5,
+        batch: 7,
+        hidden: 19,
+    };
+    checks.extend(lstm(be, shape, &mut rng)?);
+
+    // SGD with clipping read from the device's sum of squares
+    let (w, g) = (random(&mut rng, len, 1.0), random(&mut rng, len, 1.0));
+    let sum_sq = g.iter().map(|v| (*v as f64).powi(2)).sum::<f64>();
+    let scale = (0.25 / (sum_sq.sqrt() + 1e-6)).min(1.0);
+    let (mut wb, mut gb, sb) = (be.upload(&w)?, be.upload(&g)?, be.upload(&[sum_sq as f32])?);
+    be.sgd(&mut wb, &mut gb, 2.0, Some((&sb, 0.25)))?;
+    let want: Vec<f64> = w
+        .iter()
+        .zip(&g)
+        .map(|(w, g)| *w as f64 - 2.0 * scale * *g as f64)
+        .collect();
+    checks.push(compare("sgd with clipping", &be.download(&wb)?, &want));
+    checks.push(compare("sgd zeroes the gradient", &be.download(&gb)?, &vec![0.0; len]));
+
+    // copies at offsets
+    let mut dst = be.upload(&y)?;
+    be.copy(&mut dst, 100, &be.upload(&x)?, 7, 50)?;
+    let mut want: Vec<f64> = y.iter().map(|v| *v as f64).collect();
+    want[100..150]
+        .iter_mut()
+        .zip(&x[7..57])
+        .for_each(|(w, v)| *w = *v as f64);
+    checks.push(compare("copy at offsets", &be.download(&dst)?, &want));
+    Ok(checks)
+}
+
+fn lstm<B: Backend>(be: &B, shape: LstmShape, rng: &mut ChaCha8Rng) -> Result<Vec<OpCheck>> {
+    let LstmShape { steps, batch, hidden } = shape;
+    let (rows, h4) = (steps * batch, 4 * hidden);
+    let pre = random(rng, rows * h4, 1.5);
+    let w_hh = random(rng, h4 * hidden, 0.4);
+    let (h0, c0) = (random(rng, batch * hidden, 0.5), random(rng, batch * hidden, 0.5));
+    let d_out = random(rng, rows * hidden, 1.0);
+
+    // reference forward
+    let (mut acts, mut outs, mut cells) = (
+        vec![0f64; rows * h4],
+        vec![0f64; rows * hidden],
+        vec![0f64; rows * hidden],
+    );
+    for t in 0..steps {
+        for b in 0..batch {
+            let r = t * batch + b;
+            let (h_prev, c_prev): (Vec<f64>, Vec<f64>) = if t == 0 {
+                (
+                    h0[b * hidden..(b + 1) * hidden].iter().map(|v| *v as f64).collect(),
+                    c0[b * hidden..(b + 1) * hidden].iter().map(|v| *v as f64).collect(),
+                )
+            } else {
+                let p = (t - 1) * batch + b;
+                (
+                    outs[p * hidden..(p + 1) * hidden].to_vec(),
+                    cells[p * hidden..(p + 1) * hidden].to_vec(),
+                )
+            };
+            let z: Vec<f64> = (0..h4)
+                .map(|j| {
+                    pre[r * h4 + j] as f64
+                        + (0..hidden)
+                            .map(|q| h_prev[q] * w_hh[j * hidden + q] as f64)
+                            .sum::<f64>()
+                })
+                .collect();
+            for j in 0..hidden {
+                let (i, f, g, o) = (
+                    sigmoid(z[j]),
+                    sigmoid(z[hidden + j]),
+                    z[2 * hidden + j].tanh(),
+                    sigmoid(z[3 * hidden + j]),
+                );
+                let c = f * c_prev[j] + i * g;
+                cells[r * hidden + j] = c;
+                outs[r * hidden + j] = o * c.tanh();
+                for (q, a) in [i, f, g, o].into_iter().enumerate() {
+                    acts[r * h4 + q * hidden + j] = a;
+                }
+            }
+        }
+    }
+    // reference backward
+    let mut d_gates = vec![0f64; rows * h4];
+    let (mut dh_next, mut dc_next) = (vec![0f64; batch * hidden], vec![0f64; batch * hidden]);
+    for t in (0..steps).rev() {
+        for b in 0..batch {
+            let r = t * batch + b;
+            for j in 0..hidden {
+                let a = |q: usize| acts[r * h4 + q * hidden + j];
+                let (i, f, g, o) = (a(0), a(1), a(2), a(3));
+                let c_prev = if t == 0 {
+                    c0[b * hidden + j] as f64
+                } else {
+                    cells[((t - 1) * batch + b) * hidden + j]
+                };
+                let tc = cells[r * hidden + j].tanh();
+                let dh = d_out[r * hidden + j] as f64 + dh_next[b * hidden + j];
+                let dc = dh * o * (1.0 - tc * tc) + dc_next[b * hidden + j];
+                d_gates[r * h4 + j] = dc * g * i * (1.0 - i);
+                d_gates[r * h4 + hidden + j] = dc * c_prev * f * (1.0 - f);
+                d_gates[r * h4 + 2 * hidden + j] = dc * i * (1.0 - g * g);
+                d_gates[r * h4 + 3 * hidden + j] = dh * tc * o * (1.0 - o);
+                dc_next[b * hidden + j] = dc * f;
+            }
+        }
+        for b in 0..batch {
+            for q in 0..hidden {
+                dh_next[b * hidden + q] = (0..h4)
+                    .map(|j| d_gates[(t * batch + b) * h4 + j] * w_hh[j * hidden + q] as f64)
+                    .sum();
+            }
+        }
+    }
+
+    let wb = be.upload(&w_hh)?;
+    let (h0b, c0b) = (be.upload(&h0)?, be.upload(&c0)?);
+    let mut gates = be.upload(&pre)?;
+    let (mut out, mut cb) = (be.zeros(rows * hidden)?, be.zeros(rows * hidden)?);
+    be.lstm_forward(shape, &wb, &mut gates, &mut out, &mut cb, &h0b, &c0b)?;
+    let mut dg = be.zeros(rows * h4)?;
+    be.lstm_backward(shape, &wb, &gates, &cb, &c0b, &be.upload(&d_out)?, &mut dg)?;
+    Ok(vec![
+        compare("lstm forward: outputs", &be.download(&out)?, &outs),
+        compare("lstm forward: cells", &be.download(&cb)?, &cells),
+        compare("lstm forward: gate activations", &be.download(&gates)?, &acts),
+        compare("lstm backward: d gates", &be.download(&dg)?, &d_gates),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compute::cpu::Cpu;
+
+    #[test]
+    fn every_operation_on_the_cpu_matches_its_reference() {
+        let checks = run(&Cpu).unwrap();
+        assert!(checks.len() >= 20);
+        for c in &checks {
+            assert!(c.ok, "{c:?}");
+        }
+    }
+
+    /// The suite itself can fail: a wrong answer is reported, not passed.
+    #[test]
+    fn a_wrong_result_fails_its_check() {
+        assert!(!compare("x", &[1.0, 2.0], &[1.0, 2.1]).ok);
+        assert!(!compare("x", &[f32::NAN], &[1.0]).ok);
+        assert!(!compare("x", &[1.0], &[1.0, 2.0]).ok);
+        assert!(compare("x", &[1.0, 2.0], &[1.0, 2.0]).ok);
+    }
+}
+
+#[cfg(all(test, feature = "cuda"))]
+mod cuda_tests {
+    use super::*;
+    use crate::compute::cuda::Cuda;
+
+    /// Runs where a CUDA device is present; elsewhere says so and passes.
+    #[test]
+    fn every_operation_on_cuda_matches_its_reference() {
+        let be = match Cuda::new(0) {
+            Ok(be) => be,
+            Err(e) => {
+                eprintln!("skipped: no CUDA device ({e:#})");
+                return;
+            }
+        };
+        for c in run(&be).unwrap() {
+            assert!(c.ok, "{c:?}");
+        }
+    }
+}

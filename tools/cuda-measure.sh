@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs on a GPU machine, from the repository root, with dist/cuda/tsumugi built by
+# tools/cuda-build.sh and a python3 that has PyTorch with CUDA: the device check (cuBLAS against
+# the CPU, every backend operation against its reference, an LM step against the CPU's), then
+# `bench lstm --device cuda` against PyTorch's nn.LSTM (cuDNN) on the same card at B 20 and
+# B 128, plain fp32 on both sides. Everything it prints is also written to $1 (default
+# cuda-measure.log).
+set -uo pipefail
+log=${1:-cuda-measure.log}
+# The CUDA 13 libraries the binary opens (cuBLAS, NVRTC) come with PyTorch's nvidia wheels.
+nv=$(python3 -c "import nvidia, os; print(os.path.dirname(nvidia.__file__))" 2>/dev/null || true)
+if [ -n "$nv" ]; then
+    LD_LIBRARY_PATH=$(find "$nv" -maxdepth 3 -type d -name lib | tr '\n' ':')${LD_LIBRARY_PATH:-}
+    export LD_LIBRARY_PATH
+fi
+bin=dist/cuda/tsumugi
+{
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader
+    python3 -c "import torch; print('torch', torch.__version__, 'cudnn', torch.backends.cudnn.version())"
+    $bin device
+    $bin device --check
+    for batch in 20 128; do
+        $bin bench lstm --device cuda --batch "$batch" --repeats 20 --python python3
+    done
+} 2>&1 | tee "$log"

@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
 # Runs on a GPU machine, from the repository root, with dist/cuda/tsumugi (tools/cuda-build.sh)
-# and PTB in $TSUMUGI_HOME (carried: the machine reaches no registry). Two measurements:
-#   1. the same short `lm train` on PTB (400 batches of one epoch, 2 × 200, dropout 0.5, tied)
-#      with --device cpu and --device cuda: validation perplexities to compare;
-#   2. `lm train --preset better-rnnlm --device cuda`, the whole 40 epochs, then zaremba-small.
-# Each run's log, metrics.jsonl and report.md are copied to $1 (default gpu-runs/).
+# and PTB in $TSUMUGI_HOME (carried: the machine reaches no registry).
+#
+#   tools/cuda-train.sh OUT [STAGE...]
+#
+# Stages (default: check parity better-rnnlm zaremba-small):
+#   check          tsumugi device --check
+#   parity         the same 600 batches of zaremba-small (no dropout, so both devices do the
+#                  same arithmetic) with --device cpu and --device cuda: perplexities to compare
+#   better-rnnlm   the whole 40 epochs on cuda
+#   zaremba-small  the whole 13 epochs on cuda
+#   variational    better-rnnlm with --variational --embedding-dropout 0.1 on cuda
+# Each run's log is copied to OUT, and but for the parity runs its metrics.jsonl and report.md.
 set -uo pipefail
 out=${1:-gpu-runs}
+shift || true
+stages=${*:-check parity better-rnnlm zaremba-small}
 mkdir -p "$out"
 nv=$(python3 -c "import nvidia, os; print(os.path.dirname(nvidia.__file__))" 2>/dev/null || true)
 if [ -n "$nv" ]; then
@@ -15,15 +24,29 @@ if [ -n "$nv" ]; then
 fi
 bin=dist/cuda/tsumugi
 runs=$(mktemp -d)
-keep() { # name: copy what the run left
-    cp "$runs/$1/metrics.jsonl" "$out/$1.metrics.jsonl" 2>/dev/null
-    cp "$runs/$1/report.md" "$out/$1.report.md" 2>/dev/null
+train() { # name seconds args...: one lm train run; its log kept, and with KEEP=1 its files
+    local name=$1 seconds=$2
+    shift 2
+    timeout "$seconds" $bin lm train --out "$runs/$name" "$@" 2>&1 | tee "$out/$name.log"
+    if [ "${KEEP:-1}" = 1 ]; then
+        cp "$runs/$name/metrics.jsonl" "$out/$name.metrics.jsonl" 2>/dev/null
+        cp "$runs/$name/report.md" "$out/$name.report.md" 2>/dev/null
+    fi
 }
-short="--preset better-rnnlm --hidden 200 --epochs 1 --max-batches 400"
-for device in cpu cuda; do
-    /usr/bin/time -f "%e s wall" $bin lm train $short --device $device --out "$runs/short-$device" 2>&1 | grep -v "^\s*$" | tail -4
-done | tee "$out/short.log"
-timeout "${BETTER_RNNLM_SECONDS:-420}" $bin lm train --preset better-rnnlm --device cuda --out "$runs/better-rnnlm" 2>&1 | tee "$out/better-rnnlm.log"
-keep better-rnnlm
-timeout 60 $bin lm train --preset zaremba-small --device cuda --out "$runs/zaremba-small" 2>&1 | tee "$out/zaremba-small.log"
-keep zaremba-small
+for stage in $stages; do
+    case $stage in
+    check) $bin device --check 2>&1 | tee "$out/check.log" ;;
+    parity)
+        for device in cpu cuda; do
+            KEEP=0 train "parity-$device" 120 --preset zaremba-small --epochs 1 --max-batches 600 --device $device
+        done
+        ;;
+    better-rnnlm) train better-rnnlm "${BETTER_RNNLM_SECONDS:-420}" --preset better-rnnlm --device cuda ;;
+    zaremba-small) train zaremba-small 60 --preset zaremba-small --device cuda ;;
+    variational)
+        train variational "${BETTER_RNNLM_SECONDS:-420}" --preset better-rnnlm --variational \
+            --embedding-dropout 0.1 --device cuda
+        ;;
+    *) echo "unknown stage $stage" ;;
+    esac
+done

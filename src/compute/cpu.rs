@@ -4,7 +4,7 @@
 //! the arithmetic of the slice-based layers.
 
 use super::shapes::{check_gemm, check_lstm, check_lstm_backward, check_rows, check_xent};
-use super::{clip_scale, mask, Backend, Layout, LstmShape};
+use super::{clip_scale, mask, Backend, Layout, LstmShape, Tiling};
 use crate::nn::lstm_recurrence::{self as recurrence, Recurrent, Sizes, Taped};
 use crate::nn::matmul::{matmul, matmul_onto_row};
 use crate::nn::vocab_loss::{softmax_cross_entropy, softmax_cross_entropy_grad};
@@ -162,13 +162,24 @@ impl Backend for Cpu {
         Ok(())
     }
 
-    fn dropout_mask(&self, out: &mut Vec<f32>, p: f32, key: u64) -> Result<()> {
+    fn dropout_mask(&self, out: &mut Vec<f32>, p: f32, key: u64, tiling: Tiling<'_, Vec<u32>>) -> Result<()> {
         ensure!((0.0..1.0).contains(&p), "dropout probability {p} outside [0, 1)");
+        let ids: &[u32] = match tiling {
+            Tiling::ByWord { ids, width } => {
+                check_rows("word dropout", ids.len(), out.len(), width)?;
+                ids
+            }
+            Tiling::Repeat(period) => {
+                ensure!(period > 0, "a repeating dropout mask needs a positive period");
+                &[]
+            }
+            Tiling::Each => &[],
+        };
         let scale = 1.0 / (1.0 - p);
         out.par_chunks_mut(BLOCK).enumerate().for_each(|(b, chunk)| {
             for (j, m) in chunk.iter_mut().enumerate() {
-                let i = (b * BLOCK + j) as u64;
-                *m = if mask::keep(key, i, p) { scale } else { 0.0 };
+                let draw = tiling.draw(b * BLOCK + j, ids);
+                *m = if mask::keep(key, draw, p) { scale } else { 0.0 };
             }
         });
         Ok(())

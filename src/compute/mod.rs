@@ -31,6 +31,30 @@ pub struct LstmShape {
     pub hidden: usize,
 }
 
+/// Which draw each value of a dropout mask takes.
+#[derive(Debug, Clone, Copy)]
+pub enum Tiling<'a, I> {
+    /// Value `i` takes draw `i`: plain dropout.
+    Each,
+    /// Value `i` takes draw `i mod period`: with period `B·width` over a time-major
+    /// `[T·B, width]` block, one mask per (sequence, feature) at every step (locked dropout).
+    Repeat(usize),
+    /// Row `r` of `width` values takes draw `ids[r]`: every occurrence of a word is dropped
+    /// together (embedding dropout, Merity et al. 2017).
+    ByWord { ids: &'a I, width: usize },
+}
+
+impl<I> Tiling<'_, I> {
+    /// The draw of value `i`, given the ids of [`Tiling::ByWord`] as a slice.
+    pub fn draw(&self, i: usize, ids: &[u32]) -> u64 {
+        match self {
+            Tiling::Each => i as u64,
+            Tiling::Repeat(period) => (i % period) as u64,
+            Tiling::ByWord { width, .. } => ids[i / width] as u64,
+        }
+    }
+}
+
 /// Buffers and operations of one device.
 #[allow(clippy::too_many_arguments)]
 pub trait Backend {
@@ -106,9 +130,9 @@ pub trait Backend {
     // --- dropout --------------------------------------------------------------------------
 
     /// Fills `mask` with 0 (probability `p`) or 1/(1−p), drawn by [`mask::keep`] from `key` and
-    /// each value's index: the same mask on every device, and any step's mask can be made
-    /// again from its key alone (exact resume).
-    fn dropout_mask(&self, mask: &mut Self::Buf, p: f32, key: u64) -> Result<()>;
+    /// the draw number `tiling` gives each value: the same mask on every device, and any
+    /// step's mask can be made again from its key alone (exact resume).
+    fn dropout_mask(&self, mask: &mut Self::Buf, p: f32, key: u64, tiling: Tiling<'_, Self::Ids>) -> Result<()>;
 
     // --- the vocabulary softmax -----------------------------------------------------------
 

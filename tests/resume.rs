@@ -100,6 +100,15 @@ fn non_finite_loss_stops_cleanly_naming_the_step() {
         "--out",
         out.to_str().unwrap(),
     ];
-    fails(&args, &["the loss became", "epoch 1, step", "lower --lr"]);
+    fails(
+        &args,
+        &[
+            "the loss became",
+            "epoch 1, step",
+            "lower --lr",
+            "(lr 1e30)",
+            "no checkpoint was written yet",
+        ],
+    );
     assert!(!out.join("report.md").exists(), "no report for a failed run");
 }

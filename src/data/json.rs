@@ -7,7 +7,8 @@ use std::path::Path;
 /// Parses `path` as `T`; a missing file or content of another shape is an error naming `path`.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{}: not the JSON expected here", path.display()))
+    serde_json::from_str(super::lines::str_without_bom(&text))
+        .with_context(|| format!("{}: not the JSON expected here", path.display()))
 }
 
 /// A `{name: id}` object (a vocabulary, added tokens) as pairs; anything else, or an id that is

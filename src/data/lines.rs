@@ -1,12 +1,27 @@
 //! Line-oriented text files read the same way everywhere: 1-based line numbers, `\r\n` or `\n`,
-//! blank lines skipped, and invalid UTF-8 reported with its file and line.
+//! a leading UTF-8 byte-order mark dropped (Windows editors write one; kept, it became part of
+//! the first label or word), blank lines skipped, and invalid UTF-8 reported with its file and
+//! line.
 
 use anyhow::{anyhow, Result};
 use std::path::Path;
 
+/// The UTF-8 byte-order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// `bytes` without a leading UTF-8 byte-order mark.
+pub fn without_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(BOM).unwrap_or(bytes)
+}
+
+/// `text` without a leading byte-order mark (`\u{FEFF}`).
+pub fn str_without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{FEFF}').unwrap_or(text)
+}
+
 /// The non-blank lines of `bytes` as `(line number, text)`, in order.
 pub fn text_lines<'a>(bytes: &'a [u8], path: &'a Path) -> impl Iterator<Item = Result<(usize, &'a str)>> + 'a {
-    bytes
+    without_bom(bytes)
         .split(|&b| b == b'\n')
         .enumerate()
         .filter_map(move |(index, raw)| {
@@ -36,5 +51,7 @@ mod tests {
         assert_eq!(got, [(1, "a"), (4, "b")]);
         let err = text_lines(b"ok\n\xff\n", p).nth(1).unwrap().unwrap_err().to_string();
         assert_eq!(err, "f.txt:2: not valid UTF-8 (byte 0)");
+        let got: Vec<_> = text_lines(b"\xEF\xBB\xBFacq\tx\n", p).map(|r| r.unwrap()).collect();
+        assert_eq!(got, [(1, "acq\tx")]);
     }
 }

@@ -38,7 +38,7 @@ pub fn read(path: &Path, skip_bad_rows: bool) -> Result<(Vec<Headline>, ReadRepo
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let mut headlines = Vec::new();
     let mut report = ReadReport::default();
-    for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+    for (index, raw) in super::lines::without_bom(&bytes).split(|&b| b == b'\n').enumerate() {
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         if raw.is_empty() {
             continue;

@@ -22,13 +22,11 @@ pub fn load(path: &Path, restrict: Option<&HashSet<String>>) -> Result<WordVecto
     if !path.exists() {
         bail!("vectors file {} does not exist", path.display());
     }
-    if name.ends_with(".gz") {
-        bail!(
-            "{}: compressed vectors are not read directly; decompress it first (gunzip -k)",
-            path.display()
-        );
-    }
-    if name.ends_with(".bin") {
+    if name.ends_with(".bin.gz") {
+        word2vec_bin::read_gz(path, restrict)
+    } else if name.ends_with(".gz") {
+        text::read_gz(path, restrict)
+    } else if name.ends_with(".bin") {
         word2vec_bin::read(path, restrict)
     } else if name.ends_with(".json") {
         let all = wink::read(path)?;
@@ -38,5 +36,45 @@ pub fn load(path: &Path, restrict: Option<&HashSet<String>>) -> Result<WordVecto
         })
     } else {
         text::read(path, restrict)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn gzip(path: &Path, bytes: &[u8]) {
+        let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(path).unwrap(), flate2::Compression::fast());
+        gz.write_all(bytes).unwrap();
+        gz.finish().unwrap();
+    }
+
+    /// `.bin.gz` (the article's GoogleNews file as downloaded) and gzipped text load as their
+    /// plain forms do, restricted alike.
+    #[test]
+    fn gzipped_binary_and_text_vectors_load_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut v = WordVectors::new(3);
+        v.push("king", &[1.0, 2.0, 3.0]);
+        v.push("queen", &[-1.0, 0.5, 0.25]);
+        let bin = dir.path().join("v.bin");
+        word2vec_bin::write(&bin, &v).unwrap();
+        gzip(&dir.path().join("v.bin.gz"), &std::fs::read(&bin).unwrap());
+        gzip(&dir.path().join("v.txt.gz"), b"king 1 2 3\nqueen -1 0.5 0.25\n");
+        let keep: HashSet<String> = ["queen".to_string()].into();
+        for name in ["v.bin.gz", "v.txt.gz"] {
+            let all = load(&dir.path().join(name), None).unwrap();
+            assert_eq!(all.get("king").unwrap(), &[1.0, 2.0, 3.0], "{name}");
+            let some = load(&dir.path().join(name), Some(&keep)).unwrap();
+            assert_eq!(
+                (some.len(), some.get("queen").unwrap()),
+                (1, &[-1.0, 0.5, 0.25][..]),
+                "{name}"
+            );
+        }
+        std::fs::write(dir.path().join("bad.txt.gz"), b"not gzip").unwrap();
+        let e = load(&dir.path().join("bad.txt.gz"), None).unwrap_err().to_string();
+        assert!(e.contains("bad.txt.gz") && e.contains("gzip"), "{e}");
     }
 }

@@ -3,6 +3,7 @@
 //! header or the first line, and every later line must match it. Values are taken from the right
 //! so that words containing spaces (GloVe 840B has some) survive.
 
+use super::vectors::check_finite;
 use super::WordVectors;
 use crate::data::lines::text_lines;
 use anyhow::{bail, Context, Result};
@@ -11,6 +12,17 @@ use std::path::Path;
 
 pub fn read(path: &Path, restrict: Option<&HashSet<String>>) -> Result<WordVectors> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    parse(&bytes, path, restrict)
+}
+
+/// A gzipped text file (`glove.6B.100d.txt.gz`), decompressed in memory.
+pub fn read_gz(path: &Path, restrict: Option<&HashSet<String>>) -> Result<WordVectors> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(file)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("{}: not a readable gzip file", path.display()))?;
     parse(&bytes, path, restrict)
 }
 
@@ -61,6 +73,7 @@ pub fn parse(bytes: &[u8], path: &Path, restrict: Option<&HashSet<String>>) -> R
             })?;
             row.push(v);
         }
+        check_finite(&row, &word, || format!("{}:{line_no}", path.display()))?;
         vectors.get_or_insert_with(|| WordVectors::new(d)).push(&word, &row);
     }
     if let Some(n) = header_count {
@@ -106,5 +119,12 @@ mod tests {
         assert!(e.contains("v.txt:1") && e.contains("`x`"), "{e}");
         let e = p("3 2\na 1 2\n").unwrap_err().to_string();
         assert!(e.contains("header says 3"), "{e}");
+        for bad in ["nan", "inf", "-inf", "NaN"] {
+            let e = p(&format!("a 1 2\nb 0.5 {bad}\n")).unwrap_err().to_string();
+            assert!(
+                e.contains("v.txt:2") && e.contains("value 2 of `b`") && e.contains("finite"),
+                "{e}"
+            );
+        }
     }
 }

@@ -2,6 +2,20 @@
 
 use std::collections::{HashMap, HashSet};
 
+/// Refuses a vector holding NaN or an infinity: one such value trains a model of NaNs (every
+/// weight it reaches) with no error. `at` names where it was read (`file:line`, `file: entry N`).
+pub fn check_finite(row: &[f32], word: &str, at: impl FnOnce() -> String) -> anyhow::Result<()> {
+    match row.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(k) => anyhow::bail!(
+            "{}: value {} of `{word}` is {}; word vectors must be finite numbers",
+            at(),
+            k + 1,
+            row[k]
+        ),
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct WordVectors {
     dim: usize,

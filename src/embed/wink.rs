@@ -1,6 +1,7 @@
 //! The wink-embeddings JSON: `{"dimensions": D, "vectors": {word: [D values, l2 norm, row]}, ...}`.
 //! The map is streamed into a list (no hash map of 341k entries) and ordered by the stored row.
 
+use super::vectors::check_finite;
 use super::WordVectors;
 use anyhow::{bail, Context, Result};
 use serde::de::{Deserializer, MapAccess, Visitor};
@@ -49,6 +50,7 @@ pub fn read(path: &Path) -> Result<WordVectors> {
                 values.len()
             );
         }
+        check_finite(&values[..dim], word, || path.display().to_string())?;
     }
     entries.sort_by(|a, b| {
         let row = |v: &Vec<f32>| v.get(dim + 1).copied().unwrap_or(f32::MAX);

@@ -2,6 +2,7 @@
 //! space, `DIM` little-endian f32 and (usually) a newline. The file is memory-mapped and only
 //! the wanted words are copied, so the 3.6 GB GoogleNews file costs one pass over its pages.
 
+use super::vectors::check_finite;
 use super::WordVectors;
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::HashSet;
@@ -81,7 +82,11 @@ pub fn parse(bytes: &[u8], path: &Path, restrict: Option<&HashSet<String>>) -> R
             for (value, chunk) in row.iter_mut().zip(bytes[pos..pos + row_bytes].chunks_exact(4)) {
                 *value = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
             }
-            vectors.push(&String::from_utf8_lossy(word), &row);
+            let word = String::from_utf8_lossy(word);
+            check_finite(&row, &word, || {
+                format!("{}: entry {} of {count}", path.display(), entry + 1)
+            })?;
+            vectors.push(&word, &row);
         }
         pos += row_bytes;
     }
@@ -166,7 +171,11 @@ pub fn parse_stream(
             for (value, chunk) in row.iter_mut().zip(raw.chunks_exact(4)) {
                 *value = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
             }
-            vectors.push(&String::from_utf8_lossy(text), &row);
+            let word = String::from_utf8_lossy(text);
+            check_finite(&row, &word, || {
+                format!("{}: entry {} of {count}", path.display(), entry + 1)
+            })?;
+            vectors.push(&word, &row);
         }
     }
     Ok(vectors)
@@ -246,5 +255,26 @@ mod tests {
         assert!(err.contains("not `COUNT DIM`"), "{err}");
         let err = parse(b"3 999999999999\nking ", &path, None).unwrap_err().to_string();
         assert!(err.contains("header dimension 999999999999 is impossible"), "{err}");
+    }
+
+    /// A NaN or an infinity stops the load naming the entry and the word, in the plain and the
+    /// gzipped reader alike.
+    #[test]
+    fn a_nan_or_infinite_value_is_an_error_naming_the_entry_and_word() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.bin");
+        for bad in [f32::NAN, f32::INFINITY] {
+            let mut v = sample();
+            v.push("bad", &[0.0, bad, 1.0]);
+            write(&path, &v).unwrap();
+            let bytes = std::fs::read(&path).unwrap();
+            let err = parse(&bytes, &path, None).unwrap_err().to_string();
+            assert!(
+                err.contains("entry 4 of 4") && err.contains("value 2 of `bad`"),
+                "{err}"
+            );
+            let err = parse_stream(&bytes[..], &path, None).unwrap_err().to_string();
+            assert!(err.contains("entry 4 of 4") && err.contains("`bad`"), "{err}");
+        }
     }
 }

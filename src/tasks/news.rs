@@ -49,8 +49,15 @@ pub fn prepare(input: &Path, out: &Path, seed: u64, skip_bad_rows: bool) -> Resu
     let valid = to_examples(&valid_sub.iter().map(|&j| rest_idx[j]).collect::<Vec<_>>());
     let test = to_examples(&test_sub.iter().map(|&j| rest_idx[j]).collect::<Vec<_>>());
     let mut counts = Vec::new();
-    for (name, set) in [("train", &train), ("valid", &valid), ("test", &test)] {
-        labeled::write(&out.join(format!("{name}.tsv")), set)?;
+    let splits = [("train", &train), ("valid", &valid), ("test", &test)];
+    // the four files replace the old split together, or not at all
+    crate::atomic::replace_dir(out, &["train.tsv", "valid.tsv", "test.tsv", "labels.json"], |dir| {
+        for (name, set) in splits {
+            labeled::write(&dir.join(format!("{name}.tsv")), set)?;
+        }
+        crate::atomic::write_atomic(&dir.join("labels.json"), serde_json::to_string(&CATEGORIES)?.as_bytes())
+    })?;
+    for (name, set) in splits {
         let mut c: Vec<(String, usize)> = CATEGORIES
             .iter()
             .map(|cat| (cat.to_string(), set.iter().filter(|e| e.label == *cat).count()))
@@ -59,7 +66,6 @@ pub fn prepare(input: &Path, out: &Path, seed: u64, skip_bad_rows: bool) -> Resu
         c.sort_by_key(|entry| std::cmp::Reverse(entry.1));
         counts.push((name.to_string(), c));
     }
-    crate::atomic::write_atomic(&out.join("labels.json"), serde_json::to_string(&CATEGORIES)?.as_bytes())?;
     Ok(PrepareSummary {
         rows_read: rows.len(),
         rows_kept: kept.len(),

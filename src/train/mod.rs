@@ -9,3 +9,4 @@ pub mod metrics;
 pub mod optim;
 pub mod progress;
 pub mod schedule;
+pub mod stop;

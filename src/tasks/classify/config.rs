@@ -4,6 +4,7 @@
 use crate::data::tokenize::Tokenizer;
 use crate::embed::features::EmptyPolicy;
 use crate::nn::classifier::Arch;
+use crate::report::run_dir::Existing;
 use crate::train::early_stop::EarlyStop;
 use crate::train::optim::OptimizerConfig;
 use crate::train::schedule::Schedule;
@@ -151,6 +152,9 @@ pub struct TrainArgs {
     /// Continue the run in --out from its last checkpoint, with the options it was started with.
     #[arg(long)]
     pub resume: bool,
+    /// Replace a run already in --out (without it, such a run is refused).
+    #[arg(long, conflicts_with = "resume")]
+    pub overwrite: bool,
     /// Print the final result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -301,6 +305,19 @@ impl TrainConfig {
             early_stop: EarlyStop::Never,
             clip: None,
             device: Device::Cpu,
+        }
+    }
+}
+
+impl TrainArgs {
+    /// What `--resume` and `--overwrite` allow with a run already in `--out`.
+    pub fn existing(&self) -> Existing {
+        if self.resume {
+            Existing::Resume
+        } else if self.overwrite {
+            Existing::Overwrite
+        } else {
+            Existing::Refuse
         }
     }
 }

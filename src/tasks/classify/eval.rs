@@ -7,19 +7,16 @@ use super::trainer::evaluate as run_model;
 use crate::data::labeled;
 use crate::train::metrics::{evaluate, Evaluation};
 use anyhow::{bail, Result};
+use std::path::{Path, PathBuf};
 
-/// Evaluates on `data` (a dataset name, directory or file; default: the run's own data). For a
-/// name or directory the test split is used; a file is used whole.
+/// Evaluates on `data` (a dataset name, directory or file): for a name or directory its test
+/// split, a file whole. Without `data`, the run's own test split: the `--test` file it was
+/// trained with, else its data's test split (never its training file).
 pub fn run(saved: &SavedRun, data: Option<&str>) -> Result<(String, Evaluation)> {
-    let spec = data.unwrap_or(&saved.cfg.data);
-    let (train, _, test) = locate(spec)?;
-    let file = if std::path::Path::new(spec).is_file() {
-        train
-    } else {
-        match test {
-            Some(t) => t,
-            None => bail!("{spec} has no test split; pass a labelled file with --data"),
-        }
+    let file = match (data, &saved.cfg.test) {
+        (Some(spec), _) => test_split_of(spec, true)?,
+        (None, Some(test)) => test.clone(),
+        (None, None) => test_split_of(&saved.cfg.data, false)?,
     };
     let examples = labeled::read(&file)?;
     let vectors = load_vectors_for(
@@ -48,4 +45,20 @@ pub fn run(saved: &SavedRun, data: Option<&str>) -> Result<(String, Evaluation)>
         file.display().to_string(),
         evaluate(&m.y, &predicted, &saved.labels, loss),
     ))
+}
+
+/// The labelled file to score for `spec`: a file itself when `whole_file` (the user named it),
+/// else the test split of a dataset name or directory.
+fn test_split_of(spec: &str, whole_file: bool) -> Result<PathBuf> {
+    let (train, _, test) = locate(spec)?;
+    if Path::new(spec).is_file() {
+        if whole_file {
+            return Ok(train);
+        }
+        bail!("the run was trained on the file {spec} with no --test file: it has no test split; pass a labelled file with --data");
+    }
+    match test {
+        Some(t) => Ok(t),
+        None => bail!("{spec} has no test split; pass a labelled file with --data"),
+    }
 }

@@ -5,7 +5,7 @@
 
 use crate::data::labeled::{self, Example};
 use crate::data::{fetch, split};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone)]
@@ -55,6 +55,9 @@ pub fn locate(data: &str) -> Result<(PathBuf, Option<PathBuf>, Option<PathBuf>)>
 }
 
 /// Loads `data`; `valid` and `test` files, when given, replace the splits `data` brings.
+/// Fewer validation examples than this get a warning: the best epoch rests on very few.
+const MIN_VALID: usize = 10;
+
 pub fn load(data: &str, valid: Option<&Path>, test: Option<&Path>, valid_fraction: f64, seed: u64) -> Result<Splits> {
     let (train_path, valid_path, test_path) = locate(data)?;
     let valid_path = valid.map(Path::to_path_buf).or(valid_path);
@@ -70,8 +73,7 @@ pub fn load(data: &str, valid: Option<&Path>, test: Option<&Path>, valid_fractio
         .map(|d| d.join("labels.json"))
         .filter(|p| p.exists())
     {
-        Some(p) => serde_json::from_slice(&std::fs::read(&p)?)
-            .with_context(|| format!("{}: expected a JSON list of labels", p.display()))?,
+        Some(p) => crate::data::json::read_json(&p)?,
         None => {
             let mut l: Vec<String> = train.iter().map(|e| e.label.clone()).collect();
             l.sort();
@@ -103,6 +105,20 @@ pub fn load(data: &str, valid: Option<&Path>, test: Option<&Path>, valid_fractio
             )
         }
     };
+    // the best epoch, early stopping and the plateau schedule all read the validation loss:
+    // an empty split would pick the "best" epoch on a loss of 0
+    if valid.is_empty() {
+        bail!(
+            "the validation split ({valid_origin}) has no examples ({} training examples left); pass --valid FILE or a larger --valid-fraction",
+            train.len()
+        );
+    }
+    if valid.len() < MIN_VALID {
+        eprintln!(
+            "tsumugi: warning: the validation split ({valid_origin}) has only {} examples; the best epoch is chosen on them",
+            valid.len()
+        );
+    }
     let test = match &test_path {
         Some(p) => Some(labeled::read(p)?),
         None => None,

@@ -22,16 +22,16 @@ pub struct TrainSummary {
 }
 
 pub fn run(args: &TrainArgs) -> Result<TrainSummary> {
-    let run = RunDir::create(&args.out)?;
     let cfg: TrainConfig = if args.resume {
-        let path = run.path("config.json");
+        RunDir::check(&args.out, args.existing())?;
+        let path = args.out.join("config.json");
         let text = std::fs::read_to_string(&path).with_context(|| format!("--resume needs {}", path.display()))?;
         serde_json::from_str(&text).with_context(|| format!("{}: not a classify config", path.display()))?
     } else {
-        let cfg = args.resolve()?;
-        run.write_json("config.json", &cfg)?;
-        cfg
+        args.resolve()?
     };
+    // nothing is written until the options, the data and the vectors have been read
+    RunDir::check(&args.out, args.existing())?;
     let mut log = |line: &str| {
         if args.json {
             eprintln!("{line}");
@@ -56,6 +56,10 @@ pub fn run(args: &TrainArgs) -> Result<TrainSummary> {
     let data = featurize::build(&splits, &cfg.vectors, cfg.tokenizer, cfg.empty_policy)?;
     for (split, c) in &data.coverage {
         log(&format!("features {split}: {}", c.summary()));
+    }
+    let run = RunDir::create(&args.out, args.existing())?;
+    if !args.resume {
+        run.write_json("config.json", &cfg)?;
     }
     run.write_json("labels.json", &data.labels)?;
     let outcome = trainer::train(&cfg, &data, &run, args.resume, &mut log)?;

@@ -16,6 +16,7 @@ use crate::train::metrics::argmax_rows;
 use crate::train::optim::Optimizer;
 use crate::train::progress::EpochProgress;
 use crate::train::schedule::ScheduleState;
+use crate::train::stop;
 use anyhow::{bail, Context, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -113,11 +114,12 @@ pub fn train_epoch(
         let (logits, tape) = model.forward_train(&x, batch.len(), &mut rng);
         let (loss, dlogits) = cross_entropy(&logits, &y, model.spec.classes);
         if !loss.is_finite() {
-            bail!(
-                "the loss became {loss} at epoch {}, step {} (learning rate {lr}); lower --lr or set --clip",
+            bail!(stop::message(
+                &format!("the loss became {loss}"),
                 epoch + 1,
-                step + 1
-            );
+                step + 1,
+                lr
+            ));
         }
         let correct = argmax_rows(&logits, model.spec.classes)
             .iter()
@@ -249,15 +251,31 @@ pub fn train(
                 }
             },
         )
-        .with_context(|| format!("training stopped; the last good checkpoint is {}", last_path.display()))?;
+        .with_context(|| format!("training stopped; {}", stop::survivor(&last_path)))?;
         progress.finish();
         let (train_loss, train_accuracy, _) = evaluate(&model, &data.train, data.dim);
         let (valid_loss, valid_accuracy, _) = evaluate(&model, &data.valid, data.dim);
         if !valid_loss.is_finite() {
+            // the epoch's steps all had finite losses: either its last step left non-finite
+            // weights, or finite weights overflow on the validation data
+            let why = match model
+                .params
+                .list
+                .iter()
+                .find(|p| p.value.iter().any(|v| !v.is_finite()))
+            {
+                Some(p) => format!(
+                    "; the last step of the epoch (step {}) left non-finite values in `{}`",
+                    data.train.rows.div_ceil(cfg.batch_size),
+                    p.name
+                ),
+                None => String::new(),
+            };
             bail!(
-                "validation loss became {valid_loss} after epoch {}; the last good checkpoint is {}",
+                "validation loss became {valid_loss} after epoch {} (lr {}){why}; {}",
                 epoch + 1,
-                last_path.display()
+                stop::readable(lr),
+                stop::survivor(&last_path)
             );
         }
         let record = EpochRecord {

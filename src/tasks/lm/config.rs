@@ -1,6 +1,7 @@
 //! Options of `tsumugi lm train`: a preset, then any option given on the command line over it.
 
 use crate::nn::lm::LmConfig;
+use crate::report::run_dir::Existing;
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
@@ -110,6 +111,9 @@ pub struct LmTrainArgs {
     /// Continue the run in --out after its last completed epoch (same corpus and options).
     #[arg(long)]
     pub resume: bool,
+    /// Replace a run already in --out (without it, such a run is refused).
+    #[arg(long, conflicts_with = "resume")]
+    pub overwrite: bool,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -204,5 +208,18 @@ impl LmTrainArgs {
             bail!("--lr and --clip must be positive numbers");
         }
         Ok(cfg)
+    }
+}
+
+impl LmTrainArgs {
+    /// What `--resume` and `--overwrite` allow with a run already in `--out`.
+    pub fn existing(&self) -> Existing {
+        if self.resume {
+            Existing::Resume
+        } else if self.overwrite {
+            Existing::Overwrite
+        } else {
+            Existing::Refuse
+        }
     }
 }

@@ -11,6 +11,7 @@ use crate::data::fetch;
 use crate::nn::lm::LanguageModel;
 use crate::report::run_dir::RunDir;
 use crate::train::progress::EpochProgress;
+use crate::train::stop;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -122,6 +123,8 @@ pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
     let valid_ids = read_with(&valid_path, &vocab)?;
     let test_ids = read_with(&test_path, &vocab)?;
     let cfg: LmRunConfig = args.resolve(vocab.len())?;
+    // nothing is written until the corpus, the options and the device are checked
+    RunDir::check(&args.out, args.existing())?;
     let (train, train_rows) = batchify(&train_ids, cfg.batch_size);
     if train_rows < cfg.bptt + 1 {
         bail!(
@@ -138,7 +141,7 @@ pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
         bail!("valid and test need at least {} tokens each", 2 * cfg.eval_batch_size);
     }
     engine::probe(&cfg)?;
-    let run = RunDir::create(&args.out)?;
+    let run = RunDir::create(&args.out, args.existing())?;
     let last_path = run.checkpoint("last.safetensors");
     let resumed = if args.resume {
         Some(resume_point(&args.out, &cfg, &vocab.words, &last_path)?)
@@ -208,11 +211,9 @@ pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
             let targets = &train[(i + 1) * cfg.batch_size..(i + 1 + seq) * cfg.batch_size];
             let loss = engine.step(tokens, targets, seq, lr, cfg.clip)?;
             if !loss.is_finite() {
-                bail!(
-                    "the loss became {loss} at epoch {epoch}, batch {} (lr {lr}); the best checkpoint so far is {}",
-                    batch_index + 1,
-                    best_path.display()
-                );
+                let what = format!("the loss became {loss}");
+                let at = stop::message(&what, epoch, batch_index + 1, lr);
+                bail!("{at}; {}", stop::survivor(&last_path));
             }
             loss_sum += loss * (seq * cfg.batch_size) as f64;
             tokens_seen += seq * cfg.batch_size;

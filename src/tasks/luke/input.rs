@@ -70,7 +70,7 @@ pub fn parse_span(s: &str) -> Result<(usize, usize), String> {
 pub fn read_jsonl(path: &Path) -> Result<Vec<(usize, Example)>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+    for (i, line) in crate::data::lines::str_without_bom(&text).lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }

@@ -22,6 +22,19 @@ pub enum Existing {
     Overwrite,
 }
 
+impl Existing {
+    /// From a command's `--resume` and `--overwrite` flags (clap makes them exclusive).
+    pub fn from_flags(resume: bool, overwrite: bool) -> Self {
+        if resume {
+            Existing::Resume
+        } else if overwrite {
+            Existing::Overwrite
+        } else {
+            Existing::Refuse
+        }
+    }
+}
+
 /// The files and folders a run writes; `--overwrite` removes these and nothing else.
 const RUN_ENTRIES: &[&str] = &[
     "config.json",

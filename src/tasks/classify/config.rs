@@ -312,12 +312,6 @@ impl TrainConfig {
 impl TrainArgs {
     /// What `--resume` and `--overwrite` allow with a run already in `--out`.
     pub fn existing(&self) -> Existing {
-        if self.resume {
-            Existing::Resume
-        } else if self.overwrite {
-            Existing::Overwrite
-        } else {
-            Existing::Refuse
-        }
+        Existing::from_flags(self.resume, self.overwrite)
     }
 }

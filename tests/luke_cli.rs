@@ -312,7 +312,7 @@ fn sentence_pairs_classify_like_transformers() {
     );
 
     let pair_model = fixture("pair_dense_bin");
-    let bad: [(&[&str], &str); 4] = [
+    let bad: [(&[&str], &str); 5] = [
         (
             &["luke", "classify", "--model", &model, "--text", premise, "--pair", " "],
             "non-empty",
@@ -356,6 +356,21 @@ fn sentence_pairs_classify_like_transformers() {
                 "b",
             ],
             "--choice",
+        ),
+        (
+            &[
+                "luke",
+                "choose",
+                "--model",
+                &fixture("choice_safetensors"),
+                "--text",
+                "q",
+                "--choice",
+                "a",
+                "--choice",
+                "",
+            ],
+            "choice 1 is empty",
         ),
     ];
     for (args, needle) in bad {

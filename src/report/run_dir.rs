@@ -60,6 +60,23 @@ fn holds_a_run(root: &Path) -> bool {
         || std::fs::read_dir(root.join("checkpoints")).is_ok_and(|mut d| d.next().is_some())
 }
 
+/// Removes the `.NAME.tmp-PID` files a kill during an atomic write left in the run and its
+/// checkpoints (nothing reads them; the renamed files they would have become are older).
+fn remove_stale_temporaries(root: &Path) -> Result<()> {
+    for dir in [root.to_path_buf(), root.join("checkpoints")] {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') && name.contains(".tmp-") && entry.path().is_file() {
+                std::fs::remove_file(entry.path())
+                    .with_context(|| format!("removing the stale {}", entry.path().display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 impl RunDir {
     /// Checks `root` against `existing` without writing anything: call it before the inputs
     /// are read, so a refused run costs the user nothing.
@@ -95,6 +112,9 @@ impl RunDir {
                 };
                 removed.with_context(|| format!("--overwrite: removing {}", path.display()))?;
             }
+        }
+        if existing == Existing::Resume {
+            remove_stale_temporaries(root)?;
         }
         std::fs::create_dir_all(root.join("checkpoints"))
             .with_context(|| format!("creating run directory {}", root.display()))?;
@@ -208,6 +228,12 @@ mod tests {
         let e = RunDir::create(&root, Existing::Refuse).unwrap_err().to_string();
         assert!(e.contains("--resume") && e.contains("--overwrite"), "{e}");
         assert!(RunDir::check(&root, Existing::Resume).is_ok());
+        // a kill during a checkpoint write left a temporary: resuming removes it
+        let stale = root.join("checkpoints/.last.safetensors.tmp-12345");
+        std::fs::write(&stale, "half").unwrap();
+        RunDir::create(&root, Existing::Resume).unwrap();
+        assert!(!stale.exists());
+        assert!(root.join("config.json").exists());
         RunDir::create(&root, Existing::Overwrite).unwrap();
         assert!(!root.join("config.json").exists());
         assert_eq!(std::fs::read_to_string(root.join("notes.txt")).unwrap(), "mine");

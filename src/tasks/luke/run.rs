@@ -249,6 +249,9 @@ fn choose(ckpt: &LukeCheckpoint, tok: &LukeTokenizer, examples: &[(String, Examp
         if let Some(label) = ex.label.filter(|&l| l >= ex.choices.len()) {
             bail!("{place}: label {label} but only {} choices", ex.choices.len());
         }
+        if let Some(k) = ex.choices.iter().position(|c| c.trim().is_empty()) {
+            bail!("{place}: choice {k} is empty");
+        }
         if !ex.spans.is_empty() || ex.pair.is_some() {
             bail!("{place}: `luke choose` takes no spans and no pair: give the answers as --choice");
         }

@@ -15,26 +15,37 @@ pub enum BenchCommand {
     /// One training step of the LSTM language model (V 10k, H 650, 2 layers, T 35, B 20, tied),
     /// alternating with the PyTorch peer's steps.
     Lstm {
+        /// Python with torch installed, for the peer (skipped with --no-peer).
         #[arg(long, env = "TSUMUGI_PYTHON", default_value = "python3")]
         python: String,
+        /// The PyTorch peer script.
         #[arg(long, default_value = "tools/peers/lstm_peer.py")]
         peer_script: PathBuf,
+        /// Time tsumugi alone.
         #[arg(long)]
         no_peer: bool,
+        /// Timed steps on each side (after one warm-up).
         #[arg(long, default_value_t = 10)]
         repeats: usize,
+        /// Vocabulary size.
         #[arg(long, default_value_t = 10000)]
         vocab: usize,
+        /// Hidden and embedding size.
         #[arg(long, default_value_t = 650)]
         hidden: usize,
+        /// LSTM layers.
         #[arg(long, default_value_t = 2)]
         layers: usize,
+        /// Time steps (BPTT length).
         #[arg(long, default_value_t = 35)]
         steps: usize,
+        /// Sequences per batch.
         #[arg(long, default_value_t = 20)]
         batch: usize,
+        /// Dropout probability.
         #[arg(long, default_value_t = 0.5)]
         dropout: f32,
+        /// Threads for the PyTorch peer (tsumugi uses every core, as RAYON_NUM_THREADS allows).
         #[arg(long, default_value_t = 2)]
         threads: usize,
         /// Where tsumugi's step runs (cuda needs a build with the `cuda` feature); the PyTorch
@@ -48,12 +59,16 @@ pub enum BenchCommand {
     /// The matrix products behind LUKE and the LSTM: tsumugi's matmul, the gemm crate, and
     /// torch.matmul side by side.
     Gemm {
+        /// Python with torch installed, for the peer (skipped with --no-peer).
         #[arg(long, env = "TSUMUGI_PYTHON", default_value = "python3")]
         python: String,
+        /// The PyTorch peer script.
         #[arg(long, default_value = "tools/peers/gemm_peer.py")]
         peer_script: PathBuf,
+        /// Time tsumugi alone.
         #[arg(long)]
         no_peer: bool,
+        /// Timed runs of each product on each side.
         #[arg(long, default_value_t = 10)]
         repeats: usize,
         /// Threads for the peer (tsumugi uses every core, as RAYON_NUM_THREADS allows).
@@ -62,13 +77,16 @@ pub enum BenchCommand {
     },
     /// Loading a large word2vec binary file restricted to one dataset's vocabulary.
     Word2vec {
+        /// Words in the generated file.
         #[arg(long, default_value_t = 1_000_000)]
         words: usize,
+        /// Dimensions of each vector.
         #[arg(long, default_value_t = 300)]
         dim: usize,
         /// Vocabulary to keep (a news dataset uses about 20k words).
         #[arg(long, default_value_t = 20_000)]
         keep: usize,
+        /// Timed loads.
         #[arg(long, default_value_t = 5)]
         repeats: usize,
         /// Where to write the generated file (removed afterwards); default: the system temp dir.
@@ -80,19 +98,25 @@ pub enum BenchCommand {
         /// Python with torch installed, for the peer (skipped with --no-peer).
         #[arg(long, env = "TSUMUGI_PYTHON", default_value = "python3")]
         python: String,
+        /// The PyTorch peer script.
         #[arg(long, default_value = "tools/peers/classify_peer.py")]
         peer_script: PathBuf,
+        /// Time tsumugi alone.
         #[arg(long)]
         no_peer: bool,
+        /// Timed epochs on each side.
         #[arg(long, default_value_t = 5)]
         repeats: usize,
+        /// Training examples per epoch.
         #[arg(long, default_value_t = 10672)]
         rows: usize,
+        /// Feature dimensions.
         #[arg(long, default_value_t = 300)]
         dim: usize,
         /// Threads for the PyTorch peer (tsumugi uses every core, as RAYON_NUM_THREADS allows).
         #[arg(long, default_value_t = 2)]
         threads: usize,
+        /// Print the results as JSON.
         #[arg(long)]
         json: bool,
     },

@@ -14,6 +14,7 @@ pub enum ClassifyCommand {
     Features {
         #[command(flatten)]
         data: DataArgs,
+        /// Where to write the features (safetensors).
         #[arg(long)]
         out: PathBuf,
     },
@@ -21,6 +22,7 @@ pub enum ClassifyCommand {
     Inspect {
         #[command(flatten)]
         data: DataArgs,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -31,18 +33,22 @@ pub enum ClassifyCommand {
         /// The run directory `classify train --out` wrote.
         #[arg(long)]
         run: PathBuf,
+        /// A dataset name, directory or labelled file to score instead of the run's own test split.
         #[arg(long)]
         data: Option<String>,
+        /// Print the evaluation as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Labels new text with a finished run.
     Predict {
+        /// The run directory `classify train --out` wrote.
         #[arg(long)]
         run: PathBuf,
         /// One or more texts.
         #[arg(required = true)]
         texts: Vec<String>,
+        /// Print the predictions as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -50,14 +56,19 @@ pub enum ClassifyCommand {
     SweepBatch {
         #[command(flatten)]
         data: DataArgs,
+        /// Model to train at each batch size.
         #[arg(long, value_enum, default_value_t = ModelKind::Slp)]
         model: ModelKind,
+        /// Learning rate (SGD).
         #[arg(long, default_value_t = 0.1)]
         lr: f32,
+        /// Largest batch size (powers of two up to it).
         #[arg(long, default_value_t = 1024)]
         max_batch: usize,
+        /// Directory for the table, the figure and the timings.
         #[arg(long, default_value = "runs/sweep-batch")]
         out: PathBuf,
+        /// Print the sweep as JSON.
         #[arg(long)]
         json: bool,
     },

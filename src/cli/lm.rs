@@ -21,11 +21,13 @@ pub enum LmCommand {
         /// Checkpoint in the run's checkpoints/ to evaluate.
         #[arg(long, default_value = "best.safetensors")]
         checkpoint: String,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Text from a trained run (Deep Learning from Scratch 2 ch. 7): the prompt, then sampled words.
     Generate {
+        /// Run directory written by `lm train --out`.
         #[arg(long)]
         run: PathBuf,
         /// Words to start from (whitespace-separated, as in the corpus).
@@ -37,10 +39,13 @@ pub enum LmCommand {
         /// Softmax temperature: below 1 sharper, above 1 flatter.
         #[arg(long, default_value_t = 1.0)]
         temperature: f32,
+        /// Seed of the sampling (the same seed gives the same text).
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Checkpoint in the run's checkpoints/ to sample from.
         #[arg(long, default_value = "best.safetensors")]
         checkpoint: String,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },

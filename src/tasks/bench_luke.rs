@@ -17,8 +17,10 @@ use std::time::Instant;
 
 #[derive(Debug, Args)]
 pub struct BenchLukeArgs {
+    /// Python with torch and transformers installed, for the peer (skipped with --no-peer).
     #[arg(long, env = "TSUMUGI_PYTHON", default_value = "python3")]
     pub python: String,
+    /// The transformers peer script.
     #[arg(long, default_value = "tools/peers/luke_peer.py")]
     pub peer_script: PathBuf,
     /// Time only tsumugi, on the checkpoint given with --model.
@@ -27,14 +29,19 @@ pub struct BenchLukeArgs {
     /// A LUKE checkpoint to time (with --no-peer); by default the peer writes a random one.
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// Hidden size.
     #[arg(long, default_value_t = 768)]
     pub hidden: usize,
+    /// Transformer layers.
     #[arg(long, default_value_t = 12)]
     pub layers: usize,
+    /// Attention heads.
     #[arg(long, default_value_t = 12)]
     pub heads: usize,
+    /// Feed-forward size.
     #[arg(long, default_value_t = 3072)]
     pub intermediate: usize,
+    /// Entity embedding size.
     #[arg(long, default_value_t = 256)]
     pub entity_emb: usize,
     /// Word tokens per sequence, <s> and </s> included.
@@ -43,6 +50,7 @@ pub struct BenchLukeArgs {
     /// Batch sizes to time, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,8")]
     pub batches: Vec<usize>,
+    /// Timed forwards on each side.
     #[arg(long, default_value_t = 5)]
     pub repeats: usize,
     /// Threads for the peer (tsumugi uses every core, as RAYON_NUM_THREADS allows).

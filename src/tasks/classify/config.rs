@@ -97,6 +97,7 @@ impl DataArgs {
 pub struct TrainArgs {
     #[command(flatten)]
     pub data: DataArgs,
+    /// slp: one linear layer (the article); mlp: hidden layers with BatchNorm and dropout.
     #[arg(long, value_enum, default_value_t = ModelKind::Mlp)]
     pub model: ModelKind,
     /// Hidden layer sizes of the MLP, comma-separated.
@@ -108,6 +109,7 @@ pub struct TrainArgs {
     /// Dropout probability after each hidden block.
     #[arg(long, default_value_t = 0.2)]
     pub dropout: f32,
+    /// sgd (momentum, Nesterov, weight decay) or adamw.
     #[arg(long, value_enum, default_value_t = OptimizerKind::Adamw)]
     pub optimizer: OptimizerKind,
     /// Learning rate (default: 0.1 for SGD, 0.001 for AdamW).
@@ -116,11 +118,13 @@ pub struct TrainArgs {
     /// SGD momentum.
     #[arg(long, default_value_t = 0.9)]
     pub momentum: f32,
+    /// Nesterov momentum (SGD).
     #[arg(long)]
     pub nesterov: bool,
     /// Weight decay (default: 0 for SGD, 0.01 for AdamW, as torch.optim).
     #[arg(long)]
     pub weight_decay: Option<f32>,
+    /// Learning-rate schedule: constant, step (--step-size, --gamma), cosine (to --eta-min) or plateau.
     #[arg(long, value_enum, default_value_t = ScheduleKind::Cosine)]
     pub schedule: ScheduleKind,
     /// Step schedule: epochs per decay.
@@ -132,10 +136,13 @@ pub struct TrainArgs {
     /// Cosine schedule: the final learning rate.
     #[arg(long, default_value_t = 1e-5)]
     pub eta_min: f32,
+    /// Examples per mini-batch.
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
+    /// Epochs to train (early stopping may end sooner).
     #[arg(long, default_value_t = 60)]
     pub epochs: usize,
+    /// Early stopping: patience (--patience epochs without a better validation loss), article (the article's rule) or never.
     #[arg(long, value_enum, default_value_t = EarlyStopKind::Patience)]
     pub early_stop: EarlyStopKind,
     /// Epochs without improvement for --early-stop patience (and the plateau schedule).
@@ -144,6 +151,7 @@ pub struct TrainArgs {
     /// Clip the global gradient norm to this value.
     #[arg(long)]
     pub clip: Option<f32>,
+    /// Where to train: cpu (cuda is not available for classify yet and says so).
     #[arg(long, value_enum, default_value_t = Device::Cpu)]
     pub device: Device,
     /// Run directory (config.json, metrics.jsonl, checkpoints/, figures, report.md).

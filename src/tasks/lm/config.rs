@@ -94,6 +94,7 @@ pub struct LmTrainArgs {
     /// Steps of truncated backpropagation through time.
     #[arg(long)]
     pub bptt: Option<usize>,
+    /// Epochs (the preset's by default).
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Seed for initial weights and dropout.

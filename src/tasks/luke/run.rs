@@ -71,6 +71,7 @@ pub struct LukeArgs {
     /// `problem_type: multi_label_classification`.
     #[arg(long)]
     pub multi_label: bool,
+    /// Where to run: cpu (cuda is not available for luke yet and says so).
     #[arg(long, value_enum, default_value_t = Device::Cpu)]
     pub device: Device,
 }

@@ -75,6 +75,12 @@ fn learns_a_small_corpus_and_is_reproducible() {
     ] {
         assert!(out.join(f).exists(), "{f}");
     }
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        report.contains("2 × 32 LSTM") && report.contains("preset zaremba-small"),
+        "{report}"
+    );
+    assert!(!report.contains("LmConfig") && !report.contains(" {"), "{report}");
     let again = dir.path().join("again");
     assert!(train(dir.path(), &again, &[]).status.success());
     assert_eq!(

@@ -91,6 +91,12 @@ fn newscorpora_prepare_features_train_predict_eval() {
     }
     let report = std::fs::read_to_string(run_dir.join("report.md")).unwrap();
     assert!(report.contains("| test |") && report.contains("precision"), "{report}");
+    // options read as flags and words, not as Rust structs
+    assert!(
+        report.contains("early stop patience 20") && report.contains("mlp --hidden"),
+        "{report}"
+    );
+    assert!(!report.contains(" {") && !report.contains("Some("), "{report}");
     assert_eq!(
         std::fs::read_to_string(run_dir.join("labels.json")).unwrap().trim(),
         r#"["b","t","e","m"]"#.replace(',', ",\n  ").replace('[', "[\n  ").replace(']', "\n]")

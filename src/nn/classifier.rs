@@ -211,6 +211,27 @@ impl Classifier {
     }
 }
 
+/// As the command line writes it: `slp`, `mlp --hidden 256 --dropout 0.2`.
+impl std::fmt::Display for Arch {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Arch::Slp => write!(f, "slp"),
+            Arch::Mlp {
+                hidden,
+                batch_norm,
+                dropout,
+            } => {
+                let sizes: Vec<String> = hidden.iter().map(usize::to_string).collect();
+                write!(f, "mlp --hidden {} --dropout {dropout}", sizes.join(","))?;
+                if !batch_norm {
+                    write!(f, " --no-batch-norm")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

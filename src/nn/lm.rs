@@ -287,6 +287,24 @@ struct Forward {
     logits: Vec<f32>,
 }
 
+/// In words: `2 × 650 LSTM, vocabulary 10000, dropout 0.5, tied decoder`.
+impl std::fmt::Display for LmConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "{} × {} LSTM", self.layers, self.hidden)?;
+        if self.embed != self.hidden {
+            write!(f, ", embedding {}", self.embed)?;
+        }
+        write!(f, ", vocabulary {}, dropout {}", self.vocab, self.dropout)?;
+        if self.locked_dropout {
+            write!(f, " (locked across time steps)")?;
+        }
+        if self.embedding_dropout > 0.0 {
+            write!(f, ", embedding dropout {}", self.embedding_dropout)?;
+        }
+        write!(f, ", {} decoder", if self.tied { "tied" } else { "untied" })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,6 +36,17 @@ impl EarlyStop {
     }
 }
 
+/// In words: `never`, `patience 20`, `article`.
+impl std::fmt::Display for EarlyStop {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            EarlyStop::Never => write!(f, "never"),
+            EarlyStop::Patience { patience } => write!(f, "patience {patience}"),
+            EarlyStop::Article => write!(f, "article (3 epochs without a lower validation loss)"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -167,6 +167,32 @@ impl Optimizer {
     }
 }
 
+/// In words: `sgd (momentum 0.9, Nesterov, weight decay 0)`, `adamw (betas 0.9/0.999, …)`.
+impl std::fmt::Display for OptimizerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            OptimizerConfig::Sgd {
+                momentum,
+                nesterov,
+                weight_decay,
+            } => write!(
+                f,
+                "sgd (momentum {momentum}{}, weight decay {weight_decay})",
+                if *nesterov { ", Nesterov" } else { "" }
+            ),
+            OptimizerConfig::AdamW {
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+            } => write!(
+                f,
+                "adamw (betas {beta1}/{beta2}, eps {eps:e}, weight decay {weight_decay})"
+            ),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

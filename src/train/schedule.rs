@@ -81,6 +81,26 @@ impl Schedule {
     }
 }
 
+/// In words: `constant`, `step (× 0.1 every 10 epochs)`, `cosine over 60 epochs to 0`, …
+impl std::fmt::Display for Schedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Schedule::Constant => write!(f, "constant"),
+            Schedule::Step { step_size, gamma } => write!(f, "step (× {gamma} every {step_size} epochs)"),
+            Schedule::Cosine { t_max, eta_min } => write!(f, "cosine over {t_max} epochs to {eta_min}"),
+            Schedule::Plateau {
+                factor,
+                patience,
+                threshold,
+                min_lr,
+            } => write!(
+                f,
+                "plateau (× {factor} after {patience} epochs without a relative improvement of {threshold}, down to {min_lr})"
+            ),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

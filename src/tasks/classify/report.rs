@@ -72,14 +72,24 @@ pub fn markdown(input: &ReportInput) -> String {
     );
     let _ = writeln!(
         md,
-        "- features: mean of `{}` vectors ({} dimensions), tokenizer `{:?}`, texts without a known word: {:?}",
-        cfg.vectors, input.data.dim, cfg.tokenizer, cfg.empty_policy
+        "- features: mean of `{}` vectors ({} dimensions), --tokenizer {}, texts without a known word: --empty {}",
+        cfg.vectors,
+        input.data.dim,
+        value_name(cfg.tokenizer),
+        value_name(cfg.empty_policy)
     );
-    let _ = writeln!(md, "- model: {:?}, {} trainable parameters", cfg.arch, input.trainable);
+    let _ = writeln!(md, "- model: {}, {} trainable parameters", cfg.arch, input.trainable);
     let _ = writeln!(
         md,
-        "- optimizer: {:?}, lr {}, schedule {:?}, batch {}, up to {} epochs, early stop {:?}, clip {:?}, seed {}",
-        cfg.optimizer, cfg.lr, cfg.schedule, cfg.batch_size, cfg.epochs, cfg.early_stop, cfg.clip, cfg.seed
+        "- optimizer: {}, lr {}, schedule {}, batch {}, up to {} epochs, early stop {}, clip {}, seed {}",
+        cfg.optimizer,
+        cfg.lr,
+        cfg.schedule,
+        cfg.batch_size,
+        cfg.epochs,
+        cfg.early_stop,
+        cfg.clip.map_or("none".to_string(), |c| c.to_string()),
+        cfg.seed
     );
     let _ = writeln!(
         md,
@@ -132,4 +142,10 @@ pub fn markdown(input: &ReportInput) -> String {
         );
     }
     md
+}
+
+/// A command-line value's name (`words`, `zero`).
+fn value_name(v: impl clap::ValueEnum) -> String {
+    v.to_possible_value()
+        .map_or_else(String::new, |p| p.get_name().to_string())
 }

@@ -220,7 +220,7 @@ pub fn train(
     let mut epoch_seconds = Vec::new();
     let valid_losses = |h: &[EpochRecord]| h.iter().map(|r| r.valid_loss).collect::<Vec<_>>();
     if start > 0 && cfg.early_stop.should_stop(&valid_losses(&history)) {
-        stopped_early = Some(format!("early stopping ({:?}) had already triggered", cfg.early_stop));
+        stopped_early = Some(format!("early stopping ({}) had already triggered", cfg.early_stop));
         start = cfg.epochs;
     }
     for epoch in start..cfg.epochs {
@@ -312,11 +312,7 @@ pub fn train(
         ));
         history.push(record);
         if cfg.early_stop.should_stop(&valid_losses(&history)) {
-            stopped_early = Some(format!(
-                "early stopping after epoch {} ({:?})",
-                epoch + 1,
-                cfg.early_stop
-            ));
+            stopped_early = Some(format!("early stopping after epoch {} ({})", epoch + 1, cfg.early_stop));
             break;
         }
     }

@@ -27,6 +27,24 @@ pub enum LrSchedule {
     Plateau { factor: f32 },
 }
 
+/// In words: `× 0.5 each epoch from epoch 5`, `× 0.25 when validation perplexity does not improve`.
+impl std::fmt::Display for LrSchedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            LrSchedule::Decay { start, factor } => write!(f, "× {factor} each epoch from epoch {start}"),
+            LrSchedule::Plateau { factor } => write!(f, "× {factor} when validation perplexity does not improve"),
+        }
+    }
+}
+
+/// As the command line writes it: `zaremba-small`, `better-rnnlm`.
+impl std::fmt::Display for Preset {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let value = self.to_possible_value().expect("every preset has a name");
+        write!(f, "{}", value.get_name())
+    }
+}
+
 /// Where the training steps run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -47,7 +47,7 @@ pub fn write_report(
         LmDevice::Cuda => "- device: cuda (dropout masks from the counter-based hash of compute::mask)\n",
     };
     let mut md = format!(
-        "# Language model run\n\n- preset {:?}, model {:?}\n- lr {}, clip {}, batch {}, BPTT {}, {} epochs, schedule {:?}, seed {}\n{}- corpus: {} ({} tokens), {} , {}\n\n## Result\n\n| best epoch | valid perplexity | test perplexity | seconds since start or `--resume` |\n|---|---|---|---|\n| {} | {:.2} | {:.2} | {:.0} |\n\n![perplexity](perplexity.png)\n\n## Epochs\n\n| epoch | lr | train ppl | valid ppl |\n|---|---|---|---|\n",
+        "# Language model run\n\n- preset {}, model: {}\n- lr {}, clip {}, batch {}, BPTT {}, {} epochs, schedule {}, seed {}\n{}- corpus: {} ({} tokens), {} , {}\n\n## Result\n\n| best epoch | valid perplexity | test perplexity | seconds since start or `--resume` |\n|---|---|---|---|\n| {} | {:.2} | {:.2} | {:.0} |\n\n![perplexity](perplexity.png)\n\n## Epochs\n\n| epoch | lr | train ppl | valid ppl |\n|---|---|---|---|\n",
         cfg.preset, cfg.model, cfg.lr, cfg.clip, cfg.batch_size, cfg.bptt, cfg.epochs, cfg.schedule, cfg.seed,
         device_line, corpus.train.display(), corpus.train_tokens, corpus.valid.display(), corpus.test.display(),
         summary.best_epoch, summary.valid_perplexity, summary.test_perplexity, summary.seconds

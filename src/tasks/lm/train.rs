@@ -161,7 +161,7 @@ pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
         }
     };
     log(&format!(
-        "corpus: {} / {} / {} tokens, vocabulary {}; model {:?}",
+        "corpus: {} / {} / {} tokens, vocabulary {}; model: {}",
         train_ids.len(),
         valid_ids.len(),
         test_ids.len(),

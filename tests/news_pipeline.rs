@@ -125,10 +125,50 @@ fn newscorpora_prepare_features_train_predict_eval() {
     let out = ok(&["classify", "eval", "--run", r]);
     assert!(out.contains("test.tsv: accuracy"), "{out}");
 
+    // a text with no known word is marked, not an error for the whole batch (the run used
+    // --empty zero); texts also come one per line from --input, JSON lines out
+    let out = ok(&["classify", "predict", "--run", r, "--json", "ebola virus", "zzz qqq"]);
+    let preds: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(preds[0]["no_known_word"], false, "{out}");
+    assert_eq!(preds[1]["no_known_word"], true, "{out}");
+    let texts = dir.path().join("texts.txt");
+    std::fs::write(&texts, "\u{feff}ebola virus study\n\ngoogle phone chip\r\nzzz qqq\n").unwrap();
+    let out = ok(&[
+        "classify",
+        "predict",
+        "--run",
+        r,
+        "--input",
+        texts.to_str().unwrap(),
+        "--json",
+    ]);
+    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(
+        (&lines[0]["label"], &lines[1]["label"]),
+        (&"m".into(), &"t".into()),
+        "{out}"
+    );
+    assert_eq!(lines[2]["no_known_word"], true, "{out}");
+    let mut child = bin()
+        .args(["classify", "predict", "--run", r, "--input", "-", "--json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"ebola virus study\n").unwrap();
+    let piped = child.wait_with_output().unwrap();
+    let line: serde_json::Value = serde_json::from_slice(&piped.stdout).unwrap();
+    assert_eq!(line["label"], "m");
+    let plain = ok(&["classify", "predict", "--run", r, "--input", texts.to_str().unwrap()]);
+    assert!(plain.lines().nth(2).unwrap().ends_with("(no known word)"), "{plain}");
+
     // Bad input at predict and eval time.
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, "\n  \n").unwrap();
     fails(
-        &["classify", "predict", "--run", r, "zzz qqq"],
-        &["no word of text 1", "nothing to classify"],
+        &["classify", "predict", "--run", r, "--input", empty.to_str().unwrap()],
+        &["empty.txt: no text to classify"],
     );
     fails(&["classify", "predict", "--run", r, "  "], &["text 1 is empty"]);
     let unknown = dir.path().join("unknown.tsv");

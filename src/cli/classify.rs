@@ -46,9 +46,12 @@ pub enum ClassifyCommand {
         #[arg(long)]
         run: PathBuf,
         /// One or more texts.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "input", conflicts_with = "input")]
         texts: Vec<String>,
-        /// Print the predictions as JSON.
+        /// A file of texts, one per line (`-`: standard input); with --json, JSON lines out.
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Print the predictions as JSON (one object per line with --input).
         #[arg(long)]
         json: bool,
     },
@@ -149,15 +152,31 @@ pub fn run(cmd: ClassifyCommand) -> Result<()> {
                 );
             }
         }
-        ClassifyCommand::Predict { run, texts, json } => {
+        ClassifyCommand::Predict {
+            run,
+            texts,
+            input,
+            json,
+        } => {
             let saved = predict::load_run(&run)?;
+            let texts = match &input {
+                Some(path) => predict::read_texts(path)?,
+                None => texts,
+            };
             let predictions = predict::predict(&saved, &texts)?;
+            if json && input.is_some() {
+                for p in &predictions {
+                    println!("{}", serde_json::to_string(p)?);
+                }
+                return Ok(());
+            }
             if json {
                 return print_json(&predictions);
             }
             for p in predictions {
                 let probs: Vec<String> = p.probabilities.iter().map(|(l, v)| format!("{l} {v:.4}")).collect();
-                println!("{}\t{}", p.label, probs.join("  "));
+                let mark = if p.no_known_word { "\t(no known word)" } else { "" };
+                println!("{}\t{}{mark}", p.label, probs.join("  "));
             }
         }
         ClassifyCommand::SweepBatch {

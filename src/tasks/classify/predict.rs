@@ -59,6 +59,30 @@ pub struct Prediction {
     pub text: String,
     pub label: String,
     pub probabilities: Vec<(String, f32)>,
+    /// No word of the text has a vector: under the run's `--empty zero` it was classified
+    /// from the zero vector (what training did with such texts), so the label says little.
+    pub no_known_word: bool,
+}
+
+/// Texts to predict, one per non-blank line of `path` (`-`: standard input).
+pub fn read_texts(path: &Path) -> Result<Vec<String>> {
+    let (bytes, shown) = if path == Path::new("-") {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut b).context("reading standard input")?;
+        (b, Path::new("<stdin>"))
+    } else {
+        (
+            std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+            path,
+        )
+    };
+    let texts: Vec<String> = crate::data::lines::text_lines(&bytes, shown)
+        .map(|line| line.map(|(_, text)| text.trim().to_string()))
+        .collect::<Result<_>>()?;
+    if texts.is_empty() {
+        bail!("{}: no text to classify", shown.display());
+    }
+    Ok(texts)
 }
 
 pub fn predict(run: &SavedRun, texts: &[String]) -> Result<Vec<Prediction>> {
@@ -78,9 +102,10 @@ pub fn predict(run: &SavedRun, texts: &[String]) -> Result<Vec<Prediction>> {
         );
     }
     let (x, coverage) = mean_vectors(&refs, &vectors, run.cfg.tokenizer, EmptyPolicy::Zero)?;
-    if let Some(&row) = coverage.empty_rows.first() {
+    // the run's own policy: training with `--empty error` refused such texts, so does this
+    if let (Some(&row), EmptyPolicy::Error) = (coverage.empty_rows.first(), run.cfg.empty_policy) {
         bail!(
-            "no word of text {} ({:?}) has a vector in {}, so there is nothing to classify",
+            "no word of text {} ({:?}) has a vector in {} (the run was trained with --empty error)",
             row + 1,
             texts[row],
             run.cfg.vectors
@@ -91,13 +116,15 @@ pub fn predict(run: &SavedRun, texts: &[String]) -> Result<Vec<Prediction>> {
     Ok(texts
         .iter()
         .zip(probs.chunks_exact(run.labels.len()))
-        .map(|(text, p)| {
+        .enumerate()
+        .map(|(i, (text, p))| {
             let mut probabilities: Vec<(String, f32)> = run.labels.iter().cloned().zip(p.iter().copied()).collect();
             probabilities.sort_by(|a, b| b.1.total_cmp(&a.1));
             Prediction {
                 text: text.clone(),
                 label: probabilities[0].0.clone(),
                 probabilities,
+                no_known_word: coverage.empty_rows.contains(&i),
             }
         })
         .collect())

@@ -203,7 +203,11 @@ fn killed_mid_epoch_then_resumed_equals_uninterrupted() {
 
     // Resuming against another corpus or other options is refused.
     let o = train(dir.path(), &cut, &["--resume", "--lr", "3"]);
-    assert!(stderr(&o).contains("options differ"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("options differ") && stderr(&o).contains("lr (5.0 → 3.0)"),
+        "{}",
+        stderr(&o)
+    );
     let fresh = dir.path().join("fresh");
     std::fs::create_dir_all(&fresh).unwrap();
     let o = train(dir.path(), &fresh, &["--resume"]);

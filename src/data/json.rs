@@ -27,3 +27,31 @@ pub fn ids_by_name(value: &serde_json::Value, source: &Path, what: &str) -> Resu
         })
         .collect()
 }
+
+/// The leaves where `a` and `b` differ, as `path (a → b)`: `lr (20 → 3)`,
+/// `model.dropout (0.5 → 0.2)`. Says which options changed rather than that some did.
+pub fn differences(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
+    fn walk(a: &serde_json::Value, b: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+        match (a, b) {
+            (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
+                let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+                keys.sort();
+                keys.dedup();
+                for k in keys {
+                    let null = serde_json::Value::Null;
+                    let sub = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    walk(x.get(k).unwrap_or(&null), y.get(k).unwrap_or(&null), &sub, out);
+                }
+            }
+            _ if a != b => out.push(format!("{path} ({a} → {b})")),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(a, b, "", &mut out);
+    out
+}

@@ -78,9 +78,12 @@ fn resume_point(dir: &Path, cfg: &super::config::LmRunConfig, words: &[String], 
         );
     }
     if saved.config != *cfg {
+        let changed =
+            crate::data::json::differences(&serde_json::to_value(&saved.config)?, &serde_json::to_value(cfg)?);
         bail!(
-            "{}: the options differ from the run's config.json; resume with the same options",
-            dir.display()
+            "{}: the options differ from the run's config.json: {} (run → now); resume with the same options",
+            dir.display(),
+            changed.join(", ")
         );
     }
     if !last.exists() {

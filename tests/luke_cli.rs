@@ -376,6 +376,22 @@ fn sentence_pairs_classify_like_transformers() {
     for (args, needle) in bad {
         fails(args, &[needle]);
     }
+    // a checkpoint run with another head's command is told the command for its own head
+    fails(
+        &[
+            "luke",
+            "classify-pair",
+            "--model",
+            &fixture("choice_safetensors"),
+            "--text",
+            "Tar went to Keio",
+            "--span",
+            "0:3",
+            "--span",
+            "12:16",
+        ],
+        &["run it with `tsumugi luke choose`"],
+    );
 }
 
 /// JGLUE's JCommonsenseQA files go to `luke choose` as they are; with labels the run ends with

@@ -89,6 +89,18 @@ impl LukeCommand {
     }
 }
 
+/// The command that runs a checkpoint with `kind`'s head.
+fn command_for(kind: HeadKind) -> &'static str {
+    match kind {
+        HeadKind::EntityClassification => "tsumugi luke classify-entity",
+        HeadKind::EntityPairClassification => "tsumugi luke classify-pair",
+        HeadKind::EntitySpanClassification => "tsumugi luke classify-spans",
+        HeadKind::SequenceClassification => "tsumugi luke classify",
+        HeadKind::MultipleChoice => "tsumugi luke choose",
+        HeadKind::Base => "tsumugi luke encode",
+    }
+}
+
 /// The tokenizer task each head was fine-tuned with.
 fn task_for(head: Option<HeadKind>, tok: &LukeTokenizer) -> Task {
     match head {
@@ -116,10 +128,11 @@ pub fn run(cmd: LukeCommand) -> Result<()> {
     if let Some(want) = head {
         if ckpt.kind != want {
             bail!(
-                "{} holds a {}, not a {}: use the luke command for its head (or `luke encode`)",
+                "{} holds a {}, not a {}: run it with `{}`",
                 args.model.display(),
                 ckpt.kind.name(),
-                want.name()
+                want.name(),
+                command_for(ckpt.kind)
             );
         }
     }

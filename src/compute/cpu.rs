@@ -3,7 +3,10 @@
 //! math of the LSTM, the blocked vocabulary softmax), so a model run through this backend does
 //! the arithmetic of the slice-based layers.
 
-use super::shapes::{check_gemm, check_lstm, check_lstm_backward, check_rows, check_xent};
+use super::shapes::{
+    check_bias_grad, check_column_sums, check_copy, check_dropout, check_gemm, check_lstm, check_lstm_backward,
+    check_row, check_rows, check_same, check_scalar, check_xent,
+};
 use super::{clip_scale, mask, Backend, Layout, LstmShape, Tiling};
 use crate::nn::lstm_recurrence::{self as recurrence, Recurrent, Sizes, Taped};
 use crate::nn::matmul::{matmul, matmul_onto_row};
@@ -47,10 +50,7 @@ impl Backend for Cpu {
     }
 
     fn copy(&self, dst: &mut Vec<f32>, dst_at: usize, src: &Vec<f32>, src_at: usize, len: usize) -> Result<()> {
-        ensure!(
-            dst_at + len <= dst.len() && src_at + len <= src.len(),
-            "copy of {len} values out of range"
-        );
+        check_copy(dst.len(), dst_at, src.len(), src_at, len)?;
         dst[dst_at..dst_at + len].copy_from_slice(&src[src_at..src_at + len]);
         Ok(())
     }
@@ -89,13 +89,13 @@ impl Backend for Cpu {
         n: usize,
     ) -> Result<()> {
         check_gemm(c.len(), a.len(), b.len(), m, k, n)?;
-        ensure!(row.len() == n, "gemm: a row of {} values for {n} columns", row.len());
+        check_row(row.len(), n)?;
         matmul_onto_row(c, row, a, la, b, lb, m, k, n);
         Ok(())
     }
 
     fn add(&self, y: &mut Vec<f32>, x: &Vec<f32>) -> Result<()> {
-        ensure!(y.len() == x.len(), "add: {} values and {}", y.len(), x.len());
+        check_same("add", y.len(), x.len())?;
         y.par_chunks_mut(BLOCK)
             .zip(x.par_chunks(BLOCK))
             .for_each(|(y, x)| y.iter_mut().zip(x).for_each(|(y, x)| *y += x));
@@ -103,7 +103,7 @@ impl Backend for Cpu {
     }
 
     fn mul(&self, y: &mut Vec<f32>, x: &Vec<f32>) -> Result<()> {
-        ensure!(y.len() == x.len(), "mul: {} values and {}", y.len(), x.len());
+        check_same("mul", y.len(), x.len())?;
         y.par_chunks_mut(BLOCK)
             .zip(x.par_chunks(BLOCK))
             .for_each(|(y, x)| y.iter_mut().zip(x).for_each(|(y, x)| *y *= x));
@@ -111,11 +111,7 @@ impl Backend for Cpu {
     }
 
     fn column_sums(&self, sums: &mut Vec<f32>, x: &Vec<f32>, cols: usize, accumulate: bool) -> Result<()> {
-        ensure!(
-            sums.len() == cols && x.len().is_multiple_of(cols.max(1)),
-            "column sums of {} values into {cols} columns",
-            x.len()
-        );
+        check_column_sums(sums.len(), x.len(), cols)?;
         if !accumulate {
             sums.fill(0.0);
         }
@@ -126,7 +122,7 @@ impl Backend for Cpu {
     }
 
     fn sum_of_squares(&self, acc: &mut Vec<f32>, x: &Vec<f32>) -> Result<()> {
-        ensure!(acc.len() == 1, "a sum of squares goes into one value");
+        check_scalar(acc.len())?;
         let sum: f64 = x
             .par_chunks(BLOCK)
             .map(|c| c.iter().map(|v| (*v as f64) * (*v as f64)).sum::<f64>())
@@ -163,17 +159,10 @@ impl Backend for Cpu {
     }
 
     fn dropout_mask(&self, out: &mut Vec<f32>, p: f32, key: u64, tiling: Tiling<'_, Vec<u32>>) -> Result<()> {
-        ensure!((0.0..1.0).contains(&p), "dropout probability {p} outside [0, 1)");
+        check_dropout(p, &tiling, out.len(), Vec::len)?;
         let ids: &[u32] = match tiling {
-            Tiling::ByWord { ids, width } => {
-                check_rows("word dropout", ids.len(), out.len(), width)?;
-                ids
-            }
-            Tiling::Repeat(period) => {
-                ensure!(period > 0, "a repeating dropout mask needs a positive period");
-                &[]
-            }
-            Tiling::Each => &[],
+            Tiling::ByWord { ids, .. } => ids,
+            Tiling::Each | Tiling::Repeat(_) => &[],
         };
         let scale = 1.0 / (1.0 - p);
         out.par_chunks_mut(BLOCK).enumerate().for_each(|(b, chunk)| {
@@ -202,11 +191,7 @@ impl Backend for Cpu {
     ) -> Result<()> {
         check_xent(loss.len(), logits.len(), targets.len(), v)?;
         check_targets(targets, v)?;
-        ensure!(
-            bias_grad.len() == v,
-            "a bias gradient of {} for {v} classes",
-            bias_grad.len()
-        );
+        check_bias_grad(bias_grad.len(), v)?;
         let (mean, sums) = softmax_cross_entropy_grad(logits, targets, v);
         loss[0] += mean as f32;
         bias_grad.iter_mut().zip(&sums).for_each(|(g, s)| *g += s);
@@ -267,7 +252,7 @@ impl Backend for Cpu {
     }
 
     fn sgd(&self, w: &mut Vec<f32>, g: &mut Vec<f32>, lr: f32, clip: Option<(&Vec<f32>, f32)>) -> Result<()> {
-        ensure!(w.len() == g.len(), "sgd: {} weights and {} gradients", w.len(), g.len());
+        check_same("sgd", w.len(), g.len())?;
         let scale = match clip {
             Some((sum_sq, max_norm)) => clip_scale(sum_sq[0], max_norm),
             None => 1.0,

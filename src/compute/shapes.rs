@@ -2,7 +2,7 @@
 //! naming the operation (never a panic in sgemm or an out-of-bounds kernel), worded the same on
 //! every device.
 
-use super::LstmShape;
+use super::{LstmShape, Tiling};
 use anyhow::{ensure, Result};
 
 /// Operand sizes of a product, checked so a wrong shape is an error, not a panic in sgemm.
@@ -69,6 +69,67 @@ pub(super) fn check_lstm(
             && h0 == batch * hidden
             && c0 == batch * hidden,
         "lstm {shape:?}: buffers of the wrong sizes"
+    );
+    Ok(())
+}
+
+/// Two operands of an elementwise operation (`add`, `mul`, `sgd`) hold as many values.
+pub(super) fn check_same(what: &str, a: usize, b: usize) -> Result<()> {
+    ensure!(a == b, "{what}: {a} values and {b}");
+    Ok(())
+}
+
+/// A row `[n]` added to every row of an `[m, n]` product.
+pub(super) fn check_row(row: usize, n: usize) -> Result<()> {
+    ensure!(row == n, "gemm: a row of {row} values for {n} columns");
+    Ok(())
+}
+
+/// `sums[cols]` of a `[rows, cols]` matrix of `x` values.
+pub(super) fn check_column_sums(sums: usize, x: usize, cols: usize) -> Result<()> {
+    ensure!(
+        sums == cols && cols > 0 && x.is_multiple_of(cols),
+        "column sums of {x} values into {cols} columns"
+    );
+    Ok(())
+}
+
+/// A sum of squares accumulates into one value.
+pub(super) fn check_scalar(acc: usize) -> Result<()> {
+    ensure!(acc == 1, "a sum of squares goes into one value");
+    Ok(())
+}
+
+/// The bias gradient `[V]` the softmax's column sums are added to.
+pub(super) fn check_bias_grad(bias_grad: usize, v: usize) -> Result<()> {
+    ensure!(bias_grad == v, "a bias gradient of {bias_grad} for {v} classes");
+    Ok(())
+}
+
+/// A dropout probability in [0, 1) and a tiling that fits a mask of `mask` values
+/// (`ids_len`: how many ids a [`Tiling::ByWord`] holds).
+pub(super) fn check_dropout<I>(
+    p: f32,
+    tiling: &Tiling<'_, I>,
+    mask: usize,
+    ids_len: impl Fn(&I) -> usize,
+) -> Result<()> {
+    ensure!((0.0..1.0).contains(&p), "dropout probability {p} outside [0, 1)");
+    match tiling {
+        Tiling::Each => Ok(()),
+        Tiling::Repeat(period) => {
+            ensure!(*period > 0, "a repeating dropout mask needs a positive period");
+            Ok(())
+        }
+        Tiling::ByWord { ids, width } => check_rows("word dropout", ids_len(ids), mask, *width),
+    }
+}
+
+/// `len` values from `src_at` of a `src`-long buffer to `dst_at` of a `dst`-long one.
+pub(super) fn check_copy(dst: usize, dst_at: usize, src: usize, src_at: usize, len: usize) -> Result<()> {
+    ensure!(
+        dst_at + len <= dst && src_at + len <= src,
+        "copy of {len} values out of range"
     );
     Ok(())
 }

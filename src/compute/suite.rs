@@ -25,24 +25,32 @@ pub struct OpCheck {
 /// Relative tolerance of every check: fp32 with sums of up to a few thousand terms.
 const TOLERANCE: f64 = 2e-5;
 
-fn compare(op: &str, got: &[f32], want: &[f64]) -> OpCheck {
-    let scale = want.iter().fold(1e-30f64, |m, w| m.max(w.abs()));
-    let max_abs_difference = if got.len() == want.len() {
-        got.iter()
-            .zip(want)
-            .map(|(g, w)| (*g as f64 - w).abs())
-            .fold(0.0, |m, d| if d.is_nan() { f64::INFINITY } else { m.max(d) })
-    } else {
-        f64::INFINITY
-    };
-    let tolerance = TOLERANCE * scale.max(1.0);
-    OpCheck {
-        op: op.to_string(),
-        max_abs_difference,
-        scale,
-        tolerance,
-        ok: max_abs_difference <= tolerance,
+impl OpCheck {
+    /// `got` against `want`, within `relative` of the largest |want| (taken as at least
+    /// `floor`); a length mismatch or a NaN fails.
+    pub fn within(op: &str, got: &[f32], want: &[f64], relative: f64, floor: f64) -> Self {
+        let scale = want.iter().fold(1e-30f64, |m, w| m.max(w.abs()));
+        let max_abs_difference = if got.len() == want.len() {
+            got.iter()
+                .zip(want)
+                .map(|(g, w)| (*g as f64 - w).abs())
+                .fold(0.0, |m, d| if d.is_nan() { f64::INFINITY } else { m.max(d) })
+        } else {
+            f64::INFINITY
+        };
+        let tolerance = relative * scale.max(floor);
+        OpCheck {
+            op: op.to_string(),
+            max_abs_difference,
+            scale,
+            tolerance,
+            ok: max_abs_difference <= tolerance,
+        }
     }
+}
+
+fn compare(op: &str, got: &[f32], want: &[f64]) -> OpCheck {
+    OpCheck::within(op, got, want, TOLERANCE, 1.0)
 }
 
 fn random(rng: &mut ChaCha8Rng, n: usize, bound: f32) -> Vec<f32> {

@@ -485,23 +485,8 @@ pub fn check_step_against_cpu<B: Backend>(be: &B) -> Result<Vec<OpCheck>> {
 
 /// `got` against `want` within 1e-4 of the largest |want| (at least 1e-7 absolute).
 fn close(op: String, got: &[f32], want: &[f32]) -> OpCheck {
-    let scale = want.iter().fold(1e-30f64, |m, w| m.max(w.abs() as f64));
-    let diff = if got.len() == want.len() {
-        got.iter()
-            .zip(want)
-            .map(|(g, w)| (*g as f64 - *w as f64).abs())
-            .fold(0.0, |m: f64, d| if d.is_nan() { f64::INFINITY } else { m.max(d) })
-    } else {
-        f64::INFINITY
-    };
-    let tolerance = 1e-4 * scale.max(1e-3);
-    OpCheck {
-        op,
-        max_abs_difference: diff,
-        scale,
-        tolerance,
-        ok: diff <= tolerance,
-    }
+    let want: Vec<f64> = want.iter().map(|w| *w as f64).collect();
+    OpCheck::within(&op, got, &want, 1e-4, 1e-3)
 }
 
 /// What [`one_step`] leaves: the loss, the gradients by name, every weight after the update.

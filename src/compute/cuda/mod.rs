@@ -9,9 +9,12 @@
 
 pub mod driver;
 
-use super::shapes::{check_gemm, check_lstm, check_lstm_backward, check_rows, check_xent};
+use super::shapes::{
+    check_bias_grad, check_column_sums, check_copy, check_dropout, check_gemm, check_lstm, check_lstm_backward,
+    check_row, check_rows, check_same, check_scalar, check_xent,
+};
 use super::{Backend, Layout, LstmShape, Tiling};
-use anyhow::{anyhow, ensure, Result};
+use anyhow::{anyhow, Result};
 use cudarc::cublas::result::sgemm;
 use cudarc::cublas::sys::cublasOperation_t;
 use cudarc::cublas::CudaBlas;
@@ -187,7 +190,7 @@ impl Cuda {
     }
 
     fn elementwise(&self, f: &CudaFunction, y: &mut CudaSlice<f32>, x: &CudaSlice<f32>, what: &str) -> Result<()> {
-        ensure!(y.len() == x.len(), "{what}: {} values and {}", y.len(), x.len());
+        check_same(what, y.len(), x.len())?;
         let (py, px, n) = (self.ptr(y), self.ptr(x), y.len() as u64);
         launch!(self, f, Self::spread(y.len()), py, px, n)
     }
@@ -229,10 +232,7 @@ impl Backend for Cuda {
         src_at: usize,
         len: usize,
     ) -> Result<()> {
-        ensure!(
-            dst_at + len <= dst.len() && src_at + len <= src.len(),
-            "copy of {len} values out of range"
-        );
+        check_copy(dst.len(), dst_at, src.len(), src_at, len)?;
         let (d, s) = (self.ptr(dst) + 4 * dst_at as u64, self.ptr(src) + 4 * src_at as u64);
         // SAFETY: both ranges were checked above.
         unsafe { cu::memcpy_dtod_async(d, s, 4 * len, self.stream.cu_stream()) }.map_err(err("copy"))
@@ -272,7 +272,7 @@ impl Backend for Cuda {
         n: usize,
     ) -> Result<()> {
         check_gemm(c.len(), a.len(), b.len(), m, k, n)?;
-        ensure!(row.len() == n, "gemm: a row of {} values for {n} columns", row.len());
+        check_row(row.len(), n)?;
         let (pc, pr, rows, cols) = (self.ptr(c), self.ptr(row), m as u32, n as u32);
         launch!(self, self.k.fill_rows, Self::spread(m * n), pc, pr, rows, cols)?;
         self.gemm_raw(pc, self.ptr(a), la, self.ptr(b), lb, m, k, n, 1.0)
@@ -287,11 +287,7 @@ impl Backend for Cuda {
     }
 
     fn column_sums(&self, sums: &mut CudaSlice<f32>, x: &CudaSlice<f32>, cols: usize, accumulate: bool) -> Result<()> {
-        ensure!(
-            sums.len() == cols && cols > 0 && x.len().is_multiple_of(cols),
-            "column sums of {} values into {cols} columns",
-            x.len()
-        );
+        check_column_sums(sums.len(), x.len(), cols)?;
         let (ps, px, rows, n, acc) = (
             self.ptr(sums),
             self.ptr(x),
@@ -308,7 +304,7 @@ impl Backend for Cuda {
     }
 
     fn sum_of_squares(&self, acc: &mut CudaSlice<f32>, x: &CudaSlice<f32>) -> Result<()> {
-        ensure!(acc.len() == 1, "a sum of squares goes into one value");
+        check_scalar(acc.len())?;
         let (pa, px, n) = (self.ptr(acc), self.ptr(x), x.len() as u64);
         let cfg = LaunchConfig {
             grid_dim: (x.len().div_ceil(THREADS as usize).clamp(1, 1024) as u32, 1, 1),
@@ -325,14 +321,7 @@ impl Backend for Cuda {
         width: usize,
     ) -> Result<()> {
         check_rows("gather", ids.len(), out.len(), width)?;
-        let (po, pt, pi, rows, w) = (
-            self.ptr(out),
-            self.ptr(table),
-            self.ptr(ids),
-            ids.len() as u32,
-            width as u32,
-        );
-        launch!(self, self.k.gather_rows, Self::spread(out.len()), po, pt, pi, rows, w)
+        self.by_rows(&self.k.gather_rows, out, table, ids, width, out.len())
     }
 
     fn scatter_add_rows(
@@ -343,23 +332,7 @@ impl Backend for Cuda {
         width: usize,
     ) -> Result<()> {
         check_rows("scatter", ids.len(), rows.len(), width)?;
-        let (pt, pr, pi, n, w) = (
-            self.ptr(table),
-            self.ptr(rows),
-            self.ptr(ids),
-            ids.len() as u32,
-            width as u32,
-        );
-        launch!(
-            self,
-            self.k.scatter_add_rows,
-            Self::spread(rows.len()),
-            pt,
-            pr,
-            pi,
-            n,
-            w
-        )
+        self.by_rows(&self.k.scatter_add_rows, table, rows, ids, width, rows.len())
     }
 
     fn dropout_mask(
@@ -369,18 +342,12 @@ impl Backend for Cuda {
         key: u64,
         tiling: Tiling<'_, CudaSlice<u32>>,
     ) -> Result<()> {
-        ensure!((0.0..1.0).contains(&p), "dropout probability {p} outside [0, 1)");
+        check_dropout(p, &tiling, mask.len(), CudaSlice::len)?;
         // mode 0: draw i; 1: draw i mod period; 2: draw ids[i / width]
         let (mode, period, ids, width) = match tiling {
             Tiling::Each => (0i32, 1u64, 0u64, 1u64),
-            Tiling::Repeat(period) => {
-                ensure!(period > 0, "a repeating dropout mask needs a positive period");
-                (1, period as u64, 0, 1)
-            }
-            Tiling::ByWord { ids, width } => {
-                check_rows("word dropout", ids.len(), mask.len(), width)?;
-                (2, 1, self.ptr(ids), width as u64)
-            }
+            Tiling::Repeat(period) => (1, period as u64, 0, 1),
+            Tiling::ByWord { ids, width } => (2, 1, self.ptr(ids), width as u64),
         };
         let (pm, n, scale) = (self.ptr(mask), mask.len() as u64, 1.0 / (1.0 - p));
         launch!(
@@ -417,11 +384,7 @@ impl Backend for Cuda {
         v: usize,
         bias_grad: &mut CudaSlice<f32>,
     ) -> Result<()> {
-        ensure!(
-            bias_grad.len() == v,
-            "a bias gradient of {} for {v} classes",
-            bias_grad.len()
-        );
+        check_bias_grad(bias_grad.len(), v)?;
         self.xent(loss, logits, targets, v, true)?;
         self.column_sums(bias_grad, logits, v, true)
     }
@@ -560,7 +523,7 @@ impl Backend for Cuda {
         lr: f32,
         clip: Option<(&CudaSlice<f32>, f32)>,
     ) -> Result<()> {
-        ensure!(w.len() == g.len(), "sgd: {} weights and {} gradients", w.len(), g.len());
+        check_same("sgd", w.len(), g.len())?;
         let (pw, pg, n) = (self.ptr(w), self.ptr(g), w.len() as u64);
         let (ps, max_norm, on) = match clip {
             Some((s, m)) => (self.ptr(s), m, 1i32),
@@ -571,6 +534,27 @@ impl Backend for Cuda {
 }
 
 impl Cuda {
+    /// Launches a row kernel `f(dst, src, ids, rows, width)` (gather, scatter-add) over the
+    /// `values` values of its `[ids, width]` side.
+    fn by_rows(
+        &self,
+        f: &CudaFunction,
+        dst: &mut CudaSlice<f32>,
+        src: &CudaSlice<f32>,
+        ids: &CudaSlice<u32>,
+        width: usize,
+        values: usize,
+    ) -> Result<()> {
+        let (pd, ps, pi, rows, w) = (
+            self.ptr(dst),
+            self.ptr(src),
+            self.ptr(ids),
+            ids.len() as u32,
+            width as u32,
+        );
+        launch!(self, f, Self::spread(values), pd, ps, pi, rows, w)
+    }
+
     fn xent(
         &self,
         loss: &mut CudaSlice<f32>,

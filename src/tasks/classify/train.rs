@@ -22,16 +22,19 @@ pub struct TrainSummary {
 }
 
 pub fn run(args: &TrainArgs) -> Result<TrainSummary> {
+    // nothing is written until the options, the data and the vectors have been read; the run
+    // directory is checked first for a resume (its config is read from there), after the
+    // options otherwise
     let cfg: TrainConfig = if args.resume {
         RunDir::check(&args.out, args.existing())?;
         let path = args.out.join("config.json");
         let text = std::fs::read_to_string(&path).with_context(|| format!("--resume needs {}", path.display()))?;
         serde_json::from_str(&text).with_context(|| format!("{}: not a classify config", path.display()))?
     } else {
-        args.resolve()?
+        let cfg = args.resolve()?;
+        RunDir::check(&args.out, args.existing())?;
+        cfg
     };
-    // nothing is written until the options, the data and the vectors have been read
-    RunDir::check(&args.out, args.existing())?;
     let mut log = |line: &str| {
         if args.json {
             eprintln!("{line}");

@@ -34,15 +34,6 @@ pub trait Engine {
     fn device(&self) -> String;
 }
 
-/// Opens the device the config names (and lets it go), so a run that cannot use it stops
-/// before anything is written.
-pub fn probe(cfg: &LmRunConfig) -> Result<()> {
-    match cfg.device {
-        LmDevice::Cpu => Ok(()),
-        LmDevice::Cuda => cuda(cfg, LanguageModel::new(cfg.model.clone(), cfg.seed)?).map(drop),
-    }
-}
-
 /// The run's engine on the device its config names, starting from `model`.
 pub fn new(cfg: &LmRunConfig, model: LanguageModel) -> Result<Box<dyn Engine>> {
     match cfg.device {

@@ -143,14 +143,29 @@ pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
     if valid_rows < 2 || test_rows < 2 {
         bail!("valid and test need at least {} tokens each", 2 * cfg.eval_batch_size);
     }
-    engine::probe(&cfg)?;
-    let run = RunDir::create(&args.out, args.existing())?;
-    let last_path = run.checkpoint("last.safetensors");
+    // everything that can fail on the inputs or the device happens before the first write:
+    // the resume point is read and the engine (the GPU, where asked for) is opened first
+    let last_path = args.out.join("checkpoints").join("last.safetensors");
     let resumed = if args.resume {
         Some(resume_point(&args.out, &cfg, &vocab.words, &last_path)?)
     } else {
         None
     };
+    let mut lr = cfg.lr;
+    let (mut best_loss, mut best_epoch) = (f64::INFINITY, 0);
+    let mut first_epoch = 1;
+    let (model, resumed) = match resumed {
+        Some(ResumePoint {
+            model,
+            epoch,
+            lr,
+            best_loss,
+            best_epoch,
+        }) => (model, Some((epoch, lr, best_loss, best_epoch))),
+        None => (LanguageModel::new(cfg.model.clone(), cfg.seed)?, None),
+    };
+    let mut engine = engine::new(&cfg, model)?;
+    let run = RunDir::create(&args.out, args.existing())?;
     if resumed.is_none() {
         run.write_json("config.json", &cfg)?;
         run.write_json("vocab.json", &vocab.words)?;
@@ -171,28 +186,21 @@ pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
         vocab.len(),
         cfg.model
     ));
-    let mut model = LanguageModel::new(cfg.model.clone(), cfg.seed)?;
-    let mut lr = cfg.lr;
     let mut history: Vec<LmEpoch> = Vec::new();
-    let (mut best_loss, mut best_epoch) = (f64::INFINITY, 0);
-    let mut first_epoch = 1;
-    if let Some(point) = resumed {
-        model = point.model;
-        lr = point.lr;
-        (best_loss, best_epoch) = (point.best_loss, point.best_epoch);
-        first_epoch = point.epoch + 1;
+    if let Some((epoch, resumed_lr, loss, best)) = resumed {
+        lr = resumed_lr;
+        (best_loss, best_epoch) = (loss, best);
+        first_epoch = epoch + 1;
         history = run
-            .truncate_metrics(point.epoch)?
+            .truncate_metrics(epoch)?
             .into_iter()
             .map(serde_json::from_value)
             .collect::<Result<_, _>>()?;
         log(&format!(
-            "resuming after epoch {} (lr {lr}) from {}",
-            point.epoch,
+            "resuming after epoch {epoch} (lr {lr}) from {}",
             last_path.display()
         ));
     }
-    let mut engine = engine::new(&cfg, model)?;
     if cfg.device != LmDevice::Cpu {
         log(&format!("device: {}", engine.device()));
     }
@@ -250,12 +258,14 @@ pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
             tokens_seen as f64 / train_seconds
         ));
         history.push(record);
+        // the weights, copied back once per epoch on a GPU, serve both checkpoints
+        let params = engine.params()?;
         if valid_loss < best_loss {
             best_loss = valid_loss;
             best_epoch = epoch;
             save_weights(
                 &best_path,
-                engine.params()?,
+                params,
                 serde_json::json!({ "epoch": epoch, "model": cfg.model }),
             )?;
         } else if let LrSchedule::Plateau { factor } = cfg.schedule {
@@ -264,7 +274,7 @@ pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
         // Everything the next epoch needs: weights, the lr it starts with, the best so far.
         // (SGD has no state, and each epoch's dropout stream is drawn from (seed, epoch).)
         let state = serde_json::json!({ "epoch": epoch, "lr": lr, "best_loss": best_loss, "best_epoch": best_epoch });
-        save_weights(&last_path, engine.params()?, state)?;
+        save_weights(&last_path, params, state)?;
     }
     let (best, _) = load_weights(&best_path, &cfg)?;
     engine.load(best)?;

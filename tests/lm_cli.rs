@@ -164,11 +164,7 @@ fn killed_mid_epoch_then_resumed_equals_uninterrupted() {
         ]
         .map(String::from),
     );
-    let crashed = bin()
-        .args(&args)
-        .env("TSUMUGI_CRASH_IN_LM_EPOCH", "4")
-        .output()
-        .unwrap();
+    let crashed = bin().args(&args).env("TSUMUGI_CRASH_IN_EPOCH", "4").output().unwrap();
     assert!(!crashed.status.success(), "the hook aborts the run");
     assert_eq!(
         std::fs::read_to_string(cut.join("metrics.jsonl"))

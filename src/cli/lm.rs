@@ -8,7 +8,7 @@ use std::path::PathBuf;
 #[derive(Subcommand)]
 pub enum LmCommand {
     /// Trains on PTB (fetched on first use) or your text files; prints test perplexity.
-    Train(Box<tsumugi::tasks::lm::config::LmTrainArgs>),
+    Train(Box<super::lm_train::LmTrainArgs>),
     /// Perplexity of a trained run's best model on a text file, or `ptb:test` / `ptb:valid`.
     Eval {
         /// Run directory written by `lm train --out`.
@@ -54,7 +54,7 @@ pub enum LmCommand {
 pub fn run(cmd: LmCommand) -> Result<()> {
     match cmd {
         LmCommand::Train(args) => {
-            let s = tsumugi::tasks::lm::train::run(&args)?;
+            let s = tsumugi::tasks::lm::train::run(&args.job())?;
             if args.json {
                 return print_json(&s);
             }

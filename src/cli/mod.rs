@@ -5,6 +5,7 @@ pub mod classify;
 pub mod data;
 pub mod device;
 pub mod lm;
+pub mod lm_train;
 
 /// Pretty JSON on stdout, for `--json`.
 pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {

@@ -75,6 +75,14 @@ impl Params {
         self.list.iter().find(|p| p.name == name)
     }
 
+    /// The name of the first parameter holding a NaN or an infinity, if any.
+    pub fn first_non_finite(&self) -> Option<&str> {
+        self.list
+            .iter()
+            .find(|p| p.value.iter().any(|v| !v.is_finite()))
+            .map(|p| p.name.as_str())
+    }
+
     pub fn trainable_count(&self) -> usize {
         self.list.iter().filter(|p| p.trainable()).map(|p| p.value.len()).sum()
     }

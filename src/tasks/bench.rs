@@ -96,7 +96,7 @@ pub fn time_tsumugi(rows: usize, dim: usize, repeats: usize) -> Result<Vec<(Stri
             let mut model = Classifier::new(spec.clone(), r as u64);
             let mut optimizer = Optimizer::new(cfg.optimizer);
             let began = Instant::now();
-            train_epoch(&mut model, &mut optimizer, &data, &cfg, lr, r, |_, _, _| {})?;
+            train_epoch(&mut model, &mut optimizer, &data, &cfg, lr, r + 1, None, |_, _, _| {})?;
             seconds.push(began.elapsed().as_secs_f64());
         }
         out.push((name.to_string(), rows.div_ceil(batch), Timing::of(seconds)));

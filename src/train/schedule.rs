@@ -12,6 +12,12 @@ pub enum Schedule {
         step_size: usize,
         gamma: f32,
     },
+    /// lr · factor^max(0, epoch + 2 − start): × `factor` each epoch from the (1-based) epoch
+    /// `start` on, as Zaremba et al.'s recipe.
+    Decay {
+        start: usize,
+        factor: f32,
+    },
     /// eta_min + (lr − eta_min)(1 + cos(π·epoch/t_max))/2
     Cosine {
         t_max: usize,
@@ -49,6 +55,7 @@ impl Schedule {
         state.lr = match *self {
             Schedule::Constant => base_lr,
             Schedule::Step { step_size, gamma } => base_lr * gamma.powi((epoch / step_size.max(1)) as i32),
+            Schedule::Decay { start, factor } => base_lr * factor.powi((epoch + 2).saturating_sub(start) as i32),
             Schedule::Cosine { t_max, eta_min } => {
                 let t = (epoch.min(t_max.max(1))) as f32 / t_max.max(1) as f32;
                 eta_min + (base_lr - eta_min) * (1.0 + (std::f32::consts::PI * t).cos()) / 2.0
@@ -87,6 +94,7 @@ impl std::fmt::Display for Schedule {
         match self {
             Schedule::Constant => write!(f, "constant"),
             Schedule::Step { step_size, gamma } => write!(f, "step (× {gamma} every {step_size} epochs)"),
+            Schedule::Decay { start, factor } => write!(f, "× {factor} each epoch from epoch {start}"),
             Schedule::Cosine { t_max, eta_min } => write!(f, "cosine over {t_max} epochs to {eta_min}"),
             Schedule::Plateau {
                 factor,
@@ -120,6 +128,10 @@ mod tests {
             gamma: 0.5,
         };
         assert!((st.advance(&mut s, 1.0, 5, None) - 0.25).abs() < 1e-7);
+        // 1-based epochs 1..=4 run at 1, then halve from epoch 5
+        let d = Schedule::Decay { start: 5, factor: 0.5 };
+        let lrs: Vec<f32> = (0..7).map(|e| d.advance(&mut s, 1.0, e, None)).collect();
+        assert_eq!(lrs, [1.0, 1.0, 1.0, 1.0, 0.5, 0.25, 0.125]);
     }
 
     #[test]

@@ -44,7 +44,16 @@ pub fn sweep(
         let mut model = Classifier::new(spec.clone(), cfg.seed);
         let mut optimizer = Optimizer::new(cfg.optimizer);
         let began = Instant::now();
-        train_epoch(&mut model, &mut optimizer, &data.train, &cfg, cfg.lr, 0, |_, _, _| {})?;
+        train_epoch(
+            &mut model,
+            &mut optimizer,
+            &data.train,
+            &cfg,
+            cfg.lr,
+            1,
+            None,
+            |_, _, _| {},
+        )?;
         let seconds = began.elapsed().as_secs_f64();
         let (train_loss, train_accuracy, _) = evaluate(&model, &data.train, data.dim);
         let (valid_loss, valid_accuracy, _) = evaluate(&model, &data.valid, data.dim);

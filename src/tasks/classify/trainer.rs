@@ -1,6 +1,6 @@
-//! The epoch loop for the classifiers: shuffled mini-batches, a checkpoint after every epoch
-//! (`checkpoints/last.safetensors`, and `best.safetensors` at the lowest validation loss), an
-//! exact `--resume`, early stopping, and a clean stop naming the step when the loss goes NaN.
+//! A classifier's epoch for the shared loop (`train::epochs`): shuffled mini-batches, then loss
+//! and accuracy over the train and valid splits in eval mode. The loop does the rest
+//! (checkpoints, `--resume`, schedules, early stopping, the stop on a NaN).
 //!
 //! Every epoch draws its shuffling and dropout from its own RNG stream (seed, epoch), so a run
 //! resumed after `kill -9` produces the same `metrics.jsonl` as one never interrupted.
@@ -12,16 +12,17 @@ use crate::nn::loss::{cross_entropy, cross_entropy_sum};
 use crate::report::run_dir::RunDir;
 use crate::train::checkpoint::{self, TensorFile};
 use crate::train::clip::{clip_factor, grad_norm};
+use crate::train::epochs::{self, Crash, Epoch, Experiment, Plan, ResumePoint};
 use crate::train::metrics::argmax_rows;
 use crate::train::optim::Optimizer;
 use crate::train::progress::EpochProgress;
-use crate::train::schedule::ScheduleState;
 use crate::train::stop;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 use std::time::Instant;
 
 /// One line of `metrics.jsonl`.
@@ -76,8 +77,10 @@ pub fn evaluate(model: &Classifier, m: &Matrix, dim: usize) -> (f64, f64, Vec<u3
     )
 }
 
-/// One pass over `train` in shuffled mini-batches. Returns the mean batch loss. A final batch
-/// of one example is skipped when the model has BatchNorm (batch statistics need two).
+/// One pass over `train` in shuffled mini-batches, as epoch `epoch` (from 1). Returns the mean
+/// batch loss. A final batch of one example is skipped when the model has BatchNorm (batch
+/// statistics need two).
+#[allow(clippy::too_many_arguments)]
 pub fn train_epoch(
     model: &mut Classifier,
     optimizer: &mut Optimizer,
@@ -85,10 +88,11 @@ pub fn train_epoch(
     cfg: &TrainConfig,
     lr: f32,
     epoch: usize,
+    crash: Option<&Crash>,
     mut on_step: impl FnMut(usize, f32, usize),
 ) -> Result<f64> {
     let dim = model.spec.input_dim;
-    let mut rng = epoch_rng(cfg.seed, epoch);
+    let mut rng = epoch_rng(cfg.seed, epoch - 1);
     let mut order: Vec<usize> = (0..train.rows).collect();
     order.shuffle(&mut rng);
     let needs_pairs = model.spec.uses_batch_norm();
@@ -97,10 +101,10 @@ pub fn train_epoch(
         Vec::with_capacity(cfg.batch_size),
     );
     let (mut loss_sum, mut batches) = (0.0, 0usize);
-    let crash_step = crash_point(epoch, train.rows.div_ceil(cfg.batch_size));
+    let steps = train.rows.div_ceil(cfg.batch_size);
     for (step, batch) in order.chunks(cfg.batch_size).enumerate() {
-        if Some(step) == crash_step {
-            std::process::abort();
+        if let Some(crash) = crash {
+            crash.check(step, steps);
         }
         if needs_pairs && batch.len() < 2 {
             continue;
@@ -114,12 +118,7 @@ pub fn train_epoch(
         let (logits, tape) = model.forward_train(&x, batch.len(), &mut rng);
         let (loss, dlogits) = cross_entropy(&logits, &y, model.spec.classes);
         if !loss.is_finite() {
-            bail!(stop::message(
-                &format!("the loss became {loss}"),
-                epoch + 1,
-                step + 1,
-                lr
-            ));
+            bail!(stop::message(&format!("the loss became {loss}"), epoch, step + 1, lr));
         }
         let correct = argmax_rows(&logits, model.spec.classes)
             .iter()
@@ -138,32 +137,6 @@ pub fn train_epoch(
     Ok(loss_sum / batches.max(1) as f64)
 }
 
-/// Crash-test hook: with `TSUMUGI_CRASH_IN_EPOCH=N`, the process aborts (no destructors, no
-/// flushing — what `kill -9` does) halfway through epoch N, so tests can check that `--resume`
-/// reproduces an uninterrupted run.
-fn crash_point(epoch: usize, steps: usize) -> Option<usize> {
-    let n: usize = std::env::var("TSUMUGI_CRASH_IN_EPOCH").ok()?.parse().ok()?;
-    (n == epoch + 1).then_some(steps / 2)
-}
-
-fn meta(
-    epoch: usize,
-    schedule: &ScheduleState,
-    best_epoch: usize,
-    best_loss: f64,
-    cfg: &TrainConfig,
-    spec: &ModelSpec,
-) -> serde_json::Value {
-    serde_json::json!({
-        "epoch": epoch,
-        "schedule": schedule,
-        "best_epoch": best_epoch,
-        "best_valid_loss": best_loss,
-        "seed": cfg.seed,
-        "model": spec,
-    })
-}
-
 /// Builds a model of `spec` with the weights in an already-read checkpoint.
 pub fn load_model_from(file: &mut TensorFile, spec: ModelSpec) -> Result<Classifier> {
     let mut model = Classifier::new(spec, 0);
@@ -173,70 +146,40 @@ pub fn load_model_from(file: &mut TensorFile, spec: ModelSpec) -> Result<Classif
 }
 
 /// Loads model weights (and returns the file for further state) from a checkpoint.
-pub fn load_model(path: &std::path::Path, spec: ModelSpec) -> Result<(Classifier, TensorFile)> {
+pub fn load_model(path: &Path, spec: ModelSpec) -> Result<(Classifier, TensorFile)> {
     let mut file = TensorFile::read(path)?;
     let model = load_model_from(&mut file, spec)?;
     Ok((model, file))
 }
 
-pub fn train(
-    cfg: &TrainConfig,
-    data: &FeatureSet,
-    run: &RunDir,
-    resume: bool,
-    log: &mut dyn FnMut(&str),
-) -> Result<Outcome> {
-    let spec = ModelSpec {
-        arch: cfg.arch.clone(),
-        input_dim: data.dim,
-        classes: data.labels.len(),
-    };
-    let mut model = Classifier::new(spec.clone(), cfg.seed);
-    let mut optimizer = Optimizer::new(cfg.optimizer);
-    let mut schedule = cfg.schedule.start(cfg.lr);
-    let mut history: Vec<EpochRecord> = Vec::new();
-    let (mut best_epoch, mut best_loss) = (0usize, f64::INFINITY);
-    let last_path = run.checkpoint("last.safetensors");
-    let best_path = run.checkpoint("best.safetensors");
-    let mut start = 0;
-    if resume {
-        let (restored, file) =
-            load_model(&last_path, spec.clone()).with_context(|| format!("resuming from {}", last_path.display()))?;
-        model = restored;
-        checkpoint::restore_optimizer(&file, &model.params, &mut optimizer);
-        let m = file.meta.clone().unwrap_or_default();
-        start = m["epoch"].as_u64().unwrap_or(0) as usize;
-        schedule = serde_json::from_value(m["schedule"].clone()).context("checkpoint schedule state")?;
-        best_epoch = m["best_epoch"].as_u64().unwrap_or(0) as usize;
-        best_loss = m["best_valid_loss"].as_f64().unwrap_or(f64::INFINITY);
-        for value in run.truncate_metrics(start)? {
-            history.push(serde_json::from_value(value).context("metrics.jsonl line")?);
-        }
-        log(&format!("resuming after epoch {start} from {}", last_path.display()));
-    } else {
-        let _ = std::fs::remove_file(run.path("metrics.jsonl"));
+/// A classifier being trained: what the shared epoch loop calls.
+struct Training<'a> {
+    model: Classifier,
+    optimizer: Optimizer,
+    cfg: &'a TrainConfig,
+    data: &'a FeatureSet,
+}
+
+impl Experiment for Training<'_> {
+    type Record = EpochRecord;
+
+    fn valid_loss(record: &EpochRecord) -> f64 {
+        record.valid_loss
     }
-    let mut stopped_early = None;
-    let mut epoch_seconds = Vec::new();
-    let valid_losses = |h: &[EpochRecord]| h.iter().map(|r| r.valid_loss).collect::<Vec<_>>();
-    if start > 0 && cfg.early_stop.should_stop(&valid_losses(&history)) {
-        stopped_early = Some(format!("early stopping ({}) had already triggered", cfg.early_stop));
-        start = cfg.epochs;
-    }
-    for epoch in start..cfg.epochs {
+
+    fn epoch(&mut self, epoch: usize, lr: f32, crash: &Crash) -> Result<Epoch<EpochRecord>> {
+        let (cfg, data) = (self.cfg, self.data);
         let began = Instant::now();
-        let lr = cfg
-            .schedule
-            .advance(&mut schedule, cfg.lr, epoch, history.last().map(|r| r.valid_loss));
-        let mut progress = EpochProgress::new(epoch + 1, cfg.epochs, data.train.rows as u64, "examples");
+        let mut progress = EpochProgress::new(epoch, cfg.epochs, data.train.rows as u64, "examples");
         let (mut seen, mut hits) = (0usize, 0usize);
         let batch_loss = train_epoch(
-            &mut model,
-            &mut optimizer,
+            &mut self.model,
+            &mut self.optimizer,
             &data.train,
             cfg,
             lr,
             epoch,
+            Some(crash),
             |n, loss, correct| {
                 seen += n;
                 hits += correct;
@@ -250,36 +193,27 @@ pub fn train(
                     });
                 }
             },
-        )
-        .with_context(|| format!("training stopped; {}", stop::survivor(&last_path)))?;
+        )?;
         progress.finish();
-        let (train_loss, train_accuracy, _) = evaluate(&model, &data.train, data.dim);
-        let (valid_loss, valid_accuracy, _) = evaluate(&model, &data.valid, data.dim);
+        let (train_loss, train_accuracy, _) = evaluate(&self.model, &data.train, data.dim);
+        let (valid_loss, valid_accuracy, _) = evaluate(&self.model, &data.valid, data.dim);
         if !valid_loss.is_finite() {
             // the epoch's steps all had finite losses: either its last step left non-finite
             // weights, or finite weights overflow on the validation data
-            let why = match model
-                .params
-                .list
-                .iter()
-                .find(|p| p.value.iter().any(|v| !v.is_finite()))
-            {
-                Some(p) => format!(
-                    "; the last step of the epoch (step {}) left non-finite values in `{}`",
+            let why = match self.model.params.first_non_finite() {
+                Some(name) => format!(
+                    "; the last step of the epoch (step {}) left non-finite values in `{name}`",
                     data.train.rows.div_ceil(cfg.batch_size),
-                    p.name
                 ),
                 None => String::new(),
             };
             bail!(
-                "validation loss became {valid_loss} after epoch {} (lr {}){why}; {}",
-                epoch + 1,
+                "validation loss became {valid_loss} after epoch {epoch} (lr {}){why}",
                 stop::readable(lr),
-                stop::survivor(&last_path)
             );
         }
         let record = EpochRecord {
-            epoch: epoch + 1,
+            epoch,
             lr,
             batch_loss,
             train_loss,
@@ -287,44 +221,66 @@ pub fn train(
             valid_loss,
             valid_accuracy,
         };
-        run.append_metrics(&record)?;
-        if valid_loss < best_loss {
-            best_loss = valid_loss;
-            best_epoch = epoch + 1;
-            checkpoint::save(
-                &best_path,
-                &model.params,
-                &optimizer,
-                &meta(epoch + 1, &schedule, best_epoch, best_loss, cfg, &spec),
-            )?;
-        }
-        checkpoint::save(
-            &last_path,
-            &model.params,
-            &optimizer,
-            &meta(epoch + 1, &schedule, best_epoch, best_loss, cfg, &spec),
-        )?;
-        let seconds = began.elapsed().as_secs_f64();
-        epoch_seconds.push(seconds);
-        log(&format!(
-            "epoch: {}, loss_train: {train_loss:.4}, accuracy_train: {train_accuracy:.4}, loss_valid: {valid_loss:.4}, accuracy_valid: {valid_accuracy:.4}, {seconds:.4}sec",
-            epoch + 1
-        ));
-        history.push(record);
-        if cfg.early_stop.should_stop(&valid_losses(&history)) {
-            stopped_early = Some(format!("early stopping after epoch {} ({})", epoch + 1, cfg.early_stop));
-            break;
-        }
+        Ok(Epoch { record, valid_loss })
     }
-    if history.is_empty() {
-        bail!("no epoch was trained");
+
+    fn save(&mut self, path: &Path, meta: serde_json::Value) -> Result<()> {
+        checkpoint::save(path, &self.model.params, &self.optimizer, &meta)
     }
-    let (best, _) = load_model(&best_path, spec)?;
+
+    fn restore(&mut self, mut file: TensorFile) -> Result<()> {
+        self.model = load_model_from(&mut file, self.model.spec.clone())?;
+        checkpoint::restore_optimizer(&file, &self.model.params, &mut self.optimizer);
+        Ok(())
+    }
+
+    fn describe(&self, r: &EpochRecord, seconds: f64) -> String {
+        format!(
+            "epoch: {}, loss_train: {:.4}, accuracy_train: {:.4}, loss_valid: {:.4}, accuracy_valid: {:.4}, {seconds:.4}sec",
+            r.epoch, r.train_loss, r.train_accuracy, r.valid_loss, r.valid_accuracy
+        )
+    }
+}
+
+/// Trains a classifier of `cfg` on `data` into `run` through the shared epoch loop, from the
+/// run's last checkpoint when `resume`.
+pub fn train(
+    cfg: &TrainConfig,
+    data: &FeatureSet,
+    run: &RunDir,
+    resume: bool,
+    log: &mut dyn FnMut(&str),
+) -> Result<Outcome> {
+    let spec = ModelSpec {
+        arch: cfg.arch.clone(),
+        input_dim: data.dim,
+        classes: data.labels.len(),
+    };
+    let resume = if resume {
+        Some(ResumePoint::read(&run.checkpoint("last.safetensors"))?)
+    } else {
+        None
+    };
+    let mut training = Training {
+        model: Classifier::new(spec.clone(), cfg.seed),
+        optimizer: Optimizer::new(cfg.optimizer),
+        cfg,
+        data,
+    };
+    let plan = Plan {
+        epochs: cfg.epochs,
+        lr: cfg.lr,
+        schedule: cfg.schedule,
+        early_stop: cfg.early_stop,
+        meta: serde_json::json!({ "seed": cfg.seed, "model": spec }),
+    };
+    let finished = epochs::train(&mut training, &plan, run, resume, log)?;
+    let (best, _) = load_model(&finished.best_path, spec)?;
     Ok(Outcome {
         best,
-        best_epoch,
-        history,
-        stopped_early,
-        epoch_seconds,
+        best_epoch: finished.best_epoch,
+        history: finished.history,
+        stopped_early: finished.stopped_early,
+        epoch_seconds: finished.epoch_seconds,
     })
 }

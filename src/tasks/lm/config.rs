@@ -1,13 +1,15 @@
-//! Options of `tsumugi lm train`: a preset, then any option given on the command line over it.
+//! What `tsumugi lm train` runs: a preset's recipe with any option over it, resolved into the
+//! `config.json` a run directory keeps (and `--resume` compares against). The command line
+//! (`cli/lm_train.rs`) builds these; nothing here knows about flags.
 
 use crate::nn::lm::LmConfig;
 use crate::report::run_dir::Existing;
+use crate::train::schedule::Schedule;
 use anyhow::{bail, Result};
-use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Preset {
     /// Zaremba et al. (2014) small: 2 × 200, no dropout, untied, batch 20, BPTT 20, 13 epochs,
     /// lr halved each epoch after the 4th. Their lr 1 and clip 5 apply to a loss summed over the
@@ -21,10 +23,26 @@ pub enum Preset {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum LrSchedule {
-    /// lr · factor^(epoch − start) from epoch `start` on (1-based).
+    /// lr · factor^(epoch − start + 1) from epoch `start` on (1-based).
     Decay { start: usize, factor: f32 },
     /// lr · factor whenever the validation loss does not improve.
     Plateau { factor: f32 },
+}
+
+/// The shared loop's schedule for these: the plateau is `ReduceLROnPlateau` with no patience
+/// and no threshold.
+impl From<LrSchedule> for Schedule {
+    fn from(s: LrSchedule) -> Schedule {
+        match s {
+            LrSchedule::Decay { start, factor } => Schedule::Decay { start, factor },
+            LrSchedule::Plateau { factor } => Schedule::Plateau {
+                factor,
+                patience: 0,
+                threshold: 0.0,
+                min_lr: 0.0,
+            },
+        }
+    }
 }
 
 /// In words: `× 0.5 each epoch from epoch 5`, `× 0.25 when validation perplexity does not improve`.
@@ -40,13 +58,15 @@ impl std::fmt::Display for LrSchedule {
 /// As the command line writes it: `zaremba-small`, `better-rnnlm`.
 impl std::fmt::Display for Preset {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        let value = self.to_possible_value().expect("every preset has a name");
-        write!(f, "{}", value.get_name())
+        f.write_str(match self {
+            Preset::ZarembaSmall => "zaremba-small",
+            Preset::BetterRnnlm => "better-rnnlm",
+        })
     }
 }
 
 /// Where the training steps run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LmDevice {
     /// The CPU's hand-written kernels (every CPU result in README).
@@ -60,82 +80,6 @@ impl LmDevice {
     fn is_cpu(&self) -> bool {
         *self == LmDevice::Cpu
     }
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct LmTrainArgs {
-    /// `ptb` (fetched on first use) or a directory with {ptb.,}train.txt, valid.txt, test.txt.
-    #[arg(long, default_value = "ptb")]
-    pub corpus: String,
-    /// Explicit training text (with --valid and --test), instead of --corpus.
-    #[arg(long, requires_all = ["valid", "test"])]
-    pub train: Option<PathBuf>,
-    /// Validation text (with --train).
-    #[arg(long)]
-    pub valid: Option<PathBuf>,
-    /// Test text (with --train).
-    #[arg(long)]
-    pub test: Option<PathBuf>,
-    /// Starting point for every option below that is not given.
-    #[arg(long, value_enum, default_value_t = Preset::ZarembaSmall)]
-    pub preset: Preset,
-    /// Embedding and LSTM width.
-    #[arg(long)]
-    pub hidden: Option<usize>,
-    /// Number of stacked LSTM layers.
-    #[arg(long)]
-    pub layers: Option<usize>,
-    /// Dropout on the embedding, between layers and before the decoder.
-    #[arg(long)]
-    pub dropout: Option<f32>,
-    /// Variational dropout: one mask per sequence, reused at every time step.
-    #[arg(long)]
-    pub variational: bool,
-    /// Drop whole words' embeddings with this probability (per batch).
-    #[arg(long, default_value_t = 0.0)]
-    pub embedding_dropout: f32,
-    /// Untie the decoder from the embedding (or tie it with --tied).
-    #[arg(long, conflicts_with = "tied")]
-    pub untied: bool,
-    /// Tie the decoder to the embedding.
-    #[arg(long)]
-    pub tied: bool,
-    /// SGD learning rate (per-token mean loss).
-    #[arg(long)]
-    pub lr: Option<f32>,
-    /// Clip the global gradient norm to this value.
-    #[arg(long)]
-    pub clip: Option<f32>,
-    /// Parallel streams per batch.
-    #[arg(long)]
-    pub batch_size: Option<usize>,
-    /// Steps of truncated backpropagation through time.
-    #[arg(long)]
-    pub bptt: Option<usize>,
-    /// Epochs (the preset's by default).
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Seed for initial weights and dropout.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Stop each epoch after this many batches (quick trials).
-    #[arg(long)]
-    pub max_batches: Option<usize>,
-    /// Run directory (config.json, vocab.json, metrics.jsonl, checkpoints/, figure, report.md).
-    #[arg(long, default_value = "runs/lm")]
-    pub out: PathBuf,
-    /// Where the steps run: cpu, or cuda (a GPU build, see tools/cuda-build.sh).
-    #[arg(long, value_enum, default_value_t = LmDevice::Cpu)]
-    pub device: LmDevice,
-    /// Continue the run in --out after its last completed epoch (same corpus and options).
-    #[arg(long)]
-    pub resume: bool,
-    /// Replace a run already in --out (without it, such a run is refused).
-    #[arg(long, conflicts_with = "resume")]
-    pub overwrite: bool,
-    /// Print the result as JSON.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// The resolved options of one run (`config.json`).
@@ -157,82 +101,81 @@ pub struct LmRunConfig {
     pub device: LmDevice,
 }
 
-impl LmTrainArgs {
-    /// The preset with this command line's options over it; `vocab` comes from the corpus.
-    pub fn resolve(&self, vocab: usize) -> Result<LmRunConfig> {
-        let (hidden, layers, dropout, tied, lr, clip, batch, bptt, epochs, schedule) = match self.preset {
-            Preset::ZarembaSmall => (
-                200,
-                2,
-                0.0,
-                false,
-                20.0,
-                0.25,
-                20,
-                20,
-                13,
-                LrSchedule::Decay { start: 5, factor: 0.5 },
-            ),
-            Preset::BetterRnnlm => (
-                650,
-                2,
-                0.5,
-                true,
-                20.0,
-                0.25,
-                20,
-                35,
-                40,
-                LrSchedule::Plateau { factor: 0.25 },
-            ),
+impl LmRunConfig {
+    /// `preset`'s whole recipe, on the CPU with seed 0; `model.vocab` is set from the corpus
+    /// when the run starts.
+    pub fn preset(preset: Preset) -> Self {
+        let (hidden, dropout, tied, bptt, epochs, schedule) = match preset {
+            Preset::ZarembaSmall => (200, 0.0, false, 20, 13, LrSchedule::Decay { start: 5, factor: 0.5 }),
+            Preset::BetterRnnlm => (650, 0.5, true, 35, 40, LrSchedule::Plateau { factor: 0.25 }),
         };
-        let hidden = self.hidden.unwrap_or(hidden);
-        let tied = if self.untied { false } else { self.tied || tied };
-        let cfg = LmRunConfig {
-            preset: self.preset,
+        LmRunConfig {
+            preset,
             model: LmConfig {
-                vocab,
+                vocab: 0,
                 embed: hidden,
                 hidden,
-                layers: self.layers.unwrap_or(layers),
-                dropout: self.dropout.unwrap_or(dropout),
+                layers: 2,
+                dropout,
                 tied,
-                locked_dropout: self.variational,
-                embedding_dropout: self.embedding_dropout,
+                locked_dropout: false,
+                embedding_dropout: 0.0,
             },
-            lr: self.lr.unwrap_or(lr),
-            clip: self.clip.unwrap_or(clip),
-            batch_size: self.batch_size.unwrap_or(batch),
+            lr: 20.0,
+            clip: 0.25,
+            batch_size: 20,
             eval_batch_size: 10,
-            bptt: self.bptt.unwrap_or(bptt),
-            epochs: self.epochs.unwrap_or(epochs),
+            bptt,
+            epochs,
             schedule,
-            seed: self.seed,
-            max_batches: self.max_batches,
-            device: self.device,
-        };
-        if cfg.model.hidden == 0 || cfg.model.layers == 0 || cfg.batch_size == 0 || cfg.bptt == 0 || cfg.epochs == 0 {
+            seed: 0,
+            max_batches: None,
+            device: LmDevice::Cpu,
+        }
+    }
+
+    /// Refuses sizes of zero and rates or probabilities out of range, naming the option.
+    pub fn check(&self) -> Result<()> {
+        let m = &self.model;
+        if m.hidden == 0 || m.embed == 0 || m.layers == 0 || self.batch_size == 0 || self.bptt == 0 || self.epochs == 0
+        {
             bail!("--hidden, --layers, --batch-size, --bptt and --epochs must be at least 1");
         }
-        if !(0.0..1.0).contains(&cfg.model.dropout) {
-            bail!("--dropout must be in [0, 1), got {}", cfg.model.dropout);
+        if !(0.0..1.0).contains(&m.dropout) {
+            bail!("--dropout must be in [0, 1), got {}", m.dropout);
         }
-        if !(0.0..1.0).contains(&cfg.model.embedding_dropout) {
-            bail!(
-                "--embedding-dropout must be in [0, 1), got {}",
-                cfg.model.embedding_dropout
-            );
+        if !(0.0..1.0).contains(&m.embedding_dropout) {
+            bail!("--embedding-dropout must be in [0, 1), got {}", m.embedding_dropout);
         }
-        if !(cfg.lr > 0.0 && cfg.lr.is_finite() && cfg.clip > 0.0) {
+        if !(self.lr > 0.0 && self.lr.is_finite() && self.clip > 0.0) {
             bail!("--lr and --clip must be positive numbers");
         }
-        Ok(cfg)
+        Ok(())
     }
 }
 
-impl LmTrainArgs {
-    /// What `--resume` and `--overwrite` allow with a run already in `--out`.
-    pub fn existing(&self) -> Existing {
-        Existing::from_flags(self.resume, self.overwrite)
-    }
+/// Where `lm train` reads its text.
+#[derive(Debug, Clone)]
+pub enum CorpusSource {
+    /// `ptb` (fetched on first use) or a directory with {ptb.,}train.txt, valid.txt, test.txt.
+    Named(String),
+    /// Train, valid and test files.
+    Files {
+        train: PathBuf,
+        valid: PathBuf,
+        test: PathBuf,
+    },
+}
+
+/// One `lm train` invocation, resolved.
+#[derive(Debug, Clone)]
+pub struct LmTrainJob {
+    pub corpus: CorpusSource,
+    /// The run's options; `model.vocab` is set from the corpus.
+    pub config: LmRunConfig,
+    pub out: PathBuf,
+    /// What to do with a run already in `out`.
+    pub existing: Existing,
+    /// Progress lines go to stderr (stdout is kept for the JSON result).
+    pub json: bool,
 }

@@ -26,7 +26,8 @@ pub trait Engine {
     fn step(&mut self, tokens: &[u32], targets: &[u32], seq: usize, lr: f32, clip: f32) -> Result<f64>;
     /// Mean loss over a batchified stream `[rows, batch]` (state carried across chunks).
     fn mean_loss(&mut self, data: &[u32], rows: usize, batch: usize, bptt: usize) -> Result<f64>;
-    /// The current weights, on the host (for a checkpoint).
+    /// The current weights, on the host (for a checkpoint); a device copies them back only
+    /// when they changed since the last call.
     fn params(&mut self) -> Result<&Params>;
     /// Replaces the weights by `model`'s (the best checkpoint, for the test split).
     fn load(&mut self, model: LanguageModel) -> Result<()>;
@@ -123,6 +124,8 @@ pub struct DeviceEngine<B: Backend> {
     model: LstmLm<B>,
     /// The host copy the checkpoints are written from.
     host: LanguageModel,
+    /// Whether `host` holds the device's weights (no step since the last copy).
+    host_fresh: bool,
     state: State<B>,
     seed: u64,
     batch: usize,
@@ -138,6 +141,7 @@ impl<B: Backend> DeviceEngine<B> {
             be,
             model,
             host,
+            host_fresh: true,
             state,
             seed: cfg.seed,
             batch: cfg.batch_size,
@@ -162,6 +166,7 @@ impl<B: Backend> Engine for DeviceEngine<B> {
             .model
             .forward_backward(&self.be, &x, &mut self.state, self.seed, key_step)?;
         self.model.sgd_step(&self.be, lr, Some(clip))?;
+        self.host_fresh = false;
         self.step += 1;
         Ok(self.be.download(&loss)?[0] as f64)
     }
@@ -176,13 +181,17 @@ impl<B: Backend> Engine for DeviceEngine<B> {
     }
 
     fn params(&mut self) -> Result<&Params> {
-        self.model.download_into(&self.be, &mut self.host.params)?;
+        if !self.host_fresh {
+            self.model.download_into(&self.be, &mut self.host.params)?;
+            self.host_fresh = true;
+        }
         Ok(&self.host.params)
     }
 
     fn load(&mut self, model: LanguageModel) -> Result<()> {
         self.model = LstmLm::new(&self.be, &model)?;
         self.host = model;
+        self.host_fresh = true;
         Ok(())
     }
 

@@ -56,20 +56,26 @@ impl SavedRun {
 /// error naming it.
 pub fn load_weights(path: &Path, config: &LmRunConfig) -> Result<(LanguageModel, Option<serde_json::Value>)> {
     let mut file = TensorFile::read(path)?;
+    let model = model_from(&mut file, config)?;
+    Ok((model, file.meta.take()))
+}
+
+/// A model of `config`'s shape with the weights of an already-read checkpoint.
+pub fn model_from(file: &mut TensorFile, config: &LmRunConfig) -> Result<LanguageModel> {
     let mut model = LanguageModel::new(config.model.clone(), config.seed)?;
     for p in &mut model.params.list {
         let (shape, values) = file.take_f32(&p.name)?;
         if shape != p.shape {
             bail!(
                 "{}: tensor `{}` has shape {shape:?}, the model needs {:?}",
-                path.display(),
+                file.source,
                 p.name,
                 p.shape
             );
         }
         p.value = values;
     }
-    Ok((model, file.meta.take()))
+    Ok(model)
 }
 
 /// Writes the weights (PyTorch names) with `meta` atomically.

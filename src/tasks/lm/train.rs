@@ -1,15 +1,18 @@
 //! `tsumugi lm train`: corpus → batchified streams → LSTM LM → SGD with truncated BPTT and
 //! gradient clipping → perplexity per epoch, the best model by validation perplexity, test
-//! perplexity, a figure and `report.md`.
+//! perplexity, a figure and `report.md`. Its epoch runs in the shared loop (`train::epochs`).
 
-use super::config::{LmDevice, LmRunConfig, LmTrainArgs, LrSchedule};
-use super::engine;
+use super::config::{CorpusSource, LmDevice, LmRunConfig, LmTrainJob};
+use super::engine::{self, Engine};
 use super::report::{write_report, Corpus};
-use super::saved::{load_weights, save_weights, SavedRun};
+use super::saved::{load_weights, model_from, save_weights, SavedRun};
 use crate::data::corpus::{batchify, read_train, read_with, Vocab};
 use crate::data::fetch;
 use crate::nn::lm::LanguageModel;
-use crate::report::run_dir::RunDir;
+use crate::report::run_dir::{Existing, RunDir};
+use crate::train::checkpoint::TensorFile;
+use crate::train::early_stop::EarlyStop;
+use crate::train::epochs::{self, Crash, Epoch, Experiment, Plan, ResumePoint};
 use crate::train::progress::EpochProgress;
 use crate::train::stop;
 use anyhow::{bail, Result};
@@ -36,17 +39,18 @@ pub struct LmSummary {
     pub report: PathBuf,
 }
 
-/// train / valid / test files behind `--corpus` or `--train/--valid/--test`.
-fn corpus_files(args: &LmTrainArgs) -> Result<[PathBuf; 3]> {
-    if let (Some(t), Some(v), Some(s)) = (&args.train, &args.valid, &args.test) {
-        return Ok([t.clone(), v.clone(), s.clone()]);
-    }
-    let dir = if Path::new(&args.corpus).is_dir() {
-        PathBuf::from(&args.corpus)
-    } else if args.corpus == "ptb" {
+/// train / valid / test files behind the job's corpus.
+fn corpus_files(corpus: &CorpusSource) -> Result<[PathBuf; 3]> {
+    let name = match corpus {
+        CorpusSource::Files { train, valid, test } => return Ok([train.clone(), valid.clone(), test.clone()]),
+        CorpusSource::Named(name) => name,
+    };
+    let dir = if Path::new(name).is_dir() {
+        PathBuf::from(name)
+    } else if name == "ptb" {
         fetch::ensure("ptb")?
     } else {
-        bail!("--corpus `{}` is neither `ptb` nor a directory", args.corpus);
+        bail!("--corpus `{name}` is neither `ptb` nor a directory");
     };
     let find = |split: &str| {
         [format!("ptb.{split}.txt"), format!("{split}.txt")]
@@ -58,16 +62,9 @@ fn corpus_files(args: &LmTrainArgs) -> Result<[PathBuf; 3]> {
     Ok([find("train")?, find("valid")?, find("test")?])
 }
 
-/// Where a resumed run picks up: the weights and state saved after its last completed epoch.
-struct ResumePoint {
-    model: LanguageModel,
-    epoch: usize,
-    lr: f32,
-    best_loss: f64,
-    best_epoch: usize,
-}
-
-fn resume_point(dir: &Path, cfg: &super::config::LmRunConfig, words: &[String], last: &Path) -> Result<ResumePoint> {
+/// Checks that the run in `dir` was trained on this vocabulary with these options, and reads
+/// where it stopped.
+fn resume_point(dir: &Path, cfg: &LmRunConfig, words: &[String], last: &Path) -> Result<ResumePoint> {
     let saved = SavedRun::open(dir)?;
     if saved.vocab.words != words {
         bail!(
@@ -86,48 +83,98 @@ fn resume_point(dir: &Path, cfg: &super::config::LmRunConfig, words: &[String], 
             changed.join(", ")
         );
     }
-    if !last.exists() {
-        bail!("{}: no completed epoch to resume from", last.display());
-    }
-    let (model, meta) = load_weights(last, cfg)?;
-    let meta = meta.unwrap_or_default();
-    let field = |k: &str| {
-        meta.get(k)
-            .and_then(|v| v.as_f64())
-            .ok_or_else(|| anyhow::anyhow!("{}: metadata lacks `{k}`", last.display()))
-    };
-    Ok(ResumePoint {
-        model,
-        epoch: field("epoch")? as usize,
-        lr: field("lr")? as f32,
-        best_loss: field("best_loss")?,
-        best_epoch: field("best_epoch")? as usize,
-    })
+    ResumePoint::read(last)
 }
 
-/// Test hook: `TSUMUGI_CRASH_IN_LM_EPOCH=N` aborts the process (no unwinding, no flushing —
-/// what `kill -9` does) halfway through epoch N, so tests can check `--resume`.
-fn crash_hook(epoch: usize, batch: usize, batches: usize) {
-    if batch == batches / 2
-        && std::env::var("TSUMUGI_CRASH_IN_LM_EPOCH")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            == Some(epoch)
-    {
-        std::process::abort();
+/// A language model being trained: what the shared epoch loop calls.
+struct Training<'a> {
+    engine: Box<dyn Engine>,
+    cfg: &'a LmRunConfig,
+    /// The training stream `[rows, batch]` and its rows.
+    train: (&'a [u32], usize),
+    valid: (&'a [u32], usize),
+    /// The last epoch's training speed, for its log line.
+    tokens_per_second: f64,
+}
+
+impl Experiment for Training<'_> {
+    type Record = LmEpoch;
+
+    fn valid_loss(record: &LmEpoch) -> f64 {
+        record.valid_perplexity.ln()
+    }
+
+    fn epoch(&mut self, epoch: usize, lr: f32, crash: &Crash) -> Result<Epoch<LmEpoch>> {
+        let cfg = self.cfg;
+        let (train, train_rows) = self.train;
+        let batches = (train_rows - 1).div_ceil(cfg.bptt);
+        let steps = cfg.max_batches.unwrap_or(batches).min(batches);
+        let began = Instant::now();
+        self.engine.start_epoch(epoch)?;
+        let mut progress = EpochProgress::new(epoch, cfg.epochs, batches as u64, "batches");
+        let (mut loss_sum, mut tokens_seen) = (0.0, 0usize);
+        let mut i = 0;
+        for step in 0..steps {
+            crash.check(step, steps);
+            let seq = cfg.bptt.min(train_rows - 1 - i);
+            let tokens = &train[i * cfg.batch_size..(i + seq) * cfg.batch_size];
+            let targets = &train[(i + 1) * cfg.batch_size..(i + 1 + seq) * cfg.batch_size];
+            let loss = self.engine.step(tokens, targets, seq, lr, cfg.clip)?;
+            if !loss.is_finite() {
+                bail!(stop::message(&format!("the loss became {loss}"), epoch, step + 1, lr));
+            }
+            loss_sum += loss * (seq * cfg.batch_size) as f64;
+            tokens_seen += seq * cfg.batch_size;
+            i += seq;
+            progress.update(step as u64 + 1, || {
+                let rate = tokens_seen as f64 / began.elapsed().as_secs_f64();
+                format!("ppl {:.1}, {rate:.0} tokens/s", (loss_sum / tokens_seen as f64).exp())
+            });
+        }
+        progress.finish();
+        self.tokens_per_second = tokens_seen as f64 / began.elapsed().as_secs_f64();
+        let (valid, valid_rows) = self.valid;
+        let valid_loss = self
+            .engine
+            .mean_loss(valid, valid_rows, cfg.eval_batch_size, cfg.bptt)?;
+        let record = LmEpoch {
+            epoch,
+            lr,
+            train_perplexity: (loss_sum / tokens_seen.max(1) as f64).exp(),
+            valid_perplexity: valid_loss.exp(),
+        };
+        Ok(Epoch { record, valid_loss })
+    }
+
+    fn save(&mut self, path: &Path, meta: serde_json::Value) -> Result<()> {
+        // SGD keeps no state; a device copies its weights back once for both checkpoints
+        save_weights(path, self.engine.params()?, meta)
+    }
+
+    fn restore(&mut self, mut file: TensorFile) -> Result<()> {
+        self.engine.load(model_from(&mut file, self.cfg)?)
+    }
+
+    fn describe(&self, r: &LmEpoch, seconds: f64) -> String {
+        format!(
+            "epoch {}: lr {}, train perplexity {:.2}, valid perplexity {:.2}, {seconds:.0} s (training {:.0} tokens/s)",
+            r.epoch, r.lr, r.train_perplexity, r.valid_perplexity, self.tokens_per_second
+        )
     }
 }
 
-pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
+pub fn run(job: &LmTrainJob) -> Result<LmSummary> {
     let began = Instant::now();
-    let [train_path, valid_path, test_path] = corpus_files(args)?;
+    let [train_path, valid_path, test_path] = corpus_files(&job.corpus)?;
     let mut vocab = Vocab::default();
     let train_ids = read_train(&train_path, &mut vocab)?;
     let valid_ids = read_with(&valid_path, &vocab)?;
     let test_ids = read_with(&test_path, &vocab)?;
-    let cfg: LmRunConfig = args.resolve(vocab.len())?;
+    let mut cfg = job.config.clone();
+    cfg.model.vocab = vocab.len();
+    cfg.check()?;
     // nothing is written until the corpus, the options and the device are checked
-    RunDir::check(&args.out, args.existing())?;
+    RunDir::check(&job.out, job.existing)?;
     let (train, train_rows) = batchify(&train_ids, cfg.batch_size);
     if train_rows < cfg.bptt + 1 {
         bail!(
@@ -145,34 +192,20 @@ pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
     }
     // everything that can fail on the inputs or the device happens before the first write:
     // the resume point is read and the engine (the GPU, where asked for) is opened first
-    let last_path = args.out.join("checkpoints").join("last.safetensors");
-    let resumed = if args.resume {
-        Some(resume_point(&args.out, &cfg, &vocab.words, &last_path)?)
+    let last_path = job.out.join("checkpoints").join("last.safetensors");
+    let resume = if job.existing == Existing::Resume {
+        Some(resume_point(&job.out, &cfg, &vocab.words, &last_path)?)
     } else {
         None
     };
-    let mut lr = cfg.lr;
-    let (mut best_loss, mut best_epoch) = (f64::INFINITY, 0);
-    let mut first_epoch = 1;
-    let (model, resumed) = match resumed {
-        Some(ResumePoint {
-            model,
-            epoch,
-            lr,
-            best_loss,
-            best_epoch,
-        }) => (model, Some((epoch, lr, best_loss, best_epoch))),
-        None => (LanguageModel::new(cfg.model.clone(), cfg.seed)?, None),
-    };
-    let mut engine = engine::new(&cfg, model)?;
-    let run = RunDir::create(&args.out, args.existing())?;
-    if resumed.is_none() {
+    let engine = engine::new(&cfg, LanguageModel::new(cfg.model.clone(), cfg.seed)?)?;
+    let run = RunDir::create(&job.out, job.existing)?;
+    if resume.is_none() {
         run.write_json("config.json", &cfg)?;
         run.write_json("vocab.json", &vocab.words)?;
-        let _ = std::fs::remove_file(run.path("metrics.jsonl"));
     }
-    let log = |line: &str| {
-        if args.json {
+    let mut log = |line: &str| {
+        if job.json {
             eprintln!("{line}")
         } else {
             println!("{line}")
@@ -186,103 +219,33 @@ pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
         vocab.len(),
         cfg.model
     ));
-    let mut history: Vec<LmEpoch> = Vec::new();
-    if let Some((epoch, resumed_lr, loss, best)) = resumed {
-        lr = resumed_lr;
-        (best_loss, best_epoch) = (loss, best);
-        first_epoch = epoch + 1;
-        history = run
-            .truncate_metrics(epoch)?
-            .into_iter()
-            .map(serde_json::from_value)
-            .collect::<Result<_, _>>()?;
-        log(&format!(
-            "resuming after epoch {epoch} (lr {lr}) from {}",
-            last_path.display()
-        ));
-    }
     if cfg.device != LmDevice::Cpu {
         log(&format!("device: {}", engine.device()));
     }
-    let best_path = run.checkpoint("best.safetensors");
-    let batches_per_epoch = (train_rows - 1).div_ceil(cfg.bptt);
-    for epoch in first_epoch..=cfg.epochs {
-        if let LrSchedule::Decay { start, factor } = cfg.schedule {
-            lr = cfg.lr * factor.powi(epoch.saturating_sub(start - 1) as i32);
-        }
-        let epoch_began = Instant::now();
-        engine.start_epoch(epoch)?;
-        let mut progress = EpochProgress::new(epoch, cfg.epochs, batches_per_epoch as u64, "batches");
-        let (mut loss_sum, mut tokens_seen) = (0.0, 0usize);
-        let mut i = 0;
-        let mut batch_index = 0;
-        while i + 1 < train_rows && cfg.max_batches.is_none_or(|m| batch_index < m) {
-            let seq = cfg.bptt.min(train_rows - 1 - i);
-            let tokens = &train[i * cfg.batch_size..(i + seq) * cfg.batch_size];
-            let targets = &train[(i + 1) * cfg.batch_size..(i + 1 + seq) * cfg.batch_size];
-            let loss = engine.step(tokens, targets, seq, lr, cfg.clip)?;
-            if !loss.is_finite() {
-                let what = format!("the loss became {loss}");
-                let at = stop::message(&what, epoch, batch_index + 1, lr);
-                bail!("{at}; {}", stop::survivor(&last_path));
-            }
-            loss_sum += loss * (seq * cfg.batch_size) as f64;
-            tokens_seen += seq * cfg.batch_size;
-            i += seq;
-            batch_index += 1;
-            crash_hook(
-                epoch,
-                batch_index,
-                cfg.max_batches.unwrap_or(batches_per_epoch).min(batches_per_epoch),
-            );
-            progress.update(batch_index as u64, || {
-                let rate = tokens_seen as f64 / epoch_began.elapsed().as_secs_f64();
-                format!("ppl {:.1}, {rate:.0} tokens/s", (loss_sum / tokens_seen as f64).exp())
-            });
-        }
-        progress.finish();
-        let train_seconds = epoch_began.elapsed().as_secs_f64();
-        let valid_loss = engine.mean_loss(&valid, valid_rows, cfg.eval_batch_size, cfg.bptt)?;
-        let record = LmEpoch {
-            epoch,
-            lr,
-            train_perplexity: (loss_sum / tokens_seen.max(1) as f64).exp(),
-            valid_perplexity: valid_loss.exp(),
-        };
-        run.append_metrics(&record)?;
-        let seconds = epoch_began.elapsed().as_secs_f64();
-        log(&format!(
-            "epoch {epoch}: lr {lr}, train perplexity {:.2}, valid perplexity {:.2}, {seconds:.0} s (training {:.0} tokens/s)",
-            record.train_perplexity,
-            record.valid_perplexity,
-            tokens_seen as f64 / train_seconds
-        ));
-        history.push(record);
-        // the weights, copied back once per epoch on a GPU, serve both checkpoints
-        let params = engine.params()?;
-        if valid_loss < best_loss {
-            best_loss = valid_loss;
-            best_epoch = epoch;
-            save_weights(
-                &best_path,
-                params,
-                serde_json::json!({ "epoch": epoch, "model": cfg.model }),
-            )?;
-        } else if let LrSchedule::Plateau { factor } = cfg.schedule {
-            lr *= factor;
-        }
-        // Everything the next epoch needs: weights, the lr it starts with, the best so far.
-        // (SGD has no state, and each epoch's dropout stream is drawn from (seed, epoch).)
-        let state = serde_json::json!({ "epoch": epoch, "lr": lr, "best_loss": best_loss, "best_epoch": best_epoch });
-        save_weights(&last_path, params, state)?;
-    }
-    let (best, _) = load_weights(&best_path, &cfg)?;
-    engine.load(best)?;
-    let test_loss = engine.mean_loss(&test, test_rows, cfg.eval_batch_size, cfg.bptt)?;
+    let mut training = Training {
+        engine,
+        cfg: &cfg,
+        train: (&train, train_rows),
+        valid: (&valid, valid_rows),
+        tokens_per_second: 0.0,
+    };
+    let plan = Plan {
+        epochs: cfg.epochs,
+        lr: cfg.lr,
+        schedule: cfg.schedule.into(),
+        early_stop: EarlyStop::Never,
+        meta: serde_json::json!({ "model": cfg.model }),
+    };
+    let finished = epochs::train(&mut training, &plan, &run, resume, &mut log)?;
+    let (best, _) = load_weights(&finished.best_path, &cfg)?;
+    training.engine.load(best)?;
+    let test_loss = training
+        .engine
+        .mean_loss(&test, test_rows, cfg.eval_batch_size, cfg.bptt)?;
     let summary = LmSummary {
         run_dir: run.root.clone(),
-        best_epoch,
-        valid_perplexity: best_loss.exp(),
+        best_epoch: finished.best_epoch,
+        valid_perplexity: finished.best_valid_loss.exp(),
         test_perplexity: test_loss.exp(),
         seconds: began.elapsed().as_secs_f64(),
         report: run.path("report.md"),
@@ -291,7 +254,7 @@ pub fn run(args: &LmTrainArgs) -> Result<LmSummary> {
         &run,
         &summary,
         &cfg,
-        &history,
+        &finished.history,
         Corpus {
             train: &train_path,
             train_tokens: train_ids.len(),

@@ -1,0 +1,147 @@
+//! The flags of `tsumugi lm train`, resolved into a [`LmTrainJob`]: the preset's recipe with
+//! every option given on the command line over it.
+
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+use tsumugi::report::run_dir::Existing;
+use tsumugi::tasks::lm::config::{CorpusSource, LmDevice, LmRunConfig, LmTrainJob, Preset};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PresetArg {
+    /// Zaremba et al. (2014) small: 2 × 200, no dropout, untied, batch 20, BPTT 20, 13 epochs,
+    /// lr halved each epoch after the 4th. Their lr 1 and clip 5 apply to a loss summed over the
+    /// 20 steps; with tsumugi's per-token mean loss the same updates are lr 20 and clip 0.25.
+    ZarembaSmall,
+    /// The book's BetterRnnlm: 2 × 650, dropout 0.5, tied, lr 20, clip 0.25, batch 20, BPTT 35,
+    /// 40 epochs, lr ÷ 4 when validation perplexity does not improve.
+    BetterRnnlm,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeviceArg {
+    /// The CPU's hand-written kernels (every CPU result in README).
+    Cpu,
+    /// CUDA device 0 (a build with the `cuda` feature).
+    Cuda,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LmTrainArgs {
+    /// `ptb` (fetched on first use) or a directory with {ptb.,}train.txt, valid.txt, test.txt.
+    #[arg(long, default_value = "ptb")]
+    pub corpus: String,
+    /// Explicit training text (with --valid and --test), instead of --corpus.
+    #[arg(long, requires_all = ["valid", "test"])]
+    pub train: Option<PathBuf>,
+    /// Validation text (with --train).
+    #[arg(long)]
+    pub valid: Option<PathBuf>,
+    /// Test text (with --train).
+    #[arg(long)]
+    pub test: Option<PathBuf>,
+    /// Starting point for every option below that is not given.
+    #[arg(long, value_enum, default_value_t = PresetArg::ZarembaSmall)]
+    pub preset: PresetArg,
+    /// Embedding and LSTM width.
+    #[arg(long)]
+    pub hidden: Option<usize>,
+    /// Number of stacked LSTM layers.
+    #[arg(long)]
+    pub layers: Option<usize>,
+    /// Dropout on the embedding, between layers and before the decoder.
+    #[arg(long)]
+    pub dropout: Option<f32>,
+    /// Variational dropout: one mask per sequence, reused at every time step.
+    #[arg(long)]
+    pub variational: bool,
+    /// Drop whole words' embeddings with this probability (per batch).
+    #[arg(long, default_value_t = 0.0)]
+    pub embedding_dropout: f32,
+    /// Untie the decoder from the embedding (or tie it with --tied).
+    #[arg(long, conflicts_with = "tied")]
+    pub untied: bool,
+    /// Tie the decoder to the embedding.
+    #[arg(long)]
+    pub tied: bool,
+    /// SGD learning rate (per-token mean loss).
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// Clip the global gradient norm to this value.
+    #[arg(long)]
+    pub clip: Option<f32>,
+    /// Parallel streams per batch.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Steps of truncated backpropagation through time.
+    #[arg(long)]
+    pub bptt: Option<usize>,
+    /// Epochs (the preset's by default).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Seed for initial weights and dropout.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Stop each epoch after this many batches (quick trials).
+    #[arg(long)]
+    pub max_batches: Option<usize>,
+    /// Run directory (config.json, vocab.json, metrics.jsonl, checkpoints/, figure, report.md).
+    #[arg(long, default_value = "runs/lm")]
+    pub out: PathBuf,
+    /// Where the steps run: cpu, or cuda (a GPU build, see tools/cuda-build.sh).
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    pub device: DeviceArg,
+    /// Continue the run in --out after its last completed epoch (same corpus and options).
+    #[arg(long)]
+    pub resume: bool,
+    /// Replace a run already in --out (without it, such a run is refused).
+    #[arg(long, conflicts_with = "resume")]
+    pub overwrite: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl LmTrainArgs {
+    /// The preset with this command line's options over it.
+    pub fn job(&self) -> LmTrainJob {
+        let mut cfg = LmRunConfig::preset(match self.preset {
+            PresetArg::ZarembaSmall => Preset::ZarembaSmall,
+            PresetArg::BetterRnnlm => Preset::BetterRnnlm,
+        });
+        let m = &mut cfg.model;
+        if let Some(hidden) = self.hidden {
+            (m.embed, m.hidden) = (hidden, hidden);
+        }
+        m.layers = self.layers.unwrap_or(m.layers);
+        m.dropout = self.dropout.unwrap_or(m.dropout);
+        m.tied = if self.untied { false } else { self.tied || m.tied };
+        m.locked_dropout = self.variational;
+        m.embedding_dropout = self.embedding_dropout;
+        cfg.lr = self.lr.unwrap_or(cfg.lr);
+        cfg.clip = self.clip.unwrap_or(cfg.clip);
+        cfg.batch_size = self.batch_size.unwrap_or(cfg.batch_size);
+        cfg.bptt = self.bptt.unwrap_or(cfg.bptt);
+        cfg.epochs = self.epochs.unwrap_or(cfg.epochs);
+        cfg.seed = self.seed;
+        cfg.max_batches = self.max_batches;
+        cfg.device = match self.device {
+            DeviceArg::Cpu => LmDevice::Cpu,
+            DeviceArg::Cuda => LmDevice::Cuda,
+        };
+        let corpus = match (&self.train, &self.valid, &self.test) {
+            (Some(train), Some(valid), Some(test)) => CorpusSource::Files {
+                train: train.clone(),
+                valid: valid.clone(),
+                test: test.clone(),
+            },
+            _ => CorpusSource::Named(self.corpus.clone()),
+        };
+        LmTrainJob {
+            corpus,
+            config: cfg,
+            out: self.out.clone(),
+            existing: Existing::from_flags(self.resume, self.overwrite),
+            json: self.json,
+        }
+    }
+}

@@ -14,8 +14,8 @@
 use anyhow::Result;
 use clap::Parser;
 use tsumugi::data::corpus::{batchify, read_train, read_with, Vocab};
-use tsumugi::data::fetch;
 use tsumugi::nn::lm::{LanguageModel, LmConfig};
+use tsumugi::tasks::datasets;
 use tsumugi::tasks::lm::eval::mean_loss;
 use tsumugi::train::clip::{clip_factor, grad_norm};
 use tsumugi::train::optim::{Optimizer, OptimizerConfig};
@@ -37,7 +37,7 @@ fn main() -> Result<()> {
     let (batch_size, time_size, lr0, max_grad, dropout) = (20, 35, 20.0f32, 0.25, 0.5);
 
     // 1. PTB (fetched on first use), words to ids; <eos> ends every sentence.
-    let dir = fetch::ensure("ptb")?;
+    let dir = datasets::ensure("ptb")?;
     let mut vocab = Vocab::default();
     let corpus = read_train(&dir.join("ptb.train.txt"), &mut vocab)?;
     let corpus_val = read_with(&dir.join("ptb.valid.txt"), &vocab)?;

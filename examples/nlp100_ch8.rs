@@ -10,9 +10,13 @@ use anyhow::Result;
 use clap::Parser;
 use std::path::{Path, PathBuf};
 use tsumugi::nn::classifier::Arch;
-use tsumugi::tasks::classify::config::{DataArgs, TrainArgs, TrainConfig};
-use tsumugi::tasks::classify::{featurize, inspect, sweep, train};
+use tsumugi::report::run_dir::Existing;
+use tsumugi::tasks::classify::config::{TrainConfig, TrainJob};
+use tsumugi::tasks::classify::{featurize, inspect, source, sweep, train};
 use tsumugi::tasks::news;
+use tsumugi::train::early_stop::EarlyStop;
+use tsumugi::train::optim::OptimizerConfig;
+use tsumugi::train::schedule::Schedule;
 
 #[derive(Parser)]
 struct Options {
@@ -27,20 +31,15 @@ struct Options {
     out: PathBuf,
 }
 
-/// `classify train` options, parsed the same way the CLI parses them.
-#[derive(Parser)]
-struct Train {
-    #[command(flatten)]
-    args: TrainArgs,
-}
-
-fn train_with(extra: &[&str], data: &str, vectors: &str, out: &Path) -> Result<train::TrainSummary> {
-    let mut argv = vec!["train", "--data", data, "--vectors", vectors];
-    let out = out.display().to_string();
-    // the walkthrough's runs are its own scratch: running it again replaces them
-    argv.extend(["--out", &out, "--overwrite"]);
-    argv.extend(extra);
-    train::run(&Train::parse_from(argv).args)
+/// Trains `cfg` into `out`; the walkthrough's runs are its own scratch, so running it again
+/// replaces them.
+fn train_into(cfg: TrainConfig, out: &Path) -> Result<train::TrainSummary> {
+    train::run(&TrainJob {
+        config: Some(cfg),
+        out: out.to_path_buf(),
+        existing: Existing::Overwrite,
+        json: false,
+    })
 }
 
 fn main() -> Result<()> {
@@ -64,11 +63,12 @@ fn main() -> Result<()> {
         }
         None => "r8".to_string(),
     };
-    let data_args = DataArgs::parse_from_args(&data, &opt.vectors);
+    let recommended = TrainConfig::recommended(&data, &opt.vectors);
 
     println!("\n70. features: mean word vectors");
-    let splits = data_args.load_splits()?;
-    let set = featurize::build(&splits, &data_args.vectors, data_args.tokenizer, data_args.empty_policy)?;
+    let c = &recommended;
+    let splits = source::load(&c.data, None, None, c.valid_fraction, c.seed)?;
+    let set = featurize::build(&splits, &c.vectors, c.tokenizer, c.empty_policy)?;
     println!("X_train: [{}, {}]", set.train.rows, set.dim);
     let first: Vec<Vec<f32>> = set.train.x.chunks(set.dim).take(3).map(<[f32]>::to_vec).collect();
     println!("{}", inspect::format_matrix(&first));
@@ -92,25 +92,21 @@ fn main() -> Result<()> {
     );
 
     println!("\n73-76. single-layer network, SGD lr 0.1, batch 1, 10 epochs, a checkpoint each epoch");
-    let slp = [
-        "--model",
-        "slp",
-        "--optimizer",
-        "sgd",
-        "--momentum",
-        "0",
-        "--lr",
-        "0.1",
-        "--batch-size",
-        "1",
-        "--epochs",
-        "10",
-        "--schedule",
-        "constant",
-        "--early-stop",
-        "never",
-    ];
-    let s = train_with(&slp, &data, &opt.vectors, &opt.out.join("slp"))?;
+    let slp = TrainConfig {
+        arch: Arch::Slp,
+        optimizer: OptimizerConfig::Sgd {
+            momentum: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+        },
+        lr: 0.1,
+        batch_size: 1,
+        epochs: 10,
+        schedule: Schedule::Constant,
+        early_stop: EarlyStop::Never,
+        ..recommended.clone()
+    };
+    let s = train_into(slp, &opt.out.join("slp"))?;
     println!("74. accuracy (train): {:.3}", s.train_accuracy);
     if let Some(t) = s.test_accuracy {
         println!("    accuracy (test):  {t:.3}");
@@ -138,27 +134,11 @@ fn main() -> Result<()> {
     println!("\n78. GPU: this build trains on the CPU (no CUDA support yet)");
 
     println!("\n79. MLP: Linear → BatchNorm → ReLU, AdamW, cosine schedule, early stopping");
-    let s = train_with(&[], &data, &opt.vectors, &opt.out.join("mlp"))?;
+    let s = train_into(recommended, &opt.out.join("mlp"))?;
     println!("accuracy (train): {:.3}", s.train_accuracy);
     if let Some(t) = s.test_accuracy {
         println!("accuracy (test):  {t:.3}");
     }
     println!("report: {}", s.report.display());
     Ok(())
-}
-
-/// `DataArgs` with the defaults the CLI gives, for a data and vectors value.
-trait FromArgs {
-    fn parse_from_args(data: &str, vectors: &str) -> Self;
-}
-
-impl FromArgs for DataArgs {
-    fn parse_from_args(data: &str, vectors: &str) -> Self {
-        #[derive(Parser)]
-        struct Wrap {
-            #[command(flatten)]
-            data: DataArgs,
-        }
-        Wrap::parse_from(["data", "--data", data, "--vectors", vectors]).data
-    }
 }

@@ -39,7 +39,7 @@ enum Command {
     Lm(LmCommand),
     /// LUKE, the entity-aware transformer, from Hugging Face checkpoints as published.
     #[command(subcommand)]
-    Luke(tsumugi::tasks::luke::LukeCommand),
+    Luke(cli::luke::LukeCommand),
     /// Side-by-side benchmarks against the PyTorch peer.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -53,7 +53,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::News(cmd) => cli::data::run_news(cmd),
         Command::Classify(cmd) => cli::classify::run(cmd),
         Command::Lm(cmd) => cli::lm::run(cmd),
-        Command::Luke(cmd) => tsumugi::tasks::luke::run(cmd),
+        Command::Luke(cmd) => cli::luke::run(cmd),
         Command::Bench(cmd) => cli::bench::run(cmd),
         Command::Device(args) => cli::device::run(args),
     }

@@ -1,17 +1,17 @@
 //! `tsumugi bench …`: side-by-side benchmarks against the PyTorch peers.
 
+use super::flags::DeviceArg;
 use super::print_json;
 use anyhow::Result;
 use clap::Subcommand;
 use std::path::PathBuf;
 use tsumugi::tasks::bench;
-use tsumugi::tasks::classify::config::Device;
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
     /// A LUKE-base-sized forward pass (768 × 12 layers, sequence 128, 2 entities) at batch 1
     /// and 8, against transformers on the same random weights.
-    Luke(tsumugi::tasks::bench_luke::BenchLukeArgs),
+    Luke(super::bench_luke::BenchLukeArgs),
     /// One training step of the LSTM language model (V 10k, H 650, 2 layers, T 35, B 20, tied),
     /// alternating with the PyTorch peer's steps.
     Lstm {
@@ -50,8 +50,8 @@ pub enum BenchCommand {
         threads: usize,
         /// Where tsumugi's step runs (cuda needs a build with the `cuda` feature); the PyTorch
         /// peer runs on the same kind of device.
-        #[arg(long, value_enum, default_value_t = Device::Cpu)]
-        device: Device,
+        #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+        device: DeviceArg,
         /// CUDA device ordinal for --device cuda.
         #[arg(long, default_value_t = 0)]
         ordinal: usize,
@@ -124,7 +124,7 @@ pub enum BenchCommand {
 
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
-        BenchCommand::Luke(args) => println!("{}", tsumugi::tasks::bench_luke::run(&args)?),
+        BenchCommand::Luke(args) => println!("{}", bench::luke::run(&args.into())?),
 
         BenchCommand::Lstm {
             python,
@@ -151,10 +151,10 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             {
                 anyhow::bail!("every size must be positive and --dropout in [0, 1)");
             }
-            use tsumugi::tasks::bench_lstm::{summary, time_alternating, time_tsumugi, BenchDevice, StepShape};
+            use tsumugi::tasks::bench::lstm::{summary, time_alternating, time_tsumugi, BenchDevice, StepShape};
             let device = match device {
-                Device::Cpu => BenchDevice::Cpu,
-                Device::Cuda => BenchDevice::Cuda(ordinal),
+                DeviceArg::Cpu => BenchDevice::Cpu,
+                DeviceArg::Cuda => BenchDevice::Cuda(ordinal),
             };
             let shape = StepShape {
                 vocab,
@@ -186,7 +186,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             threads,
         } => {
             let peer = (!no_peer).then_some((python.as_str(), peer_script.as_path(), threads));
-            println!("{}", tsumugi::tasks::bench_gemm::run(repeats, peer)?);
+            println!("{}", bench::gemm::run(repeats, peer)?);
         }
 
         BenchCommand::Word2vec {
@@ -202,9 +202,9 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             let dir = dir.unwrap_or_else(std::env::temp_dir);
             let path = dir.join(format!("tsumugi-bench-{}.bin", std::process::id()));
             println!("writing {words} × {dim} word2vec binary to {}", path.display());
-            tsumugi::tasks::bench_vectors::write_synthetic(&path, words, dim)?;
+            bench::vectors::write_synthetic(&path, words, dim)?;
             let size = std::fs::metadata(&path)?.len();
-            let result = tsumugi::tasks::bench_vectors::time_restricted_load(&path, words, keep, repeats);
+            let result = bench::vectors::time_restricted_load(&path, words, keep, repeats);
             let _ = std::fs::remove_file(&path);
             let (t, loaded) = result?;
             println!(
@@ -229,13 +229,20 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             if repeats == 0 || rows < 2 || dim == 0 {
                 anyhow::bail!("--repeats, --rows (≥ 2) and --dim must be positive");
             }
-            let ours = bench::time_tsumugi(rows, dim, repeats)?;
+            let ours = bench::classify::time_tsumugi(rows, dim, repeats)?;
             let peer = if no_peer {
                 None
             } else {
-                Some(bench::time_peer(&python, &peer_script, rows, dim, repeats, threads)?)
+                Some(bench::classify::time_peer(
+                    &python,
+                    &peer_script,
+                    rows,
+                    dim,
+                    repeats,
+                    threads,
+                )?)
             };
-            let rows_out: Vec<bench::BenchRow> = ours
+            let rows_out: Vec<bench::classify::BenchRow> = ours
                 .into_iter()
                 .map(|(case, steps, t)| {
                     let pytorch = peer
@@ -243,7 +250,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                         .and_then(|p| p.get(&case))
                         .map(|v| bench::Timing::of(v.clone()));
                     let speedup = pytorch.as_ref().map(|p| p.median / t.median);
-                    bench::BenchRow {
+                    bench::classify::BenchRow {
                         case,
                         steps,
                         tsumugi: t,

@@ -1,11 +1,12 @@
 //! `tsumugi classify …`: features, training, evaluation and prediction of word-vector classifiers.
 
+use super::classify_args::{DataArgs, ModelKind, TrainArgs};
 use super::print_json;
 use anyhow::Result;
 use clap::Subcommand;
 use std::path::PathBuf;
 use tsumugi::nn::classifier::Arch;
-use tsumugi::tasks::classify::config::{DataArgs, ModelKind, TrainArgs, TrainConfig};
+use tsumugi::tasks::classify::config::TrainConfig;
 use tsumugi::tasks::classify::{eval, featurize, inspect, predict, sweep, train};
 
 #[derive(Subcommand)]
@@ -81,7 +82,7 @@ pub fn run(cmd: ClassifyCommand) -> Result<()> {
     match cmd {
         ClassifyCommand::Features { data, out } => {
             let splits = data.load_splits()?;
-            let set = featurize::build(&splits, &data.vectors, data.tokenizer, data.empty_policy)?;
+            let set = featurize::build(&splits, &data.vectors, data.tokenizer.into(), data.empty_policy.into())?;
             featurize::save(&out, &set)?;
             for (split, c) in &set.coverage {
                 println!("{split}: {}", c.summary());
@@ -91,7 +92,7 @@ pub fn run(cmd: ClassifyCommand) -> Result<()> {
         }
         ClassifyCommand::Inspect { data, json } => {
             let splits = data.load_splits()?;
-            let set = featurize::build(&splits, &data.vectors, data.tokenizer, data.empty_policy)?;
+            let set = featurize::build(&splits, &data.vectors, data.tokenizer.into(), data.empty_policy.into())?;
             let r = inspect::inspect(&set, data.seed);
             if json {
                 return print_json(&r);
@@ -110,8 +111,8 @@ pub fn run(cmd: ClassifyCommand) -> Result<()> {
             );
         }
         ClassifyCommand::Train(args) => {
-            let summary = train::run(&args)?;
-            if args.json {
+            let summary = train::run(&args.job()?)?;
+            if args.run.json {
                 return print_json(&summary);
             }
             if let Some(acc) = summary.test_accuracy {
@@ -198,10 +199,10 @@ pub fn run(cmd: ClassifyCommand) -> Result<()> {
             let mut cfg = TrainConfig::plain_sgd(arch, 1, lr);
             cfg.data = data.data.clone();
             cfg.vectors = data.vectors.clone();
-            cfg.tokenizer = data.tokenizer;
+            cfg.tokenizer = data.tokenizer.into();
             cfg.seed = data.seed;
             let splits = data.load_splits()?;
-            let set = featurize::build(&splits, &data.vectors, data.tokenizer, data.empty_policy)?;
+            let set = featurize::build(&splits, &data.vectors, data.tokenizer.into(), data.empty_policy.into())?;
             let min_batch = if cfg.arch != Arch::Slp { 2 } else { 1 };
             let sizes: Vec<usize> = (0..)
                 .map(|i| 1usize << i)

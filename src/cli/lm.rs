@@ -55,7 +55,7 @@ pub fn run(cmd: LmCommand) -> Result<()> {
     match cmd {
         LmCommand::Train(args) => {
             let s = tsumugi::tasks::lm::train::run(&args.job())?;
-            if args.json {
+            if args.run.json {
                 return print_json(&s);
             }
             println!(

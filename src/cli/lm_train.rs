@@ -1,10 +1,10 @@
 //! The flags of `tsumugi lm train`, resolved into a [`LmTrainJob`]: the preset's recipe with
 //! every option given on the command line over it.
 
+use super::flags::{DeviceArg, RunFlags};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
-use tsumugi::report::run_dir::Existing;
-use tsumugi::tasks::lm::config::{CorpusSource, LmDevice, LmRunConfig, LmTrainJob, Preset};
+use tsumugi::tasks::lm::config::{CorpusSource, LmRunConfig, LmTrainJob, Preset};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PresetArg {
@@ -15,14 +15,6 @@ pub enum PresetArg {
     /// The book's BetterRnnlm: 2 × 650, dropout 0.5, tied, lr 20, clip 0.25, batch 20, BPTT 35,
     /// 40 epochs, lr ÷ 4 when validation perplexity does not improve.
     BetterRnnlm,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum DeviceArg {
-    /// The CPU's hand-written kernels (every CPU result in README).
-    Cpu,
-    /// CUDA device 0 (a build with the `cuda` feature).
-    Cuda,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -90,15 +82,8 @@ pub struct LmTrainArgs {
     /// Where the steps run: cpu, or cuda (a GPU build, see tools/cuda-build.sh).
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     pub device: DeviceArg,
-    /// Continue the run in --out after its last completed epoch (same corpus and options).
-    #[arg(long)]
-    pub resume: bool,
-    /// Replace a run already in --out (without it, such a run is refused).
-    #[arg(long, conflicts_with = "resume")]
-    pub overwrite: bool,
-    /// Print the result as JSON.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub run: RunFlags,
 }
 
 impl LmTrainArgs {
@@ -124,10 +109,7 @@ impl LmTrainArgs {
         cfg.epochs = self.epochs.unwrap_or(cfg.epochs);
         cfg.seed = self.seed;
         cfg.max_batches = self.max_batches;
-        cfg.device = match self.device {
-            DeviceArg::Cpu => LmDevice::Cpu,
-            DeviceArg::Cuda => LmDevice::Cuda,
-        };
+        cfg.device = self.device.into();
         let corpus = match (&self.train, &self.valid, &self.test) {
             (Some(train), Some(valid), Some(test)) => CorpusSource::Files {
                 train: train.clone(),
@@ -140,8 +122,8 @@ impl LmTrainArgs {
             corpus,
             config: cfg,
             out: self.out.clone(),
-            existing: Existing::from_flags(self.resume, self.overwrite),
-            json: self.json,
+            existing: self.run.existing(),
+            json: self.run.json,
         }
     }
 }

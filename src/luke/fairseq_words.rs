@@ -8,7 +8,7 @@
 //! with `<mask>` taking the whitespace to its left, as the slow tokenizer does.
 
 use super::sentencepiece::SentencePiece;
-use super::words::read_added_tokens;
+use crate::data::json::{ids_by_name, read_json};
 use anyhow::{anyhow, Result};
 use std::path::Path;
 
@@ -170,4 +170,9 @@ fn configured_added_words(dir: &Path, cfg: &serde_json::Value) -> Result<Vec<Add
         );
     }
     Ok(words)
+}
+
+/// `added_tokens.json`: token → id, as both tokenizer kinds ship it.
+pub(super) fn read_added_tokens(path: &Path) -> Result<Vec<(String, u32)>> {
+    ids_by_name(&read_json(path)?, path, "added tokens")
 }

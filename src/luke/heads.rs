@@ -25,7 +25,7 @@ impl LukeCheckpoint {
             bail!("{}: no such model directory", dir.display());
         }
         let config = LukeConfig::from_file(&dir.join("config.json"))?;
-        let mut w = Weights::load_dir(dir)?;
+        let mut w = super::weights::load_dir(dir)?;
         Self::from_weights(config, &mut w)
     }
 

@@ -8,64 +8,39 @@ use safetensors::{Dtype, SafeTensors};
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-/// Every tensor of a checkpoint as f32, by name; lookups name the missing or mis-shaped tensor.
-pub struct Weights {
-    source: PathBuf,
-    tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
-}
+pub use crate::nn::weights::Weights;
 
-impl Weights {
-    /// Loads the weights in `dir`, preferring safetensors as transformers does.
-    pub fn load_dir(dir: &Path) -> Result<Self> {
-        let candidates = [
-            "model.safetensors",
-            "model.safetensors.index.json",
-            "pytorch_model.bin",
-            "pytorch_model.bin.index.json",
-        ];
-        let found = candidates
-            .iter()
-            .map(|c| dir.join(c))
-            .find(|p| p.is_file())
-            .ok_or_else(|| anyhow!("{}: no weights (looked for {})", dir.display(), candidates.join(", ")))?;
-        let files = if found.extension().is_some_and(|e| e == "json") {
-            shard_files(&found)?
+/// Loads the weights in `dir`, preferring safetensors as transformers does. Names are also
+/// found under the `luke.` prefix task heads save the encoder with.
+pub fn load_dir(dir: &Path) -> Result<Weights> {
+    let candidates = [
+        "model.safetensors",
+        "model.safetensors.index.json",
+        "pytorch_model.bin",
+        "pytorch_model.bin.index.json",
+    ];
+    let found = candidates
+        .iter()
+        .map(|c| dir.join(c))
+        .find(|p| p.is_file())
+        .ok_or_else(|| anyhow!("{}: no weights (looked for {})", dir.display(), candidates.join(", ")))?;
+    let files = if found.extension().is_some_and(|e| e == "json") {
+        shard_files(&found)?
+    } else {
+        vec![found.clone()]
+    };
+    let mut tensors = HashMap::new();
+    for file in &files {
+        let loaded = if file.extension().is_some_and(|e| e == "safetensors") {
+            read_safetensors(file)?
         } else {
-            vec![found.clone()]
+            read_torch_zip(file)?
         };
-        let mut tensors = HashMap::new();
-        for file in &files {
-            let loaded = if file.extension().is_some_and(|e| e == "safetensors") {
-                read_safetensors(file)?
-            } else {
-                read_torch_zip(file)?
-            };
-            for (name, shape, values) in loaded {
-                tensors.insert(name, (shape, values));
-            }
+        for (name, shape, values) in loaded {
+            tensors.insert(name, (shape, values));
         }
-        Ok(Self { source: found, tensors })
     }
-
-    /// The tensor `name` (also found under the `luke.` prefix task heads save the encoder with),
-    /// which must have exactly `shape`.
-    pub fn take(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-        let (key, (found, values)) = [name.to_string(), format!("luke.{name}")]
-            .into_iter()
-            .find_map(|k| self.tensors.remove(&k).map(|t| (k, t)))
-            .ok_or_else(|| anyhow!("{}: missing tensor {name}", self.source.display()))?;
-        if found != shape {
-            bail!(
-                "{}: tensor {key} has shape {found:?}, expected {shape:?}",
-                self.source.display()
-            );
-        }
-        Ok(values)
-    }
-
-    pub fn contains(&self, name: &str) -> bool {
-        self.tensors.contains_key(name) || self.tensors.contains_key(&format!("luke.{name}"))
-    }
+    Ok(Weights::new(found.display().to_string(), tensors).with_alias("luke."))
 }
 
 /// The distinct shard files named by an index's `weight_map`.

@@ -2,8 +2,7 @@
 //! `vocab.json` + `merges.txt` + `added_tokens.json`) through the `tokenizers` crate, or the
 //! SentencePiece pieces of mLUKE and luke-japanese with fairseq ids.
 
-use super::fairseq_words::FairseqWords;
-use crate::data::json::{ids_by_name, read_json};
+use super::fairseq_words::{read_added_tokens, FairseqWords};
 use anyhow::{anyhow, bail, Result};
 use std::path::Path;
 use tokenizers::models::bpe::BPE;
@@ -105,9 +104,4 @@ fn load_bpe(dir: &Path, cfg: &serde_json::Value) -> Result<Tokenizer> {
         }
     }
     Ok(words)
-}
-
-/// `added_tokens.json`: token → id, as both tokenizer kinds ship it.
-pub(super) fn read_added_tokens(path: &Path) -> Result<Vec<(String, u32)>> {
-    ids_by_name(&read_json(path)?, path, "added tokens")
 }

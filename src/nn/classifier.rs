@@ -7,7 +7,7 @@ use super::activation::{dropout, dropout_backward, relu, relu_backward};
 use super::batchnorm::{BatchNorm1d, BnCache};
 use super::linear::Linear;
 use super::params::{Init, Params};
-use anyhow::{bail, Result};
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -186,29 +186,6 @@ impl Classifier {
         }
         self.out.forward(&self.params, h.as_deref().unwrap_or(x), batch)
     }
-
-    /// Replaces every parameter and buffer from `(name, shape, values)`; names the tensor that is
-    /// missing or has the wrong shape.
-    pub fn load_tensors(
-        &mut self,
-        mut lookup: impl FnMut(&str) -> Option<(Vec<usize>, Vec<f32>)>,
-        source: &str,
-    ) -> Result<()> {
-        for p in &mut self.params.list {
-            let Some((shape, values)) = lookup(&p.name) else {
-                bail!("{source}: tensor `{}` is missing", p.name);
-            };
-            if shape != p.shape {
-                bail!(
-                    "{source}: tensor `{}` has shape {shape:?}, the model expects {:?}",
-                    p.name,
-                    p.shape
-                );
-            }
-            p.value = values;
-        }
-        Ok(())
-    }
 }
 
 /// As the command line writes it: `slp`, `mlp --hidden 256 --dropout 0.2`.
@@ -297,22 +274,5 @@ mod tests {
             batch_norm: false,
             dropout: 0.3,
         });
-    }
-
-    #[test]
-    fn load_names_missing_and_misshaped_tensors() {
-        let spec = ModelSpec {
-            arch: Arch::Slp,
-            input_dim: 5,
-            classes: 3,
-        };
-        let mut m = Classifier::new(spec, 0);
-        let e = m.load_tensors(|_| None, "ck.safetensors").unwrap_err().to_string();
-        assert!(e.contains("`fc.weight` is missing"), "{e}");
-        let e = m
-            .load_tensors(|_| Some((vec![3, 4], vec![0.0; 12])), "ck")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("[3, 4]") && e.contains("[3, 5]"), "{e}");
     }
 }

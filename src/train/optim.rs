@@ -70,6 +70,13 @@ impl Optimizer {
             .zip(&mut self.slots)
             .filter(|(p, _)| p.trainable())
         {
+            if p.lr_scale == 0.0 {
+                // frozen: its gradient is dropped, as torch never computes one
+                p.grad.fill(0.0);
+                continue;
+            }
+            // one multiply by 1.0 leaves an unscaled parameter's arithmetic unchanged
+            let lr = lr * p.lr_scale;
             match self.config {
                 OptimizerConfig::Sgd {
                     momentum,
@@ -247,6 +254,39 @@ mod tests {
         Optimizer::new(cfg).step(&mut p, 0.5, 0.25);
         assert_eq!(p.list[0].value[0], 1.5);
         assert_eq!(p.list[0].grad[0], 0.0);
+    }
+
+    /// Per-group rates: a frozen parameter keeps its value (no decay either) and loses its
+    /// gradient; one at scale 0.5 moves half as far; the clipping norm leaves the frozen out.
+    #[test]
+    fn frozen_and_scaled_parameters() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        let mut p = Params::default();
+        for name in ["embedding.weight", "lstm.weight", "fc.weight"] {
+            p.add(name, &[1], Init::Constant(1.0), true, &mut rng);
+        }
+        for q in &mut p.list {
+            q.grad[0] = 2.0;
+        }
+        assert_eq!(p.freeze("embedding.").unwrap(), 1);
+        assert_eq!(p.scale_lr("lstm.", 0.5).unwrap(), 1);
+        assert!(p.freeze("decoder.").unwrap_err().to_string().contains("decoder."));
+        assert_eq!(crate::train::clip::grad_norm(&p), 8f32.sqrt());
+        assert_eq!(p.trainable_count(), 2);
+        let cfg = OptimizerConfig::Sgd {
+            momentum: 0.0,
+            nesterov: false,
+            weight_decay: 0.1,
+        };
+        Optimizer::new(cfg).step(&mut p, 0.1, 1.0);
+        let values: Vec<f32> = p.list.iter().map(|q| q.value[0]).collect();
+        // fc: 1 − 0.1·(2 + 0.1) = 0.79; lstm: 1 − 0.05·2.1 = 0.895
+        assert_eq!(values[0], 1.0);
+        assert!(
+            (values[1] - 0.895).abs() < 1e-6 && (values[2] - 0.79).abs() < 1e-6,
+            "{values:?}"
+        );
+        assert!(p.list.iter().all(|q| q.grad[0] == 0.0));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-"""The peers' side of tsumugi's alternating benchmarks (`src/tasks/bench_peer.rs`).
+"""The peers' side of tsumugi's alternating benchmarks (`src/tasks/bench/served_peer.rs`).
 
 A peer started with --serve builds its model and warms up, then calls `serve`: one JSON line
 saying it is ready, then for every line read on stdin it runs the case that line names once and

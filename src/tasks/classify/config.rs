@@ -1,6 +1,8 @@
-//! Every option of `tsumugi classify train`, as parsed from the command line and as resolved into
-//! the `config.json` a run directory keeps (and `--resume` reads back).
+//! What `tsumugi classify train` runs: the resolved options of one run, as the `config.json` a
+//! run directory keeps (and `--resume` reads back). The command line (`cli/classify_args.rs`)
+//! builds them; nothing here knows about flags.
 
+use crate::compute::Device;
 use crate::data::tokenize::Tokenizer;
 use crate::embed::features::EmptyPolicy;
 use crate::nn::classifier::Arch;
@@ -8,165 +10,8 @@ use crate::report::run_dir::Existing;
 use crate::train::early_stop::EarlyStop;
 use crate::train::optim::OptimizerConfig;
 use crate::train::schedule::Schedule;
-use anyhow::{bail, Result};
-use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
-pub enum ModelKind {
-    /// Single-layer softmax regression, no bias, N(0,1) init (problems 71–78).
-    Slp,
-    /// Linear → BatchNorm → ReLU (→ Dropout) blocks, then a linear output (problem 79).
-    Mlp,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
-pub enum OptimizerKind {
-    Sgd,
-    Adamw,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
-pub enum ScheduleKind {
-    Constant,
-    Step,
-    Cosine,
-    Plateau,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
-pub enum EarlyStopKind {
-    Never,
-    /// Stop after --patience epochs without a new best validation loss.
-    Patience,
-    /// The article's rule: validation loss not decreasing for 3 epochs in a row.
-    Article,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
-pub enum Device {
-    Cpu,
-    Cuda,
-}
-
-/// Data and feature options shared by the classify commands.
-#[derive(Debug, Clone, Args)]
-pub struct DataArgs {
-    /// Dataset name (r8, r52, 20ng), a prepared directory (train.tsv, valid.tsv, test.tsv), or a
-    /// `label<TAB>text` file.
-    #[arg(long, default_value = "r8")]
-    pub data: String,
-    /// A `label<TAB>text` validation file (instead of the one --data brings or carves).
-    #[arg(long)]
-    pub valid: Option<PathBuf>,
-    /// A `label<TAB>text` test file (instead of the one --data brings).
-    #[arg(long)]
-    pub test: Option<PathBuf>,
-    /// Word vectors: a dataset name (glove-100d) or a file (.bin word2vec binary, .json wink,
-    /// anything else word2vec/GloVe/fastText text).
-    #[arg(long, default_value = "glove-100d")]
-    pub vectors: String,
-    /// How headlines are split into words.
-    #[arg(long, value_enum, default_value_t = Tokenizer::Words)]
-    pub tokenizer: Tokenizer,
-    /// Texts with no known word: zero vector (counted in the report) or an error.
-    #[arg(long = "empty", value_enum, default_value_t = EmptyPolicy::Zero)]
-    pub empty_policy: EmptyPolicy,
-    /// Share of train held out as valid when the data has no valid split.
-    #[arg(long, default_value_t = 0.1)]
-    pub valid_fraction: f64,
-    /// Seed for data order, splits, initial weights and dropout.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-}
-
-impl DataArgs {
-    pub fn load_splits(&self) -> Result<super::source::Splits> {
-        super::source::load(
-            &self.data,
-            self.valid.as_deref(),
-            self.test.as_deref(),
-            self.valid_fraction,
-            self.seed,
-        )
-    }
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct TrainArgs {
-    #[command(flatten)]
-    pub data: DataArgs,
-    /// slp: one linear layer (the article); mlp: hidden layers with BatchNorm and dropout.
-    #[arg(long, value_enum, default_value_t = ModelKind::Mlp)]
-    pub model: ModelKind,
-    /// Hidden layer sizes of the MLP, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "256")]
-    pub hidden: Vec<usize>,
-    /// Leave BatchNorm out of the MLP blocks.
-    #[arg(long)]
-    pub no_batch_norm: bool,
-    /// Dropout probability after each hidden block.
-    #[arg(long, default_value_t = 0.2)]
-    pub dropout: f32,
-    /// sgd (momentum, Nesterov, weight decay) or adamw.
-    #[arg(long, value_enum, default_value_t = OptimizerKind::Adamw)]
-    pub optimizer: OptimizerKind,
-    /// Learning rate (default: 0.1 for SGD, 0.001 for AdamW).
-    #[arg(long)]
-    pub lr: Option<f32>,
-    /// SGD momentum.
-    #[arg(long, default_value_t = 0.9)]
-    pub momentum: f32,
-    /// Nesterov momentum (SGD).
-    #[arg(long)]
-    pub nesterov: bool,
-    /// Weight decay (default: 0 for SGD, 0.01 for AdamW, as torch.optim).
-    #[arg(long)]
-    pub weight_decay: Option<f32>,
-    /// Learning-rate schedule: constant, step (--step-size, --gamma), cosine (to --eta-min) or plateau.
-    #[arg(long, value_enum, default_value_t = ScheduleKind::Cosine)]
-    pub schedule: ScheduleKind,
-    /// Step schedule: epochs per decay.
-    #[arg(long, default_value_t = 10)]
-    pub step_size: usize,
-    /// Step / plateau schedule: the factor the learning rate is multiplied by.
-    #[arg(long, default_value_t = 0.5)]
-    pub gamma: f32,
-    /// Cosine schedule: the final learning rate.
-    #[arg(long, default_value_t = 1e-5)]
-    pub eta_min: f32,
-    /// Examples per mini-batch.
-    #[arg(long, default_value_t = 64)]
-    pub batch_size: usize,
-    /// Epochs to train (early stopping may end sooner).
-    #[arg(long, default_value_t = 60)]
-    pub epochs: usize,
-    /// Early stopping: patience (--patience epochs without a better validation loss), article (the article's rule) or never.
-    #[arg(long, value_enum, default_value_t = EarlyStopKind::Patience)]
-    pub early_stop: EarlyStopKind,
-    /// Epochs without improvement for --early-stop patience (and the plateau schedule).
-    #[arg(long, default_value_t = 20)]
-    pub patience: usize,
-    /// Clip the global gradient norm to this value.
-    #[arg(long)]
-    pub clip: Option<f32>,
-    /// Where to train: cpu (cuda is not available for classify yet and says so).
-    #[arg(long, value_enum, default_value_t = Device::Cpu)]
-    pub device: Device,
-    /// Run directory (config.json, metrics.jsonl, checkpoints/, figures, report.md).
-    #[arg(long, default_value = "runs/classify")]
-    pub out: PathBuf,
-    /// Continue the run in --out from its last checkpoint, with the options it was started with.
-    #[arg(long)]
-    pub resume: bool,
-    /// Replace a run already in --out (without it, such a run is refused).
-    #[arg(long, conflicts_with = "resume")]
-    pub overwrite: bool,
-    /// Print the final result as JSON.
-    #[arg(long)]
-    pub json: bool,
-}
 
 /// The resolved options of one run, as stored in `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -192,103 +37,44 @@ pub struct TrainConfig {
     pub device: Device,
 }
 
-impl TrainArgs {
-    pub fn resolve(&self) -> Result<TrainConfig> {
-        if self.device == Device::Cuda {
-            bail!("--device cuda: GPU training is not implemented yet (`tsumugi device` shows what this build can use); use --device cpu");
-        }
-        if self.batch_size == 0 || self.epochs == 0 {
-            bail!("--batch-size and --epochs must be at least 1");
-        }
-        if !(0.0..1.0).contains(&self.dropout) {
-            bail!("--dropout must be in [0, 1), got {}", self.dropout);
-        }
-        let arch = match self.model {
-            ModelKind::Slp => Arch::Slp,
-            ModelKind::Mlp => {
-                if self.hidden.is_empty() || self.hidden.contains(&0) {
-                    bail!("--hidden needs one or more positive sizes");
-                }
-                if !self.no_batch_norm && self.batch_size < 2 {
-                    bail!("BatchNorm needs batches of at least 2 examples: raise --batch-size or pass --no-batch-norm");
-                }
-                Arch::Mlp {
-                    hidden: self.hidden.clone(),
-                    batch_norm: !self.no_batch_norm,
-                    dropout: self.dropout,
-                }
-            }
-        };
-        let (optimizer, default_lr) = match self.optimizer {
-            OptimizerKind::Sgd => (
-                OptimizerConfig::Sgd {
-                    momentum: self.momentum,
-                    nesterov: self.nesterov,
-                    weight_decay: self.weight_decay.unwrap_or(0.0),
-                },
-                0.1,
-            ),
-            OptimizerKind::Adamw => (
-                OptimizerConfig::AdamW {
-                    beta1: 0.9,
-                    beta2: 0.999,
-                    eps: 1e-8,
-                    weight_decay: self.weight_decay.unwrap_or(0.01),
-                },
-                1e-3,
-            ),
-        };
-        let lr = self.lr.unwrap_or(default_lr);
-        if !(lr > 0.0 && lr.is_finite()) {
-            bail!("--lr must be a positive number, got {lr}");
-        }
-        let schedule = match self.schedule {
-            ScheduleKind::Constant => Schedule::Constant,
-            ScheduleKind::Step => Schedule::Step {
-                step_size: self.step_size,
-                gamma: self.gamma,
-            },
-            ScheduleKind::Cosine => Schedule::Cosine {
-                t_max: self.epochs,
-                eta_min: self.eta_min,
-            },
-            ScheduleKind::Plateau => Schedule::Plateau {
-                factor: self.gamma,
-                patience: self.patience,
-                threshold: 1e-4,
-                min_lr: 0.0,
-            },
-        };
-        let early_stop = match self.early_stop {
-            EarlyStopKind::Never => EarlyStop::Never,
-            EarlyStopKind::Patience => EarlyStop::Patience {
-                patience: self.patience,
-            },
-            EarlyStopKind::Article => EarlyStop::Article,
-        };
-        Ok(TrainConfig {
-            data: self.data.data.clone(),
-            valid: self.data.valid.clone(),
-            test: self.data.test.clone(),
-            vectors: self.data.vectors.clone(),
-            tokenizer: self.data.tokenizer,
-            empty_policy: self.data.empty_policy,
-            valid_fraction: self.data.valid_fraction,
-            seed: self.data.seed,
-            arch,
-            optimizer,
-            lr,
-            schedule,
-            batch_size: self.batch_size,
-            epochs: self.epochs,
-            early_stop,
-            clip: self.clip,
-            device: self.device,
-        })
-    }
-}
-
 impl TrainConfig {
+    /// What `classify train` runs with no options but `--data` and `--vectors`: an MLP (256,
+    /// BatchNorm, dropout 0.2), AdamW 1e-3 with weight decay 0.01, cosine over 60 epochs to 1e-5,
+    /// batch 64, early stopping after 20 epochs without a better validation loss.
+    pub fn recommended(data: &str, vectors: &str) -> Self {
+        TrainConfig {
+            data: data.to_string(),
+            valid: None,
+            test: None,
+            vectors: vectors.to_string(),
+            tokenizer: Tokenizer::Words,
+            empty_policy: EmptyPolicy::Zero,
+            valid_fraction: 0.1,
+            seed: 0,
+            arch: Arch::Mlp {
+                hidden: vec![256],
+                batch_norm: true,
+                dropout: 0.2,
+            },
+            optimizer: OptimizerConfig::AdamW {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay: 0.01,
+            },
+            lr: 1e-3,
+            schedule: Schedule::Cosine {
+                t_max: 60,
+                eta_min: 1e-5,
+            },
+            batch_size: 64,
+            epochs: 60,
+            early_stop: EarlyStop::Patience { patience: 20 },
+            clip: None,
+            device: Device::Cpu,
+        }
+    }
+
     /// Plain SGD at a constant rate for one epoch, as the article's problem 77 and the benchmark.
     pub fn plain_sgd(arch: Arch, batch_size: usize, lr: f32) -> Self {
         TrainConfig {
@@ -317,9 +103,14 @@ impl TrainConfig {
     }
 }
 
-impl TrainArgs {
-    /// What `--resume` and `--overwrite` allow with a run already in `--out`.
-    pub fn existing(&self) -> Existing {
-        Existing::from_flags(self.resume, self.overwrite)
-    }
+/// One `classify train` invocation, resolved.
+#[derive(Debug, Clone)]
+pub struct TrainJob {
+    /// The run's options; `None` when resuming, where they come from the run's `config.json`.
+    pub config: Option<TrainConfig>,
+    pub out: PathBuf,
+    /// What to do with a run already in `out`.
+    pub existing: Existing,
+    /// Progress lines go to stderr (stdout is kept for the JSON result).
+    pub json: bool,
 }

@@ -3,7 +3,7 @@
 
 use super::source::{label_ids, Splits};
 use crate::data::tokenize::Tokenizer;
-use crate::data::{fetch, labeled::Example, registry};
+use crate::data::{labeled::Example, registry};
 use crate::embed::features::{mean_vectors, needed_words, Coverage, EmptyPolicy};
 use crate::embed::{self, WordVectors};
 use crate::train::checkpoint::write_tensors;
@@ -38,7 +38,7 @@ pub fn vectors_path(spec: &str) -> Result<PathBuf> {
         return Ok(path.to_path_buf());
     }
     match spec {
-        "glove-100d" => Ok(fetch::ensure(spec)?.join(registry::WINK_WORD2VEC)),
+        "glove-100d" => Ok(crate::tasks::datasets::ensure(spec)?.join(registry::WINK_WORD2VEC)),
         _ if spec.contains('/') || spec.contains('.') => bail!("vectors file {spec} does not exist"),
         _ => bail!("`{spec}` is neither a vectors file nor a known vectors name (glove-100d)"),
     }

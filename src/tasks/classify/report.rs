@@ -144,8 +144,10 @@ pub fn markdown(input: &ReportInput) -> String {
     md
 }
 
-/// A command-line value's name (`words`, `zero`).
-fn value_name(v: impl clap::ValueEnum) -> String {
-    v.to_possible_value()
-        .map_or_else(String::new, |p| p.get_name().to_string())
+/// A setting's name as `config.json` and the command line spell it (`words`, `zero`).
+fn value_name(v: impl serde::Serialize) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }

@@ -4,7 +4,7 @@
 //! stratified, seeded one is carved from train.
 
 use crate::data::labeled::{self, Example};
-use crate::data::{fetch, split};
+use crate::data::split;
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 
@@ -46,7 +46,7 @@ pub fn locate(data: &str) -> Result<(PathBuf, Option<PathBuf>, Option<PathBuf>)>
         _ if data.contains('/') || data.contains('.') => bail!("{data}: no such file or directory"),
         _ => bail!("`{data}` is not a file, a directory or a classification dataset (r8, r52, 20ng)"),
     };
-    let dir = fetch::ensure(data)?;
+    let dir = crate::tasks::datasets::ensure(data)?;
     Ok((
         dir.join(format!("{stem}-train.tab")),
         None,

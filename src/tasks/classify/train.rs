@@ -1,10 +1,11 @@
 //! `tsumugi classify train`: data → features → model → training → evaluation → report.
 
-use super::config::{TrainArgs, TrainConfig};
+use super::config::{TrainConfig, TrainJob};
 use super::{featurize, report, source, trainer};
-use crate::report::run_dir::RunDir;
+use crate::compute::Device;
+use crate::report::run_dir::{Existing, RunDir};
 use crate::train::metrics::{evaluate, Evaluation};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -21,22 +22,24 @@ pub struct TrainSummary {
     pub figures: Vec<PathBuf>,
 }
 
-pub fn run(args: &TrainArgs) -> Result<TrainSummary> {
-    // nothing is written until the options, the data and the vectors have been read; the run
-    // directory is checked first for a resume (its config is read from there), after the
-    // options otherwise
-    let cfg: TrainConfig = if args.resume {
-        RunDir::check(&args.out, args.existing())?;
-        let path = args.out.join("config.json");
-        let text = std::fs::read_to_string(&path).with_context(|| format!("--resume needs {}", path.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("{}: not a classify config", path.display()))?
-    } else {
-        let cfg = args.resolve()?;
-        RunDir::check(&args.out, args.existing())?;
-        cfg
+pub fn run(job: &TrainJob) -> Result<TrainSummary> {
+    // nothing is written until the options, the data and the vectors have been read
+    RunDir::check(&job.out, job.existing)?;
+    let resume = job.existing == Existing::Resume;
+    let cfg: TrainConfig = match (&job.config, resume) {
+        (Some(cfg), false) => cfg.clone(),
+        (_, true) => {
+            let path = job.out.join("config.json");
+            let text = std::fs::read_to_string(&path).with_context(|| format!("--resume needs {}", path.display()))?;
+            serde_json::from_str(&text).with_context(|| format!("{}: not a classify config", path.display()))?
+        }
+        (None, false) => bail!("a new run needs its options"),
     };
+    if cfg.device == Device::Cuda {
+        bail!("--device cuda: GPU training is not implemented yet (`tsumugi device` shows what this build can use); use --device cpu");
+    }
     let mut log = |line: &str| {
-        if args.json {
+        if job.json {
             eprintln!("{line}");
         } else {
             println!("{line}");
@@ -60,12 +63,12 @@ pub fn run(args: &TrainArgs) -> Result<TrainSummary> {
     for (split, c) in &data.coverage {
         log(&format!("features {split}: {}", c.summary()));
     }
-    let run = RunDir::create(&args.out, args.existing())?;
-    if !args.resume {
+    let run = RunDir::create(&job.out, job.existing)?;
+    if !resume {
         run.write_json("config.json", &cfg)?;
     }
     run.write_json("labels.json", &data.labels)?;
-    let outcome = trainer::train(&cfg, &data, &run, args.resume, &mut log)?;
+    let outcome = trainer::train(&cfg, &data, &run, resume, &mut log)?;
     if let Some(why) = &outcome.stopped_early {
         log(why);
     }

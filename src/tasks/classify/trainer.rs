@@ -9,6 +9,7 @@ use super::config::TrainConfig;
 use super::featurize::{FeatureSet, Matrix};
 use crate::nn::classifier::{Classifier, ModelSpec};
 use crate::nn::loss::{cross_entropy, cross_entropy_sum};
+use crate::nn::weights::Part;
 use crate::report::run_dir::RunDir;
 use crate::train::checkpoint::{self, TensorFile};
 use crate::train::clip::{clip_factor, grad_norm};
@@ -140,8 +141,7 @@ pub fn train_epoch(
 /// Builds a model of `spec` with the weights in an already-read checkpoint.
 pub fn load_model_from(file: &mut TensorFile, spec: ModelSpec) -> Result<Classifier> {
     let mut model = Classifier::new(spec, 0);
-    let source = file.source.clone();
-    model.load_tensors(|name| file.f32.remove(name), &source)?;
+    file.weights().load_into(&mut model.params, &Part::All)?;
     Ok(model)
 }
 

@@ -2,6 +2,7 @@
 //! `config.json` a run directory keeps (and `--resume` compares against). The command line
 //! (`cli/lm_train.rs`) builds these; nothing here knows about flags.
 
+use crate::compute::Device;
 use crate::nn::lm::LmConfig;
 use crate::report::run_dir::Existing;
 use crate::train::schedule::Schedule;
@@ -65,23 +66,6 @@ impl std::fmt::Display for Preset {
     }
 }
 
-/// Where the training steps run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LmDevice {
-    /// The CPU's hand-written kernels (every CPU result in README).
-    #[default]
-    Cpu,
-    /// CUDA device 0 (a build with the `cuda` feature).
-    Cuda,
-}
-
-impl LmDevice {
-    fn is_cpu(&self) -> bool {
-        *self == LmDevice::Cpu
-    }
-}
-
 /// The resolved options of one run (`config.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LmRunConfig {
@@ -97,8 +81,8 @@ pub struct LmRunConfig {
     pub seed: u64,
     pub max_batches: Option<usize>,
     /// Absent from a CPU run's config.json, so those files read as before.
-    #[serde(default, skip_serializing_if = "LmDevice::is_cpu")]
-    pub device: LmDevice,
+    #[serde(default, skip_serializing_if = "Device::is_cpu")]
+    pub device: Device,
 }
 
 impl LmRunConfig {
@@ -130,7 +114,7 @@ impl LmRunConfig {
             schedule,
             seed: 0,
             max_batches: None,
-            device: LmDevice::Cpu,
+            device: Device::Cpu,
         }
     }
 

@@ -6,9 +6,10 @@
 //! device engine from [`crate::compute::mask`] keyed by (seed, epoch · 2³² + batch). Both make
 //! every epoch's masks again from the run's seed alone, so `--resume` is exact on either.
 
-use super::config::{LmDevice, LmRunConfig};
+use super::config::LmRunConfig;
 use super::eval::{mean_loss, mean_loss_by};
 use crate::compute::Backend;
+use crate::compute::Device;
 use crate::models::lm::{LstmLm, State};
 use crate::nn::lm::{LanguageModel, LstmStates};
 use crate::nn::params::Params;
@@ -38,8 +39,8 @@ pub trait Engine {
 /// The run's engine on the device its config names, starting from `model`.
 pub fn new(cfg: &LmRunConfig, model: LanguageModel) -> Result<Box<dyn Engine>> {
     match cfg.device {
-        LmDevice::Cpu => Ok(Box::new(CpuEngine::new(cfg, model))),
-        LmDevice::Cuda => cuda(cfg, model),
+        Device::Cpu => Ok(Box::new(CpuEngine::new(cfg, model))),
+        Device::Cuda => cuda(cfg, model),
     }
 }
 
@@ -135,6 +136,12 @@ pub struct DeviceEngine<B: Backend> {
 
 impl<B: Backend> DeviceEngine<B> {
     pub fn new(be: B, cfg: &LmRunConfig, host: LanguageModel) -> Result<Self> {
+        if let Some(p) = host.params.list.iter().find(|p| p.lr_scale != 1.0) {
+            anyhow::bail!(
+                "`{}` is frozen or has its own learning rate; the device's SGD step updates every weight alike",
+                p.name
+            );
+        }
         let model = LstmLm::new(&be, &host)?;
         let state = model.initial_state(&be, cfg.batch_size)?;
         Ok(Self {
@@ -234,7 +241,7 @@ mod tests {
             schedule: LrSchedule::Plateau { factor: 0.25 },
             seed: 3,
             max_batches: None,
-            device: LmDevice::Cpu,
+            device: Device::Cpu,
         };
         // a stream with structure to learn: mostly t → 3t + 1 (mod 23)
         let tokens: Vec<u32> = (0..600u32)

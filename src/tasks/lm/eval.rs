@@ -51,7 +51,7 @@ pub fn mean_loss_by(
 pub fn text_path(spec: &str) -> Result<PathBuf> {
     match spec.strip_prefix("ptb:") {
         Some(split @ ("train" | "valid" | "test")) => {
-            Ok(crate::data::fetch::ensure("ptb")?.join(format!("ptb.{split}.txt")))
+            Ok(crate::tasks::datasets::ensure("ptb")?.join(format!("ptb.{split}.txt")))
         }
         Some(other) => bail!("unknown PTB split `{other}` (train, valid, test)"),
         None => Ok(PathBuf::from(spec)),

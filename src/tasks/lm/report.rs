@@ -1,12 +1,33 @@
-//! What `lm train` leaves for a reader: the perplexity figure (PNG and SVG) and `report.md`
-//! with the recipe, the result and every epoch.
+//! What `lm train` leaves for a reader: its records (one `metrics.jsonl` line per epoch, the
+//! run's summary), the perplexity figure (PNG and SVG) and `report.md` with the recipe, the
+//! result and every epoch.
 
-use super::config::{LmDevice, LmRunConfig};
-use super::train::{LmEpoch, LmSummary};
+use super::config::LmRunConfig;
+use crate::compute::Device;
 use crate::report::plot::{line_panels, Panel, Series};
 use crate::report::run_dir::RunDir;
 use anyhow::Result;
-use std::path::Path;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LmEpoch {
+    pub epoch: usize,
+    pub lr: f32,
+    pub train_perplexity: f64,
+    pub valid_perplexity: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LmSummary {
+    pub run_dir: PathBuf,
+    pub best_epoch: usize,
+    pub valid_perplexity: f64,
+    pub test_perplexity: f64,
+    /// Wall time of this invocation: a resumed run counts from its `--resume`.
+    pub seconds: f64,
+    pub report: PathBuf,
+}
 
 /// The corpus files a run read, for the report's header.
 pub struct Corpus<'a> {
@@ -43,8 +64,8 @@ pub fn write_report(
     )?;
     // a CPU run's report reads as before the option existed
     let device_line = match cfg.device {
-        LmDevice::Cpu => "",
-        LmDevice::Cuda => "- device: cuda (dropout masks from the counter-based hash of compute::mask)\n",
+        Device::Cpu => "",
+        Device::Cuda => "- device: cuda (dropout masks from the counter-based hash of compute::mask)\n",
     };
     let mut md = format!(
         "# Language model run\n\n- preset {}, model: {}\n- lr {}, clip {}, batch {}, BPTT {}, {} epochs, schedule {}, seed {}\n{}- corpus: {} ({} tokens), {} , {}\n\n## Result\n\n| best epoch | valid perplexity | test perplexity | seconds since start or `--resume` |\n|---|---|---|---|\n| {} | {:.2} | {:.2} | {:.0} |\n\n![perplexity](perplexity.png)\n\n## Epochs\n\n| epoch | lr | train ppl | valid ppl |\n|---|---|---|---|\n",

@@ -7,6 +7,7 @@ use crate::data::corpus::Vocab;
 use crate::data::json::read_json;
 use crate::nn::lm::LanguageModel;
 use crate::nn::params::Params;
+use crate::nn::weights::Part;
 use crate::train::checkpoint::{write_tensors, TensorFile};
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
@@ -63,18 +64,7 @@ pub fn load_weights(path: &Path, config: &LmRunConfig) -> Result<(LanguageModel,
 /// A model of `config`'s shape with the weights of an already-read checkpoint.
 pub fn model_from(file: &mut TensorFile, config: &LmRunConfig) -> Result<LanguageModel> {
     let mut model = LanguageModel::new(config.model.clone(), config.seed)?;
-    for p in &mut model.params.list {
-        let (shape, values) = file.take_f32(&p.name)?;
-        if shape != p.shape {
-            bail!(
-                "{}: tensor `{}` has shape {shape:?}, the model needs {:?}",
-                file.source,
-                p.name,
-                p.shape
-            );
-        }
-        p.value = values;
-    }
+    file.weights().load_into(&mut model.params, &Part::All)?;
     Ok(model)
 }
 

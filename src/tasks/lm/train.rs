@@ -2,12 +2,12 @@
 //! gradient clipping → perplexity per epoch, the best model by validation perplexity, test
 //! perplexity, a figure and `report.md`. Its epoch runs in the shared loop (`train::epochs`).
 
-use super::config::{CorpusSource, LmDevice, LmRunConfig, LmTrainJob};
+use super::config::{CorpusSource, LmRunConfig, LmTrainJob};
 use super::engine::{self, Engine};
-use super::report::{write_report, Corpus};
+use super::report::{write_report, Corpus, LmEpoch, LmSummary};
 use super::saved::{load_weights, model_from, save_weights, SavedRun};
+use crate::compute::Device;
 use crate::data::corpus::{batchify, read_train, read_with, Vocab};
-use crate::data::fetch;
 use crate::nn::lm::LanguageModel;
 use crate::report::run_dir::{Existing, RunDir};
 use crate::train::checkpoint::TensorFile;
@@ -16,28 +16,8 @@ use crate::train::epochs::{self, Crash, Epoch, Experiment, Plan, ResumePoint};
 use crate::train::progress::EpochProgress;
 use crate::train::stop;
 use anyhow::{bail, Result};
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LmEpoch {
-    pub epoch: usize,
-    pub lr: f32,
-    pub train_perplexity: f64,
-    pub valid_perplexity: f64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct LmSummary {
-    pub run_dir: PathBuf,
-    pub best_epoch: usize,
-    pub valid_perplexity: f64,
-    pub test_perplexity: f64,
-    /// Wall time of this invocation: a resumed run counts from its `--resume`.
-    pub seconds: f64,
-    pub report: PathBuf,
-}
 
 /// train / valid / test files behind the job's corpus.
 fn corpus_files(corpus: &CorpusSource) -> Result<[PathBuf; 3]> {
@@ -48,7 +28,7 @@ fn corpus_files(corpus: &CorpusSource) -> Result<[PathBuf; 3]> {
     let dir = if Path::new(name).is_dir() {
         PathBuf::from(name)
     } else if name == "ptb" {
-        fetch::ensure("ptb")?
+        crate::tasks::datasets::ensure("ptb")?
     } else {
         bail!("--corpus `{name}` is neither `ptb` nor a directory");
     };
@@ -219,7 +199,7 @@ pub fn run(job: &LmTrainJob) -> Result<LmSummary> {
         vocab.len(),
         cfg.model
     ));
-    if cfg.device != LmDevice::Cpu {
+    if cfg.device != Device::Cpu {
         log(&format!("device: {}", engine.device()));
     }
     let mut training = Training {

@@ -5,4 +5,4 @@ pub mod input;
 pub mod output;
 pub mod run;
 
-pub use run::{run, LukeArgs, LukeCommand};
+pub use run::{run, LukeJob};

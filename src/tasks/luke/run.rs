@@ -1,92 +1,35 @@
 //! The `luke` subcommands: load a checkpoint, encode the examples for the command's task,
 //! run them in padded batches, and hand the results to [`super::output`].
 
-use super::input::{parse_span, read_jsonl, Example};
+use super::input::{read_jsonl, Example};
 use super::output::{self, Outcome};
+use crate::compute::Device;
 use crate::luke::batch::Batch;
 use crate::luke::config::HeadKind;
 use crate::luke::heads::LukeCheckpoint;
 use crate::luke::tokenizer::{Encoding, LukeTokenizer, Task};
-use crate::tasks::classify::config::Device;
 use anyhow::{bail, Context, Result};
-use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
-#[derive(Debug, Subcommand)]
-pub enum LukeCommand {
-    /// Types one entity mention (LukeForEntityClassification, e.g. luke-large-finetuned-open-entity).
-    /// The span is wrapped in <ent> markers, as the model was fine-tuned.
-    ClassifyEntity(LukeArgs),
-    /// The relation between a head and a tail span (LukeForEntityPairClassification, e.g.
-    /// luke-large-finetuned-tacred): `--span 0:3 --span 15:29`, head first.
-    ClassifyPair(LukeArgs),
-    /// A label for every span (LukeForEntitySpanClassification, e.g. luke-large-finetuned-conll-2003).
-    ClassifySpans(LukeArgs),
-    /// A label for the whole text (LukeForSequenceClassification); spans are optional.
-    Classify(LukeArgs),
-    /// Picks the best `--choice` for the text (LukeForMultipleChoice, e.g. JCommonsenseQA).
-    Choose(LukeArgs),
-    /// Word and entity hidden states (any LUKE checkpoint).
-    Encode(LukeArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct LukeArgs {
-    /// Checkpoint directory as published: config.json, model.safetensors or pytorch_model.bin,
-    /// tokenizer.json or vocab.json + merges.txt (LUKE) or sentencepiece.bpe.model (mLUKE,
-    /// luke-japanese), entity_vocab.json.
-    #[arg(long)]
+/// One `luke` invocation, resolved: which head the command expects (none for `encode`), the
+/// checkpoint, and the examples (one from the command line, or a JSONL file).
+#[derive(Debug, Clone)]
+pub struct LukeJob {
+    /// The head the command runs; `None` for `encode` (hidden states of any checkpoint).
+    pub head: Option<HeadKind>,
+    /// Checkpoint directory as published.
     pub model: PathBuf,
-    /// The text to run on.
-    #[arg(long, required_unless_present = "input", conflicts_with = "input")]
-    pub text: Option<String>,
-    /// A second text (classify, encode): `<s> text </s></s> pair </s>`, as sentence-pair heads
-    /// (JNLI, JSTS) and the multiple-choice rows read it; no spans then.
-    #[arg(long, conflicts_with = "input")]
-    pub pair: Option<String>,
-    /// An entity span as START:END character offsets (Python string indices); repeat for more.
-    #[arg(long = "span", value_parser = parse_span)]
-    pub spans: Vec<(usize, usize)>,
-    /// Entity name (entity_vocab.json title) for each --span, in order (classify, encode).
-    #[arg(long = "entity")]
-    pub entities: Vec<String>,
-    /// An answer candidate for `choose`; repeat for each.
-    #[arg(long = "choice")]
-    pub choices: Vec<String>,
-    /// JSONL file, one {"text", "pair", "spans", "entities", "choices", "label"} object per line
-    /// (or JCommonsenseQA rows for `choose`); prints one JSON line per example.
-    #[arg(long)]
+    /// A JSONL file of examples, or `None` for [`LukeJob::example`].
     pub input: Option<PathBuf>,
-    /// Print JSON (label, logits, probabilities; hidden states for encode).
-    #[arg(long)]
+    /// The one example given on the command line (when there is no `input`).
+    pub example: Example,
     pub json: bool,
-    /// Examples per forward pass with --input.
-    #[arg(long, default_value_t = 8)]
     pub batch_size: usize,
-    /// encode: every layer's hidden states (embeddings first), not only the last.
-    #[arg(long)]
+    /// Every layer's hidden states (encode).
     pub all_layers: bool,
-    /// Labels are independent (Open Entity typing): a sigmoid per label, and every label with
-    /// probability above 0.5 is predicted. On by default when config.json says
-    /// `problem_type: multi_label_classification`.
-    #[arg(long)]
+    /// A sigmoid per label (also on when the checkpoint's config says so).
     pub multi_label: bool,
-    /// Where to run: cpu (cuda is not available for luke yet and says so).
-    #[arg(long, value_enum, default_value_t = Device::Cpu)]
     pub device: Device,
-}
-
-impl LukeCommand {
-    fn parts(&self) -> (&LukeArgs, Option<HeadKind>) {
-        match self {
-            Self::ClassifyEntity(a) => (a, Some(HeadKind::EntityClassification)),
-            Self::ClassifyPair(a) => (a, Some(HeadKind::EntityPairClassification)),
-            Self::ClassifySpans(a) => (a, Some(HeadKind::EntitySpanClassification)),
-            Self::Classify(a) => (a, Some(HeadKind::SequenceClassification)),
-            Self::Choose(a) => (a, Some(HeadKind::MultipleChoice)),
-            Self::Encode(a) => (a, None),
-        }
-    }
 }
 
 /// The command that runs a checkpoint with `kind`'s head.
@@ -112,8 +55,8 @@ fn task_for(head: Option<HeadKind>, tok: &LukeTokenizer) -> Task {
     }
 }
 
-pub fn run(cmd: LukeCommand) -> Result<()> {
-    let (args, head) = cmd.parts();
+pub fn run(job: &LukeJob) -> Result<()> {
+    let (args, head) = (job, job.head);
     if args.device == Device::Cuda {
         bail!("--device cuda: LUKE on the GPU is not implemented yet (`tsumugi device` shows what this build can use); use --device cpu");
     }
@@ -143,17 +86,7 @@ pub fn run(cmd: LukeCommand) -> Result<()> {
             .into_iter()
             .map(|(line, ex)| (format!("{}:{line}", path.display()), ex))
             .collect(),
-        None => vec![(
-            "--text".to_string(),
-            Example {
-                text: args.text.clone().unwrap_or_default(),
-                pair: args.pair.clone(),
-                spans: args.spans.clone(),
-                entities: (!args.entities.is_empty()).then(|| args.entities.clone()),
-                choices: args.choices.clone(),
-                label: None,
-            },
-        )],
+        None => vec![("--text".to_string(), args.example.clone())],
     };
     let outcomes = if head == Some(HeadKind::MultipleChoice) {
         choose(&ckpt, &tok, &examples)?
@@ -231,7 +164,7 @@ fn classify(
     tok: &LukeTokenizer,
     task: Task,
     examples: &[(String, Example)],
-    args: &LukeArgs,
+    args: &LukeJob,
     want_logits: bool,
 ) -> Result<Vec<Outcome>> {
     let encodings = encode_all(tok, task, ckpt.model.config.max_words(), examples)?;

@@ -1,60 +1,47 @@
 //! `tsumugi bench luke`: a LUKE-base-sized forward pass (768 hidden, 12 layers, 12 heads,
 //! entity_emb_size 256; sequence 128 with 2 entity mentions) here and in transformers
 //! (`tools/peers/luke_peer.py`), on the same random weights and inputs, at each batch size, the
-//! two sides' forwards alternating ([`super::bench_peer`]).
+//! two sides' forwards alternating ([`super::served_peer`]).
 
-use super::bench::{flag_args, Timing};
-use super::bench_peer::{alternate, ServedPeer};
+use super::served_peer::{alternate, ServedPeer};
+use super::{flag_args, Timing};
 use crate::data::json::read_json;
 use crate::luke::batch::Batch;
 use crate::luke::heads::LukeCheckpoint;
 use crate::luke::tokenizer::Encoding;
 use anyhow::{bail, Result};
-use clap::Args;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-#[derive(Debug, Args)]
-pub struct BenchLukeArgs {
+/// What `bench luke` times, resolved.
+#[derive(Debug, Clone)]
+pub struct BenchLuke {
     /// Python with torch and transformers installed, for the peer (skipped with --no-peer).
-    #[arg(long, env = "TSUMUGI_PYTHON", default_value = "python3")]
     pub python: String,
     /// The transformers peer script.
-    #[arg(long, default_value = "tools/peers/luke_peer.py")]
     pub peer_script: PathBuf,
     /// Time only tsumugi, on the checkpoint given with --model.
-    #[arg(long, requires = "model")]
     pub no_peer: bool,
     /// A LUKE checkpoint to time (with --no-peer); by default the peer writes a random one.
-    #[arg(long)]
     pub model: Option<PathBuf>,
     /// Hidden size.
-    #[arg(long, default_value_t = 768)]
     pub hidden: usize,
     /// Transformer layers.
-    #[arg(long, default_value_t = 12)]
     pub layers: usize,
     /// Attention heads.
-    #[arg(long, default_value_t = 12)]
     pub heads: usize,
     /// Feed-forward size.
-    #[arg(long, default_value_t = 3072)]
     pub intermediate: usize,
     /// Entity embedding size.
-    #[arg(long, default_value_t = 256)]
     pub entity_emb: usize,
     /// Word tokens per sequence, <s> and </s> included.
-    #[arg(long, default_value_t = 128)]
     pub seq: usize,
     /// Batch sizes to time, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "1,8")]
     pub batches: Vec<usize>,
     /// Timed forwards on each side.
-    #[arg(long, default_value_t = 5)]
     pub repeats: usize,
     /// Threads for the peer (tsumugi uses every core, as RAYON_NUM_THREADS allows).
-    #[arg(long, default_value_t = 2)]
     pub threads: usize,
 }
 
@@ -120,7 +107,7 @@ fn max_delta(ckpt: &LukeCheckpoint, input: &Encoding, reference: &Path) -> Resul
     Ok(worst)
 }
 
-pub fn run(a: &BenchLukeArgs) -> Result<String> {
+pub fn run(a: &BenchLuke) -> Result<String> {
     let largest = a.batches.iter().copied().max().unwrap_or(0);
     if a.repeats == 0 || a.seq < 8 || a.batches.contains(&0) || largest == 0 {
         bail!("--repeats and every --batches entry must be positive, --seq at least 8");
@@ -186,7 +173,7 @@ pub fn run(a: &BenchLukeArgs) -> Result<String> {
 
 /// Starts the peer on `inputs`; it writes its random checkpoint and reference outputs into
 /// `dir` before it answers.
-fn start_peer(a: &BenchLukeArgs, dir: &Path, inputs: &[Encoding]) -> Result<ServedPeer> {
+fn start_peer(a: &BenchLuke, dir: &Path, inputs: &[Encoding]) -> Result<ServedPeer> {
     let json = json!({
         "input_ids": inputs.iter().map(|e| &e.input_ids).collect::<Vec<_>>(),
         "entity_ids": inputs.iter().map(|e| &e.entity_ids).collect::<Vec<_>>(),

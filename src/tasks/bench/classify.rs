@@ -2,12 +2,13 @@
 //! news training set), single-layer at batch 1 and MLP+BatchNorm at batch 64, timed here and in
 //! the PyTorch peer (`tools/peers/classify_peer.py`) in the same command, with ratios.
 
-use super::classify::config::TrainConfig;
-use super::classify::featurize::Matrix;
-use super::classify::trainer::train_epoch;
+use super::{flag_args, peer_seconds, run_peer, Timing};
 use crate::nn::classifier::{Arch, Classifier, ModelSpec};
+use crate::tasks::classify::config::TrainConfig;
+use crate::tasks::classify::featurize::Matrix;
+use crate::tasks::classify::trainer::train_epoch;
 use crate::train::optim::Optimizer;
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
 use serde::Serialize;
@@ -52,24 +53,6 @@ pub fn synthetic(rows: usize, dim: usize, seed: u64) -> Matrix {
     Matrix { x, y, rows }
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Timing {
-    pub min: f64,
-    pub median: f64,
-    pub max: f64,
-}
-
-impl Timing {
-    pub fn of(mut seconds: Vec<f64>) -> Timing {
-        seconds.sort_by(f64::total_cmp);
-        Timing {
-            min: seconds[0],
-            median: seconds[seconds.len() / 2],
-            max: seconds[seconds.len() - 1],
-        }
-    }
-}
-
 #[derive(Debug, Serialize)]
 pub struct BenchRow {
     pub case: String,
@@ -102,56 +85,6 @@ pub fn time_tsumugi(rows: usize, dim: usize, repeats: usize) -> Result<Vec<(Stri
         out.push((name.to_string(), rows.div_ceil(batch), Timing::of(seconds)));
     }
     Ok(out)
-}
-
-/// `python script`, once the script is known to exist; both peer protocols start from it.
-pub fn peer_command(python: &str, script: &Path) -> Result<std::process::Command> {
-    if !script.exists() {
-        bail!(
-            "peer script {} not found (run from the repository root or pass --peer-script)",
-            script.display()
-        );
-    }
-    let mut command = std::process::Command::new(python);
-    command.arg(script);
-    Ok(command)
-}
-
-/// The context of a peer that could not be started.
-pub fn cannot_run(python: &str) -> String {
-    format!("running {python} (set --python to an interpreter with torch)")
-}
-
-/// `--flag value` pairs as command-line arguments.
-pub fn flag_args(pairs: &[(&str, usize)]) -> Vec<String> {
-    pairs
-        .iter()
-        .flat_map(|(flag, v)| [flag.to_string(), v.to_string()])
-        .collect()
-}
-
-/// Runs a PyTorch peer script and returns the JSON object it prints.
-pub fn run_peer(python: &str, script: &Path, args: &[String]) -> Result<serde_json::Value> {
-    let output = peer_command(python, script)?
-        .args(args)
-        .output()
-        .with_context(|| cannot_run(python))?;
-    if !output.status.success() {
-        bail!("the PyTorch peer failed:\n{}", String::from_utf8_lossy(&output.stderr));
-    }
-    serde_json::from_slice(&output.stdout).context("the PyTorch peer printed no JSON")
-}
-
-/// The list of seconds under `key` in a peer's JSON; an error if it is missing or empty.
-pub fn peer_seconds(parsed: &serde_json::Value, key: &str) -> Result<Vec<f64>> {
-    let times: Vec<f64> = parsed[key]
-        .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_f64()).collect())
-        .unwrap_or_default();
-    if times.is_empty() {
-        bail!("the PyTorch peer gave no timing for {key}");
-    }
-    Ok(times)
 }
 
 /// Runs the PyTorch classifier peer and returns its seconds per case.

@@ -2,7 +2,7 @@
 //! GoogleNews file is 3M × 300), then times loading it restricted to a `keep`-word vocabulary,
 //! as `classify` does for one dataset.
 
-use super::bench::Timing;
+use super::Timing;
 use crate::embed::{word2vec_bin, WordVectors};
 use anyhow::{bail, Result};
 use rand::{Rng, SeedableRng};

@@ -1,15 +1,15 @@
 //! `tsumugi bench lstm`: one training step of the BetterRnnlm-sized LSTM language model
 //! (V 10k, H 650, 2 layers, T 35, B 20, dropout 0.5, tied decoder; forward, backward, clip 0.25,
 //! SGD) here and in the PyTorch peer (`tools/peers/lstm_peer.py`) in the same command, the two
-//! sides' steps alternating ([`super::bench_peer`]).
+//! sides' steps alternating ([`super::served_peer`]).
 //!
 //! On the CPU tsumugi's side is the slice-based [`LanguageModel`] that `lm train` runs; on a GPU
 //! (`--device cuda`) it is the backend-generic [`LstmLm`] on [`crate::compute::cuda`], against
 //! PyTorch's `nn.LSTM` on cuDNN on the same card. Each GPU step is timed from a synchronised
 //! start to a synchronised end, on both sides.
 
-use super::bench::{flag_args, Timing};
-use super::bench_peer::{alternate, Paired, ServedPeer};
+use super::served_peer::{alternate, Paired, ServedPeer};
+use super::{flag_args, Timing};
 #[cfg(feature = "cuda")]
 use crate::compute::Backend;
 #[cfg(feature = "cuda")]

@@ -3,7 +3,7 @@
 //! (what `matmul` used before, and still uses on other CPUs), and in the PyTorch peer
 //! (`tools/peers/gemm_peer.py`, `torch.matmul` on MKL) in the same command.
 
-use super::bench::{flag_args, peer_seconds, run_peer, Timing};
+use super::{flag_args, peer_seconds, run_peer, Timing};
 use crate::nn::matmul::{matmul, matmul_gemm_crate, Layout};
 use anyhow::{bail, Result};
 use std::path::Path;

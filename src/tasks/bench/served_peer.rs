@@ -5,7 +5,7 @@
 //! BENCHMARKS.md was measured on), timing all of tsumugi's runs and then all of the peer's
 //! charged the drift to whichever side ran second; alternating charges it to both alike.
 
-use super::bench::{cannot_run, peer_command, Timing};
+use super::{cannot_run, peer_command, Timing};
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;

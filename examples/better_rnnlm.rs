@@ -14,7 +14,7 @@
 use anyhow::Result;
 use clap::Parser;
 use tsumugi::data::corpus::{batchify, read_train, read_with, Vocab};
-use tsumugi::nn::lm::{LanguageModel, LmConfig};
+use tsumugi::models::cpu_lm::{LanguageModel, LmConfig};
 use tsumugi::tasks::datasets;
 use tsumugi::tasks::lm::eval::mean_loss;
 use tsumugi::train::clip::{clip_factor, grad_norm};

@@ -9,7 +9,7 @@
 use anyhow::Result;
 use clap::Parser;
 use std::path::{Path, PathBuf};
-use tsumugi::nn::classifier::Arch;
+use tsumugi::models::classifier::Arch;
 use tsumugi::report::run_dir::Existing;
 use tsumugi::tasks::classify::config::{TrainConfig, TrainJob};
 use tsumugi::tasks::classify::{featurize, inspect, source, sweep, train};

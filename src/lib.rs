@@ -7,6 +7,7 @@ pub mod atomic;
 pub mod compute;
 pub mod data;
 pub mod embed;
+pub mod kernels;
 pub mod luke;
 pub mod memory;
 pub mod models;

@@ -172,7 +172,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             };
             // the CPU's FMA peak says nothing of a GPU step
             let peak = match device {
-                BenchDevice::Cpu => tsumugi::nn::sgemm::all_threads_fma_peak(0.5),
+                BenchDevice::Cpu => tsumugi::kernels::sgemm::all_threads_fma_peak(0.5),
                 BenchDevice::Cuda(_) => None,
             };
             println!("{}", summary(shape, &ours, peer.as_ref(), peak));

@@ -5,7 +5,7 @@ use super::print_json;
 use anyhow::Result;
 use clap::Subcommand;
 use std::path::PathBuf;
-use tsumugi::nn::classifier::Arch;
+use tsumugi::models::classifier::Arch;
 use tsumugi::tasks::classify::config::TrainConfig;
 use tsumugi::tasks::classify::{eval, featurize, inspect, predict, sweep, train};
 

@@ -6,7 +6,7 @@ use super::flags::{DeviceArg, EmptyArg, RunFlags, TokenizerArg};
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
-use tsumugi::nn::classifier::Arch;
+use tsumugi::models::classifier::Arch;
 use tsumugi::tasks::classify::config::{TrainConfig, TrainJob};
 use tsumugi::tasks::classify::source::{self, Splits};
 use tsumugi::train::early_stop::EarlyStop;

@@ -8,8 +8,8 @@ use super::shapes::{
     check_row, check_rows, check_same, check_scalar, check_xent,
 };
 use super::{clip_scale, mask, Backend, Layout, LstmShape, Tiling};
+use crate::kernels::matmul::{matmul, matmul_onto_row};
 use crate::nn::lstm_recurrence::{self as recurrence, Recurrent, Sizes, Taped};
-use crate::nn::matmul::{matmul, matmul_onto_row};
 use crate::nn::vocab_loss::{softmax_cross_entropy, softmax_cross_entropy_grad};
 use anyhow::{ensure, Result};
 use rayon::prelude::*;

@@ -7,27 +7,7 @@
 
 #[cfg(feature = "cuda")]
 use super::cuda::driver as cuda;
-use serde::Serialize;
-
-#[derive(Debug, Clone, Serialize)]
-pub struct CudaDevice {
-    pub ordinal: usize,
-    pub name: String,
-    pub total_memory_bytes: usize,
-    pub compute_capability: (i32, i32),
-}
-
-/// One SGEMM on the device against the CPU product of the same matrices.
-#[derive(Debug, Clone, Serialize)]
-pub struct GemmCheck {
-    pub device: String,
-    pub size: usize,
-    pub max_abs_difference: f32,
-    pub gpu_seconds_median: f64,
-    pub gpu_gflops: f64,
-    pub cpu_seconds: f64,
-    pub cpu_gflops: f64,
-}
+pub use super::cuda_report::{CudaDevice, GemmCheck};
 
 /// Whether this binary was built with CUDA support at all.
 pub const BUILT_WITH_CUDA: bool = cfg!(feature = "cuda");

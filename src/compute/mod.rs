@@ -15,12 +15,13 @@
 pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
+pub mod cuda_report;
 pub mod devices;
 pub mod mask;
 mod shapes;
 pub mod suite;
 
-pub use crate::nn::matmul::Layout;
+pub use crate::kernels::matmul::Layout;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 

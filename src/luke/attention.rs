@@ -17,8 +17,8 @@ use super::config::LukeConfig;
 use super::layers::{Dense, DenseWeights, LayerNorm};
 use super::weights::Weights;
 use super::word_entity::WordEntityScores;
-use crate::nn::fastmath;
-use crate::nn::matmul::{matmul_view, View};
+use crate::kernels::fastmath;
+use crate::kernels::matmul::{matmul_view, View};
 use anyhow::Result;
 use rayon::prelude::*;
 

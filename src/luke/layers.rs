@@ -4,8 +4,8 @@
 use super::buffers::Buffers;
 use super::config::Activation;
 use super::weights::Weights;
-use crate::nn::fastmath::{self, widest_vectors};
-use crate::nn::matmul::{FixedB, Layout};
+use crate::kernels::fastmath::{self, widest_vectors};
+use crate::kernels::matmul::{FixedB, Layout};
 use anyhow::Result;
 use rayon::prelude::*;
 

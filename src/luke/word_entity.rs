@@ -14,8 +14,8 @@
 //! batch-8 LUKE-base forward in `perf` for a product of two rows.
 
 use super::layers::DenseWeights;
-use crate::nn::matmul::{matmul_view, FixedB, Layout};
-use crate::nn::view::View;
+use crate::kernels::matmul::{matmul_view, FixedB, Layout};
+use crate::kernels::view::View;
 use rayon::prelude::*;
 
 pub struct WordEntityScores {

@@ -1,4 +1,4 @@
-//! The LSTM language model of [`crate::nn::lm`] (embedding → dropout → LSTM × L → dropout →
+//! The LSTM language model of [`crate::models::cpu_lm`] (embedding → dropout → LSTM × L → dropout →
 //! decoder, tied by default; PyTorch's word_language_model names) written once over
 //! [`Backend`], so the same forward and backward run on the CPU and on a GPU.
 //!
@@ -12,7 +12,7 @@
 
 use crate::compute::suite::OpCheck;
 use crate::compute::{mask, Backend, Layout, LstmShape, Tiling};
-use crate::nn::lm::{LanguageModel, LmConfig};
+use crate::models::cpu_lm::{LanguageModel, LmConfig};
 use crate::nn::params::Params;
 use anyhow::{bail, ensure, Context, Result};
 
@@ -528,7 +528,7 @@ mod tests {
     use crate::compute::cpu::Cpu;
 
     /// Without dropout, the model over the CPU backend gives the loss and gradients of the
-    /// slice-based `nn::lm` model it was uploaded from.
+    /// slice-based `models::cpu_lm` model it was uploaded from.
     #[test]
     fn matches_the_slice_based_model_on_the_cpu() {
         for tied in [true, false] {

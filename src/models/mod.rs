@@ -1,4 +1,7 @@
-//! Whole models written once over [`crate::compute::Backend`], so they run on every device.
-//! (The classifier and the CPU language model still live in [`crate::nn`], over slices.)
+//! Whole models. `lm.rs` is written once over [`crate::compute::Backend`], so it runs on every
+//! device; the classifier (`classifier.rs`) and the CPU language model (`cpu_lm.rs`, the path
+//! every CPU result in README came from) are written over slices with [`crate::nn`]'s layers.
 
+pub mod classifier;
+pub mod cpu_lm;
 pub mod lm;

@@ -1,6 +1,6 @@
 //! ReLU and inverted dropout, in place, each with the mask its backward needs.
 
-use super::fastmath::widest_vectors;
+use crate::kernels::fastmath::widest_vectors;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;

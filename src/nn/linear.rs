@@ -1,7 +1,7 @@
 //! Fully connected layer `y = x Wᵀ + b` with PyTorch's `weight [out, in]` layout.
 
-use super::matmul::{matmul, Layout};
 use super::params::{Init, ParamId, Params};
+use crate::kernels::matmul::{matmul, Layout};
 use rand::Rng;
 
 #[derive(Debug, Clone)]

@@ -13,9 +13,9 @@
 //! weight in place.
 
 use super::lstm_recurrence::{self as recurrence, Recurrent, Sizes, Taped};
-use super::matmul::{matmul, matmul_onto_row, Layout};
 use super::params::{Init, ParamId, Params};
-use super::recycle::{overwritable, recycle};
+use crate::kernels::matmul::{matmul, matmul_onto_row, Layout};
+use crate::kernels::recycle::{overwritable, recycle};
 use rand::Rng;
 
 #[derive(Debug, Clone)]
@@ -43,7 +43,7 @@ pub struct LstmTape {
 }
 
 impl LstmTape {
-    /// Hands the tape's large buffers back for the next step ([`super::recycle`]).
+    /// Hands the tape's large buffers back for the next step ([`crate::kernels::recycle`]).
     pub fn recycle(self) {
         recycle(self.gates);
         recycle(self.cells);

@@ -4,7 +4,7 @@
 //! lanes): on a 20 × 650 step the forward gate math took 111–121 µs with AVX-512 against 318 µs,
 //! bit-identical (no fused multiply-adds are formed either way, so only the lane count differs).
 
-use super::fastmath::{self, widest_vectors};
+use crate::kernels::fastmath::{self, widest_vectors};
 
 widest_vectors! {
     /// See [`forward_body`].

@@ -11,7 +11,7 @@
 //! order either way (sgemm's guarantee), so the results are the same bits.
 
 use super::lstm_cell::{cell_backward, cell_forward, CellTape};
-use super::matmul::{matmul, FixedB, Layout};
+use crate::kernels::matmul::{matmul, FixedB, Layout};
 use std::ops::Range;
 
 /// Fewest sequences a thread's share may have: below one AVX2 register tile (6 rows) per

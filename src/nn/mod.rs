@@ -8,19 +8,11 @@
 
 pub mod activation;
 pub mod batchnorm;
-pub mod classifier;
-pub mod fastmath;
 pub mod linear;
-pub mod lm;
 pub mod loss;
 pub mod lstm;
 mod lstm_cell;
 pub(crate) mod lstm_recurrence;
-pub mod matmul;
 pub mod params;
-pub mod recycle;
-pub mod sgemm;
-pub mod small_gemm;
-pub mod view;
 pub mod vocab_loss;
 pub mod weights;

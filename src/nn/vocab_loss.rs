@@ -2,7 +2,7 @@
 //! summed in an order that does not depend on scheduling, and the gradient in place with the
 //! decoder bias's gradient taken on the way.
 
-use super::fastmath;
+use crate::kernels::fastmath;
 use rayon::prelude::*;
 
 /// Sums per-row losses in row order (a parallel `sum` would add them in a work-stealing order).

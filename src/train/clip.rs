@@ -1,6 +1,6 @@
 //! Global-norm gradient clipping (`torch.nn.utils.clip_grad_norm_`).
 
-use crate::nn::fastmath::widest_vectors;
+use crate::kernels::fastmath::widest_vectors;
 use crate::nn::params::Params;
 use rayon::prelude::*;
 

@@ -1,8 +1,8 @@
 //! The driver and cuBLAS through `cudarc`, loaded with dlopen on first use. cudarc panics when
 //! a library is missing; every entry point here turns that into an error that names it.
 
-use crate::compute::devices::{CudaDevice, GemmCheck};
-use crate::nn::matmul::{matmul, Layout};
+use crate::compute::cuda_report::{CudaDevice, GemmCheck};
+use crate::kernels::matmul::{matmul, Layout};
 use anyhow::{anyhow, Result};
 use cudarc::cublas::sys::cublasOperation_t;
 use cudarc::cublas::{CudaBlas, Gemm, GemmConfig};

@@ -3,7 +3,7 @@
 //! the PyTorch peer (`tools/peers/classify_peer.py`) in the same command, with ratios.
 
 use super::{flag_args, peer_seconds, run_peer, Timing};
-use crate::nn::classifier::{Arch, Classifier, ModelSpec};
+use crate::models::classifier::{Arch, Classifier, ModelSpec};
 use crate::tasks::classify::config::TrainConfig;
 use crate::tasks::classify::featurize::Matrix;
 use crate::tasks::classify::trainer::train_epoch;

@@ -4,7 +4,7 @@
 //! (`tools/peers/gemm_peer.py`, `torch.matmul` on MKL) in the same command.
 
 use super::{flag_args, peer_seconds, run_peer, Timing};
-use crate::nn::matmul::{matmul, matmul_gemm_crate, Layout};
+use crate::kernels::matmul::{matmul, matmul_gemm_crate, Layout};
 use anyhow::{bail, Result};
 use std::path::Path;
 use std::time::Instant;
@@ -119,7 +119,7 @@ pub fn run(repeats: usize, peer: Option<(&str, &Path, usize)>) -> Result<String>
         Some((python, script, threads)) => Some(time_peer(python, script, repeats, threads)?),
         None => None,
     };
-    let one_thread = crate::nn::sgemm::tile_and_peak_rates(0.5);
+    let one_thread = crate::kernels::sgemm::tile_and_peak_rates(0.5);
     let mut out = match one_thread {
         Some((isa, tile, peak)) => format!(
             "one thread: sgemm's {isa:?} {}×{} register tile {tile:.1} GFLOP/s on panels in L1, FMA peak {peak:.1} GFLOP/s ({:.0}%)\n",
@@ -129,7 +129,7 @@ pub fn run(repeats: usize, peer: Option<(&str, &Path, usize)>) -> Result<String>
         ),
         None => "neither AVX-512F nor AVX2: matmul runs on the gemm crate here\n".to_string(),
     };
-    if let (Some((_, _, one)), Some(all)) = (one_thread, crate::nn::sgemm::all_threads_fma_peak(0.5)) {
+    if let (Some((_, _, one)), Some(all)) = (one_thread, crate::kernels::sgemm::all_threads_fma_peak(0.5)) {
         out.push_str(&format!(
             "all {} threads at once: FMA peak {all:.1} GFLOP/s in all ({:.2}× one thread's {one:.1} above)\n",
             rayon::current_num_threads(),

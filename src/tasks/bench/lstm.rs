@@ -12,9 +12,9 @@ use super::served_peer::{alternate, Paired, ServedPeer};
 use super::{flag_args, Timing};
 #[cfg(feature = "cuda")]
 use crate::compute::Backend;
+use crate::models::cpu_lm::{LanguageModel, LmConfig};
 #[cfg(feature = "cuda")]
 use crate::models::lm::{Batch, LstmLm, State};
-use crate::nn::lm::{LanguageModel, LmConfig};
 use crate::nn::lstm::LstmState;
 use crate::train::clip::{clip_factor, grad_norm};
 use crate::train::optim::{Optimizer, OptimizerConfig};

@@ -5,7 +5,7 @@
 use crate::compute::Device;
 use crate::data::tokenize::Tokenizer;
 use crate::embed::features::EmptyPolicy;
-use crate::nn::classifier::Arch;
+use crate::models::classifier::Arch;
 use crate::report::run_dir::Existing;
 use crate::train::early_stop::EarlyStop;
 use crate::train::optim::OptimizerConfig;

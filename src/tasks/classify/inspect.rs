@@ -3,7 +3,7 @@
 //! and for x₁..x₄.
 
 use super::featurize::FeatureSet;
-use crate::nn::classifier::{Arch, Classifier, ModelSpec};
+use crate::models::classifier::{Arch, Classifier, ModelSpec};
 use crate::nn::loss::{cross_entropy, softmax};
 use rand::SeedableRng;
 use serde::Serialize;

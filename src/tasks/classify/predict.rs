@@ -4,7 +4,7 @@ use super::config::TrainConfig;
 use super::featurize::load_vectors_for;
 use super::trainer::load_model_from;
 use crate::embed::features::{mean_vectors, EmptyPolicy};
-use crate::nn::classifier::{Classifier, ModelSpec};
+use crate::models::classifier::{Classifier, ModelSpec};
 use crate::nn::loss::softmax;
 use crate::train::checkpoint::TensorFile;
 use anyhow::{bail, Context, Result};

@@ -4,7 +4,7 @@
 use super::config::TrainConfig;
 use super::featurize::FeatureSet;
 use super::trainer::{evaluate, train_epoch};
-use crate::nn::classifier::{Classifier, ModelSpec};
+use crate::models::classifier::{Classifier, ModelSpec};
 use crate::report::plot::{line_panels, Panel, Series};
 use crate::train::optim::Optimizer;
 use anyhow::Result;

@@ -7,7 +7,7 @@
 
 use super::config::TrainConfig;
 use super::featurize::{FeatureSet, Matrix};
-use crate::nn::classifier::{Classifier, ModelSpec};
+use crate::models::classifier::{Classifier, ModelSpec};
 use crate::nn::loss::{cross_entropy, cross_entropy_sum};
 use crate::nn::weights::Part;
 use crate::report::run_dir::RunDir;

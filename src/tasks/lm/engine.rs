@@ -10,8 +10,8 @@ use super::config::LmRunConfig;
 use super::eval::{mean_loss, mean_loss_by};
 use crate::compute::Backend;
 use crate::compute::Device;
+use crate::models::cpu_lm::{LanguageModel, LstmStates};
 use crate::models::lm::{LstmLm, State};
-use crate::nn::lm::{LanguageModel, LstmStates};
 use crate::nn::params::Params;
 use crate::train::clip::{clip_factor, grad_norm};
 use crate::train::optim::{Optimizer, OptimizerConfig};
@@ -212,7 +212,7 @@ mod tests {
     use super::*;
     use crate::compute::cpu::Cpu;
     use crate::data::corpus::batchify;
-    use crate::nn::lm::LmConfig;
+    use crate::models::cpu_lm::LmConfig;
     use crate::tasks::lm::config::{LrSchedule, Preset};
 
     /// Without dropout, one epoch through the device engine on the CPU backend gives the

@@ -3,7 +3,7 @@
 
 use super::saved::SavedRun;
 use crate::data::corpus::{batchify, read_with};
-use crate::nn::lm::{LanguageModel, LstmStates};
+use crate::models::cpu_lm::{LanguageModel, LstmStates};
 use anyhow::{bail, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};

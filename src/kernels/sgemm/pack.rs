@@ -4,7 +4,7 @@
 //! memory.
 
 use super::Isa;
-use crate::nn::view::View;
+use crate::kernels::view::View;
 
 /// Packs columns `k0..k0 + kc` of `a`'s rows from `i0` on into `dst`: one `[kc][MR]` panel per
 /// entry of `panels` (rows relative to `i0`, as [`a_panels`] gives them), MR the tile's rows

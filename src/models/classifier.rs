@@ -3,10 +3,10 @@
 //! The article's `MLPNet` ends in a ReLU on the logits, which clips every negative score to 0;
 //! this MLP leaves logits linear.
 
-use super::activation::{dropout, dropout_backward, relu, relu_backward};
-use super::batchnorm::{BatchNorm1d, BnCache};
-use super::linear::Linear;
-use super::params::{Init, Params};
+use crate::nn::activation::{dropout, dropout_backward, relu, relu_backward};
+use crate::nn::batchnorm::{BatchNorm1d, BnCache};
+use crate::nn::linear::Linear;
+use crate::nn::params::{Init, Params};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -3,7 +3,7 @@
 
 use super::pack::pack_b;
 use super::Isa;
-use crate::nn::view::View;
+use crate::kernels::view::View;
 use rayon::prelude::*;
 
 /// A right operand `[k, n]` packed once into the panel layout, for a weight that many products
@@ -32,7 +32,7 @@ impl PackedB {
         let nr = isa.nr();
         let width = n.div_ceil(nr) * nr;
         // every float is written below, padding included
-        let mut data = crate::nn::recycle::overwritable(k * width);
+        let mut data = crate::kernels::recycle::overwritable(k * width);
         // Each block's panels in groups of 8 on all threads: an LSTM packs its `W_hh` (650 × 2600)
         // twice per layer and step; best of 30 on 2 cores (AVX2), 523 → 361 µs transposed,
         // 439 → 380 µs as stored.
@@ -60,8 +60,8 @@ impl PackedB {
 
 impl Drop for PackedB {
     /// An LSTM packs `W_hh` anew for every forward and backward (6.8 MB at H 650): the buffer
-    /// serves the next packing ([`crate::nn::recycle`]).
+    /// serves the next packing ([`crate::kernels::recycle`]).
     fn drop(&mut self) {
-        crate::nn::recycle::recycle(std::mem::take(&mut self.data));
+        crate::kernels::recycle::recycle(std::mem::take(&mut self.data));
     }
 }

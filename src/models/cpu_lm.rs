@@ -3,12 +3,12 @@
 //! dropout → linear decoder, its weight tied to the embedding by default. Parameter names follow
 //! that example (`encoder.weight`, `rnn.weight_ih_l0`, …, `decoder.bias`).
 
-use super::activation::{dropout_backward, dropout_chacha, locked_dropout, word_dropout};
-use super::lstm::{LstmLayer, LstmState, LstmTape};
-use super::matmul::{matmul, matmul_onto_row, Layout};
-use super::params::{Init, ParamId, Params};
-use super::recycle::{overwritable, recycle};
-use super::vocab_loss::{softmax_cross_entropy, softmax_cross_entropy_grad};
+use crate::kernels::matmul::{matmul, matmul_onto_row, Layout};
+use crate::kernels::recycle::{overwritable, recycle};
+use crate::nn::activation::{dropout_backward, dropout_chacha, locked_dropout, word_dropout};
+use crate::nn::lstm::{LstmLayer, LstmState, LstmTape};
+use crate::nn::params::{Init, ParamId, Params};
+use crate::nn::vocab_loss::{softmax_cross_entropy, softmax_cross_entropy_grad};
 use anyhow::{bail, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -65,7 +65,10 @@ fn the_articles_relation_example_runs_as_written() {
     ];
     let text = ok(&args);
     assert!(text.contains("per:employee_of"), "{text}");
+    // the article's spans are one character short, and the output shows it
+    assert!(text.starts_with("[Tar] [Keio universit]\t"), "{text}");
     let json: Value = serde_json::from_str(&ok(&[&args[..], &["--json"]].concat())).unwrap();
+    assert_eq!(json["mentions"], serde_json::json!(["Tar", "Keio universit"]));
     assert!(
         close(&floats(&json["logits"]), &golden_logits("pair_dense_bin", 0)),
         "{json}"

@@ -171,7 +171,10 @@ impl Experiment for Training<'_> {
         let (cfg, data) = (self.cfg, self.data);
         let began = Instant::now();
         let mut progress = EpochProgress::new(epoch, cfg.epochs, data.train.rows as u64, "examples");
-        let (mut seen, mut hits) = (0usize, 0usize);
+        let (mut seen, mut hits, mut loss_sum, mut batches) = (0usize, 0usize, 0.0f64, 0usize);
+        // about a hundred updates an epoch: every tenth is caught, and a batch-1 epoch does
+        // not build a message per example
+        let every = data.train.rows.div_ceil(100).max(1);
         let batch_loss = train_epoch(
             &mut self.model,
             &mut self.optimizer,
@@ -183,11 +186,15 @@ impl Experiment for Training<'_> {
             |n, loss, correct| {
                 seen += n;
                 hits += correct;
-                if seen % 1024 < n {
+                loss_sum += loss as f64;
+                batches += 1;
+                if seen % every < n || seen == data.train.rows {
                     progress.update(seen as u64, || {
                         let rate = seen as f64 / began.elapsed().as_secs_f64();
+                        // both running means over the epoch so far
                         format!(
-                            "{rate:.0} examples/s, loss {loss:.4} acc {:.4}",
+                            "{rate:.0} examples/s, loss {:.4} acc {:.4}",
+                            loss_sum / batches as f64,
                             hits as f64 / seen as f64
                         )
                     });

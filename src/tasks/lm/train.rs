@@ -91,7 +91,7 @@ impl Experiment for Training<'_> {
         let steps = cfg.max_batches.unwrap_or(batches).min(batches);
         let began = Instant::now();
         self.engine.start_epoch(epoch)?;
-        let mut progress = EpochProgress::new(epoch, cfg.epochs, batches as u64, "batches");
+        let mut progress = EpochProgress::new(epoch, cfg.epochs, steps as u64, "batches");
         let (mut loss_sum, mut tokens_seen) = (0.0, 0usize);
         let mut i = 0;
         for step in 0..steps {

@@ -187,6 +187,9 @@ fn to_json(o: &Outcome, ckpt: &LukeCheckpoint, style: Style) -> Value {
             let mut v = prediction(labels, &o.logits, style.multi_label);
             v["text"] = json!(o.text);
             v["spans"] = json!(o.spans);
+            if !o.spans.is_empty() {
+                v["mentions"] = json!(mentions(o));
+            }
             v["labels"] = json!(labels);
             v
         }
@@ -255,8 +258,21 @@ fn print_human(o: &Outcome, ckpt: &LukeCheckpoint, style: Style) {
                 println!("{s}:{e}\t{}\t{line}", mention(&o.text, (s, e)));
             }
         }
-        _ => println!("{}", human_row(&o.logits, labels, style.multi_label)),
+        _ => {
+            // the mentions first, so a span one character off (`[Tar]`) shows at once
+            let shown: Vec<String> = mentions(o).iter().map(|m| format!("[{m}]")).collect();
+            let row = human_row(&o.logits, labels, style.multi_label);
+            match shown.is_empty() {
+                true => println!("{row}"),
+                false => println!("{}\t{row}", shown.join(" ")),
+            }
+        }
     }
+}
+
+/// The text each span covers, in order.
+fn mentions(o: &Outcome) -> Vec<String> {
+    o.spans.iter().map(|&s| mention(&o.text, s)).collect()
 }
 
 /// `luke choose` over labelled rows: how many answers were right.

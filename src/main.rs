@@ -3,7 +3,7 @@
 mod cli;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use cli::bench::BenchCommand;
 use cli::classify::ClassifyCommand;
 use cli::data::{DataCommand, NewsCommand};
@@ -47,12 +47,13 @@ enum Command {
     Device(cli::device::DeviceArgs),
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
+    let typed = |path: &[&str]| cli::resume::typed(matches, path);
     match cli.command {
         Command::Data(cmd) => cli::data::run_data(cmd),
         Command::News(cmd) => cli::data::run_news(cmd),
-        Command::Classify(cmd) => cli::classify::run(cmd),
-        Command::Lm(cmd) => cli::lm::run(cmd),
+        Command::Classify(cmd) => cli::classify::run(cmd, &typed(&["classify", "train"])),
+        Command::Lm(cmd) => cli::lm::run(cmd, &typed(&["lm", "train"])),
         Command::Luke(cmd) => cli::luke::run(cmd),
         Command::Bench(cmd) => cli::bench::run(cmd),
         Command::Device(args) => cli::device::run(args),
@@ -61,8 +62,10 @@ fn run(cli: Cli) -> Result<()> {
 
 fn main() -> ExitCode {
     tsumugi::memory::keep_freed_memory();
-    let cli = Cli::parse();
-    match run(cli) {
+    // the matches are kept: `--resume` needs to know which options were typed
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    match run(cli, &matches) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

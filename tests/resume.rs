@@ -55,7 +55,15 @@ fn resume_after_kill_matches_uninterrupted_run() {
         "three epochs were finished before the crash"
     );
     assert!(!crashed.join("report.md").exists());
-    ok(&["classify", "train", "--out", c, "--resume"]);
+    // options typed again must match the run's: another --epochs is refused, naming it
+    let o = bin()
+        .args(["classify", "train", "--out", c, "--resume", "--epochs", "40"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("epochs (6 → 40)"), "{err}");
+    ok(&["classify", "train", "--out", c, "--resume", "--epochs", "6"]);
     assert_eq!(metrics(&crashed), metrics(&straight));
     assert_eq!(
         std::fs::read(crashed.join("checkpoints/last.safetensors")).unwrap(),

@@ -78,7 +78,8 @@ pub enum ClassifyCommand {
     },
 }
 
-pub fn run(cmd: ClassifyCommand) -> Result<()> {
+/// Runs a `classify` command; `typed` holds the ids of the options typed for `train`.
+pub fn run(cmd: ClassifyCommand, typed: &[String]) -> Result<()> {
     match cmd {
         ClassifyCommand::Features { data, out } => {
             let splits = data.load_splits()?;
@@ -111,7 +112,7 @@ pub fn run(cmd: ClassifyCommand) -> Result<()> {
             );
         }
         ClassifyCommand::Train(args) => {
-            let summary = train::run(&args.job()?)?;
+            let summary = train::run(&args.job(typed)?)?;
             if args.run.json {
                 return print_json(&summary);
             }

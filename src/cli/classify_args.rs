@@ -3,15 +3,48 @@
 //! defaults a run starts from.
 
 use super::flags::{DeviceArg, EmptyArg, RunFlags, TokenizerArg};
+use super::resume::{any_setting, overlay};
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use tsumugi::models::classifier::Arch;
+use tsumugi::report::run_dir::{Existing, RunDir};
 use tsumugi::tasks::classify::config::{TrainConfig, TrainJob};
 use tsumugi::tasks::classify::source::{self, Splits};
 use tsumugi::train::early_stop::EarlyStop;
 use tsumugi::train::optim::OptimizerConfig;
 use tsumugi::train::schedule::Schedule;
+
+/// Which fields of `config.json` each option sets, for `--resume` with options typed again.
+const SETTINGS: &[(&str, &[&str])] = &[
+    ("data", &["data"]),
+    ("valid", &["valid"]),
+    ("test", &["test"]),
+    ("vectors", &["vectors"]),
+    ("tokenizer", &["tokenizer"]),
+    ("empty_policy", &["empty_policy"]),
+    ("valid_fraction", &["valid_fraction"]),
+    ("seed", &["seed"]),
+    ("model", &["arch"]),
+    ("hidden", &["arch"]),
+    ("no_batch_norm", &["arch"]),
+    ("dropout", &["arch"]),
+    ("optimizer", &["optimizer"]),
+    ("momentum", &["optimizer"]),
+    ("nesterov", &["optimizer"]),
+    ("weight_decay", &["optimizer"]),
+    ("lr", &["lr"]),
+    ("schedule", &["schedule"]),
+    ("step_size", &["schedule"]),
+    ("gamma", &["schedule"]),
+    ("eta_min", &["schedule"]),
+    ("batch_size", &["batch_size"]),
+    ("epochs", &["epochs"]),
+    ("early_stop", &["early_stop"]),
+    ("patience", &["early_stop"]),
+    ("clip", &["clip"]),
+    ("device", &["device"]),
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModelKind {
@@ -156,10 +189,20 @@ pub struct TrainArgs {
 }
 
 impl TrainArgs {
-    /// The run this command line asks for: its options resolved, or `--resume`'s run.
-    pub fn job(&self) -> Result<TrainJob> {
+    /// The run this command line asks for: its options resolved, or with `--resume` the run's
+    /// own, with the options typed again (`typed`, by id) laid over them to be checked.
+    pub fn job(&self, typed: &[String]) -> Result<TrainJob> {
+        let config = match (self.run.resume, any_setting(typed, SETTINGS)) {
+            (false, _) => Some(self.resolve()?),
+            (true, false) => None,
+            (true, true) => {
+                RunDir::check(&self.out, Existing::Resume)?;
+                let saved = TrainConfig::read_from_run(&self.out)?;
+                Some(overlay(&saved, &self.resolve()?, typed, SETTINGS)?)
+            }
+        };
         Ok(TrainJob {
-            config: if self.run.resume { None } else { Some(self.resolve()?) },
+            config,
             out: self.out.clone(),
             existing: self.run.existing(),
             json: self.run.json,

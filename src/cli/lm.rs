@@ -51,10 +51,11 @@ pub enum LmCommand {
     },
 }
 
-pub fn run(cmd: LmCommand) -> Result<()> {
+/// Runs an `lm` command; `typed` holds the ids of the options typed for `train`.
+pub fn run(cmd: LmCommand, typed: &[String]) -> Result<()> {
     match cmd {
         LmCommand::Train(args) => {
-            let s = tsumugi::tasks::lm::train::run(&args.job())?;
+            let s = tsumugi::tasks::lm::train::run(&args.job(typed)?)?;
             if args.run.json {
                 return print_json(&s);
             }

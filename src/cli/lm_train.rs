@@ -2,9 +2,33 @@
 //! every option given on the command line over it.
 
 use super::flags::{DeviceArg, RunFlags};
+use super::resume::{any_setting, overlay};
+use anyhow::Result;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
+use tsumugi::report::run_dir::{Existing, RunDir};
 use tsumugi::tasks::lm::config::{CorpusSource, LmRunConfig, LmTrainJob, Preset};
+use tsumugi::tasks::lm::saved::SavedRun;
+
+/// Which fields of `config.json` each option sets, for `--resume` with options typed again.
+const SETTINGS: &[(&str, &[&str])] = &[
+    ("preset", &["preset"]),
+    ("hidden", &["model.hidden", "model.embed"]),
+    ("layers", &["model.layers"]),
+    ("dropout", &["model.dropout"]),
+    ("variational", &["model.locked_dropout"]),
+    ("embedding_dropout", &["model.embedding_dropout"]),
+    ("untied", &["model.tied"]),
+    ("tied", &["model.tied"]),
+    ("lr", &["lr"]),
+    ("clip", &["clip"]),
+    ("batch_size", &["batch_size"]),
+    ("bptt", &["bptt"]),
+    ("epochs", &["epochs"]),
+    ("seed", &["seed"]),
+    ("max_batches", &["max_batches"]),
+    ("device", &["device"]),
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PresetArg {
@@ -87,8 +111,39 @@ pub struct LmTrainArgs {
 }
 
 impl LmTrainArgs {
+    /// The run this command line asks for: the preset with its options over it, or with
+    /// `--resume` the run's own options, with those typed again (`typed`, by id) laid over
+    /// them to be checked.
+    pub fn job(&self, typed: &[String]) -> Result<LmTrainJob> {
+        let resolved = self.resolve();
+        let config = match (self.run.resume, any_setting(typed, SETTINGS)) {
+            (false, _) => Some(resolved),
+            (true, false) => None,
+            (true, true) => {
+                RunDir::check(&self.out, Existing::Resume)?;
+                let saved = SavedRun::open(&self.out)?.config;
+                Some(overlay(&saved, &resolved, typed, SETTINGS)?)
+            }
+        };
+        let corpus = match (&self.train, &self.valid, &self.test) {
+            (Some(train), Some(valid), Some(test)) => CorpusSource::Files {
+                train: train.clone(),
+                valid: valid.clone(),
+                test: test.clone(),
+            },
+            _ => CorpusSource::Named(self.corpus.clone()),
+        };
+        Ok(LmTrainJob {
+            corpus,
+            config,
+            out: self.out.clone(),
+            existing: self.run.existing(),
+            json: self.run.json,
+        })
+    }
+
     /// The preset with this command line's options over it.
-    pub fn job(&self) -> LmTrainJob {
+    fn resolve(&self) -> LmRunConfig {
         let mut cfg = LmRunConfig::preset(match self.preset {
             PresetArg::ZarembaSmall => Preset::ZarembaSmall,
             PresetArg::BetterRnnlm => Preset::BetterRnnlm,
@@ -110,20 +165,6 @@ impl LmTrainArgs {
         cfg.seed = self.seed;
         cfg.max_batches = self.max_batches;
         cfg.device = self.device.into();
-        let corpus = match (&self.train, &self.valid, &self.test) {
-            (Some(train), Some(valid), Some(test)) => CorpusSource::Files {
-                train: train.clone(),
-                valid: valid.clone(),
-                test: test.clone(),
-            },
-            _ => CorpusSource::Named(self.corpus.clone()),
-        };
-        LmTrainJob {
-            corpus,
-            config: cfg,
-            out: self.out.clone(),
-            existing: self.run.existing(),
-            json: self.run.json,
-        }
+        cfg
     }
 }

@@ -10,6 +10,7 @@ pub mod flags;
 pub mod lm;
 pub mod lm_train;
 pub mod luke;
+pub mod resume;
 
 /// Pretty JSON on stdout, for `--json`.
 pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {

@@ -10,8 +10,9 @@ use crate::report::run_dir::Existing;
 use crate::train::early_stop::EarlyStop;
 use crate::train::optim::OptimizerConfig;
 use crate::train::schedule::Schedule;
+use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The resolved options of one run, as stored in `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,6 +39,13 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
+    /// The options a run in `dir` was started with.
+    pub fn read_from_run(dir: &Path) -> Result<Self> {
+        let path = dir.join("config.json");
+        let text = std::fs::read_to_string(&path).with_context(|| format!("--resume needs {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{}: not a classify config", path.display()))
+    }
+
     /// What `classify train` runs with no options but `--data` and `--vectors`: an MLP (256,
     /// BatchNorm, dropout 0.2), AdamW 1e-3 with weight decay 0.01, cosine over 60 epochs to 1e-5,
     /// batch 64, early stopping after 20 epochs without a better validation loss.

@@ -5,7 +5,7 @@ use super::{featurize, report, source, trainer};
 use crate::compute::Device;
 use crate::report::run_dir::{Existing, RunDir};
 use crate::train::metrics::{evaluate, Evaluation};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -28,10 +28,18 @@ pub fn run(job: &TrainJob) -> Result<TrainSummary> {
     let resume = job.existing == Existing::Resume;
     let cfg: TrainConfig = match (&job.config, resume) {
         (Some(cfg), false) => cfg.clone(),
-        (_, true) => {
-            let path = job.out.join("config.json");
-            let text = std::fs::read_to_string(&path).with_context(|| format!("--resume needs {}", path.display()))?;
-            serde_json::from_str(&text).with_context(|| format!("{}: not a classify config", path.display()))?
+        (typed, true) => {
+            let saved = TrainConfig::read_from_run(&job.out)?;
+            if let Some(cfg) = typed.as_ref().filter(|c| **c != saved) {
+                let changed =
+                    crate::data::json::differences(&serde_json::to_value(&saved)?, &serde_json::to_value(cfg)?);
+                bail!(
+                    "{}: the options differ from the run's config.json: {} (run → now); --resume continues with the run's own options, so type none or the same (training longer is a new run: --epochs also shapes the schedule)",
+                    job.out.display(),
+                    changed.join(", ")
+                );
+            }
+            saved
         }
         (None, false) => bail!("a new run needs its options"),
     };

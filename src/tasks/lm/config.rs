@@ -155,8 +155,9 @@ pub enum CorpusSource {
 #[derive(Debug, Clone)]
 pub struct LmTrainJob {
     pub corpus: CorpusSource,
-    /// The run's options; `model.vocab` is set from the corpus.
-    pub config: LmRunConfig,
+    /// The run's options (`model.vocab` is set from the corpus); `None` when resuming with the
+    /// run's own, from its `config.json`.
+    pub config: Option<LmRunConfig>,
     pub out: PathBuf,
     /// What to do with a run already in `out`.
     pub existing: Existing,

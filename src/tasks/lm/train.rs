@@ -58,7 +58,7 @@ fn resume_point(dir: &Path, cfg: &LmRunConfig, words: &[String], last: &Path) ->
         let changed =
             crate::data::json::differences(&serde_json::to_value(&saved.config)?, &serde_json::to_value(cfg)?);
         bail!(
-            "{}: the options differ from the run's config.json: {} (run → now); resume with the same options",
+            "{}: the options differ from the run's config.json: {} (run → now); --resume continues with the run's own options, so type none or the same",
             dir.display(),
             changed.join(", ")
         );
@@ -145,16 +145,25 @@ impl Experiment for Training<'_> {
 
 pub fn run(job: &LmTrainJob) -> Result<LmSummary> {
     let began = Instant::now();
+    // nothing is written until the options, the corpus and the device are checked; the
+    // options first, so a bad value is named before anything about the run directory
+    if let Some(cfg) = &job.config {
+        cfg.check()?;
+    }
+    RunDir::check(&job.out, job.existing)?;
+    let resuming = job.existing == Existing::Resume;
+    let mut cfg = match &job.config {
+        Some(cfg) => cfg.clone(),
+        None if resuming => SavedRun::open(&job.out)?.config,
+        None => bail!("a new run needs its options"),
+    };
     let [train_path, valid_path, test_path] = corpus_files(&job.corpus)?;
     let mut vocab = Vocab::default();
     let train_ids = read_train(&train_path, &mut vocab)?;
     let valid_ids = read_with(&valid_path, &vocab)?;
     let test_ids = read_with(&test_path, &vocab)?;
-    let mut cfg = job.config.clone();
     cfg.model.vocab = vocab.len();
     cfg.check()?;
-    // nothing is written until the corpus, the options and the device are checked
-    RunDir::check(&job.out, job.existing)?;
     let (train, train_rows) = batchify(&train_ids, cfg.batch_size);
     if train_rows < cfg.bptt + 1 {
         bail!(
@@ -173,7 +182,7 @@ pub fn run(job: &LmTrainJob) -> Result<LmSummary> {
     // everything that can fail on the inputs or the device happens before the first write:
     // the resume point is read and the engine (the GPU, where asked for) is opened first
     let last_path = job.out.join("checkpoints").join("last.safetensors");
-    let resume = if job.existing == Existing::Resume {
+    let resume = if resuming {
         Some(resume_point(&job.out, &cfg, &vocab.words, &last_path)?)
     } else {
         None

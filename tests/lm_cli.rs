@@ -174,7 +174,11 @@ fn killed_mid_epoch_then_resumed_equals_uninterrupted() {
         3
     );
 
-    let resumed = train(dir.path(), &cut, &["--resume"]);
+    // the run's corpus and options come from the run: nothing but --out is typed again
+    let resumed = bin()
+        .args(["lm", "train", "--out", cut.to_str().unwrap(), "--resume", "--json"])
+        .output()
+        .unwrap();
     assert!(resumed.status.success(), "{}", stderr(&resumed));
     assert!(
         stderr(&resumed).contains("resuming after epoch 3"),
@@ -256,6 +260,9 @@ fn eval_and_generate_from_a_run() {
         s["test_perplexity"].as_f64().unwrap(),
     );
     assert!((got - want).abs() < 1e-9, "eval {got} vs train's test {want}");
+    // without --text, the run's own test split (recorded in corpus.json), never PTB
+    let own: serde_json::Value = serde_json::from_str(&ok(&["lm", "eval", "--run", run_dir, "--json"])).unwrap();
+    assert_eq!(own["perplexity"], e["perplexity"], "{own}");
 
     let gen = |seed: &str, temperature: &str| {
         let v: serde_json::Value = serde_json::from_str(&ok(&[

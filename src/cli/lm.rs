@@ -14,10 +14,11 @@ pub enum LmCommand {
         /// Run directory written by `lm train --out`.
         #[arg(long)]
         run: PathBuf,
-        /// Text file, one sentence per line (words unknown to the run become <unk>), or
-        /// `ptb:test`, `ptb:valid`, `ptb:train`.
-        #[arg(long, default_value = "ptb:test")]
-        text: String,
+        /// Text file, one sentence per line, or `ptb:test`, `ptb:valid`, `ptb:train` (default: the
+        /// run's own test split). A word the run never saw becomes <unk> when its vocabulary has
+        /// one, and is an error naming it otherwise.
+        #[arg(long)]
+        text: Option<String>,
         /// Checkpoint in the run's checkpoints/ to evaluate.
         #[arg(long, default_value = "best.safetensors")]
         checkpoint: String,
@@ -72,7 +73,9 @@ pub fn run(cmd: LmCommand, typed: &[String]) -> Result<()> {
             checkpoint,
             json,
         } => {
-            let r = tsumugi::tasks::lm::eval::run(&run, &tsumugi::tasks::lm::eval::text_path(&text)?, &checkpoint)?;
+            use tsumugi::tasks::lm::eval;
+            let text = text.map(|t| eval::text_path(&t)).transpose()?;
+            let r = eval::run(&run, text.as_deref(), &checkpoint)?;
             if json {
                 return print_json(&r);
             }

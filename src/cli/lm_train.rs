@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use tsumugi::report::run_dir::{Existing, RunDir};
 use tsumugi::tasks::lm::config::{CorpusSource, LmRunConfig, LmTrainJob, Preset};
-use tsumugi::tasks::lm::saved::SavedRun;
+use tsumugi::tasks::lm::saved::{recorded_corpus, SavedRun};
 
 /// Which fields of `config.json` each option sets, for `--resume` with options typed again.
 const SETTINGS: &[(&str, &[&str])] = &[
@@ -125,8 +125,17 @@ impl LmTrainArgs {
                 Some(overlay(&saved, &resolved, typed, SETTINGS)?)
             }
         };
-        let corpus = match (&self.train, &self.valid, &self.test) {
-            (Some(train), Some(valid), Some(test)) => CorpusSource::Files {
+        // a resumed run reads the corpus it recorded, unless one is typed again
+        let corpus_typed = ["corpus", "train", "valid", "test"]
+            .iter()
+            .any(|id| typed.iter().any(|t| t == id));
+        let recorded = match self.run.resume && !corpus_typed {
+            true => recorded_corpus(&self.out)?,
+            false => None,
+        };
+        let corpus = match (&self.train, &self.valid, &self.test, recorded) {
+            (_, _, _, Some([train, valid, test])) => CorpusSource::Files { train, valid, test },
+            (Some(train), Some(valid), Some(test), None) => CorpusSource::Files {
                 train: train.clone(),
                 valid: valid.clone(),
                 test: test.clone(),

@@ -38,6 +38,7 @@ impl Existing {
 /// The files and folders a run writes; `--overwrite` removes these and nothing else.
 const RUN_ENTRIES: &[&str] = &[
     "config.json",
+    "corpus.json",
     "vocab.json",
     "labels.json",
     "metrics.jsonl",

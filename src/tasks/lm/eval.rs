@@ -58,8 +58,22 @@ pub fn text_path(spec: &str) -> Result<PathBuf> {
     }
 }
 
-pub fn run(run_dir: &Path, text: &Path, checkpoint: &str) -> Result<EvalResult> {
+/// Perplexity of the run's `checkpoint` on `text`, by default the run's own test split (PTB's
+/// for runs that did not record their corpus).
+pub fn run(run_dir: &Path, text: Option<&Path>, checkpoint: &str) -> Result<EvalResult> {
     let saved = SavedRun::open(run_dir)?;
+    let own_test;
+    let text = match (text, saved.corpus()?) {
+        (Some(text), _) => text,
+        (None, Some([_, _, test])) => {
+            own_test = test;
+            &own_test
+        }
+        (None, None) => {
+            own_test = text_path("ptb:test")?;
+            &own_test
+        }
+    };
     let (model, _) = saved.load(checkpoint)?;
     let ids = read_with(text, &saved.vocab)?;
     let batch = saved.config.eval_batch_size;

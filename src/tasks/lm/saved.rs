@@ -43,6 +43,12 @@ impl SavedRun {
         })
     }
 
+    /// The train, valid and test files the run was trained on, as `corpus.json` records them
+    /// (absolute paths); `None` for runs written before it was kept.
+    pub fn corpus(&self) -> Result<Option<[PathBuf; 3]>> {
+        recorded_corpus(&self.dir)
+    }
+
     pub fn checkpoint(&self, name: &str) -> PathBuf {
         self.dir.join("checkpoints").join(name)
     }
@@ -50,6 +56,19 @@ impl SavedRun {
     /// The model with the weights of `checkpoints/<name>`, and that file's metadata.
     pub fn load(&self, name: &str) -> Result<(LanguageModel, Option<serde_json::Value>)> {
         load_weights(&self.checkpoint(name), &self.config)
+    }
+}
+
+/// `dir/corpus.json`, where a run records its corpus files.
+pub fn recorded_corpus(dir: &Path) -> Result<Option<[PathBuf; 3]>> {
+    let path = dir.join("corpus.json");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let files: Vec<PathBuf> = read_json(&path)?;
+    match <[PathBuf; 3]>::try_from(files) {
+        Ok(files) => Ok(Some(files)),
+        Err(_) => bail!("{}: expected the train, valid and test files", path.display()),
     }
 }
 

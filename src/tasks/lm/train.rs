@@ -192,6 +192,12 @@ pub fn run(job: &LmTrainJob) -> Result<LmSummary> {
     if resume.is_none() {
         run.write_json("config.json", &cfg)?;
         run.write_json("vocab.json", &vocab.words)?;
+        // absolute, so `lm eval` and `--resume` find them from any folder
+        let absolute = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        run.write_json(
+            "corpus.json",
+            &[&train_path, &valid_path, &test_path].map(|p| absolute(p)),
+        )?;
     }
     let mut log = |line: &str| {
         if job.json {

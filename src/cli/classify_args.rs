@@ -3,12 +3,11 @@
 //! defaults a run starts from.
 
 use super::flags::{DeviceArg, EmptyArg, RunFlags, TokenizerArg};
-use super::resume::{any_setting, overlay};
+use super::resume::job_config;
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use tsumugi::models::classifier::Arch;
-use tsumugi::report::run_dir::{Existing, RunDir};
 use tsumugi::tasks::classify::config::{TrainConfig, TrainJob};
 use tsumugi::tasks::classify::source::{self, Splits};
 use tsumugi::train::early_stop::EarlyStop;
@@ -192,15 +191,14 @@ impl TrainArgs {
     /// The run this command line asks for: its options resolved, or with `--resume` the run's
     /// own, with the options typed again (`typed`, by id) laid over them to be checked.
     pub fn job(&self, typed: &[String]) -> Result<TrainJob> {
-        let config = match (self.run.resume, any_setting(typed, SETTINGS)) {
-            (false, _) => Some(self.resolve()?),
-            (true, false) => None,
-            (true, true) => {
-                RunDir::check(&self.out, Existing::Resume)?;
-                let saved = TrainConfig::read_from_run(&self.out)?;
-                Some(overlay(&saved, &self.resolve()?, typed, SETTINGS)?)
-            }
-        };
+        let config = job_config(
+            self.run.resume,
+            typed,
+            SETTINGS,
+            &self.out,
+            || self.resolve(),
+            TrainConfig::read_from_run,
+        )?;
         Ok(TrainJob {
             config,
             out: self.out.clone(),

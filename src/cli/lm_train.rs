@@ -2,11 +2,10 @@
 //! every option given on the command line over it.
 
 use super::flags::{DeviceArg, RunFlags};
-use super::resume::{any_setting, overlay};
+use super::resume::job_config;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
-use tsumugi::report::run_dir::{Existing, RunDir};
 use tsumugi::tasks::lm::config::{CorpusSource, LmRunConfig, LmTrainJob, Preset};
 use tsumugi::tasks::lm::saved::{recorded_corpus, SavedRun};
 
@@ -115,16 +114,14 @@ impl LmTrainArgs {
     /// `--resume` the run's own options, with those typed again (`typed`, by id) laid over
     /// them to be checked.
     pub fn job(&self, typed: &[String]) -> Result<LmTrainJob> {
-        let resolved = self.resolve();
-        let config = match (self.run.resume, any_setting(typed, SETTINGS)) {
-            (false, _) => Some(resolved),
-            (true, false) => None,
-            (true, true) => {
-                RunDir::check(&self.out, Existing::Resume)?;
-                let saved = SavedRun::open(&self.out)?.config;
-                Some(overlay(&saved, &resolved, typed, SETTINGS)?)
-            }
-        };
+        let config = job_config(
+            self.run.resume,
+            typed,
+            SETTINGS,
+            &self.out,
+            || Ok(self.resolve()),
+            |out| Ok(SavedRun::open(out)?.config),
+        )?;
         // a resumed run reads the corpus it recorded, unless one is typed again
         let corpus_typed = ["corpus", "train", "valid", "test"]
             .iter()

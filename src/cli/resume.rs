@@ -7,6 +7,8 @@ use clap::parser::ValueSource;
 use clap::ArgMatches;
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
+use std::path::Path;
+use tsumugi::report::run_dir::{Existing, RunDir};
 
 /// The ids of the options typed on the command line of the subcommand at `path`
 /// (`["classify", "train"]`); none when another command ran.
@@ -24,9 +26,31 @@ pub fn typed(matches: &ArgMatches, path: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// The config a training command hands the library: for a new run the one the flags resolve
+/// to; for `--resume` none (the run's own), or, when settings were typed again, the run's
+/// (`read` from `out`) with them laid over, for the library to check.
+pub fn job_config<T: Serialize + DeserializeOwned>(
+    resume: bool,
+    typed: &[String],
+    table: &[(&str, &[&str])],
+    out: &Path,
+    resolve: impl FnOnce() -> Result<T>,
+    read: impl FnOnce(&Path) -> Result<T>,
+) -> Result<Option<T>> {
+    match (resume, any_setting(typed, table)) {
+        (false, _) => Ok(Some(resolve()?)),
+        (true, false) => Ok(None),
+        (true, true) => {
+            RunDir::check(out, Existing::Resume)?;
+            let saved = read(out)?;
+            Ok(Some(overlay(&saved, &resolve()?, typed, table)?))
+        }
+    }
+}
+
 /// `saved` with the config fields that typed options set (`table`: option id → JSON paths
 /// such as `model.hidden`) taken from `flags`, the config the command line resolves to.
-pub fn overlay<T: Serialize + DeserializeOwned>(
+fn overlay<T: Serialize + DeserializeOwned>(
     saved: &T,
     flags: &T,
     typed: &[String],
@@ -52,7 +76,7 @@ pub fn overlay<T: Serialize + DeserializeOwned>(
 }
 
 /// Whether any option beyond those that say where and how to run was typed.
-pub fn any_setting(typed: &[String], table: &[(&str, &[&str])]) -> bool {
+fn any_setting(typed: &[String], table: &[(&str, &[&str])]) -> bool {
     typed.iter().any(|t| table.iter().any(|(id, _)| id == t))
 }
 

@@ -70,10 +70,10 @@ impl Weights {
 
     /// Takes the tensor `name`, which must have exactly `shape`.
     pub fn take(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-        let key = self
+        let (key, (found, values)) = self
             .key(name)
+            .and_then(|key| self.tensors.remove_entry(&key))
             .ok_or_else(|| anyhow!("{}: missing tensor {name}", self.source))?;
-        let (found, values) = self.tensors.remove(&key).expect("the key was just found");
         if found != shape {
             bail!("{}: tensor {key} has shape {found:?}, expected {shape:?}", self.source);
         }

@@ -95,20 +95,11 @@ impl TensorFile {
     /// The model's tensors, moved out as a weight source; optimizer state stays for
     /// [`restore_optimizer`].
     pub fn weights(&mut self) -> Weights {
-        let names: Vec<String> = self
-            .f32
-            .keys()
-            .filter(|k| !k.starts_with(OPTIM_PREFIX))
-            .cloned()
-            .collect();
-        let tensors = names
+        let (optimizer, model) = std::mem::take(&mut self.f32)
             .into_iter()
-            .map(|n| {
-                let t = self.f32.remove(&n).expect("listed above");
-                (n, t)
-            })
-            .collect();
-        Weights::new(self.source.clone(), tensors)
+            .partition(|(name, _)| name.starts_with(OPTIM_PREFIX));
+        self.f32 = optimizer;
+        Weights::new(self.source.clone(), model)
     }
 }
 

@@ -50,6 +50,12 @@ pub trait Experiment {
     /// Takes weights and optimizer state from the last checkpoint of the run being resumed.
     fn restore(&mut self, file: TensorFile) -> Result<()>;
 
+    /// Why the validation loss of the epoch just run is not finite, as a clause for the stop
+    /// message (`; the last step … left non-finite values in `fc.weight``), or nothing.
+    fn why_not_finite(&mut self) -> Result<String> {
+        Ok(String::new())
+    }
+
     /// The line printed after `record`, which took `seconds`.
     fn describe(&self, record: &Self::Record, seconds: f64) -> String;
 }
@@ -128,6 +134,20 @@ impl ResumePoint {
     }
 }
 
+/// Refuses to resume the run in `dir` with options other than those it was started with
+/// (`saved`), naming each that differs; `hint` ends the message.
+pub fn same_options<T: Serialize + PartialEq>(dir: &Path, saved: &T, now: &T, hint: &str) -> Result<()> {
+    if saved == now {
+        return Ok(());
+    }
+    let changed = crate::data::json::differences(&serde_json::to_value(saved)?, &serde_json::to_value(now)?);
+    anyhow::bail!(
+        "{}: the options differ from the run's config.json: {} (run → now); --resume continues with the run's own options, so type none or the same{hint}",
+        dir.display(),
+        changed.join(", ")
+    )
+}
+
 /// The crash-test hook: with `TSUMUGI_CRASH_IN_EPOCH=N`, the process aborts (no unwinding, no
 /// flushing — what `kill -9` does) halfway through epoch N, so tests can check that `--resume`
 /// reproduces an uninterrupted run.
@@ -162,8 +182,6 @@ pub struct Finished<R> {
     pub best_path: PathBuf,
     /// Why training ended before its last epoch, if it did.
     pub stopped_early: Option<String>,
-    /// Seconds per epoch in this process (kept out of metrics.jsonl, which must reproduce).
-    pub epoch_seconds: Vec<f64>,
 }
 
 /// Trains `exp` for `plan.epochs` epochs into `run`, from `resume` where given.
@@ -211,7 +229,6 @@ pub fn train<E: Experiment>(
         }
     }
     let mut stopped_early = None;
-    let mut epoch_seconds = Vec::new();
     if done > 0 && plan.early_stop.should_stop(&valid_losses) {
         stopped_early = Some(format!("early stopping ({}) had already triggered", plan.early_stop));
         done = plan.epochs;
@@ -224,8 +241,9 @@ pub fn train<E: Experiment>(
             .with_context(|| format!("training stopped; {}", stop::survivor(&last_path)))?;
         if !valid_loss.is_finite() {
             anyhow::bail!(
-                "validation loss became {valid_loss} after epoch {epoch} (lr {}); {}",
+                "validation loss became {valid_loss} after epoch {epoch} (lr {}){}; {}",
                 stop::readable(lr),
+                exp.why_not_finite()?,
                 stop::survivor(&last_path)
             );
         }
@@ -244,9 +262,7 @@ pub fn train<E: Experiment>(
             exp.save(&best_path, meta.clone())?;
         }
         exp.save(&last_path, meta)?;
-        let seconds = began.elapsed().as_secs_f64();
-        epoch_seconds.push(seconds);
-        log(&exp.describe(&record, seconds));
+        log(&exp.describe(&record, began.elapsed().as_secs_f64()));
         history.push(record);
         valid_losses.push(valid_loss);
         if plan.early_stop.should_stop(&valid_losses) {
@@ -263,6 +279,73 @@ pub fn train<E: Experiment>(
         best_valid_loss,
         best_path,
         stopped_early,
-        epoch_seconds,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::run_dir::Existing;
+
+    /// An experiment whose validation loss is NaN from epoch 2 on.
+    struct Diverging;
+
+    impl Experiment for Diverging {
+        type Record = usize;
+
+        fn valid_loss(_: &usize) -> f64 {
+            1.0
+        }
+
+        fn epoch(&mut self, epoch: usize, _: f32, _: &Crash) -> Result<Epoch<usize>> {
+            let valid_loss = if epoch < 2 { 1.0 } else { f64::NAN };
+            Ok(Epoch {
+                record: epoch,
+                valid_loss,
+            })
+        }
+
+        fn save(&mut self, path: &Path, _: serde_json::Value) -> Result<()> {
+            crate::atomic::write_atomic(path, b"weights")
+        }
+
+        fn restore(&mut self, _: TensorFile) -> Result<()> {
+            Ok(())
+        }
+
+        fn why_not_finite(&mut self) -> Result<String> {
+            Ok("; `w` went NaN".to_string())
+        }
+
+        fn describe(&self, _: &usize, _: f64) -> String {
+            String::new()
+        }
+    }
+
+    #[test]
+    fn a_non_finite_validation_loss_stops_with_the_reason_and_the_surviving_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::create(dir.path(), Existing::Refuse).unwrap();
+        let plan = Plan {
+            epochs: 3,
+            lr: 0.5,
+            schedule: Schedule::Constant,
+            early_stop: EarlyStop::Never,
+            meta: serde_json::json!({}),
+        };
+        let e = train(&mut Diverging, &plan, &run, None, &mut |_| {})
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("validation loss became NaN after epoch 2 (lr 0.5); `w` went NaN"),
+            "{e}"
+        );
+        assert!(
+            e.contains("the last good checkpoint is") && e.contains("last.safetensors"),
+            "{e}"
+        );
+        let metrics = std::fs::read_to_string(run.path("metrics.jsonl")).unwrap();
+        assert_eq!(metrics, "1\n", "the NaN epoch is not recorded");
+    }
 }

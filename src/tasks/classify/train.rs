@@ -4,6 +4,7 @@ use super::config::{TrainConfig, TrainJob};
 use super::{featurize, report, source, trainer};
 use crate::compute::Device;
 use crate::report::run_dir::{Existing, RunDir};
+use crate::train::epochs::same_options;
 use crate::train::metrics::{evaluate, Evaluation};
 use anyhow::{bail, Result};
 use serde::Serialize;
@@ -30,14 +31,9 @@ pub fn run(job: &TrainJob) -> Result<TrainSummary> {
         (Some(cfg), false) => cfg.clone(),
         (typed, true) => {
             let saved = TrainConfig::read_from_run(&job.out)?;
-            if let Some(cfg) = typed.as_ref().filter(|c| **c != saved) {
-                let changed =
-                    crate::data::json::differences(&serde_json::to_value(&saved)?, &serde_json::to_value(cfg)?);
-                bail!(
-                    "{}: the options differ from the run's config.json: {} (run → now); --resume continues with the run's own options, so type none or the same (training longer is a new run: --epochs also shapes the schedule)",
-                    job.out.display(),
-                    changed.join(", ")
-                );
+            if let Some(cfg) = typed {
+                let hint = " (training longer is a new run: --epochs also shapes the schedule)";
+                same_options(&job.out, &saved, cfg, hint)?;
             }
             saved
         }
@@ -76,7 +72,7 @@ pub fn run(job: &TrainJob) -> Result<TrainSummary> {
         run.write_json("config.json", &cfg)?;
     }
     run.write_json("labels.json", &data.labels)?;
-    let outcome = trainer::train(&cfg, &data, &run, resume, &mut log)?;
+    let (best, outcome) = trainer::train(&cfg, &data, &run, resume, &mut log)?;
     if let Some(why) = &outcome.stopped_early {
         log(why);
     }
@@ -88,7 +84,7 @@ pub fn run(job: &TrainJob) -> Result<TrainSummary> {
     ];
     for (name, m) in sets {
         if let Some(m) = m {
-            let (loss, _, predicted) = trainer::evaluate(&outcome.best, m, data.dim);
+            let (loss, _, predicted) = trainer::evaluate(&best, m, data.dim);
             evaluations.push((name.to_string(), evaluate(&m.y, &predicted, &data.labels, loss)));
         }
     }
@@ -105,7 +101,7 @@ pub fn run(job: &TrainJob) -> Result<TrainSummary> {
         stopped_early: outcome.stopped_early.as_deref(),
         evaluations: &evaluations,
         coverage: &data.coverage,
-        trainable: outcome.best.params.trainable_count(),
+        trainable: best.params.trainable_count(),
     });
     crate::atomic::write_atomic(&run.path("report.md"), md.as_bytes())?;
     let get = |n: &str| evaluations.iter().find(|(s, _)| s == n).map(|(_, e)| e);

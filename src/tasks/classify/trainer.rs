@@ -13,7 +13,7 @@ use crate::nn::weights::Part;
 use crate::report::run_dir::RunDir;
 use crate::train::checkpoint::{self, TensorFile};
 use crate::train::clip::{clip_factor, grad_norm};
-use crate::train::epochs::{self, Crash, Epoch, Experiment, Plan, ResumePoint};
+use crate::train::epochs::{self, Crash, Epoch, Experiment, Finished, Plan, ResumePoint};
 use crate::train::metrics::argmax_rows;
 use crate::train::optim::Optimizer;
 use crate::train::progress::EpochProgress;
@@ -38,18 +38,6 @@ pub struct EpochRecord {
     pub train_accuracy: f64,
     pub valid_loss: f64,
     pub valid_accuracy: f64,
-}
-
-/// The result of a training run.
-pub struct Outcome {
-    /// The model at the lowest validation loss.
-    pub best: Classifier,
-    pub best_epoch: usize,
-    pub history: Vec<EpochRecord>,
-    /// Why training ended before `epochs`, if it did.
-    pub stopped_early: Option<String>,
-    /// Seconds per epoch in this process (not in metrics.jsonl, which must be reproducible).
-    pub epoch_seconds: Vec<f64>,
 }
 
 /// The RNG for one epoch's shuffle and dropout.
@@ -204,21 +192,6 @@ impl Experiment for Training<'_> {
         progress.finish();
         let (train_loss, train_accuracy, _) = evaluate(&self.model, &data.train, data.dim);
         let (valid_loss, valid_accuracy, _) = evaluate(&self.model, &data.valid, data.dim);
-        if !valid_loss.is_finite() {
-            // the epoch's steps all had finite losses: either its last step left non-finite
-            // weights, or finite weights overflow on the validation data
-            let why = match self.model.params.first_non_finite() {
-                Some(name) => format!(
-                    "; the last step of the epoch (step {}) left non-finite values in `{name}`",
-                    data.train.rows.div_ceil(cfg.batch_size),
-                ),
-                None => String::new(),
-            };
-            bail!(
-                "validation loss became {valid_loss} after epoch {epoch} (lr {}){why}",
-                stop::readable(lr),
-            );
-        }
         let record = EpochRecord {
             epoch,
             lr,
@@ -241,6 +214,18 @@ impl Experiment for Training<'_> {
         Ok(())
     }
 
+    /// The epoch's steps all had finite losses: either its last step left non-finite weights
+    /// (named), or finite weights overflow on the validation data.
+    fn why_not_finite(&mut self) -> Result<String> {
+        Ok(match self.model.params.first_non_finite() {
+            Some(name) => format!(
+                "; the last step of the epoch (step {}) left non-finite values in `{name}`",
+                self.data.train.rows.div_ceil(self.cfg.batch_size),
+            ),
+            None => String::new(),
+        })
+    }
+
     fn describe(&self, r: &EpochRecord, seconds: f64) -> String {
         format!(
             "epoch: {}, loss_train: {:.4}, accuracy_train: {:.4}, loss_valid: {:.4}, accuracy_valid: {:.4}, {seconds:.4}sec",
@@ -250,14 +235,15 @@ impl Experiment for Training<'_> {
 }
 
 /// Trains a classifier of `cfg` on `data` into `run` through the shared epoch loop, from the
-/// run's last checkpoint when `resume`.
+/// run's last checkpoint when `resume`: the model at the lowest validation loss, and what the
+/// loop recorded.
 pub fn train(
     cfg: &TrainConfig,
     data: &FeatureSet,
     run: &RunDir,
     resume: bool,
     log: &mut dyn FnMut(&str),
-) -> Result<Outcome> {
+) -> Result<(Classifier, Finished<EpochRecord>)> {
     let spec = ModelSpec {
         arch: cfg.arch.clone(),
         input_dim: data.dim,
@@ -283,11 +269,5 @@ pub fn train(
     };
     let finished = epochs::train(&mut training, &plan, run, resume, log)?;
     let (best, _) = load_model(&finished.best_path, spec)?;
-    Ok(Outcome {
-        best,
-        best_epoch: finished.best_epoch,
-        history: finished.history,
-        stopped_early: finished.stopped_early,
-        epoch_seconds: finished.epoch_seconds,
-    })
+    Ok((best, finished))
 }

@@ -12,7 +12,7 @@ use crate::models::cpu_lm::LanguageModel;
 use crate::report::run_dir::{Existing, RunDir};
 use crate::train::checkpoint::TensorFile;
 use crate::train::early_stop::EarlyStop;
-use crate::train::epochs::{self, Crash, Epoch, Experiment, Plan, ResumePoint};
+use crate::train::epochs::{self, same_options, Crash, Epoch, Experiment, Plan, ResumePoint};
 use crate::train::progress::EpochProgress;
 use crate::train::stop;
 use anyhow::{bail, Result};
@@ -44,25 +44,16 @@ fn corpus_files(corpus: &CorpusSource) -> Result<[PathBuf; 3]> {
 
 /// Checks that the run in `dir` was trained on this vocabulary with these options, and reads
 /// where it stopped.
-fn resume_point(dir: &Path, cfg: &LmRunConfig, words: &[String], last: &Path) -> Result<ResumePoint> {
-    let saved = SavedRun::open(dir)?;
+fn resume_point(saved: &SavedRun, cfg: &LmRunConfig, words: &[String], last: &Path) -> Result<ResumePoint> {
     if saved.vocab.words != words {
         bail!(
             "{}: the run's vocabulary ({} words) differs from this corpus's ({} words); resume with the corpus it was trained on",
-            dir.join("vocab.json").display(),
+            saved.dir.join("vocab.json").display(),
             saved.vocab.words.len(),
             words.len()
         );
     }
-    if saved.config != *cfg {
-        let changed =
-            crate::data::json::differences(&serde_json::to_value(&saved.config)?, &serde_json::to_value(cfg)?);
-        bail!(
-            "{}: the options differ from the run's config.json: {} (run → now); --resume continues with the run's own options, so type none or the same",
-            dir.display(),
-            changed.join(", ")
-        );
-    }
+    same_options(&saved.dir, &saved.config, cfg, "")?;
     ResumePoint::read(last)
 }
 
@@ -151,11 +142,17 @@ pub fn run(job: &LmTrainJob) -> Result<LmSummary> {
         cfg.check()?;
     }
     RunDir::check(&job.out, job.existing)?;
-    let resuming = job.existing == Existing::Resume;
-    let mut cfg = match &job.config {
-        Some(cfg) => cfg.clone(),
-        None if resuming => SavedRun::open(&job.out)?.config,
-        None => bail!("a new run needs its options"),
+    let saved = match job.existing {
+        Existing::Resume => Some(SavedRun::open(&job.out)?),
+        _ => None,
+    };
+    let mut cfg = match (&job.config, &saved) {
+        (Some(cfg), _) => cfg.clone(),
+        (None, Some(saved)) => {
+            saved.config.check()?;
+            saved.config.clone()
+        }
+        (None, None) => bail!("a new run needs its options"),
     };
     let [train_path, valid_path, test_path] = corpus_files(&job.corpus)?;
     let mut vocab = Vocab::default();
@@ -163,7 +160,6 @@ pub fn run(job: &LmTrainJob) -> Result<LmSummary> {
     let valid_ids = read_with(&valid_path, &vocab)?;
     let test_ids = read_with(&test_path, &vocab)?;
     cfg.model.vocab = vocab.len();
-    cfg.check()?;
     let (train, train_rows) = batchify(&train_ids, cfg.batch_size);
     if train_rows < cfg.bptt + 1 {
         bail!(
@@ -182,10 +178,9 @@ pub fn run(job: &LmTrainJob) -> Result<LmSummary> {
     // everything that can fail on the inputs or the device happens before the first write:
     // the resume point is read and the engine (the GPU, where asked for) is opened first
     let last_path = job.out.join("checkpoints").join("last.safetensors");
-    let resume = if resuming {
-        Some(resume_point(&job.out, &cfg, &vocab.words, &last_path)?)
-    } else {
-        None
+    let resume = match &saved {
+        Some(saved) => Some(resume_point(saved, &cfg, &vocab.words, &last_path)?),
+        None => None,
     };
     let engine = engine::new(&cfg, LanguageModel::new(cfg.model.clone(), cfg.seed)?)?;
     let run = RunDir::create(&job.out, job.existing)?;

@@ -4,10 +4,11 @@
 //! the arithmetic of the slice-based layers.
 
 use super::shapes::{
-    check_bias_grad, check_column_sums, check_copy, check_dropout, check_gemm, check_lstm, check_lstm_backward,
-    check_row, check_rows, check_same, check_scalar, check_xent,
+    check_adam, check_bias_grad, check_column_sums, check_copy, check_dropout, check_gemm, check_lstm,
+    check_lstm_backward, check_row, check_rows, check_same, check_scalar, check_xent,
 };
-use super::{clip_scale, mask, Backend, Layout, LstmShape, Tiling};
+use super::{clip_scale, mask, AdamStep, Backend, Layout, LstmShape, Tiling};
+use crate::kernels::adam;
 use crate::kernels::matmul::{matmul, matmul_onto_row};
 use crate::nn::lstm_recurrence::{self as recurrence, Recurrent, Sizes, Taped};
 use crate::nn::vocab_loss::{softmax_cross_entropy, softmax_cross_entropy_grad};
@@ -264,6 +265,16 @@ impl Backend for Cpu {
                 *g = 0.0;
             }
         });
+        Ok(())
+    }
+
+    fn adamw(&self, w: &mut Vec<f32>, g: &mut Vec<f32>, m: &mut Vec<f32>, v: &mut Vec<f32>, s: AdamStep) -> Result<()> {
+        check_adam(w.len(), g.len(), m.len(), v.len())?;
+        // elementwise, so blocks on several threads give the one-thread result
+        w.par_chunks_mut(BLOCK)
+            .zip(g.par_chunks_mut(BLOCK))
+            .zip(m.par_chunks_mut(BLOCK).zip(v.par_chunks_mut(BLOCK)))
+            .for_each(|((w, g), (m, v))| adam::adamw(w, g, m, v, &s, 1.0));
         Ok(())
     }
 }

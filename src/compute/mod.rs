@@ -21,6 +21,7 @@ pub mod mask;
 mod shapes;
 pub mod suite;
 
+pub use crate::kernels::adam::AdamStep;
 pub use crate::kernels::matmul::Layout;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
@@ -206,6 +207,16 @@ pub trait Backend {
     /// `w -= lr · scale · g`, then `g = 0`, where `scale` is `clip_grad_norm_`'s factor for
     /// the joint norm √`sum_sq[0]` and `max_norm`, or 1 without clipping.
     fn sgd(&self, w: &mut Self::Buf, g: &mut Self::Buf, lr: f32, clip: Option<(&Self::Buf, f32)>) -> Result<()>;
+    /// One AdamW step of `w` from `g` with the moments `m`, `v` (all one length), as
+    /// [`crate::kernels::adam::adamw`] computes it; then `g = 0`.
+    fn adamw(
+        &self,
+        w: &mut Self::Buf,
+        g: &mut Self::Buf,
+        m: &mut Self::Buf,
+        v: &mut Self::Buf,
+        s: AdamStep,
+    ) -> Result<()>;
 }
 
 /// `clip_grad_norm_`'s factor for a joint squared norm: `max_norm / (norm + 1e-6)` when that is

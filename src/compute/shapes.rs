@@ -133,3 +133,12 @@ pub(super) fn check_copy(dst: usize, dst_at: usize, src: usize, src_at: usize, l
     );
     Ok(())
 }
+
+/// AdamW's weight, gradient and two moments hold as many values.
+pub(super) fn check_adam(w: usize, g: usize, m: usize, v: usize) -> Result<()> {
+    ensure!(
+        g == w && m == w && v == w,
+        "adamw: weight, gradient and moments of {w}, {g}, {m} and {v} values"
+    );
+    Ok(())
+}

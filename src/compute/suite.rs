@@ -4,7 +4,7 @@
 //! path. Tolerances are relative to the largest reference value: products and sums may group
 //! their additions differently on each device.
 
-use super::{mask, Backend, Layout, LstmShape, Tiling};
+use super::{mask, AdamStep, Backend, Layout, LstmShape, Tiling};
 use anyhow::Result;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -256,6 +256,36 @@ pub fn run<B: Backend>(be: &B) -> Result<Vec<OpCheck>> {
         .collect();
     checks.push(compare("sgd with clipping", &be.download(&wb)?, &want));
     checks.push(compare("sgd zeroes the gradient", &be.download(&gb)?, &vec![0.0; len]));
+
+    // AdamW at step 3 from nonzero moments, against torch's update in f64
+    let (w, g) = (random(&mut rng, len, 1.0), random(&mut rng, len, 1.0));
+    let (m, v) = (random(&mut rng, len, 0.1), random(&mut rng, len, 0.1));
+    let v: Vec<f32> = v.iter().map(|x| x * x).collect();
+    let s = AdamStep::new(0.01, 0.9, 0.999, 1e-8, 0.1, 3);
+    let (mut wb, mut gb) = (be.upload(&w)?, be.upload(&g)?);
+    let (mut mb, mut vb) = (be.upload(&m)?, be.upload(&v)?);
+    be.adamw(&mut wb, &mut gb, &mut mb, &mut vb, s)?;
+    let f = |x: f32| x as f64;
+    let mut want_m = Vec::new();
+    let mut want_v = Vec::new();
+    let want: Vec<f64> = (0..len)
+        .map(|i| {
+            let mi = 0.9 * f(m[i]) + 0.1 * f(g[i]);
+            let vi = 0.999 * f(v[i]) + 0.001 * f(g[i]).powi(2);
+            want_m.push(mi);
+            want_v.push(vi);
+            let (bc1, bc2) = (1.0 - 0.9f64.powi(3), 1.0 - 0.999f64.powi(3));
+            f(w[i]) * (1.0 - 0.001) - 0.01 * (mi / bc1) / ((vi / bc2).sqrt() + 1e-8)
+        })
+        .collect();
+    checks.push(compare("adamw", &be.download(&wb)?, &want));
+    checks.push(compare("adamw first moment", &be.download(&mb)?, &want_m));
+    checks.push(compare("adamw second moment", &be.download(&vb)?, &want_v));
+    checks.push(compare(
+        "adamw zeroes the gradient",
+        &be.download(&gb)?,
+        &vec![0.0; len],
+    ));
 
     // copies at offsets
     let mut dst = be.upload(&y)?;

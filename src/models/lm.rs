@@ -10,45 +10,26 @@
 //! `lm train` still trains through [`LanguageModel`] on the CPU, whose step recycles its
 //! buffers and fuses the two bias gradients; this model is what `bench lstm --device` runs.
 
+use super::device_params::{Adam, DeviceParams, Slot};
+use super::lstm_layer::{LstmLayer, LstmTape};
 use crate::compute::suite::OpCheck;
-use crate::compute::{mask, Backend, Layout, LstmShape, Tiling};
+use crate::compute::{mask, Backend, Layout, Tiling};
 use crate::models::cpu_lm::{LanguageModel, LmConfig};
 use crate::nn::params::Params;
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{bail, ensure, Result};
 
 /// The dropout site of the embedding's word mask (sites 0..=L are the dropouts between layers).
 const WORD_SITE: u64 = 1 << 20;
-
-/// One LSTM layer's parameters, as indices into the model's lists.
-struct Layer {
-    weight_ih: usize,
-    weight_hh: usize,
-    bias_ih: usize,
-    bias_hh: usize,
-    input: usize,
-}
-
-/// What backward needs of one layer's forward.
-struct LayerTape<B: Backend> {
-    /// The layer's input `[T·B, In]` (after dropout).
-    input: B::Buf,
-    /// Gate activations `[T·B, 4H]`, cell states and outputs `[T·B, H]` (before dropout).
-    gates: B::Buf,
-    cells: B::Buf,
-    out: B::Buf,
-    /// The state the layer started from `[B, H]`.
-    h0: B::Buf,
-    c0: B::Buf,
-    /// The dropout mask applied to `out` (`[T·B, H]`), when training with dropout.
-    out_mask: Option<B::Buf>,
-}
 
 struct Tape<B: Backend> {
     /// The embedding's dropout mask `[T·B, D]` (word and plain dropout in one), when training
     /// with dropout.
     input_mask: Option<B::Buf>,
-    layers: Vec<LayerTape<B>>,
-    /// The decoder's input `[T·B, H]` (the top layer's output after dropout).
+    layers: Vec<LstmTape<B>>,
+    /// The dropout mask of each layer's output `[T·B, H]`, when training with dropout.
+    out_masks: Vec<Option<B::Buf>>,
+    /// The decoder's input `[N, H]`: the top layer's output after dropout, only the kept rows
+    /// when the batch keeps some.
     top: B::Buf,
 }
 
@@ -58,64 +39,49 @@ pub struct State<B: Backend> {
     pub c: Vec<B::Buf>,
 }
 
-/// One batch on the device: tokens and targets `[T, B]`, time-major.
+/// One batch on the device: tokens `[T, B]`, time-major, and the targets of the rows that
+/// count (every row, or those `keep` lists).
 pub struct Batch<B: Backend> {
     pub tokens: B::Ids,
     pub targets: B::Ids,
     pub steps: usize,
     pub batch: usize,
+    /// The rows of `[T·B]` whose next word is scored, in order, and how many (padded
+    /// sentences score only their real tokens); `None` scores every row.
+    keep: Option<(B::Ids, usize)>,
 }
 
 /// The model's parameters and gradients on one backend.
 pub struct LstmLm<B: Backend> {
     pub cfg: LmConfig,
-    names: Vec<String>,
-    values: Vec<B::Buf>,
-    grads: Vec<B::Buf>,
-    embedding: usize,
-    layers: Vec<Layer>,
-    decoder_weight: usize,
-    decoder_bias: usize,
+    params: DeviceParams<B>,
+    embedding: Slot,
+    layers: Vec<LstmLayer>,
+    decoder_weight: Slot,
+    decoder_bias: Slot,
 }
 
 impl<B: Backend> LstmLm<B> {
-    /// Uploads `model`'s weights by name; gradients start at zero.
+    /// Uploads `model`'s weights by name, with their lr scales; gradients start at zero.
     pub fn new(be: &B, model: &LanguageModel) -> Result<Self> {
         let cfg = model.cfg.clone();
-        let mut names = Vec::new();
-        let (mut values, mut grads) = (Vec::new(), Vec::new());
-        let mut take = |name: String| -> Result<usize> {
-            let p = model
-                .params
-                .get(&name)
-                .with_context(|| format!("the model has no tensor {name}"))?;
-            values.push(be.upload(&p.value)?);
-            grads.push(be.zeros(p.value.len())?);
-            names.push(name);
-            Ok(names.len() - 1)
-        };
-        let embedding = take("encoder.weight".into())?;
+        let host = &model.params;
+        let mut params = DeviceParams::default();
+        let embedding = params.upload(be, host, "encoder.weight")?;
         let mut layers = Vec::new();
         for l in 0..cfg.layers {
-            layers.push(Layer {
-                weight_ih: take(format!("rnn.weight_ih_l{l}"))?,
-                weight_hh: take(format!("rnn.weight_hh_l{l}"))?,
-                bias_ih: take(format!("rnn.bias_ih_l{l}"))?,
-                bias_hh: take(format!("rnn.bias_hh_l{l}"))?,
-                input: if l == 0 { cfg.embed } else { cfg.hidden },
-            });
+            let input = if l == 0 { cfg.embed } else { cfg.hidden };
+            layers.push(LstmLayer::upload(be, &mut params, host, "rnn", l, input, cfg.hidden)?);
         }
         let decoder_weight = if cfg.tied {
             embedding
         } else {
-            take("decoder.weight".into())?
+            params.upload(be, host, "decoder.weight")?
         };
-        let decoder_bias = take("decoder.bias".into())?;
+        let decoder_bias = params.upload(be, host, "decoder.bias")?;
         Ok(Self {
             cfg,
-            names,
-            values,
-            grads,
+            params,
             embedding,
             layers,
             decoder_weight,
@@ -139,19 +105,49 @@ impl<B: Backend> LstmLm<B> {
             tokens.len(),
             targets.len()
         );
-        let v = self.cfg.vocab as u32;
-        if let Some(bad) = tokens.iter().chain(targets).find(|&&t| t >= v) {
-            bail!("token id {bad} outside the vocabulary of {v}");
-        }
+        self.check_ids(tokens.iter().chain(targets))?;
         Ok(Batch {
             tokens: be.upload_ids(tokens)?,
             targets: be.upload_ids(targets)?,
             steps,
             batch,
+            keep: None,
         })
     }
 
-    /// Forward over a batch: the logits `[T·B, V]` and the tape; `state` advances to the
+    /// As [`LstmLm::batch`] for padded sentences: only rows whose target is not `pad` are
+    /// scored (padding after a sentence's end changes none of its rows, as the LSTM runs
+    /// forward). A batch with nothing to score is an error.
+    pub fn padded_batch(
+        &self,
+        be: &B,
+        tokens: &[u32],
+        targets: &[u32],
+        steps: usize,
+        batch: usize,
+        pad: u32,
+    ) -> Result<Batch<B>> {
+        let mut x = self.batch(be, tokens, targets, steps, batch)?;
+        let rows: Vec<u32> = (0..targets.len() as u32)
+            .filter(|&r| targets[r as usize] != pad)
+            .collect();
+        ensure!(!rows.is_empty(), "a batch of padding only");
+        let kept: Vec<u32> = rows.iter().map(|&r| targets[r as usize]).collect();
+        x.targets = be.upload_ids(&kept)?;
+        x.keep = Some((be.upload_ids(&rows)?, rows.len()));
+        Ok(x)
+    }
+
+    fn check_ids<'a>(&self, ids: impl Iterator<Item = &'a u32>) -> Result<()> {
+        let v = self.cfg.vocab as u32;
+        let mut ids = ids;
+        if let Some(bad) = ids.find(|&&t| t >= v) {
+            bail!("token id {bad} outside the vocabulary of {v}");
+        }
+        Ok(())
+    }
+
+    /// Forward over a batch: the logits `[N, V]` and the tape; `state` advances to the
     /// final states. `dropout` is `(seed, step)` of the masks' keys, or `None` for no dropout.
     fn forward(
         &self,
@@ -163,6 +159,7 @@ impl<B: Backend> LstmLm<B> {
         let (d, h, v) = (self.cfg.embed, self.cfg.hidden, self.cfg.vocab);
         let (steps, batch) = (x.steps, x.batch);
         let rows = steps * batch;
+        let values = self.params.split_values();
         // Multiplies `values` by a fresh mask of probability `p` and returns the mask.
         let masked = |values: &mut B::Buf, p: f32, site: u64, tiling: Tiling<'_, B::Ids>| -> Result<Option<B::Buf>> {
             match dropout {
@@ -187,7 +184,7 @@ impl<B: Backend> LstmLm<B> {
         };
         // input[T·B, D] = embedding rows of the tokens, words dropped, then dropped
         let mut input = be.zeros(rows * d)?;
-        be.gather_rows(&mut input, &self.values[self.embedding], &x.tokens, d)?;
+        be.gather_rows(&mut input, &values[self.embedding], &x.tokens, d)?;
         let by_word = Tiling::ByWord {
             ids: &x.tokens,
             width: d,
@@ -201,70 +198,39 @@ impl<B: Backend> LstmLm<B> {
             (w, m) => w.or(m),
         };
         let mut layers = Vec::with_capacity(self.layers.len());
+        let mut out_masks = Vec::with_capacity(self.layers.len());
         for (l, layer) in self.layers.iter().enumerate() {
-            // gates[T·B, 4H] = (b_ih + b_hh) + input[T·B, In] · W_ihᵀ
-            let mut bias = be.zeros(4 * h)?;
-            be.copy(&mut bias, 0, &self.values[layer.bias_ih], 0, 4 * h)?;
-            be.add(&mut bias, &self.values[layer.bias_hh])?;
-            let mut gates = be.zeros(rows * 4 * h)?;
-            let w_ih = &self.values[layer.weight_ih];
-            be.gemm_onto_row(
-                &mut gates,
-                &bias,
-                &input,
-                Layout::Plain,
-                w_ih,
-                Layout::Transposed,
-                rows,
-                layer.input,
-                4 * h,
-            )?;
-            let (mut out, mut cells) = (be.zeros(rows * h)?, be.zeros(rows * h)?);
-            let shape = LstmShape {
-                steps,
-                batch,
-                hidden: h,
-            };
-            let (h0, c0) = (&state.h[l], &state.c[l]);
-            be.lstm_forward(
-                shape,
-                &self.values[layer.weight_hh],
-                &mut gates,
-                &mut out,
-                &mut cells,
-                h0,
-                c0,
-            )?;
-            // the final state [B, H] is the last step's rows
-            let (mut h_last, mut c_last) = (be.zeros(batch * h)?, be.zeros(batch * h)?);
-            be.copy(&mut h_last, 0, &out, (steps - 1) * batch * h, batch * h)?;
-            be.copy(&mut c_last, 0, &cells, (steps - 1) * batch * h, batch * h)?;
-            let h0 = std::mem::replace(&mut state.h[l], h_last);
-            let c0 = std::mem::replace(&mut state.c[l], c_last);
+            // the layer starts from the carried state and leaves its last step's rows [B, H]
+            let h0 = std::mem::replace(&mut state.h[l], be.zeros(batch * h)?);
+            let c0 = std::mem::replace(&mut state.c[l], be.zeros(batch * h)?);
+            let tape = layer.forward(be, values, input, (steps, batch), (h0, c0))?;
+            be.copy(&mut state.h[l], 0, &tape.out, (steps - 1) * batch * h, batch * h)?;
+            be.copy(&mut state.c[l], 0, &tape.cells, (steps - 1) * batch * h, batch * h)?;
             let mut next = be.zeros(rows * h)?;
-            be.copy(&mut next, 0, &out, 0, rows * h)?;
-            let out_mask = drop(&mut next, 1 + l as u64, h)?;
-            layers.push(LayerTape {
-                input: std::mem::replace(&mut input, next),
-                gates,
-                cells,
-                out,
-                h0,
-                c0,
-                out_mask,
-            });
+            be.copy(&mut next, 0, &tape.out, 0, rows * h)?;
+            out_masks.push(drop(&mut next, 1 + l as u64, h)?);
+            layers.push(tape);
+            input = next;
         }
-        // logits[T·B, V] = b[V] + top[T·B, H] · Wᵀ[H, V]
-        let mut logits = be.zeros(rows * v)?;
-        let w = &self.values[self.decoder_weight];
+        // only the scored rows go through the decoder: top[N, H]
+        let (top, n) = match &x.keep {
+            Some((ids, n)) => {
+                let mut kept = be.zeros(n * h)?;
+                be.gather_rows(&mut kept, &input, ids, h)?;
+                (kept, *n)
+            }
+            None => (input, rows),
+        };
+        // logits[N, V] = b[V] + top[N, H] · Wᵀ[H, V]
+        let mut logits = be.zeros(n * v)?;
         be.gemm_onto_row(
             &mut logits,
-            &self.values[self.decoder_bias],
-            &input,
+            &values[self.decoder_bias],
+            &top,
             Layout::Plain,
-            w,
+            &values[self.decoder_weight],
             Layout::Transposed,
-            rows,
+            n,
             h,
             v,
         )?;
@@ -273,7 +239,8 @@ impl<B: Backend> LstmLm<B> {
             Tape {
                 input_mask,
                 layers,
-                top: input,
+                out_masks,
+                top,
             },
         ))
     }
@@ -300,148 +267,87 @@ impl<B: Backend> LstmLm<B> {
         let (d, h, v) = (self.cfg.embed, self.cfg.hidden, self.cfg.vocab);
         let rows = x.steps * x.batch;
         let (mut d_logits, tape) = self.forward(be, x, state, Some((seed, step)))?;
+        let n = be.len(&d_logits) / v;
+        let (values, grads) = self.params.split_mut();
         let mut loss = be.zeros(1)?;
-        be.softmax_xent_grad(
-            &mut loss,
-            &mut d_logits,
-            &x.targets,
-            v,
-            &mut self.grads[self.decoder_bias],
-        )?;
-        // dW[V, H] += d_logitsᵀ · top ;  d_top[T·B, H] = d_logits · W
+        be.softmax_xent_grad(&mut loss, &mut d_logits, &x.targets, v, &mut grads[self.decoder_bias])?;
+        // dW[V, H] += d_logitsᵀ · top ;  d_top[N, H] = d_logits · W
         let dec = self.decoder_weight;
         be.gemm(
-            &mut self.grads[dec],
+            &mut grads[dec],
             &d_logits,
             Layout::Transposed,
             &tape.top,
             Layout::Plain,
             v,
-            rows,
+            n,
             h,
             true,
         )?;
-        let mut d_out = be.zeros(rows * h)?;
+        let mut d_top = be.zeros(n * h)?;
         be.gemm(
-            &mut d_out,
+            &mut d_top,
             &d_logits,
             Layout::Plain,
-            &self.values[dec],
+            &values[dec],
             Layout::Plain,
-            rows,
+            n,
             v,
             h,
             false,
         )?;
         drop(d_logits);
-        for (layer, t) in self.layers.iter().zip(&tape.layers).rev() {
-            if let Some(m) = &t.out_mask {
+        // d_out[T·B, H]: the scored rows' gradients in place, zero elsewhere
+        let mut d_out = match &x.keep {
+            Some((ids, _)) => {
+                let mut all = be.zeros(rows * h)?;
+                be.scatter_add_rows(&mut all, &d_top, ids, h)?;
+                all
+            }
+            None => d_top,
+        };
+        for ((layer, t), m) in self.layers.iter().zip(&tape.layers).zip(&tape.out_masks).rev() {
+            if let Some(m) = m {
                 be.mul(&mut d_out, m)?;
             }
-            let shape = LstmShape {
-                steps: x.steps,
-                batch: x.batch,
-                hidden: h,
-            };
-            let mut d_gates = be.zeros(rows * 4 * h)?;
-            be.lstm_backward(
-                shape,
-                &self.values[layer.weight_hh],
-                &t.gates,
-                &t.cells,
-                &t.c0,
-                &d_out,
-                &mut d_gates,
-            )?;
-            // h_prev[T·B, H] = [h0; out[..T-1]]
-            let step_rows = x.batch * h;
-            let mut h_prev = be.zeros(rows * h)?;
-            be.copy(&mut h_prev, 0, &t.h0, 0, step_rows)?;
-            be.copy(&mut h_prev, step_rows, &t.out, 0, (x.steps - 1) * step_rows)?;
-            // dW_hh[4H, H] += d_gatesᵀ · h_prev ;  dW_ih[4H, In] += d_gatesᵀ · input
-            be.gemm(
-                &mut self.grads[layer.weight_hh],
-                &d_gates,
-                Layout::Transposed,
-                &h_prev,
-                Layout::Plain,
-                4 * h,
-                rows,
-                h,
-                true,
-            )?;
-            let n_in = layer.input;
-            be.gemm(
-                &mut self.grads[layer.weight_ih],
-                &d_gates,
-                Layout::Transposed,
-                &t.input,
-                Layout::Plain,
-                4 * h,
-                rows,
-                n_in,
-                true,
-            )?;
-            be.column_sums(&mut self.grads[layer.bias_ih], &d_gates, 4 * h, true)?;
-            be.column_sums(&mut self.grads[layer.bias_hh], &d_gates, 4 * h, true)?;
-            // d_input[T·B, In] = d_gates · W_ih
-            let mut d_in = be.zeros(rows * n_in)?;
-            be.gemm(
-                &mut d_in,
-                &d_gates,
-                Layout::Plain,
-                &self.values[layer.weight_ih],
-                Layout::Plain,
-                rows,
-                4 * h,
-                n_in,
-                false,
-            )?;
-            d_out = d_in;
+            d_out = layer.backward(be, values, grads, t, &d_out)?;
         }
         if let Some(m) = &tape.input_mask {
             be.mul(&mut d_out, m)?;
         }
         // scatter-add d_input[T·B, D] into the embedding rows of the tokens
-        be.scatter_add_rows(&mut self.grads[self.embedding], &d_out, &x.tokens, d)?;
+        be.scatter_add_rows(&mut grads[self.embedding], &d_out, &x.tokens, d)?;
         Ok(loss)
     }
 
     /// SGD over every parameter with `clip_grad_norm_(max_norm)` when given; the norm is
     /// summed and applied on the device. Leaves the gradients zero.
     pub fn sgd_step(&mut self, be: &B, lr: f32, max_norm: Option<f32>) -> Result<()> {
-        let mut sum_sq = be.zeros(1)?;
-        if max_norm.is_some() {
-            for g in &self.grads {
-                be.sum_of_squares(&mut sum_sq, g)?;
-            }
-        }
-        for (w, g) in self.values.iter_mut().zip(&mut self.grads) {
-            be.sgd(w, g, lr, max_norm.map(|m| (&sum_sq, m)))?;
-        }
-        Ok(())
+        self.params.sgd_step(be, lr, max_norm)
+    }
+
+    /// One Adam(W) step over every parameter. Leaves the gradients zero.
+    pub fn adam_step(&mut self, be: &B, lr: f32, adam: Adam) -> Result<()> {
+        self.params.adam_step(be, lr, adam)
+    }
+
+    /// The parameters, for checkpoints, optimizer state and lr scales.
+    pub fn params(&self) -> &DeviceParams<B> {
+        &self.params
+    }
+
+    pub fn params_mut(&mut self) -> &mut DeviceParams<B> {
+        &mut self.params
     }
 
     /// Every gradient by name, downloaded.
     pub fn gradients(&self, be: &B) -> Result<Vec<(String, Vec<f32>)>> {
-        self.names
-            .iter()
-            .zip(&self.grads)
-            .map(|(n, g)| Ok((n.clone(), be.download(g)?)))
-            .collect()
+        self.params.gradients(be)
     }
 
     /// Writes the weights back into `params` by name (for a checkpoint).
     pub fn download_into(&self, be: &B, params: &mut Params) -> Result<()> {
-        for (name, value) in self.names.iter().zip(&self.values) {
-            let p = params
-                .list
-                .iter_mut()
-                .find(|p| &p.name == name)
-                .with_context(|| format!("no tensor {name} to write back"))?;
-            p.value = be.download(value)?;
-        }
-        Ok(())
+        self.params.download_into(be, params)
     }
 }
 
@@ -592,6 +498,52 @@ mod tests {
         assert!(model.batch(&Cpu, &[1], &[0, 0], 1, 2).is_err());
     }
 
+    /// A padded batch scores only real targets: its loss is the mean over them of the full
+    /// batch's per-row cross-entropy, and what stands in the padded positions changes nothing.
+    #[test]
+    fn padded_batches_score_only_real_targets() {
+        let cfg = LmConfig {
+            vocab: 9,
+            embed: 6,
+            hidden: 5,
+            layers: 1,
+            dropout: 0.0,
+            tied: false,
+            locked_dropout: false,
+            embedding_dropout: 0.0,
+        };
+        let reference = LanguageModel::new(cfg, 3).unwrap();
+        let model = LstmLm::new(&Cpu, &reference).unwrap();
+        // two sequences, time-major [T=4, B=2]: lengths 4 and 2 (0 pads)
+        let tokens = [3, 5, 4, 6, 7, 0, 2, 0];
+        let targets = [4, 6, 7, 0, 2, 0, 8, 0];
+        let x = model.padded_batch(&Cpu, &tokens, &targets, 4, 2, 0).unwrap();
+        let mut state = model.initial_state(&Cpu, 2).unwrap();
+        let got = model.loss(&Cpu, &x, &mut state).unwrap()[0] as f64;
+        let full = model.batch(&Cpu, &tokens, &targets, 4, 2).unwrap();
+        let mut state = model.initial_state(&Cpu, 2).unwrap();
+        let (logits, _) = model.forward(&Cpu, &full, &mut state, None).unwrap();
+        let mut sum = 0.0;
+        let mut n = 0;
+        for (row, &t) in logits.chunks_exact(9).zip(&targets) {
+            if t == 0 {
+                continue;
+            }
+            let max = row.iter().fold(f32::MIN, |m, v| m.max(*v)) as f64;
+            let z: f64 = row.iter().map(|v| (*v as f64 - max).exp()).sum();
+            sum += z.ln() + max - row[t as usize] as f64;
+            n += 1;
+        }
+        assert_eq!(n, 5);
+        assert!((got - sum / 5.0).abs() < 1e-5, "{got} vs {}", sum / 5.0);
+        let other_pads = [3, 5, 4, 6, 7, 1, 2, 8];
+        let y = model.padded_batch(&Cpu, &other_pads, &targets, 4, 2, 0).unwrap();
+        let mut state = model.initial_state(&Cpu, 2).unwrap();
+        assert_eq!(model.loss(&Cpu, &y, &mut state).unwrap()[0] as f64, got);
+        let e = model.padded_batch(&Cpu, &tokens, &[0; 8], 4, 2, 0).err().unwrap();
+        assert!(e.to_string().contains("padding only"), "{e}");
+    }
+
     /// Locked dropout repeats one mask per (sequence, feature) at every step, and word dropout
     /// zeroes every occurrence of a dropped word: seen in the embedding rows the forward keeps.
     #[test]
@@ -622,7 +574,7 @@ mod tests {
         for t in 1..steps {
             assert_eq!(row(t, 0), row(0, 0));
         }
-        let out = tape.layers[0].out_mask.as_ref().unwrap();
+        let out = tape.out_masks[0].as_ref().unwrap();
         let step_len = batch * 8;
         for t in 1..steps {
             assert_eq!(&out[t * step_len..(t + 1) * step_len], &out[..step_len]);

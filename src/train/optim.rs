@@ -1,6 +1,7 @@
 //! SGD (momentum, Nesterov, weight decay, exactly as `torch.optim.SGD`) and AdamW
 //! (`torch.optim.AdamW`: decoupled decay, bias-corrected moments).
 
+use crate::kernels::adam::{adamw, AdamStep};
 use crate::nn::params::Params;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -123,17 +124,15 @@ impl Optimizer {
                         slot.exp_avg = vec![0.0; n];
                         slot.exp_avg_sq = vec![0.0; n];
                     }
-                    let bc1 = 1.0 - beta1.powi(self.steps as i32);
-                    let bc2 = 1.0 - beta2.powi(self.steps as i32);
-                    for i in 0..n {
-                        let g = p.grad[i] * grad_scale;
-                        p.grad[i] = 0.0;
-                        p.value[i] *= 1.0 - lr * weight_decay;
-                        slot.exp_avg[i] = beta1 * slot.exp_avg[i] + (1.0 - beta1) * g;
-                        slot.exp_avg_sq[i] = beta2 * slot.exp_avg_sq[i] + (1.0 - beta2) * g * g;
-                        let denom = (slot.exp_avg_sq[i] / bc2).sqrt() + eps;
-                        p.value[i] -= lr * (slot.exp_avg[i] / bc1) / denom;
-                    }
+                    let s = AdamStep::new(lr, beta1, beta2, eps, weight_decay, self.steps);
+                    adamw(
+                        &mut p.value,
+                        &mut p.grad,
+                        &mut slot.exp_avg,
+                        &mut slot.exp_avg_sq,
+                        &s,
+                        grad_scale,
+                    );
                 }
             }
         }

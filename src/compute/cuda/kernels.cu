@@ -193,3 +193,19 @@ extern "C" __global__ void sgd(float* w, float* g, u64 n, float lr, const float*
         g[i] = 0.0f;
     }
 }
+
+// One AdamW step, in the order of src/kernels/adam.rs: decay, moments, bias-corrected update;
+// then g = 0.
+extern "C" __global__ void adamw(float* w, float* g, float* m, float* v, u64 n, float lr, float beta1,
+                                 float beta2, float eps, float wd, float bc1, float bc2) {
+    for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n; i += (u64)gridDim.x * blockDim.x) {
+        float gi = g[i];
+        g[i] = 0.0f;
+        float wi = w[i] * (1.0f - lr * wd);
+        float mi = beta1 * m[i] + (1.0f - beta1) * gi;
+        float vi = beta2 * v[i] + (1.0f - beta2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        w[i] = wi - lr * (mi / bc1) / (sqrtf(vi / bc2) + eps);
+    }
+}

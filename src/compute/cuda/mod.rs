@@ -10,10 +10,10 @@
 pub mod driver;
 
 use super::shapes::{
-    check_bias_grad, check_column_sums, check_copy, check_dropout, check_gemm, check_lstm, check_lstm_backward,
-    check_row, check_rows, check_same, check_scalar, check_xent,
+    check_adam, check_bias_grad, check_column_sums, check_copy, check_dropout, check_gemm, check_lstm,
+    check_lstm_backward, check_row, check_rows, check_same, check_scalar, check_xent,
 };
-use super::{Backend, Layout, LstmShape, Tiling};
+use super::{AdamStep, Backend, Layout, LstmShape, Tiling};
 use anyhow::{anyhow, Result};
 use cudarc::cublas::result::sgemm;
 use cudarc::cublas::sys::cublasOperation_t;
@@ -57,6 +57,7 @@ struct Kernels {
     lstm_cell_forward: CudaFunction,
     lstm_cell_backward: CudaFunction,
     sgd: CudaFunction,
+    adamw: CudaFunction,
 }
 
 /// One CUDA device, its stream, a cuBLAS handle and the compiled kernels.
@@ -121,6 +122,7 @@ impl Cuda {
                 lstm_cell_forward: f("lstm_cell_forward")?,
                 lstm_cell_backward: f("lstm_cell_backward")?,
                 sgd: f("sgd")?,
+                adamw: f("adamw")?,
             };
             let stream = ctx.default_stream();
             let blas = CudaBlas::new(stream.clone()).map_err(|e| anyhow!("cuBLAS handle: {e:?}"))?;
@@ -530,6 +532,36 @@ impl Backend for Cuda {
             None => (0u64, 0.0f32, 0i32),
         };
         launch!(self, self.k.sgd, Self::spread(w.len()), pw, pg, n, lr, ps, max_norm, on)
+    }
+
+    fn adamw(
+        &self,
+        w: &mut CudaSlice<f32>,
+        g: &mut CudaSlice<f32>,
+        m: &mut CudaSlice<f32>,
+        v: &mut CudaSlice<f32>,
+        s: AdamStep,
+    ) -> Result<()> {
+        check_adam(w.len(), g.len(), m.len(), v.len())?;
+        let (pw, pg, pm, pv, n) = (self.ptr(w), self.ptr(g), self.ptr(m), self.ptr(v), w.len() as u64);
+        let (lr, b1, b2, eps, wd, bc1, bc2) = (s.lr, s.beta1, s.beta2, s.eps, s.weight_decay, s.bc1, s.bc2);
+        launch!(
+            self,
+            self.k.adamw,
+            Self::spread(w.len()),
+            pw,
+            pg,
+            pm,
+            pv,
+            n,
+            lr,
+            b1,
+            b2,
+            eps,
+            wd,
+            bc1,
+            bc2
+        )
     }
 }
 

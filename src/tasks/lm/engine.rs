@@ -136,12 +136,6 @@ pub struct DeviceEngine<B: Backend> {
 
 impl<B: Backend> DeviceEngine<B> {
     pub fn new(be: B, cfg: &LmRunConfig, host: LanguageModel) -> Result<Self> {
-        if let Some(p) = host.params.list.iter().find(|p| p.lr_scale != 1.0) {
-            anyhow::bail!(
-                "`{}` is frozen or has its own learning rate; the device's SGD step updates every weight alike",
-                p.name
-            );
-        }
         let model = LstmLm::new(&be, &host)?;
         let state = model.initial_state(&be, cfg.batch_size)?;
         Ok(Self {

@@ -5,7 +5,7 @@
 
 use super::shapes::{
     check_adam, check_bias_grad, check_column_sums, check_copy, check_dropout, check_gemm, check_lstm,
-    check_lstm_backward, check_row, check_rows, check_same, check_scalar, check_xent,
+    check_lstm_backward, check_max_over_steps, check_row, check_rows, check_same, check_scalar, check_xent,
 };
 use super::{clip_scale, mask, AdamStep, Backend, Layout, LstmShape, Tiling};
 use crate::kernels::adam;
@@ -155,6 +155,39 @@ impl Backend for Cpu {
                 .iter_mut()
                 .zip(row)
                 .for_each(|(t, v)| *t += v);
+        }
+        Ok(())
+    }
+
+    fn max_over_steps(
+        &self,
+        out: &mut Vec<f32>,
+        argmax: &mut Vec<u32>,
+        x: &Vec<f32>,
+        lengths: &Vec<u32>,
+        hidden: usize,
+    ) -> Result<()> {
+        let batch = lengths.len();
+        check_max_over_steps(out.len(), argmax.len(), x.len(), batch, hidden)?;
+        let steps = x.len() / (batch * hidden);
+        for (b, &len) in lengths.iter().enumerate() {
+            let len = len as usize;
+            ensure!(
+                (1..=steps).contains(&len),
+                "max over steps: a length of {len} for {steps} steps"
+            );
+            for j in 0..hidden {
+                let mut best = b * hidden + j;
+                for t in 1..len {
+                    let at = (t * batch + b) * hidden + j;
+                    // the first of equal values, as torch.max does on the CPU
+                    if x[at] > x[best] {
+                        best = at;
+                    }
+                }
+                out[b * hidden + j] = x[best];
+                argmax[b * hidden + j] = best as u32;
+            }
         }
         Ok(())
     }

@@ -150,6 +150,20 @@ pub trait Backend {
     /// `table[ids[i], :] += rows[i, :]` (the embedding's gradient).
     fn scatter_add_rows(&self, table: &mut Self::Buf, rows: &Self::Buf, ids: &Self::Ids, width: usize) -> Result<()>;
 
+    /// Max pooling over time of padded sequences: `out[b, j] = max_{t < lengths[b]}
+    /// x[t·B + b, j]` over `x` `[T·B, H]` (time-major, `B` = `lengths.len()`), and
+    /// `argmax[b·H + j]` the flat index in `x` of that value, so the backward is
+    /// [`Backend::scatter_add_rows`] of width 1. Every length must be in 1..=T: the CPU checks;
+    /// a GPU cannot cheaply, so callers check lengths before upload.
+    fn max_over_steps(
+        &self,
+        out: &mut Self::Buf,
+        argmax: &mut Self::Ids,
+        x: &Self::Buf,
+        lengths: &Self::Ids,
+        hidden: usize,
+    ) -> Result<()>;
+
     // --- dropout --------------------------------------------------------------------------
 
     /// Fills `mask` with 0 (probability `p`) or 1/(1−p), drawn by [`mask::keep`] from `key` and

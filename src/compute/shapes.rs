@@ -142,3 +142,12 @@ pub(super) fn check_adam(w: usize, g: usize, m: usize, v: usize) -> Result<()> {
     );
     Ok(())
 }
+
+/// Max pooling's operands: `out` and `argmax` `[B, H]`, `x` a whole number of steps `[T·B, H]`.
+pub(super) fn check_max_over_steps(out: usize, argmax: usize, x: usize, batch: usize, hidden: usize) -> Result<()> {
+    ensure!(
+        batch > 0 && hidden > 0 && out == batch * hidden && argmax == out && x.is_multiple_of(out) && x > 0,
+        "max over steps: {x} values into {out} (argmax {argmax}) for {batch} sequences of width {hidden}"
+    );
+    Ok(())
+}

@@ -171,6 +171,33 @@ pub fn run<B: Backend>(be: &B) -> Result<Vec<OpCheck>> {
     }
     checks.push(compare("scatter-add rows", &be.download(&tb)?, &want));
 
+    // max pooling over padded steps, and its argmax
+    let (steps, batch, hidden) = (6, 4, 9);
+    let x = random(&mut rng, steps * batch * hidden, 1.0);
+    let lengths: Vec<u32> = vec![6, 1, 3, 5];
+    let (mut out, mut arg) = (be.zeros(batch * hidden)?, be.upload_ids(&vec![0; batch * hidden])?);
+    be.max_over_steps(&mut out, &mut arg, &be.upload(&x)?, &be.upload_ids(&lengths)?, hidden)?;
+    let mut want = Vec::new();
+    let mut want_arg = Vec::new();
+    for (b, &len) in lengths.iter().enumerate() {
+        for j in 0..hidden {
+            let at = (0..len as usize)
+                .map(|t| (t * batch + b) * hidden + j)
+                .fold(b * hidden + j, |m, a| if x[a] > x[m] { a } else { m });
+            want.push(x[at] as f64);
+            want_arg.push(at as f64);
+        }
+    }
+    checks.push(compare("max over steps", &be.download(&out)?, &want));
+    // the argmax as a pooled gradient's destination: scatter ones at width 1
+    let mut hits = be.zeros(x.len())?;
+    be.scatter_add_rows(&mut hits, &be.upload(&vec![1.0; batch * hidden])?, &arg, 1)?;
+    let mut want_hits = vec![0f64; x.len()];
+    for a in &want_arg {
+        want_hits[*a as usize] += 1.0;
+    }
+    checks.push(compare("max over steps: argmax", &be.download(&hits)?, &want_hits));
+
     // dropout: the mask of mask.rs, value for value, for each tiling
     let (p, key) = (0.3f32, mask::key(5, 17, 2));
     let want = |draw: &dyn Fn(usize) -> u64| -> Vec<f64> {

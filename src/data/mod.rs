@@ -5,6 +5,7 @@ pub mod cache;
 pub mod corpus;
 pub mod fetch;
 pub mod json;
+pub mod keras_vocab;
 pub mod labeled;
 pub mod lines;
 pub mod news;

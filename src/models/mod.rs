@@ -6,4 +6,5 @@ pub mod classifier;
 pub mod cpu_lm;
 pub mod device_params;
 pub mod lm;
+pub mod lstm_classifier;
 pub mod lstm_layer;

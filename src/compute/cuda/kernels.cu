@@ -93,6 +93,23 @@ extern "C" __global__ void gather_rows(float* out, const float* table, const u32
         out[i] = table[(u64)ids[i / width] * width + i % width];
 }
 
+// out[b, j] = max over t < lengths[b] of x[t·B + b, j]; argmax[b, j] its flat index in x (the first
+// of equal values)
+extern "C" __global__ void max_over_steps(float* out, u32* argmax, const float* x, const u32* lengths, u32 batch,
+                                          u32 hidden) {
+    u64 total = (u64)batch * hidden;
+    for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < total; i += (u64)gridDim.x * blockDim.x) {
+        u64 b = i / hidden, j = i % hidden;
+        u64 best = b * hidden + j;
+        for (u64 t = 1; t < lengths[b]; t++) {
+            u64 at = (t * batch + b) * hidden + j;
+            if (x[at] > x[best]) best = at;
+        }
+        out[i] = x[best];
+        argmax[i] = (u32)best;
+    }
+}
+
 // table[ids[i], :] += rows[i, :] (atomic: a word may appear many times in a batch)
 extern "C" __global__ void scatter_add_rows(float* table, const float* src, const u32* ids, u32 rows, u32 width) {
     u64 total = (u64)rows * width;

@@ -11,7 +11,7 @@ pub mod driver;
 
 use super::shapes::{
     check_adam, check_bias_grad, check_column_sums, check_copy, check_dropout, check_gemm, check_lstm,
-    check_lstm_backward, check_row, check_rows, check_same, check_scalar, check_xent,
+    check_lstm_backward, check_max_over_steps, check_row, check_rows, check_same, check_scalar, check_xent,
 };
 use super::{AdamStep, Backend, Layout, LstmShape, Tiling};
 use anyhow::{anyhow, Result};
@@ -58,6 +58,7 @@ struct Kernels {
     lstm_cell_backward: CudaFunction,
     sgd: CudaFunction,
     adamw: CudaFunction,
+    max_over_steps: CudaFunction,
 }
 
 /// One CUDA device, its stream, a cuBLAS handle and the compiled kernels.
@@ -123,6 +124,7 @@ impl Cuda {
                 lstm_cell_backward: f("lstm_cell_backward")?,
                 sgd: f("sgd")?,
                 adamw: f("adamw")?,
+                max_over_steps: f("max_over_steps")?,
             };
             let stream = ctx.default_stream();
             let blas = CudaBlas::new(stream.clone()).map_err(|e| anyhow!("cuBLAS handle: {e:?}"))?;
@@ -335,6 +337,31 @@ impl Backend for Cuda {
     ) -> Result<()> {
         check_rows("scatter", ids.len(), rows.len(), width)?;
         self.by_rows(&self.k.scatter_add_rows, table, rows, ids, width, rows.len())
+    }
+
+    fn max_over_steps(
+        &self,
+        out: &mut CudaSlice<f32>,
+        argmax: &mut CudaSlice<u32>,
+        x: &CudaSlice<f32>,
+        lengths: &CudaSlice<u32>,
+        hidden: usize,
+    ) -> Result<()> {
+        let batch = lengths.len();
+        check_max_over_steps(out.len(), argmax.len(), x.len(), batch, hidden)?;
+        let (po, pa, px, pl) = (self.ptr(out), self.ptr(argmax), self.ptr(x), self.ptr(lengths));
+        let (b, h) = (batch as u32, hidden as u32);
+        launch!(
+            self,
+            self.k.max_over_steps,
+            Self::spread(out.len()),
+            po,
+            pa,
+            px,
+            pl,
+            b,
+            h
+        )
     }
 
     fn dropout_mask(

@@ -37,6 +37,9 @@ enum Command {
     /// LSTM language models (Deep Learning from Scratch 2 ch. 6, Zaremba et al. 2014).
     #[command(subcommand)]
     Lm(LmCommand),
+    /// Pre-train an LSTM language model on a task's texts, then fine-tune it as a classifier.
+    #[command(subcommand)]
+    Finetune(cli::finetune::FinetuneCommand),
     /// LUKE, the entity-aware transformer, from Hugging Face checkpoints as published.
     #[command(subcommand)]
     Luke(cli::luke::LukeCommand),
@@ -54,6 +57,13 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
         Command::News(cmd) => cli::data::run_news(cmd),
         Command::Classify(cmd) => cli::classify::run(cmd, &typed(&["classify", "train"])),
         Command::Lm(cmd) => cli::lm::run(cmd, &typed(&["lm", "train"])),
+        Command::Finetune(cmd) => {
+            let path = match &cmd {
+                cli::finetune::FinetuneCommand::Pretrain(_) => ["finetune", "pretrain"],
+                cli::finetune::FinetuneCommand::Train(_) => ["finetune", "train"],
+            };
+            cli::finetune::run(cmd, &typed(&path))
+        }
         Command::Luke(cmd) => cli::luke::run(cmd),
         Command::Bench(cmd) => cli::bench::run(cmd),
         Command::Device(args) => cli::device::run(args),

@@ -6,6 +6,7 @@ pub mod classify;
 pub mod classify_args;
 pub mod data;
 pub mod device;
+pub mod finetune;
 pub mod flags;
 pub mod lm;
 pub mod lm_train;

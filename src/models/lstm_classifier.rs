@@ -302,6 +302,19 @@ impl<B: Backend> LstmClassifier<B> {
         be.upload_ids(&ids)
     }
 
+    /// How many rows of `logits` `[B, C]` (downloaded) pick `labels`: the first largest value
+    /// is the prediction (for two classes `[0, z]`: class 1 when z > 0).
+    pub fn correct(&self, logits: &[f32], labels: &[u32]) -> usize {
+        let c = self.cfg.classes;
+        logits
+            .chunks_exact(c)
+            .zip(labels)
+            .filter(|(row, &label)| {
+                (0..c).fold(0, |best, k| if row[k] > row[best] { k } else { best }) == label as usize
+            })
+            .count()
+    }
+
     /// The logits `[B, C]` without dropout (for two classes `[0, z]`: class 1 when z > 0).
     pub fn logits(&self, be: &B, x: &TextBatch<B>) -> Result<B::Buf> {
         Ok(self.forward(be, x, None)?.0)
@@ -316,8 +329,9 @@ impl<B: Backend> LstmClassifier<B> {
     }
 
     /// One training forward and backward with dropout keyed by `(seed, step)`: gradients
-    /// accumulate; returns the batch's mean loss in a one-value buffer.
-    pub fn forward_backward(&mut self, be: &B, x: &TextBatch<B>, seed: u64, step: u64) -> Result<B::Buf> {
+    /// accumulate; returns the batch's mean loss in a one-value buffer and the logits `[B, C]`
+    /// the step saw (training accuracy without a second pass).
+    pub fn forward_backward(&mut self, be: &B, x: &TextBatch<B>, seed: u64, step: u64) -> Result<(B::Buf, B::Buf)> {
         let (d, h, p, c) = (self.cfg.embed, self.cfg.hidden, self.cfg.pooled(), self.cfg.classes);
         let (out, at) = (self.cfg.outputs(), self.head_offset());
         let (batch, rows) = (x.batch, x.steps * x.batch);
@@ -327,6 +341,8 @@ impl<B: Backend> LstmClassifier<B> {
             Pool::Mean => None,
         };
         let (values, grads) = self.params.split_mut();
+        let mut logits = be.zeros(batch * c)?;
+        be.copy(&mut logits, 0, &d_logits, 0, batch * c)?;
         let mut loss = be.zeros(1)?;
         let mut d_bias = be.zeros(c)?;
         be.softmax_xent_grad(&mut loss, &mut d_logits, &x.labels, c, &mut d_bias)?;
@@ -397,7 +413,7 @@ impl<B: Backend> LstmClassifier<B> {
             be.mul(&mut d_in, m)?;
         }
         be.scatter_add_rows(&mut grads[self.embedding], &d_in, &x.tokens, d)?;
-        Ok(loss)
+        Ok((loss, logits))
     }
 
     pub fn adam_step(&mut self, be: &B, lr: f32, adam: Adam) -> Result<()> {
@@ -452,7 +468,7 @@ mod tests {
             let host = cfg.init(5).unwrap();
             let mut m = LstmClassifier::new(&Cpu, cfg.clone(), &host).unwrap();
             let x = m.batch(&Cpu, &TEXTS, &labels).unwrap();
-            let loss = m.forward_backward(&Cpu, &x, 0, 0).unwrap()[0] as f64;
+            let loss = m.forward_backward(&Cpu, &x, 0, 0).unwrap().0[0] as f64;
             assert!((loss - loss_of(&cfg, &host, &labels)).abs() < 1e-6);
             let grads = m.params().gradients(&Cpu).unwrap();
             let eps = 1e-3;

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod classify;
 pub mod datasets;
 pub mod device_check;
+pub mod finetune;
 pub mod lm;
 pub mod luke;
 pub mod news;

@@ -105,21 +105,33 @@ impl TensorFile {
 
 /// Saves model parameters, optimizer state and `meta` to `path`.
 pub fn save(path: &Path, params: &Params, optimizer: &Optimizer, meta: &serde_json::Value) -> Result<()> {
+    save_with_state(path, params, optimizer.named_state(params), optimizer.steps, meta)
+}
+
+/// Saves model parameters, optimizer buffers named `{param}.{buffer}` (stored under
+/// `optimizer.`), the optimizer's step count and `meta` to `path`.
+pub fn save_with_state<'a>(
+    path: &Path,
+    params: &Params,
+    state: impl IntoIterator<Item = (String, &'a [f32])>,
+    steps: u64,
+    meta: &serde_json::Value,
+) -> Result<()> {
     let mut tensors: Vec<(String, Vec<usize>, &[f32])> = params
         .list
         .iter()
         .map(|p| (p.name.clone(), p.shape.clone(), p.value.as_slice()))
         .collect();
-    for (name, values) in optimizer.named_state(params) {
+    for (name, values) in state {
         tensors.push((format!("{OPTIM_PREFIX}{name}"), vec![values.len()], values));
     }
     let mut meta = meta.clone();
-    meta["optimizer_steps"] = optimizer.steps.into();
+    meta["optimizer_steps"] = steps.into();
     write_tensors(path, &tensors, &[], Some(&meta))
 }
 
-/// Restores optimizer state saved by [`save`].
-pub fn restore_optimizer(file: &TensorFile, params: &Params, optimizer: &mut Optimizer) {
+/// The optimizer buffers saved by [`save`] by `{param}.{buffer}`, and its step count.
+pub fn optimizer_state(file: &TensorFile) -> (HashMap<String, Vec<f32>>, u64) {
     let state: HashMap<String, Vec<f32>> = file
         .f32
         .iter()
@@ -130,5 +142,11 @@ pub fn restore_optimizer(file: &TensorFile, params: &Params, optimizer: &mut Opt
         .as_ref()
         .and_then(|m| m["optimizer_steps"].as_u64())
         .unwrap_or(0);
+    (state, steps)
+}
+
+/// Restores optimizer state saved by [`save`].
+pub fn restore_optimizer(file: &TensorFile, params: &Params, optimizer: &mut Optimizer) {
+    let (state, steps) = optimizer_state(file);
     optimizer.restore_named(params, &state, steps);
 }

@@ -109,6 +109,20 @@ impl std::fmt::Display for Schedule {
     }
 }
 
+/// ULMFiT's slanted triangular rate (Howard & Ruder 2018, eq. 3) at step `t` (from 0) of
+/// `total`: up linearly from `lr / ratio` to `lr` over the first `cut_frac` of the steps, then
+/// down linearly to `lr / ratio` at the end. Per step, so it is a function of the step alone.
+pub fn slanted_triangular(lr: f32, t: usize, total: usize, cut_frac: f64, ratio: f64) -> f32 {
+    let cut = (total as f64 * cut_frac).floor().max(1.0);
+    let t = t as f64;
+    let p = if t < cut {
+        t / cut
+    } else {
+        (1.0 - (t - cut) / (cut * (1.0 / cut_frac - 1.0))).max(0.0)
+    };
+    (lr as f64 * (1.0 + p * (ratio - 1.0)) / ratio) as f32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +163,14 @@ mod tests {
             .map(|(e, l)| p.advance(&mut s, 20.0, e, *l))
             .collect();
         assert_eq!(lrs, [20.0, 20.0, 20.0, 20.0, 5.0, 5.0]);
+    }
+
+    #[test]
+    fn slanted_triangular_rises_to_the_peak_and_falls_back() {
+        let at = |t| slanted_triangular(0.01, t, 1000, 0.1, 32.0);
+        assert!((at(0) - 0.01 / 32.0).abs() < 1e-9);
+        assert!((at(100) - 0.01).abs() < 1e-9);
+        assert!(at(50) > at(0) && at(50) < at(100) && at(500) < at(100));
+        assert!((at(1000) - 0.01 / 32.0).abs() < 1e-7);
     }
 }

@@ -1,0 +1,285 @@
+//! `tsumugi finetune …`: pre-train an LSTM language model on a task's texts, then fine-tune it
+//! as a text classifier (the pre-training/fine-tuning article, with ULMFiT's options).
+
+use super::flags::RunFlags;
+use super::print_json;
+use super::resume::job_config;
+use anyhow::Result;
+use clap::{Args, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use tsumugi::data::json::read_json;
+use tsumugi::models::lstm_classifier::Pool;
+use tsumugi::tasks::finetune::pretrain::{self, PretrainConfig, PretrainJob};
+use tsumugi::tasks::finetune::train::{self, FinetuneConfig, FinetuneJob, RateSchedule};
+
+#[derive(Subcommand)]
+pub enum FinetuneCommand {
+    /// Pre-trains the article's LSTM language model on the task's texts (labels unused).
+    Pretrain(Box<PretrainArgs>),
+    /// Trains the LSTM classifier from scratch or from a pre-trained run; prints test accuracy
+    /// at the best-valid epoch.
+    Train(Box<TrainArgs>),
+}
+
+/// The data and tokenizer options both commands take.
+#[derive(Debug, Clone, Args)]
+pub struct TextFlags {
+    /// `sentiment` (Hutto & Gilbert, fetched on first use), another dataset `classify` takes
+    /// (`r8`, `r52`, `20ng`), a `label<TAB>text` file or a directory with train.tsv.
+    #[arg(long, default_value = "sentiment")]
+    pub data: String,
+    /// Keras's `num_words`: only ids below it are kept (the most frequent num_words − 1 words).
+    #[arg(long, default_value_t = 10000)]
+    pub num_words: usize,
+    /// Give words outside the kept vocabulary id 1 (Keras's `oov_token`) instead of dropping them.
+    #[arg(long)]
+    pub oov: bool,
+    /// Words kept from the start of each text.
+    #[arg(long, default_value_t = 50)]
+    pub max_len: usize,
+    /// Embedding width.
+    #[arg(long, default_value_t = 200)]
+    pub embed: usize,
+    /// LSTM width.
+    #[arg(long, default_value_t = 512)]
+    pub hidden: usize,
+    /// Texts per batch.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Adam's learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f32,
+    /// Stop after this many epochs without a lower validation loss.
+    #[arg(long)]
+    pub patience: Option<usize>,
+    /// Seed of the splits, the initial weights, the batch order and dropout.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PretrainArgs {
+    #[command(flatten)]
+    pub text: TextFlags,
+    /// Epochs (the best by valid perplexity is kept).
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Dropout on the LSTM's input and output (the article's 0.3).
+    #[arg(long, default_value_t = 0.3)]
+    pub dropout: f32,
+    /// Run directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub run: RunFlags,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PoolArg {
+    /// The mean of the LSTM's outputs over each text's words (the article's).
+    Mean,
+    /// ULMFiT's concat pooling: the last output, the max and the mean.
+    Concat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScheduleArg {
+    /// One rate throughout.
+    Constant,
+    /// ULMFiT's slanted triangular rates (cut fraction 0.1, ratio 32).
+    Stlr,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub text: TextFlags,
+    /// A `finetune pretrain` run whose embedding and LSTM (and vocabulary, sizes, --num-words,
+    /// --max-len) start the classifier; without it, training starts from scratch.
+    #[arg(long)]
+    pub from: Option<PathBuf>,
+    /// Training examples drawn (seeded) from the data left after the test and valid splits;
+    /// all of them when absent.
+    #[arg(long)]
+    pub train_size: Option<usize>,
+    /// Epochs (test accuracy is taken at the best-valid epoch).
+    #[arg(long, default_value_t = 20)]
+    pub epochs: usize,
+    /// How the LSTM's outputs become one vector.
+    #[arg(long, value_enum, default_value_t = PoolArg::Mean)]
+    pub pool: PoolArg,
+    /// Dropout on the embedding output (the LSTM's input).
+    #[arg(long, default_value_t = 0.5)]
+    pub input_dropout: f32,
+    /// Dropout on the pooled vector.
+    #[arg(long, default_value_t = 0.5)]
+    pub dropout: f32,
+    /// ULMFiT's discriminative rates: each layer group below the head learns this many times
+    /// slower than the one above (2.6 in the paper).
+    #[arg(long)]
+    pub discriminative: Option<f32>,
+    /// How the rate moves over the run.
+    #[arg(long, value_enum, default_value_t = ScheduleArg::Constant)]
+    pub schedule: ScheduleArg,
+    /// ULMFiT's gradual unfreezing: the head alone in epoch 1, the LSTM joins in epoch 2, the
+    /// embedding in epoch 3.
+    #[arg(long)]
+    pub gradual_unfreeze: bool,
+    /// Run directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub run: RunFlags,
+}
+
+/// Which fields of `config.json` each option sets, for `--resume` with options typed again.
+const TEXT_SETTINGS: [(&str, &[&str]); 10] = [
+    ("data", &["data"]),
+    ("num_words", &["num_words"]),
+    ("oov", &["oov"]),
+    ("max_len", &["max_len"]),
+    ("embed", &["embed"]),
+    ("hidden", &["hidden"]),
+    ("batch_size", &["batch_size"]),
+    ("lr", &["lr"]),
+    ("patience", &["patience"]),
+    ("seed", &["seed"]),
+];
+
+fn settings(more: &[(&'static str, &'static [&'static str])]) -> Vec<(&'static str, &'static [&'static str])> {
+    TEXT_SETTINGS.iter().copied().chain(more.iter().copied()).collect()
+}
+
+impl PretrainArgs {
+    fn resolve(&self) -> PretrainConfig {
+        let t = &self.text;
+        PretrainConfig {
+            data: t.data.clone(),
+            num_words: Some(t.num_words),
+            oov: t.oov,
+            max_len: t.max_len,
+            embed: t.embed,
+            hidden: t.hidden,
+            dropout: self.dropout,
+            batch_size: t.batch_size,
+            lr: t.lr,
+            epochs: self.epochs,
+            patience: t.patience,
+            valid_fraction: 0.05,
+            seed: t.seed,
+        }
+    }
+
+    pub fn job(&self, typed: &[String]) -> Result<PretrainJob> {
+        let table = settings(&[("epochs", &["epochs"]), ("dropout", &["dropout"])]);
+        let config = job_config(
+            self.run.resume,
+            typed,
+            &table,
+            &self.out,
+            || Ok(self.resolve()),
+            |out| read_json(&out.join("config.json")),
+        )?;
+        Ok(PretrainJob {
+            config,
+            out: self.out.clone(),
+            existing: self.run.existing(),
+        })
+    }
+}
+
+impl TrainArgs {
+    fn resolve(&self) -> FinetuneConfig {
+        let t = &self.text;
+        FinetuneConfig {
+            data: t.data.clone(),
+            from: self.from.clone(),
+            train_size: self.train_size,
+            seed: t.seed,
+            epochs: self.epochs,
+            batch_size: t.batch_size,
+            lr: t.lr,
+            pool: match self.pool {
+                PoolArg::Mean => Pool::Mean,
+                PoolArg::Concat => Pool::Concat,
+            },
+            input_dropout: self.input_dropout,
+            dropout: self.dropout,
+            embed: t.embed,
+            hidden: t.hidden,
+            num_words: Some(t.num_words),
+            oov: t.oov,
+            max_len: t.max_len,
+            discriminative: self.discriminative,
+            schedule: match self.schedule {
+                ScheduleArg::Constant => RateSchedule::Constant,
+                ScheduleArg::Stlr => RateSchedule::Stlr,
+            },
+            gradual_unfreeze: self.gradual_unfreeze,
+            valid_fraction: 0.1,
+            patience: t.patience,
+        }
+    }
+
+    pub fn job(&self, typed: &[String]) -> Result<FinetuneJob> {
+        let table = settings(&[
+            ("from", &["from"]),
+            ("train_size", &["train_size"]),
+            ("epochs", &["epochs"]),
+            ("pool", &["pool"]),
+            ("input_dropout", &["input_dropout"]),
+            ("dropout", &["dropout"]),
+            ("discriminative", &["discriminative"]),
+            ("schedule", &["schedule"]),
+            ("gradual_unfreeze", &["gradual_unfreeze"]),
+        ]);
+        let config = job_config(
+            self.run.resume,
+            typed,
+            &table,
+            &self.out,
+            || Ok(self.resolve()),
+            |out| read_json(&out.join("config.json")),
+        )?;
+        Ok(FinetuneJob {
+            config,
+            out: self.out.clone(),
+            existing: self.run.existing(),
+        })
+    }
+}
+
+pub fn run(cmd: FinetuneCommand, typed: &[String]) -> Result<()> {
+    match cmd {
+        FinetuneCommand::Pretrain(args) => {
+            let json = args.run.json;
+            let mut log = |line: &str| if json { eprintln!("{line}") } else { println!("{line}") };
+            let done = pretrain::run(&args.job(typed)?, &mut log)?;
+            if json {
+                return print_json(&done);
+            }
+            println!(
+                "best epoch {}: valid perplexity {:.2}; the run is in {}",
+                done.best_epoch,
+                done.valid_perplexity,
+                done.run_dir.display()
+            );
+        }
+        FinetuneCommand::Train(args) => {
+            let json = args.run.json;
+            let mut log = |line: &str| if json { eprintln!("{line}") } else { println!("{line}") };
+            let done = train::run(&args.job(typed)?, &mut log)?;
+            if json {
+                return print_json(&done);
+            }
+            println!(
+                "test accuracy {:.4} at the best-valid epoch {} ({} training texts); the report is {}",
+                done.test_accuracy,
+                done.best_epoch,
+                done.train_size,
+                done.run_dir.join("report.md").display()
+            );
+        }
+    }
+    Ok(())
+}

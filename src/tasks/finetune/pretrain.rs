@@ -1,0 +1,302 @@
+//! `tsumugi finetune pretrain`: the article's language model pre-trained on the task's own
+//! texts (labels unused): embedding → dropout → LSTM → dropout → a softmax over the
+//! vocabulary, untied; input `x[:-1]`, target `x[1:]`, cross-entropy over real tokens only,
+//! Adam. It runs through the backend LM ([`crate::models::lm::LstmLm`], one layer) and the
+//! shared epoch loop, keeping the best epoch by valid perplexity; its `encoder.*` and `rnn.*`
+//! weights start the classifier of `finetune train --from`.
+
+use super::batches::{bucketed, in_order, next_word_rows};
+use super::data::{self, Text};
+use crate::compute::cpu::Cpu;
+use crate::compute::Backend;
+use crate::data::keras_vocab::{KerasVocab, PAD};
+use crate::data::split;
+use crate::models::cpu_lm::{LanguageModel, LmConfig};
+use crate::models::device_params::Adam;
+use crate::models::lm::LstmLm;
+use crate::report::run_dir::{Existing, RunDir};
+use crate::train::checkpoint::{self, TensorFile};
+use crate::train::early_stop::EarlyStop;
+use crate::train::epochs::{self, same_options, Crash, Epoch, Experiment, Plan, ResumePoint};
+use crate::train::progress::EpochProgress;
+use crate::train::schedule::Schedule;
+use crate::train::stop;
+use anyhow::{bail, Context, Result};
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Every option of a pre-training run, as `config.json` records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PretrainConfig {
+    pub data: String,
+    /// Keras's `num_words` (ids below it are kept).
+    pub num_words: Option<usize>,
+    pub oov: bool,
+    pub max_len: usize,
+    pub embed: usize,
+    pub hidden: usize,
+    pub dropout: f32,
+    pub batch_size: usize,
+    pub lr: f32,
+    pub epochs: usize,
+    /// Stop after this many epochs without a better valid perplexity.
+    pub patience: Option<usize>,
+    /// The share of the texts held out for valid perplexity.
+    pub valid_fraction: f64,
+    pub seed: u64,
+}
+
+impl PretrainConfig {
+    pub fn check(&self) -> Result<()> {
+        if self.max_len < 2 {
+            bail!("--max-len {} leaves no next word to predict (at least 2)", self.max_len);
+        }
+        if self.embed == 0 || self.hidden == 0 || self.batch_size == 0 || self.epochs == 0 {
+            bail!("--embed, --hidden, --batch-size and --epochs must be positive");
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            bail!("--dropout {} outside [0, 1)", self.dropout);
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            bail!("--lr must be a positive number, got {}", self.lr);
+        }
+        if !(self.valid_fraction > 0.0 && self.valid_fraction < 1.0) {
+            bail!("the valid fraction must be in (0, 1), got {}", self.valid_fraction);
+        }
+        Ok(())
+    }
+
+    pub fn model(&self, vocab: usize) -> LmConfig {
+        LmConfig {
+            vocab,
+            embed: self.embed,
+            hidden: self.hidden,
+            layers: 1,
+            dropout: self.dropout,
+            tied: false,
+            locked_dropout: false,
+            embedding_dropout: 0.0,
+        }
+    }
+}
+
+pub struct PretrainJob {
+    /// The options; `None` resumes with the run's own.
+    pub config: Option<PretrainConfig>,
+    pub out: PathBuf,
+    pub existing: Existing,
+}
+
+/// One epoch's line in `metrics.jsonl`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PretrainEpoch {
+    pub epoch: usize,
+    pub lr: f32,
+    pub train_perplexity: f64,
+    pub valid_perplexity: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Pretrained {
+    pub run_dir: PathBuf,
+    pub best_epoch: usize,
+    pub valid_perplexity: f64,
+    pub vocabulary: usize,
+    pub train_texts: usize,
+    pub seconds: f64,
+}
+
+/// The texts a language model learns from: every text of the pool as ids, those with at least
+/// two words (one next word to predict).
+pub fn lm_texts(pool: &[Text], vocab: &KerasVocab, max_len: usize) -> Vec<Vec<u32>> {
+    let index = vocab.index();
+    pool.iter()
+        .map(|t| crate::data::keras_vocab::truncate(vocab.encode(&t.example.text, &index), max_len))
+        .filter(|ids| ids.len() >= 2)
+        .collect()
+}
+
+struct Pretraining<'a> {
+    model: LstmLm<Cpu>,
+    host: LanguageModel,
+    cfg: &'a PretrainConfig,
+    train: &'a [Vec<u32>],
+    valid: &'a [Vec<u32>],
+    tokens_per_second: f64,
+}
+
+impl Pretraining<'_> {
+    /// The mean loss per real target over `texts`, without dropout.
+    fn mean_loss(&self, texts: &[Vec<u32>]) -> Result<f64> {
+        let lengths: Vec<usize> = texts.iter().map(Vec::len).collect();
+        let (mut sum, mut count) = (0.0, 0usize);
+        for batch in in_order(&lengths, self.cfg.batch_size) {
+            let rows: Vec<&[u32]> = batch.iter().map(|&i| texts[i].as_slice()).collect();
+            let (tokens, targets, steps) = next_word_rows(&rows);
+            let x = self
+                .model
+                .padded_batch(&Cpu, &tokens, &targets, steps, rows.len(), PAD)?;
+            let n = targets.iter().filter(|&&t| t != PAD).count();
+            let mut state = self.model.initial_state(&Cpu, rows.len())?;
+            sum += Cpu.download(&self.model.loss(&Cpu, &x, &mut state)?)?[0] as f64 * n as f64;
+            count += n;
+        }
+        Ok(sum / count.max(1) as f64)
+    }
+}
+
+impl Experiment for Pretraining<'_> {
+    type Record = PretrainEpoch;
+
+    fn valid_loss(record: &PretrainEpoch) -> f64 {
+        record.valid_perplexity.ln()
+    }
+
+    fn epoch(&mut self, epoch: usize, lr: f32, crash: &Crash) -> Result<Epoch<PretrainEpoch>> {
+        let cfg = self.cfg;
+        let lengths: Vec<usize> = self.train.iter().map(Vec::len).collect();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
+        rng.set_stream(epoch as u64);
+        let batches = bucketed(&lengths, cfg.batch_size, &mut rng);
+        let began = Instant::now();
+        let mut progress = EpochProgress::new(epoch, cfg.epochs, batches.len() as u64, "batches");
+        let (mut loss_sum, mut seen) = (0.0, 0usize);
+        for (step, batch) in batches.iter().enumerate() {
+            crash.check(step, batches.len());
+            let rows: Vec<&[u32]> = batch.iter().map(|&i| self.train[i].as_slice()).collect();
+            let (tokens, targets, steps) = next_word_rows(&rows);
+            let x = self
+                .model
+                .padded_batch(&Cpu, &tokens, &targets, steps, rows.len(), PAD)?;
+            let mut state = self.model.initial_state(&Cpu, rows.len())?;
+            let key = (epoch as u64) << 32 | step as u64;
+            let loss = Cpu.download(&self.model.forward_backward(&Cpu, &x, &mut state, cfg.seed, key)?)?[0] as f64;
+            if !loss.is_finite() {
+                bail!(stop::message(&format!("the loss became {loss}"), epoch, step + 1, lr));
+            }
+            self.model.adam_step(&Cpu, lr, Adam::default())?;
+            let n = targets.iter().filter(|&&t| t != PAD).count();
+            loss_sum += loss * n as f64;
+            seen += n;
+            progress.update(step as u64 + 1, || {
+                let rate = seen as f64 / began.elapsed().as_secs_f64();
+                format!("ppl {:.1}, {rate:.0} tokens/s", (loss_sum / seen as f64).exp())
+            });
+        }
+        progress.finish();
+        self.tokens_per_second = seen as f64 / began.elapsed().as_secs_f64();
+        let valid_loss = self.mean_loss(self.valid)?;
+        Ok(Epoch {
+            record: PretrainEpoch {
+                epoch,
+                lr,
+                train_perplexity: (loss_sum / seen.max(1) as f64).exp(),
+                valid_perplexity: valid_loss.exp(),
+            },
+            valid_loss,
+        })
+    }
+
+    fn save(&mut self, path: &Path, meta: serde_json::Value) -> Result<()> {
+        self.model.download_into(&Cpu, &mut self.host.params)?;
+        let state = self.model.params().optimizer_state(&Cpu)?;
+        let named = state.tensors.iter().map(|(n, v)| (n.clone(), v.as_slice()));
+        checkpoint::save_with_state(path, &self.host.params, named, state.steps, &meta)
+    }
+
+    fn restore(&mut self, mut file: TensorFile) -> Result<()> {
+        let (state, steps) = checkpoint::optimizer_state(&file);
+        file.weights()
+            .load_into(&mut self.host.params, &crate::nn::weights::Part::All)?;
+        self.model = LstmLm::new(&Cpu, &self.host)?;
+        self.model.params_mut().restore_optimizer(&Cpu, &state, steps)
+    }
+
+    fn describe(&self, r: &PretrainEpoch, seconds: f64) -> String {
+        format!(
+            "epoch {}: train perplexity {:.2}, valid perplexity {:.2}, {seconds:.0} s ({:.0} tokens/s)",
+            r.epoch, r.train_perplexity, r.valid_perplexity, self.tokens_per_second
+        )
+    }
+}
+
+pub fn run(job: &PretrainJob, log: &mut dyn FnMut(&str)) -> Result<Pretrained> {
+    let began = Instant::now();
+    if let Some(cfg) = &job.config {
+        cfg.check()?;
+    }
+    RunDir::check(&job.out, job.existing)?;
+    let (cfg, resume) = match job.existing {
+        Existing::Resume => {
+            let saved: PretrainConfig = crate::data::json::read_json(&job.out.join("config.json"))?;
+            if let Some(cfg) = &job.config {
+                same_options(&job.out, &saved, cfg, "")?;
+            }
+            let last = job.out.join("checkpoints").join("last.safetensors");
+            (saved, Some(ResumePoint::read(&last)?))
+        }
+        _ => (job.config.clone().context("a new run needs its options")?, None),
+    };
+    let cfg = &cfg;
+    let task = data::load(&cfg.data)?;
+    let vocab = KerasVocab::fit(
+        task.pool.iter().map(|t| t.example.text.as_str()),
+        cfg.num_words,
+        cfg.oov,
+    )?;
+    let texts = lm_texts(&task.pool, &vocab, cfg.max_len);
+    // one class: a seeded shuffle cut at the fraction
+    let one_class = vec![0u8; texts.len()];
+    let (valid_idx, train_idx) = split::stratified(&one_class, cfg.valid_fraction, cfg.seed);
+    let pick = |idx: &[usize]| idx.iter().map(|&i| texts[i].clone()).collect::<Vec<_>>();
+    let (train, valid) = (pick(&train_idx), pick(&valid_idx));
+    if train.is_empty() || valid.is_empty() {
+        bail!(
+            "{}: {} texts of two or more words leave nothing to train or validate the language model on",
+            cfg.data,
+            texts.len()
+        );
+    }
+    let host = LanguageModel::new(cfg.model(vocab.size()), cfg.seed)?;
+    let model = LstmLm::new(&Cpu, &host)?;
+    let run = RunDir::create(&job.out, job.existing)?;
+    if resume.is_none() {
+        run.write_json("config.json", cfg)?;
+        run.write_json("vocab.json", &vocab)?;
+    }
+    log(&format!(
+        "pre-training on {} texts ({} held out), vocabulary {}; model: {}",
+        train.len(),
+        valid.len(),
+        vocab.size(),
+        host.cfg
+    ));
+    let mut exp = Pretraining {
+        model,
+        host,
+        cfg,
+        train: &train,
+        valid: &valid,
+        tokens_per_second: 0.0,
+    };
+    let plan = Plan {
+        epochs: cfg.epochs,
+        lr: cfg.lr,
+        schedule: Schedule::Constant,
+        early_stop: cfg
+            .patience
+            .map_or(EarlyStop::Never, |patience| EarlyStop::Patience { patience }),
+        meta: serde_json::json!({ "model": exp.host.cfg }),
+    };
+    let finished = epochs::train(&mut exp, &plan, &run, resume, log)?;
+    Ok(Pretrained {
+        run_dir: run.root.clone(),
+        best_epoch: finished.best_epoch,
+        valid_perplexity: finished.best_valid_loss.exp(),
+        vocabulary: vocab.size(),
+        train_texts: train.len(),
+        seconds: began.elapsed().as_secs_f64(),
+    })
+}

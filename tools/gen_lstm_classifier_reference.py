@@ -65,7 +65,7 @@ def case(seed, classes, pool, labels):
         "pool": pool,
         "labels": labels,
         "logits": flat(logits),
-        "loss": float(loss),
+        "loss": float(loss.detach()),
         "weights": {n: flat(p) for n, p in named.items()},
         "grads": {n: flat(p.grad) for n, p in named.items()},
     }

@@ -504,4 +504,68 @@ mod tests {
         assert!(e(&[&[1]], &[2]).contains("label 2"));
         assert!(e(&[&[1]], &[0, 1]).contains("labels"));
     }
+
+    /// torch.nn's Embedding, LSTM, masked pooling and Linear with the same weights and padded
+    /// texts (tools/gen_lstm_classifier_reference.py): loss, logits and every gradient.
+    #[test]
+    fn matches_torch_within_1e_5() {
+        let fixture: serde_json::Value = serde_json::from_str(include_str!(
+            "../../tests/fixtures/lstm_classifier_reference.json"
+        ))
+        .unwrap();
+        let floats = |v: &serde_json::Value| -> Vec<f32> {
+            v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+        };
+        let texts: Vec<Vec<u32>> = fixture["texts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect())
+            .collect();
+        let texts: Vec<&[u32]> = texts.iter().map(Vec::as_slice).collect();
+        let sizes = &fixture["sizes"];
+        for (name, case) in fixture["cases"].as_object().unwrap() {
+            let classes = case["classes"].as_u64().unwrap() as usize;
+            let cfg = ClassifierConfig {
+                vocab: sizes["vocab"].as_u64().unwrap() as usize,
+                embed: sizes["embed"].as_u64().unwrap() as usize,
+                hidden: sizes["hidden"].as_u64().unwrap() as usize,
+                classes,
+                pool: if case["pool"] == "mean" { Pool::Mean } else { Pool::Concat },
+                input_dropout: 0.0,
+                dropout: 0.0,
+            };
+            let mut host = cfg.init(0).unwrap();
+            for p in &mut host.list {
+                p.value = floats(&case["weights"][&p.name]);
+            }
+            let labels: Vec<u32> = case["labels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap() as u32)
+                .collect();
+            let mut m = LstmClassifier::new(&Cpu, cfg, &host).unwrap();
+            let x = m.batch(&Cpu, &texts, &labels).unwrap();
+            let (loss, logits) = m.forward_backward(&Cpu, &x, 0, 0).unwrap();
+            let want = case["loss"].as_f64().unwrap();
+            assert!((loss[0] as f64 - want).abs() < 1e-5, "{name}: loss {} vs {want}", loss[0]);
+            // two classes: the softmax saw [0, z]; torch's logit is z
+            let got: Vec<f32> = if classes == 2 {
+                logits.chunks_exact(2).map(|r| r[1]).collect()
+            } else {
+                logits
+            };
+            for (g, w) in got.iter().zip(floats(&case["logits"])) {
+                assert!((g - w).abs() < 1e-5, "{name}: logit {g} vs {w}");
+            }
+            for (pname, g) in m.params().gradients(&Cpu).unwrap() {
+                let want = floats(&case["grads"][&pname]);
+                assert_eq!(g.len(), want.len(), "{name}: {pname}");
+                for (a, b) in g.iter().zip(want) {
+                    assert!((a - b).abs() < 1e-5, "{name}: d {pname}: {a} vs {b}");
+                }
+            }
+        }
+    }
 }

@@ -61,6 +61,7 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
             let path = match &cmd {
                 cli::finetune::FinetuneCommand::Pretrain(_) => ["finetune", "pretrain"],
                 cli::finetune::FinetuneCommand::Train(_) => ["finetune", "train"],
+                cli::finetune::FinetuneCommand::Compare(_) => ["finetune", "compare"],
             };
             cli::finetune::run(cmd, &typed(&path))
         }

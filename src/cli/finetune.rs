@@ -9,6 +9,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use tsumugi::data::json::read_json;
 use tsumugi::models::lstm_classifier::Pool;
+use tsumugi::tasks::finetune::compare::{self, Arm, CompareConfig, CompareJob};
 use tsumugi::tasks::finetune::pretrain::{self, PretrainConfig, PretrainJob};
 use tsumugi::tasks::finetune::train::{self, FinetuneConfig, FinetuneJob, RateSchedule};
 
@@ -19,6 +20,9 @@ pub enum FinetuneCommand {
     /// Trains the LSTM classifier from scratch or from a pre-trained run; prints test accuracy
     /// at the best-valid epoch.
     Train(Box<TrainArgs>),
+    /// The experiment: scratch against pre-trained (and ULMFiT) at several train sizes and
+    /// seeds; prints mean ± sd test accuracy per size and arm, with figures.
+    Compare(Box<CompareArgs>),
 }
 
 /// The data and tokenizer options both commands take.
@@ -130,6 +134,104 @@ pub struct TrainArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub run: RunFlags,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ArmArg {
+    /// From scratch, the article's recipe.
+    Scratch,
+    /// Embedding and LSTM from the language model, the article's recipe.
+    Pretrained,
+    /// From the language model with ULMFiT's recipe: concat pooling, discriminative rates
+    /// (÷ 2.6), slanted triangular rates, gradual unfreezing.
+    Ulmfit,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    #[command(flatten)]
+    pub text: TextFlags,
+    /// Train sizes, comma-separated; `all` is every text left after the test and valid splits.
+    #[arg(long, value_delimiter = ',', default_value = "1000,3000,all")]
+    pub sizes: Vec<String>,
+    /// Seeds per size and arm (0, 1, …).
+    #[arg(long, default_value_t = 5)]
+    pub seeds: usize,
+    /// The arms to train, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "scratch,pretrained")]
+    pub arms: Vec<ArmArg>,
+    /// A `finetune pretrain` run to start from instead of pre-training one.
+    #[arg(long)]
+    pub from: Option<PathBuf>,
+    /// Classifier epochs (test accuracy is taken at each run's best-valid epoch).
+    #[arg(long, default_value_t = 20)]
+    pub epochs: usize,
+    /// Language-model epochs (the best by valid perplexity is kept).
+    #[arg(long, default_value_t = 10)]
+    pub pretrain_epochs: usize,
+    /// Run directory: the language model in pretrain/, each classifier in runs/.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub run: RunFlags,
+}
+
+impl CompareArgs {
+    pub fn job(&self) -> Result<CompareJob> {
+        let sizes = self
+            .sizes
+            .iter()
+            .map(|s| match s.trim() {
+                "all" => Ok(None),
+                n => n
+                    .parse::<usize>()
+                    .map(Some)
+                    .map_err(|_| anyhow::anyhow!("--sizes: `{n}` is neither a number nor `all`")),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let train = TrainArgs {
+            text: self.text.clone(),
+            from: None,
+            train_size: None,
+            epochs: self.epochs,
+            pool: PoolArg::Mean,
+            input_dropout: 0.5,
+            dropout: 0.5,
+            discriminative: None,
+            schedule: ScheduleArg::Constant,
+            gradual_unfreeze: false,
+            out: self.out.clone(),
+            run: self.run.clone(),
+        };
+        let pretrain = PretrainArgs {
+            text: self.text.clone(),
+            epochs: self.pretrain_epochs,
+            dropout: 0.3,
+            out: self.out.clone(),
+            run: self.run.clone(),
+        };
+        let arms = self
+            .arms
+            .iter()
+            .map(|a| match a {
+                ArmArg::Scratch => Arm::Scratch,
+                ArmArg::Pretrained => Arm::Pretrained,
+                ArmArg::Ulmfit => Arm::Ulmfit,
+            })
+            .collect();
+        Ok(CompareJob {
+            config: CompareConfig {
+                classifier: train.resolve(),
+                pretrain: pretrain.resolve(),
+                from: self.from.clone(),
+                sizes,
+                seeds: self.seeds,
+                arms,
+            },
+            out: self.out.clone(),
+            existing: self.run.existing(),
+        })
+    }
 }
 
 /// Which fields of `config.json` each option sets, for `--resume` with options typed again.
@@ -278,6 +380,21 @@ pub fn run(cmd: FinetuneCommand, typed: &[String]) -> Result<()> {
                 done.best_epoch,
                 done.train_size,
                 done.run_dir.join("report.md").display()
+            );
+        }
+        FinetuneCommand::Compare(args) => {
+            let json = args.run.json;
+            let mut log = |line: &str| if json { eprintln!("{line}") } else { println!("{line}") };
+            let job = args.job()?;
+            let done = compare::run(&job, &mut log)?;
+            if json {
+                return print_json(&serde_json::json!({ "rows": done.rows }));
+            }
+            print!("{}", compare::table(&job.config, &done.rows));
+            println!(
+                "{:.0} s; the report and figures are in {}",
+                done.seconds,
+                done.run_dir.display()
             );
         }
     }

@@ -509,18 +509,26 @@ mod tests {
     /// texts (tools/gen_lstm_classifier_reference.py): loss, logits and every gradient.
     #[test]
     fn matches_torch_within_1e_5() {
-        let fixture: serde_json::Value = serde_json::from_str(include_str!(
-            "../../tests/fixtures/lstm_classifier_reference.json"
-        ))
-        .unwrap();
+        let fixture: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/lstm_classifier_reference.json")).unwrap();
         let floats = |v: &serde_json::Value| -> Vec<f32> {
-            v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect()
         };
         let texts: Vec<Vec<u32>> = fixture["texts"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|t| t.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect())
+            .map(|t| {
+                t.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_u64().unwrap() as u32)
+                    .collect()
+            })
             .collect();
         let texts: Vec<&[u32]> = texts.iter().map(Vec::as_slice).collect();
         let sizes = &fixture["sizes"];
@@ -531,7 +539,11 @@ mod tests {
                 embed: sizes["embed"].as_u64().unwrap() as usize,
                 hidden: sizes["hidden"].as_u64().unwrap() as usize,
                 classes,
-                pool: if case["pool"] == "mean" { Pool::Mean } else { Pool::Concat },
+                pool: if case["pool"] == "mean" {
+                    Pool::Mean
+                } else {
+                    Pool::Concat
+                },
                 input_dropout: 0.0,
                 dropout: 0.0,
             };
@@ -549,7 +561,11 @@ mod tests {
             let x = m.batch(&Cpu, &texts, &labels).unwrap();
             let (loss, logits) = m.forward_backward(&Cpu, &x, 0, 0).unwrap();
             let want = case["loss"].as_f64().unwrap();
-            assert!((loss[0] as f64 - want).abs() < 1e-5, "{name}: loss {} vs {want}", loss[0]);
+            assert!(
+                (loss[0] as f64 - want).abs() < 1e-5,
+                "{name}: loss {} vs {want}",
+                loss[0]
+            );
             // two classes: the softmax saw [0, z]; torch's logit is z
             let got: Vec<f32> = if classes == 2 {
                 logits.chunks_exact(2).map(|r| r[1]).collect()

@@ -23,6 +23,8 @@ fn register_font() {
 pub struct Series {
     pub name: String,
     pub points: Vec<(f64, f64)>,
+    /// Half-heights of error bars at each point (a standard deviation), or empty for none.
+    pub errors: Vec<f64>,
 }
 
 /// One chart of a figure.
@@ -86,13 +88,18 @@ where
 {
     let areas = root.split_evenly((1, panels.len()));
     for (area, panel) in areas.iter().zip(panels) {
-        let points = panel.series.iter().flat_map(|s| s.points.iter());
         let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-        for &(x, y) in points.filter(|p| p.0.is_finite() && p.1.is_finite()) {
-            x0 = x0.min(x);
-            x1 = x1.max(x);
-            y0 = y0.min(y);
-            y1 = y1.max(y);
+        for s in &panel.series {
+            for (i, &(x, y)) in s.points.iter().enumerate() {
+                if !(x.is_finite() && y.is_finite()) {
+                    continue;
+                }
+                let e = s.errors.get(i).copied().filter(|e| e.is_finite()).unwrap_or(0.0);
+                x0 = x0.min(x);
+                x1 = x1.max(x);
+                y0 = y0.min(y - e);
+                y1 = y1.max(y + e);
+            }
         }
         if x0 > x1 {
             (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
@@ -125,6 +132,12 @@ where
                         .map_err(err)?
                         .label(&s.name)
                         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+                    let bars = s
+                        .points
+                        .iter()
+                        .zip(&s.errors)
+                        .map(|(&(x, y), &e)| PathElement::new(vec![(x, y - e), (x, y + e)], color.stroke_width(2)));
+                    chart.draw_series(bars).map_err(err)?;
                     if s.points.len() <= 40 {
                         chart
                             .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))

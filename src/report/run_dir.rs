@@ -50,14 +50,25 @@ const RUN_ENTRIES: &[&str] = &[
     "confusion.svg",
     "perplexity.png",
     "perplexity.svg",
+    "accuracy.png",
+    "accuracy.svg",
+    "valid_curves.png",
+    "valid_curves.svg",
+    "result.json",
+    "done",
     "checkpoints",
+    // a comparison's runs
+    "runs",
+    "pretrain",
 ];
 
 /// Whether `root` holds a run worth keeping: one that finished an epoch (its metrics, or any
-/// checkpoint). A run that stopped in its first epoch left only its config, which the next
+/// checkpoint), or a comparison's runs. A run that stopped in its first epoch left only its config, which the next
 /// run may replace.
 fn holds_a_run(root: &Path) -> bool {
     root.join("metrics.jsonl").exists()
+        || root.join("runs").is_dir()
+        || root.join("pretrain").is_dir()
         || std::fs::read_dir(root.join("checkpoints")).is_ok_and(|mut d| d.next().is_some())
 }
 

@@ -14,6 +14,7 @@ pub fn curves(run: &RunDir, history: &[EpochRecord]) -> Result<()> {
     let series = |name: &str, f: fn(&EpochRecord) -> f64| Series {
         name: name.to_string(),
         points: history.iter().map(|r| (r.epoch as f64, f(r))).collect(),
+        errors: Vec::new(),
     };
     let panels = [
         Panel {

@@ -80,6 +80,7 @@ pub fn figure(stem: &Path, rows: &[SweepRow]) -> Result<()> {
         series: vec![Series {
             name: "tsumugi".into(),
             points: rows.iter().map(|r| (r.batch_size as f64, r.seconds)).collect(),
+            errors: Vec::new(),
         }],
         log_x: true,
     }];

@@ -5,6 +5,7 @@
 //! length-bucketed batches (`batches.rs`), from the splits of `data.rs`.
 
 pub mod batches;
+pub mod compare;
 pub mod data;
 pub mod pretrain;
 pub mod train;

@@ -115,7 +115,7 @@ pub struct FinetuneEpoch {
     pub test_accuracy: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Finetuned {
     pub run_dir: PathBuf,
     pub train_size: usize,
@@ -446,6 +446,7 @@ fn curves(run: &RunDir, history: &[FinetuneEpoch]) -> Result<()> {
     let series = |name: &str, f: fn(&FinetuneEpoch) -> f64| Series {
         name: name.to_string(),
         points: history.iter().map(|r| (r.epoch as f64, f(r))).collect(),
+        errors: Vec::new(),
     };
     let panels = [
         Panel {

@@ -48,6 +48,7 @@ pub fn write_report(
     let series = |name: &str, f: fn(&LmEpoch) -> f64| Series {
         name: name.into(),
         points: history.iter().map(|r| (r.epoch as f64, f(r))).collect(),
+        errors: Vec::new(),
     };
     line_panels(
         &run.path("perplexity"),

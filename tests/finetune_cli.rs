@@ -1,0 +1,277 @@
+//! `tsumugi finetune`: pre-training, fine-tuning from it, the comparison, exact resume and bad
+//! input, on a small made-up sentiment file (one telling word per text).
+
+mod common;
+
+use common::{bin, fails, ok, stderr, stdout};
+use std::path::{Path, PathBuf};
+
+fn write_texts(dir: &Path, n: usize) -> PathBuf {
+    let (pos, neg) = (["good", "great", "lovely"], ["bad", "awful", "poor"]);
+    let filler = ["the", "movie", "was", "a", "plot", "and", "very", "film"];
+    let mut out = String::new();
+    for i in 0..n {
+        let positive = i % 2 == 0;
+        let mut words: Vec<&str> = (0..3 + i % 7).map(|k| filler[(i * 7 + k * 3) % filler.len()]).collect();
+        let word = if positive { pos[i % 3] } else { neg[i % 3] };
+        words.insert(i % words.len(), word);
+        out.push_str(&format!(
+            "{}\t{}.\n",
+            if positive { "pos" } else { "neg" },
+            words.join(" ")
+        ));
+    }
+    let path = dir.join("texts.tsv");
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+const SMALL: [&str; 8] = ["--embed", "8", "--hidden", "12", "--batch-size", "8", "--lr", "0.01"];
+
+fn with(args: &[&str]) -> Vec<String> {
+    args.iter().chain(SMALL.iter()).map(|s| s.to_string()).collect()
+}
+
+fn ok_owned(args: &[String]) -> String {
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(&refs)
+}
+
+#[test]
+fn pretrain_then_finetune_from_it_learns_the_texts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_texts(dir.path(), 300);
+    let lm = dir.path().join("lm");
+    let out = ok_owned(&with(&[
+        "finetune",
+        "pretrain",
+        "--data",
+        data.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--out",
+        lm.to_str().unwrap(),
+    ]));
+    assert!(out.contains("valid perplexity"), "{out}");
+    for f in [
+        "config.json",
+        "vocab.json",
+        "metrics.jsonl",
+        "checkpoints/best.safetensors",
+    ] {
+        assert!(lm.join(f).exists(), "{f}");
+    }
+    let run = dir.path().join("clf");
+    let json = ok_owned(&with(&[
+        "finetune",
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--from",
+        lm.to_str().unwrap(),
+        "--epochs",
+        "6",
+        "--json",
+        "--out",
+        run.to_str().unwrap(),
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(v["test_accuracy"].as_f64().unwrap() > 0.8, "{v}");
+    for f in ["report.md", "curves.png", "labels.json", "checkpoints/best.safetensors"] {
+        assert!(run.join(f).exists(), "{f}");
+    }
+    // the run took the LM's sizes and vocabulary
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["hidden"], 12);
+    assert_eq!(
+        std::fs::read(lm.join("vocab.json")).unwrap(),
+        std::fs::read(run.join("vocab.json")).unwrap()
+    );
+    // a second run into the same folder is refused
+    fails(
+        &[
+            "finetune",
+            "train",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+        ],
+        &["already there", "--resume", "--overwrite"],
+    );
+}
+
+/// Killed in epoch 3 and resumed with nothing but --out: the same files as an uninterrupted
+/// run, the AdamW state included.
+#[test]
+fn a_killed_run_resumes_to_the_same_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_texts(dir.path(), 120);
+    let args = |out: &Path| {
+        with(&[
+            "finetune",
+            "train",
+            "--data",
+            data.to_str().unwrap(),
+            "--epochs",
+            "4",
+            "--pool",
+            "concat",
+            "--schedule",
+            "stlr",
+            "--discriminative",
+            "2.6",
+            "--gradual-unfreeze",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let whole = dir.path().join("whole");
+    ok_owned(&args(&whole));
+    let cut = dir.path().join("cut");
+    let crashed = bin()
+        .args(args(&cut))
+        .env("TSUMUGI_CRASH_IN_EPOCH", "3")
+        .output()
+        .unwrap();
+    assert!(!crashed.status.success());
+    let resumed = bin()
+        .args(["finetune", "train", "--out", cut.to_str().unwrap(), "--resume"])
+        .output()
+        .unwrap();
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert!(
+        stdout(&resumed).contains("resuming after epoch 2"),
+        "{}",
+        stdout(&resumed)
+    );
+    for f in [
+        "metrics.jsonl",
+        "checkpoints/last.safetensors",
+        "checkpoints/best.safetensors",
+    ] {
+        assert_eq!(
+            std::fs::read(whole.join(f)).unwrap(),
+            std::fs::read(cut.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+}
+
+#[test]
+fn compare_prints_rows_per_size_and_arm() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_texts(dir.path(), 160);
+    let out = dir.path().join("cmp");
+    let json = ok_owned(&with(&[
+        "finetune",
+        "compare",
+        "--data",
+        data.to_str().unwrap(),
+        "--sizes",
+        "40,all",
+        "--seeds",
+        "2",
+        "--arms",
+        "scratch,pretrained,ulmfit",
+        "--epochs",
+        "2",
+        "--pretrain-epochs",
+        "1",
+        "--json",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 6);
+    assert_eq!(rows[0]["train_size"], 40);
+    assert_eq!(rows[0]["arm"], "scratch");
+    assert_eq!(rows[5]["arm"], "ulmfit");
+    assert!(rows[5]["train_size"].as_u64().unwrap() > 100, "all is resolved: {v}");
+    assert!(rows
+        .iter()
+        .all(|r| r["seeds"] == 2 && r["accuracy_sd"].as_f64().unwrap() >= 0.0));
+    for f in [
+        "report.md",
+        "accuracy.png",
+        "valid_curves.svg",
+        "pretrain/checkpoints/best.safetensors",
+    ] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    // every run is reused on --resume: nothing trains again
+    let again = ok_owned(&with(&[
+        "finetune",
+        "compare",
+        "--data",
+        data.to_str().unwrap(),
+        "--sizes",
+        "40,all",
+        "--seeds",
+        "2",
+        "--arms",
+        "scratch,pretrained,ulmfit",
+        "--epochs",
+        "2",
+        "--pretrain-epochs",
+        "1",
+        "--resume",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(!again.contains("epoch 1:"), "{again}");
+    assert!(again.contains("| 40 |"), "{again}");
+}
+
+#[test]
+fn bad_input_gets_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_texts(dir.path(), 60);
+    let d = data.to_str().unwrap();
+    let out = dir.path().join("r");
+    let o = out.to_str().unwrap();
+    fails(
+        &["finetune", "train", "--data", d, "--train-size", "500", "--out", o],
+        &["--train-size 500 is larger than the"],
+    );
+    fails(
+        &["finetune", "train", "--data", d, "--max-len", "0", "--out", o],
+        &["--max-len 0"],
+    );
+    fails(
+        &["finetune", "pretrain", "--data", d, "--max-len", "1", "--out", o],
+        &["--max-len 1"],
+    );
+    let one = dir.path().join("one.tsv");
+    std::fs::write(&one, "pos\tgood film\npos\tgreat plot\n").unwrap();
+    fails(
+        &["finetune", "train", "--data", one.to_str().unwrap(), "--out", o],
+        &["one.tsv", "at least two classes"],
+    );
+    let empty = dir.path().join("empty.tsv");
+    std::fs::write(&empty, "pos\t!!!\nneg\t...\n").unwrap();
+    fails(
+        &["finetune", "train", "--data", empty.to_str().unwrap(), "--out", o],
+        &["no word"],
+    );
+    fails(
+        &[
+            "finetune",
+            "train",
+            "--data",
+            d,
+            "--from",
+            dir.path().to_str().unwrap(),
+            "--out",
+            o,
+        ],
+        &["not a `finetune pretrain` run"],
+    );
+    fails(
+        &["finetune", "compare", "--data", d, "--sizes", "ten", "--out", o],
+        &["--sizes: `ten`"],
+    );
+    assert!(!out.exists(), "a refused run writes nothing");
+}

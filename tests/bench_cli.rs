@@ -211,3 +211,9 @@ fn bench_lstm_reports_a_failing_peer() {
         &["peer script no/such/peer.py not found"],
     );
 }
+
+#[test]
+fn bench_finetune_refuses_bad_sizes_before_fetching_anything() {
+    common::fails(&["bench", "finetune", "--no-peer", "--repeats", "0"], &["--repeats"]);
+    common::fails(&["bench", "finetune", "--no-peer", "--hidden", "0"], &["--hidden"]);
+}

@@ -56,6 +56,35 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 0)]
         ordinal: usize,
     },
+    /// One epoch of the fine-tuning article's classifier and one of its language model
+    /// (embedding 200, LSTM 512, Adam, batch 32) on `sentiment`, alternating with the PyTorch
+    /// peer's epochs over the same batches.
+    Finetune {
+        /// Python with torch installed, for the peer (skipped with --no-peer).
+        #[arg(long, env = "TSUMUGI_PYTHON", default_value = "python3")]
+        python: String,
+        /// The PyTorch peer script.
+        #[arg(long, default_value = "tools/peers/finetune_peer.py")]
+        peer_script: PathBuf,
+        /// Time tsumugi alone.
+        #[arg(long)]
+        no_peer: bool,
+        /// Timed epochs of each case on each side (after one warm-up).
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// Texts per epoch (the first of the data, in 32-text batches).
+        #[arg(long, default_value_t = 5000)]
+        texts: usize,
+        /// Embedding width.
+        #[arg(long, default_value_t = 200)]
+        embed: usize,
+        /// LSTM width.
+        #[arg(long, default_value_t = 512)]
+        hidden: usize,
+        /// Threads for the PyTorch peer (tsumugi uses every core, as RAYON_NUM_THREADS allows).
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
     /// The matrix products behind LUKE and the LSTM: tsumugi's matmul, the gemm crate, and
     /// torch.matmul side by side.
     Gemm {
@@ -176,6 +205,28 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 BenchDevice::Cuda(_) => None,
             };
             println!("{}", summary(shape, &ours, peer.as_ref(), peak));
+        }
+
+        BenchCommand::Finetune {
+            python,
+            peer_script,
+            no_peer,
+            repeats,
+            texts,
+            embed,
+            hidden,
+            threads,
+        } => {
+            let b = bench::finetune::BenchFinetune {
+                texts,
+                embed,
+                hidden,
+                repeats,
+                peer: (!no_peer).then_some((python, peer_script)),
+                threads,
+            };
+            let results = bench::finetune::run(&b)?;
+            print!("{}", bench::finetune::summary(&b, &results));
         }
 
         BenchCommand::Gemm {

@@ -3,6 +3,7 @@
 //! how a one-shot peer script is run and read.
 
 pub mod classify;
+pub mod finetune;
 pub mod gemm;
 pub mod lstm;
 pub mod luke;

@@ -53,7 +53,7 @@ def main():
     lm_batches = []
     for batch in spec["batches"]:
         texts = [t for t in batch["texts"] if len(t) >= 2]
-        x, y = padded(texts, 1), torch.zeros(0)
+        x = padded(texts, 1)
         targets = torch.zeros_like(x)
         for b, t in enumerate(texts):
             targets[: len(t) - 1, b] = torch.tensor(t[1:])
@@ -65,36 +65,40 @@ def main():
     clf_params = list(emb.parameters()) + list(lstm.parameters()) + list(fc.parameters())
     clf_opt = torch.optim.Adam(clf_params, lr=1e-3)
 
-    def classifier_epoch():
-        for x, weights, labels in clf_batches:
-            clf_opt.zero_grad()
-            out, _ = lstm(drop5(emb(x)))
-            pooled = (out * weights).sum(0)
-            logit = fc(drop5(pooled))[:, 0]
-            loss = nn.functional.binary_cross_entropy_with_logits(logit, labels)
-            loss.backward()
-            clf_opt.step()
-            loss.item()
+    def classifier_loss(x, weights, labels):
+        out, _ = lstm(drop5(emb(x)))
+        pooled = (out * weights).sum(0)
+        logit = fc(drop5(pooled))[:, 0]
+        return nn.functional.binary_cross_entropy_with_logits(logit, labels)
 
     lm_emb, lm_lstm = nn.Embedding(vocab, a.embed), nn.LSTM(a.embed, a.hidden)
     decoder, drop3 = nn.Linear(a.hidden, vocab), nn.Dropout(0.3)
     lm_params = list(lm_emb.parameters()) + list(lm_lstm.parameters()) + list(decoder.parameters())
     lm_opt = torch.optim.Adam(lm_params, lr=1e-3)
 
-    def pretrain_epoch():
-        for x, targets, keep in lm_batches:
-            lm_opt.zero_grad()
-            out, _ = lm_lstm(drop3(lm_emb(x)))
-            rows = drop3(out).reshape(-1, a.hidden)[keep]
-            loss = nn.functional.cross_entropy(decoder(rows), targets)
-            loss.backward()
-            lm_opt.step()
-            loss.item()
+    def lm_loss(x, targets, keep):
+        out, _ = lm_lstm(drop3(lm_emb(x)))
+        rows = drop3(out).reshape(-1, a.hidden)[keep]
+        return nn.functional.cross_entropy(decoder(rows), targets)
 
-    classifier_epoch()
-    pretrain_epoch()
+    def epoch(batches, optimizer, loss_of):
+        """One epoch: a step per batch, the loss read after each, as tsumugi does."""
+
+        def run():
+            for batch in batches:
+                optimizer.zero_grad()
+                loss = loss_of(*batch)
+                loss.backward()
+                optimizer.step()
+                loss.item()
+
+        return run
+
+    cases = {"classifier": epoch(clf_batches, clf_opt, classifier_loss), "pretrain": epoch(lm_batches, lm_opt, lm_loss)}
+    for run in cases.values():
+        run()
     serve(
-        {"classifier": classifier_epoch, "pretrain": pretrain_epoch},
+        cases,
         torch=torch.__version__,
         threads=torch.get_num_threads(),
     )

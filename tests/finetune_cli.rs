@@ -88,6 +88,37 @@ fn pretrain_then_finetune_from_it_learns_the_texts() {
         std::fs::read(lm.join("vocab.json")).unwrap(),
         std::fs::read(run.join("vocab.json")).unwrap()
     );
+    // with gradual unfreezing, epoch 1 trains the head alone: the embedding and LSTM saved
+    // after it are the language model's, bit for bit
+    let frozen = dir.path().join("frozen");
+    ok_owned(&with(&[
+        "finetune",
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--from",
+        lm.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--gradual-unfreeze",
+        "--out",
+        frozen.to_str().unwrap(),
+    ]));
+    let read = |p: PathBuf| tsumugi::train::checkpoint::TensorFile::read(&p).unwrap();
+    let (lm_file, clf_file) = (
+        read(lm.join("checkpoints/best.safetensors")),
+        read(frozen.join("checkpoints/last.safetensors")),
+    );
+    for name in [
+        "encoder.weight",
+        "rnn.weight_ih_l0",
+        "rnn.weight_hh_l0",
+        "rnn.bias_ih_l0",
+        "rnn.bias_hh_l0",
+    ] {
+        assert_eq!(lm_file.f32[name], clf_file.f32[name], "{name}");
+    }
+    assert!(!lm_file.f32.contains_key("fc.weight") && clf_file.f32.contains_key("fc.weight"));
     // a second run into the same folder is refused
     fails(
         &[

@@ -118,8 +118,24 @@ where
         macro_rules! finish {
             ($chart:expr) => {{
                 let mut chart = $chart;
+                // epochs and sizes are whole numbers: label only whole ticks, without ".0"
+                let whole_x = panel
+                    .series
+                    .iter()
+                    .flat_map(|s| s.points.iter())
+                    .all(|p| p.0.fract() == 0.0);
+                let x_tick = |v: &f64| {
+                    if !whole_x {
+                        format!("{v}")
+                    } else if (v - v.round()).abs() < 1e-9 {
+                        format!("{}", v.round() as i64)
+                    } else {
+                        String::new()
+                    }
+                };
                 chart
                     .configure_mesh()
+                    .x_label_formatter(&x_tick)
                     .x_desc(&panel.x_label)
                     .y_desc(&panel.y_label)
                     .label_style((FONT, 13))

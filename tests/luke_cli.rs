@@ -749,6 +749,15 @@ fn broken_checkpoints_name_the_file_or_tensor() {
     std::fs::write(dir.join("pytorch_model.bin"), b"not a zip").unwrap();
     fails_in(&dir, &["pytorch_model.bin", "not a torch zip"]);
 
+    // flipped bytes inside a stored tensor: the zip's checksum fails, named with the file
+    let dir = copy_fixture("sequence_bin", &tmp.path().join("flipped"));
+    let bin = dir.join("pytorch_model.bin");
+    let mut bytes = std::fs::read(&bin).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&bin, bytes).unwrap();
+    fails_in(&dir, &["pytorch_model.bin", "is the file damaged?"]);
+
     let dir = copy_fixture("entity_nodense_safetensors", &tmp.path().join("nost"));
     std::fs::remove_file(dir.join("model.safetensors")).unwrap();
     fails_in(&dir, &["no weights"]);

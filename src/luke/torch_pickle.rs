@@ -108,7 +108,9 @@ pub fn read_torch_zip(path: &Path) -> Result<Vec<NamedTensor>> {
         .ok_or_else(|| anyhow!("{}: no data.pkl in the archive", path.display()))?;
     let prefix = pkl_name.trim_end_matches("data.pkl").to_string();
     let mut pickle = Vec::new();
-    zip.by_name(&pkl_name)?.read_to_end(&mut pickle)?;
+    zip.by_name(&pkl_name)
+        .and_then(|mut f| f.read_to_end(&mut pickle).map_err(Into::into))
+        .with_context(|| format!("{}: reading {pkl_name} (is the file damaged?)", path.display()))?;
     let root = run_pickle(&pickle).with_context(|| format!("{}: cannot read {pkl_name}", path.display()))?;
     let Value::Dict(entries) = root else {
         bail!("{}: the pickle is not a state dict", path.display())
@@ -124,7 +126,8 @@ pub fn read_torch_zip(path: &Path) -> Result<Vec<NamedTensor>> {
             let mut bytes = Vec::new();
             zip.by_name(&member)
                 .with_context(|| format!("{}: tensor {name} needs missing storage {member}", path.display()))?
-                .read_to_end(&mut bytes)?;
+                .read_to_end(&mut bytes)
+                .with_context(|| format!("{}: reading {member} (is the file damaged?)", path.display()))?;
             storages.insert(t.storage.clone(), bytes);
         }
         let bytes = &storages[&t.storage];

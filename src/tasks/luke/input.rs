@@ -68,13 +68,12 @@ pub fn parse_span(s: &str) -> Result<(usize, usize), String> {
 
 /// Reads a JSONL file of examples; a bad line is an error naming file and line.
 pub fn read_jsonl(path: &Path) -> Result<Vec<(usize, Example)>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut out = Vec::new();
-    for (i, line) in crate::data::lines::str_without_bom(&text).lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let place = || format!("{}:{}", path.display(), i + 1);
+    // blank lines are skipped; invalid UTF-8 is an error naming its line
+    for item in crate::data::lines::text_lines(&bytes, path) {
+        let (line_no, line) = item?;
+        let place = || format!("{}:{line_no}", path.display());
         let value: serde_json::Value =
             serde_json::from_str(line).map_err(|e| anyhow!("{}: not an example object: {e}", place()))?;
         let ex = match value.as_object() {
@@ -83,10 +82,24 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<(usize, Example)>> {
             }
             _ => serde_json::from_value(value).map_err(|e| anyhow!("{}: not an example object: {e}", place()))?,
         };
-        out.push((i + 1, ex));
+        out.push((line_no, ex));
     }
     if out.is_empty() {
         bail!("{}: no examples", path.display());
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("in.jsonl");
+        std::fs::write(&p, b"{\"text\": \"ok\"}\n{\"text\": \"\xff\"}\n").unwrap();
+        let e = read_jsonl(&p).unwrap_err().to_string();
+        assert!(e.contains("in.jsonl:2") && e.contains("UTF-8"), "{e}");
+    }
 }

@@ -119,6 +119,38 @@ fn pretrain_then_finetune_from_it_learns_the_texts() {
         assert_eq!(lm_file.f32[name], clf_file.f32[name], "{name}");
     }
     assert!(!lm_file.f32.contains_key("fc.weight") && clf_file.f32.contains_key("fc.weight"));
+    // a language model of other data, or of `lm train`, does not start this classifier
+    let other = dir.path().join("other.tsv");
+    std::fs::copy(&data, &other).unwrap();
+    fails(
+        &[
+            "finetune",
+            "train",
+            "--data",
+            other.to_str().unwrap(),
+            "--from",
+            lm.to_str().unwrap(),
+            "--out",
+            dir.path().join("o").to_str().unwrap(),
+        ],
+        &["pre-trained on", "texts.tsv"],
+    );
+    let lm_train = dir.path().join("lm-train");
+    std::fs::create_dir_all(&lm_train).unwrap();
+    std::fs::write(lm_train.join("corpus.json"), "[]").unwrap();
+    fails(
+        &[
+            "finetune",
+            "train",
+            "--data",
+            data.to_str().unwrap(),
+            "--from",
+            lm_train.to_str().unwrap(),
+            "--out",
+            dir.path().join("o").to_str().unwrap(),
+        ],
+        &["an `lm train` run"],
+    );
     // a second run into the same folder is refused
     fails(
         &[

@@ -63,7 +63,8 @@ fn render(
             let root = BitMapBackend::new(&tmp, size).into_drawing_area();
             root.fill(&WHITE).map_err(err)?;
             draw_png(&root)?;
-            root.present().map_err(err)?;
+            // a full disk shows here, as the encoder writes the file
+            root.present().map_err(|e| anyhow!("writing {}: {e}", png.display()))?;
         }
         std::fs::rename(&tmp, &png).with_context(|| format!("writing {}", png.display()))
     })();
@@ -257,4 +258,32 @@ pub fn confusion_matrix(stem: &Path, title: &str, labels: &[String], matrix: &[V
         |a| draw_confusion(a, title, labels, matrix),
         |a| draw_confusion(a, title, labels, matrix),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PNG that cannot be written (here its temporary name is taken by a folder; a full disk
+    /// fails the same way) is an error naming the figure, not a bare backend error.
+    #[test]
+    fn a_figure_that_cannot_be_written_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let stem = dir.path().join("curves");
+        std::fs::create_dir(stem.with_extension(format!("tmp-{}.png", std::process::id()))).unwrap();
+        let panel = Panel {
+            title: "loss".into(),
+            x_label: "epoch".into(),
+            y_label: "loss".into(),
+            series: vec![Series {
+                name: "train".into(),
+                points: vec![(1.0, 0.5), (2.0, 0.4)],
+                errors: Vec::new(),
+            }],
+            log_x: false,
+        };
+        let e = line_panels(&stem, &[panel]).unwrap_err().to_string();
+        assert!(e.contains("curves.png"), "{e}");
+        assert!(!stem.with_extension("png").exists());
+    }
 }

@@ -10,7 +10,7 @@
 //! `lm train` still trains through [`LanguageModel`] on the CPU, whose step recycles its
 //! buffers and fuses the two bias gradients; this model is what `bench lstm --device` runs.
 
-use super::device_params::{Adam, DeviceParams, Slot};
+use super::device_params::{DeviceParams, Slot};
 use super::lstm_layer::{LstmLayer, LstmTape};
 use crate::compute::suite::OpCheck;
 use crate::compute::{mask, Backend, Layout, Tiling};
@@ -324,11 +324,6 @@ impl<B: Backend> LstmLm<B> {
     /// summed and applied on the device. Leaves the gradients zero.
     pub fn sgd_step(&mut self, be: &B, lr: f32, max_norm: Option<f32>) -> Result<()> {
         self.params.sgd_step(be, lr, max_norm)
-    }
-
-    /// One Adam(W) step over every parameter. Leaves the gradients zero.
-    pub fn adam_step(&mut self, be: &B, lr: f32, adam: Adam) -> Result<()> {
-        self.params.adam_step(be, lr, adam)
     }
 
     /// The parameters, for checkpoints, optimizer state and lr scales.

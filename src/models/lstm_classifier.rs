@@ -11,7 +11,7 @@
 //! a padded step. The sigmoid is computed as a two-class softmax over `[0, z]`, which is the
 //! same function (σ(z) = e^z / (e^0 + e^z)) and reuses the backend's softmax.
 
-use super::device_params::{Adam, DeviceParams, Slot};
+use super::device_params::{DeviceParams, Slot};
 use super::lstm_layer::{LstmLayer, LstmTape};
 use crate::compute::{mask, Backend, Layout, Tiling};
 use crate::nn::params::{Init, Params};
@@ -100,6 +100,9 @@ pub struct TextBatch<B: Backend> {
     mean: B::Buf,
     /// The row of each text's last real step, `(len_b − 1)·B + b`.
     last_rows: B::Ids,
+    /// With concat pooling: the rows of the `[last; max; mean]` stack `[3·B, H]` that make
+    /// pooled `[B, 3H]` (row `b·3 + k` is row `k·B + b`).
+    concat_rows: Option<B::Ids>,
 }
 
 impl<B: Backend> TextBatch<B> {
@@ -180,6 +183,15 @@ impl<B: Backend> LstmClassifier<B> {
         }
         let lengths: Vec<u32> = texts.iter().map(|t| t.len() as u32).collect();
         let last: Vec<u32> = (0..batch).map(|b| (lengths[b] - 1) * batch as u32 + b as u32).collect();
+        let concat_rows = match self.cfg.pool {
+            Pool::Concat => {
+                let ids: Vec<u32> = (0..batch)
+                    .flat_map(|b| (0..3).map(move |k| (k * batch + b) as u32))
+                    .collect();
+                Some(be.upload_ids(&ids)?)
+            }
+            Pool::Mean => None,
+        };
         Ok(TextBatch {
             tokens: be.upload_ids(&tokens)?,
             labels: be.upload_ids(labels)?,
@@ -188,6 +200,7 @@ impl<B: Backend> LstmClassifier<B> {
             batch,
             mean: be.upload(&mean)?,
             last_rows: be.upload_ids(&last)?,
+            concat_rows,
         })
     }
 
@@ -227,9 +240,9 @@ impl<B: Backend> LstmClassifier<B> {
             h,
             false,
         )?;
-        let (mut pooled, argmax) = match self.cfg.pool {
-            Pool::Mean => (mean, None),
-            Pool::Concat => {
+        let (mut pooled, argmax) = match &x.concat_rows {
+            None => (mean, None),
+            Some(rows_of) => {
                 // stack[3·B, H] = [last; max; mean], then row b·3 + k of pooled[B, 3H] is row k·B + b
                 let mut stack = be.zeros(3 * batch * h)?;
                 let mut part = be.zeros(batch * h)?;
@@ -240,7 +253,7 @@ impl<B: Backend> LstmClassifier<B> {
                 be.copy(&mut stack, batch * h, &part, 0, batch * h)?;
                 be.copy(&mut stack, 2 * batch * h, &mean, 0, batch * h)?;
                 let mut pooled = be.zeros(batch * p)?;
-                be.gather_rows(&mut pooled, &stack, &self.concat_rows(be, batch)?, h)?;
+                be.gather_rows(&mut pooled, &stack, rows_of, h)?;
                 (pooled, Some(argmax))
             }
         };
@@ -294,14 +307,6 @@ impl<B: Backend> LstmClassifier<B> {
         Ok((weight, bias))
     }
 
-    /// The rows of the `[last; max; mean]` stack that make pooled `[B, 3H]`.
-    fn concat_rows(&self, be: &B, batch: usize) -> Result<B::Ids> {
-        let ids: Vec<u32> = (0..batch)
-            .flat_map(|b| (0..3).map(move |k| (k * batch + b) as u32))
-            .collect();
-        be.upload_ids(&ids)
-    }
-
     /// How many rows of `logits` `[B, C]` (downloaded) pick `labels`: the first largest value
     /// is the prediction (for two classes `[0, z]`: class 1 when z > 0).
     pub fn correct(&self, logits: &[f32], labels: &[u32]) -> usize {
@@ -315,17 +320,13 @@ impl<B: Backend> LstmClassifier<B> {
             .count()
     }
 
-    /// The logits `[B, C]` without dropout (for two classes `[0, z]`: class 1 when z > 0).
-    pub fn logits(&self, be: &B, x: &TextBatch<B>) -> Result<B::Buf> {
-        Ok(self.forward(be, x, None)?.0)
-    }
-
-    /// The mean cross-entropy of a batch without dropout, into a one-value buffer.
-    pub fn loss(&self, be: &B, x: &TextBatch<B>) -> Result<B::Buf> {
-        let logits = self.logits(be, x)?;
+    /// From one forward without dropout: the batch's mean cross-entropy in a one-value buffer,
+    /// and its logits `[B, C]` (for two classes `[0, z]`: class 1 when z > 0).
+    pub fn loss(&self, be: &B, x: &TextBatch<B>) -> Result<(B::Buf, B::Buf)> {
+        let (logits, _) = self.forward(be, x, None)?;
         let mut loss = be.zeros(1)?;
         be.softmax_xent(&mut loss, &logits, &x.labels, self.cfg.classes)?;
-        Ok(loss)
+        Ok((loss, logits))
     }
 
     /// One training forward and backward with dropout keyed by `(seed, step)`: gradients
@@ -336,10 +337,6 @@ impl<B: Backend> LstmClassifier<B> {
         let (out, at) = (self.cfg.outputs(), self.head_offset());
         let (batch, rows) = (x.batch, x.steps * x.batch);
         let (mut d_logits, tape) = self.forward(be, x, Some((seed, step)))?;
-        let concat_rows = match self.cfg.pool {
-            Pool::Concat => Some(self.concat_rows(be, batch)?),
-            Pool::Mean => None,
-        };
         let (values, grads) = self.params.split_mut();
         let mut logits = be.zeros(batch * c)?;
         be.copy(&mut logits, 0, &d_logits, 0, batch * c)?;
@@ -382,7 +379,7 @@ impl<B: Backend> LstmClassifier<B> {
         }
         // back through pooling into d_out[T·B, H]
         let mut d_out = be.zeros(rows * h)?;
-        let d_mean = match (&concat_rows, &tape.argmax) {
+        let d_mean = match (&x.concat_rows, &tape.argmax) {
             (Some(rows_of), Some(argmax)) => {
                 let mut d_stack = be.zeros(3 * batch * h)?;
                 be.scatter_add_rows(&mut d_stack, &d_pooled, rows_of, h)?;
@@ -416,10 +413,6 @@ impl<B: Backend> LstmClassifier<B> {
         Ok((loss, logits))
     }
 
-    pub fn adam_step(&mut self, be: &B, lr: f32, adam: Adam) -> Result<()> {
-        self.params.adam_step(be, lr, adam)
-    }
-
     pub fn params(&self) -> &DeviceParams<B> {
         &self.params
     }
@@ -451,7 +444,7 @@ mod tests {
     fn loss_of(cfg: &ClassifierConfig, host: &Params, labels: &[u32]) -> f64 {
         let m = LstmClassifier::new(&Cpu, cfg.clone(), host).unwrap();
         let x = m.batch(&Cpu, &TEXTS, labels).unwrap();
-        m.loss(&Cpu, &x).unwrap()[0] as f64
+        m.loss(&Cpu, &x).unwrap().0[0] as f64
     }
 
     /// Finite differences of the loss against `forward_backward` for every weight, with

@@ -7,14 +7,12 @@
 use super::served_peer::{alternate, Paired, ServedPeer};
 use super::Timing;
 use crate::compute::cpu::Cpu;
-use crate::compute::Backend;
-use crate::data::keras_vocab::{KerasVocab, PAD};
+use crate::data::keras_vocab::KerasVocab;
 use crate::models::cpu_lm::{LanguageModel, LmConfig};
-use crate::models::device_params::Adam;
 use crate::models::lm::LstmLm;
 use crate::models::lstm_classifier::{ClassifierConfig, LstmClassifier, Pool};
-use crate::tasks::finetune::batches::{bucketed, next_word_rows};
-use crate::tasks::finetune::data;
+use crate::tasks::finetune::batches::bucketed;
+use crate::tasks::finetune::{data, steps};
 use anyhow::{bail, Result};
 use rand::SeedableRng;
 use std::path::Path;
@@ -72,10 +70,7 @@ fn classifier_epoch(p: &Prepared, m: &mut LstmClassifier<Cpu>) -> Result<f64> {
     for (step, batch) in p.batches.iter().enumerate() {
         let texts: Vec<&[u32]> = batch.iter().map(|&i| p.ids[i].as_slice()).collect();
         let labels: Vec<u32> = batch.iter().map(|&i| p.labels[i]).collect();
-        let x = m.batch(&Cpu, &texts, &labels)?;
-        let (loss, _) = m.forward_backward(&Cpu, &x, 0, step as u64)?;
-        Cpu.download(&loss)?;
-        m.adam_step(&Cpu, 1e-3, Adam::default())?;
+        steps::classifier_step(m, &texts, &labels, (0, step as u64), 1e-3)?;
     }
     Ok(began.elapsed().as_secs_f64())
 }
@@ -92,11 +87,7 @@ fn pretrain_epoch(p: &Prepared, m: &mut LstmLm<Cpu>) -> Result<f64> {
         if texts.is_empty() {
             continue;
         }
-        let (tokens, targets, steps) = next_word_rows(&texts);
-        let x = m.padded_batch(&Cpu, &tokens, &targets, steps, texts.len(), PAD)?;
-        let mut state = m.initial_state(&Cpu, texts.len())?;
-        Cpu.download(&m.forward_backward(&Cpu, &x, &mut state, 0, step as u64)?)?;
-        m.adam_step(&Cpu, 1e-3, Adam::default())?;
+        steps::lm_step(m, &texts, (0, step as u64), 1e-3)?;
     }
     Ok(began.elapsed().as_secs_f64())
 }

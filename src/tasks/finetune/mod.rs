@@ -8,4 +8,5 @@ pub mod batches;
 pub mod compare;
 pub mod data;
 pub mod pretrain;
+pub mod steps;
 pub mod train;

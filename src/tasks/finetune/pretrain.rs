@@ -5,17 +5,16 @@
 //! shared epoch loop, keeping the best epoch by valid perplexity; its `encoder.*` and `rnn.*`
 //! weights start the classifier of `finetune train --from`.
 
-use super::batches::{bucketed, in_order, next_word_rows};
+use super::batches::{bucketed, in_order};
 use super::data::{self, Text};
+use super::steps;
 use crate::compute::cpu::Cpu;
-use crate::compute::Backend;
-use crate::data::keras_vocab::{KerasVocab, PAD};
+use crate::data::keras_vocab::KerasVocab;
 use crate::data::split;
 use crate::models::cpu_lm::{LanguageModel, LmConfig};
-use crate::models::device_params::Adam;
 use crate::models::lm::LstmLm;
 use crate::report::run_dir::{Existing, RunDir};
-use crate::train::checkpoint::{self, TensorFile};
+use crate::train::checkpoint::TensorFile;
 use crate::train::early_stop::EarlyStop;
 use crate::train::epochs::{self, same_options, Crash, Epoch, Experiment, Plan, ResumePoint};
 use crate::train::progress::EpochProgress;
@@ -134,13 +133,8 @@ impl Pretraining<'_> {
         let (mut sum, mut count) = (0.0, 0usize);
         for batch in in_order(&lengths, self.cfg.batch_size) {
             let rows: Vec<&[u32]> = batch.iter().map(|&i| texts[i].as_slice()).collect();
-            let (tokens, targets, steps) = next_word_rows(&rows);
-            let x = self
-                .model
-                .padded_batch(&Cpu, &tokens, &targets, steps, rows.len(), PAD)?;
-            let n = targets.iter().filter(|&&t| t != PAD).count();
-            let mut state = self.model.initial_state(&Cpu, rows.len())?;
-            sum += Cpu.download(&self.model.loss(&Cpu, &x, &mut state)?)?[0] as f64 * n as f64;
+            let (loss, n) = steps::lm_loss(&self.model, &rows)?;
+            sum += loss * n as f64;
             count += n;
         }
         Ok(sum / count.max(1) as f64)
@@ -166,18 +160,11 @@ impl Experiment for Pretraining<'_> {
         for (step, batch) in batches.iter().enumerate() {
             crash.check(step, batches.len());
             let rows: Vec<&[u32]> = batch.iter().map(|&i| self.train[i].as_slice()).collect();
-            let (tokens, targets, steps) = next_word_rows(&rows);
-            let x = self
-                .model
-                .padded_batch(&Cpu, &tokens, &targets, steps, rows.len(), PAD)?;
-            let mut state = self.model.initial_state(&Cpu, rows.len())?;
             let key = (epoch as u64) << 32 | step as u64;
-            let loss = Cpu.download(&self.model.forward_backward(&Cpu, &x, &mut state, cfg.seed, key)?)?[0] as f64;
+            let (loss, n) = steps::lm_step(&mut self.model, &rows, (cfg.seed, key), lr)?;
             if !loss.is_finite() {
                 bail!(stop::message(&format!("the loss became {loss}"), epoch, step + 1, lr));
             }
-            self.model.adam_step(&Cpu, lr, Adam::default())?;
-            let n = targets.iter().filter(|&&t| t != PAD).count();
             loss_sum += loss * n as f64;
             seen += n;
             progress.update(step as u64 + 1, || {
@@ -200,18 +187,13 @@ impl Experiment for Pretraining<'_> {
     }
 
     fn save(&mut self, path: &Path, meta: serde_json::Value) -> Result<()> {
-        self.model.download_into(&Cpu, &mut self.host.params)?;
-        let state = self.model.params().optimizer_state(&Cpu)?;
-        let named = state.tensors.iter().map(|(n, v)| (n.clone(), v.as_slice()));
-        checkpoint::save_with_state(path, &self.host.params, named, state.steps, &meta)
+        steps::save(path, self.model.params(), &mut self.host.params, &meta)
     }
 
-    fn restore(&mut self, mut file: TensorFile) -> Result<()> {
-        let (state, steps) = checkpoint::optimizer_state(&file);
-        file.weights()
-            .load_into(&mut self.host.params, &crate::nn::weights::Part::All)?;
+    fn restore(&mut self, file: TensorFile) -> Result<()> {
+        let (state, taken) = steps::restore(file, &mut self.host.params)?;
         self.model = LstmLm::new(&Cpu, &self.host)?;
-        self.model.params_mut().restore_optimizer(&Cpu, &state, steps)
+        self.model.params_mut().restore_optimizer(&Cpu, &state, taken)
     }
 
     fn describe(&self, r: &PretrainEpoch, seconds: f64) -> String {

@@ -9,16 +9,16 @@
 use super::batches::{bucketed, in_order};
 use super::data::{self, Encoded};
 use super::pretrain::PretrainConfig;
+use super::steps;
 use crate::compute::cpu::Cpu;
 use crate::compute::Backend;
 use crate::data::keras_vocab::KerasVocab;
-use crate::models::device_params::Adam;
 use crate::models::lstm_classifier::{ClassifierConfig, LstmClassifier, Pool};
 use crate::nn::params::Params;
 use crate::nn::weights::Part;
 use crate::report::plot::{line_panels, Panel, Series};
 use crate::report::run_dir::{Existing, RunDir};
-use crate::train::checkpoint::{self, TensorFile};
+use crate::train::checkpoint::TensorFile;
 use crate::train::early_stop::EarlyStop;
 use crate::train::epochs::{self, same_options, Crash, Epoch, Experiment, Plan, ResumePoint};
 use crate::train::progress::EpochProgress;
@@ -149,10 +149,9 @@ impl Finetuning<'_> {
             let texts: Vec<&[u32]> = batch.iter().map(|&i| set.ids[i].as_slice()).collect();
             let labels: Vec<u32> = batch.iter().map(|&i| set.labels[i]).collect();
             let x = self.model.batch(&Cpu, &texts, &labels)?;
-            loss += Cpu.download(&self.model.loss(&Cpu, &x)?)?[0] as f64 * batch.len() as f64;
-            correct += self
-                .model
-                .correct(&Cpu.download(&self.model.logits(&Cpu, &x)?)?, &labels);
+            let (batch_loss, logits) = self.model.loss(&Cpu, &x)?;
+            loss += Cpu.download(&batch_loss)?[0] as f64 * batch.len() as f64;
+            correct += self.model.correct(&Cpu.download(&logits)?, &labels);
         }
         let n = set.ids.len().max(1) as f64;
         Ok((loss / n, correct as f64 / n))
@@ -197,11 +196,9 @@ impl Experiment for Finetuning<'_> {
             }
             let texts: Vec<&[u32]> = batch.iter().map(|&i| self.train.ids[i].as_slice()).collect();
             let labels: Vec<u32> = batch.iter().map(|&i| self.train.labels[i]).collect();
-            let x = self.model.batch(&Cpu, &texts, &labels)?;
             let key = (epoch as u64) << 32 | step as u64;
-            let (loss, logits) = self.model.forward_backward(&Cpu, &x, cfg.seed, key)?;
-            let loss = Cpu.download(&loss)?[0] as f64;
-            correct += self.model.correct(&Cpu.download(&logits)?, &labels);
+            let (loss, right) = steps::classifier_step(&mut self.model, &texts, &labels, (cfg.seed, key), step_lr)?;
+            correct += right;
             if !loss.is_finite() {
                 bail!(stop::message(
                     &format!("the loss became {loss}"),
@@ -210,7 +207,6 @@ impl Experiment for Finetuning<'_> {
                     step_lr
                 ));
             }
-            self.model.adam_step(&Cpu, step_lr, Adam::default())?;
             loss_sum += loss * batch.len() as f64;
             seen += batch.len();
             progress.update(step as u64 + 1, || format!("loss {:.4}", loss_sum / seen as f64));
@@ -235,17 +231,13 @@ impl Experiment for Finetuning<'_> {
     }
 
     fn save(&mut self, path: &Path, meta: serde_json::Value) -> Result<()> {
-        self.model.params().download_into(&Cpu, &mut self.host)?;
-        let state = self.model.params().optimizer_state(&Cpu)?;
-        let named = state.tensors.iter().map(|(n, v)| (n.clone(), v.as_slice()));
-        checkpoint::save_with_state(path, &self.host, named, state.steps, &meta)
+        steps::save(path, self.model.params(), &mut self.host, &meta)
     }
 
-    fn restore(&mut self, mut file: TensorFile) -> Result<()> {
-        let (state, steps) = checkpoint::optimizer_state(&file);
-        file.weights().load_into(&mut self.host, &Part::All)?;
+    fn restore(&mut self, file: TensorFile) -> Result<()> {
+        let (state, taken) = steps::restore(file, &mut self.host)?;
         self.model = LstmClassifier::new(&Cpu, self.model.cfg.clone(), &self.host)?;
-        self.model.params_mut().restore_optimizer(&Cpu, &state, steps)
+        self.model.params_mut().restore_optimizer(&Cpu, &state, taken)
     }
 
     fn describe(&self, r: &FinetuneEpoch, seconds: f64) -> String {

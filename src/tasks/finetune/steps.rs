@@ -1,0 +1,82 @@
+//! What a step of each `finetune` model does, and how a backend model is checkpointed: written
+//! once for the training runs and for `bench finetune`, which times the very step training
+//! takes.
+
+use super::batches::next_word_rows;
+use crate::compute::cpu::Cpu;
+use crate::compute::Backend;
+use crate::data::keras_vocab::PAD;
+use crate::models::device_params::{Adam, DeviceParams};
+use crate::models::lm::{Batch, LstmLm, State};
+use crate::models::lstm_classifier::LstmClassifier;
+use crate::nn::params::Params;
+use crate::nn::weights::Part;
+use crate::train::checkpoint::{self, TensorFile};
+use anyhow::Result;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Texts (each of two or more ids) as the language model reads them: inputs `x[..n-1]`, the
+/// real next words, a zero state, and how many next words count.
+fn lm_batch(m: &LstmLm<Cpu>, texts: &[&[u32]]) -> Result<(Batch<Cpu>, State<Cpu>, usize)> {
+    let (tokens, targets, steps) = next_word_rows(texts);
+    let x = m.padded_batch(&Cpu, &tokens, &targets, steps, texts.len(), PAD)?;
+    let n = targets.iter().filter(|&&t| t != PAD).count();
+    Ok((x, m.initial_state(&Cpu, texts.len())?, n))
+}
+
+/// The language model's mean loss over the real next words of `texts`, without dropout, and
+/// how many there are.
+pub fn lm_loss(m: &LstmLm<Cpu>, texts: &[&[u32]]) -> Result<(f64, usize)> {
+    let (x, mut state, n) = lm_batch(m, texts)?;
+    Ok((Cpu.download(&m.loss(&Cpu, &x, &mut state)?)?[0] as f64, n))
+}
+
+/// One pre-training step on `texts` with dropout keyed by `(seed, key)`, then Adam at `lr`
+/// when the loss is finite (a non-finite one is the caller's to report). Returns the mean loss
+/// over the real next words, and how many there are.
+pub fn lm_step(m: &mut LstmLm<Cpu>, texts: &[&[u32]], (seed, key): (u64, u64), lr: f32) -> Result<(f64, usize)> {
+    let (x, mut state, n) = lm_batch(m, texts)?;
+    let loss = Cpu.download(&m.forward_backward(&Cpu, &x, &mut state, seed, key)?)?[0] as f64;
+    if loss.is_finite() {
+        m.params_mut().adam_step(&Cpu, lr, Adam::default())?;
+    }
+    Ok((loss, n))
+}
+
+/// One classifier step on `texts` with dropout keyed by `(seed, key)`, then Adam at `lr` when
+/// the loss is finite (a non-finite one is the caller's to report). Returns the batch's mean
+/// loss and how many texts it classified right.
+pub fn classifier_step(
+    m: &mut LstmClassifier<Cpu>,
+    texts: &[&[u32]],
+    labels: &[u32],
+    (seed, key): (u64, u64),
+    lr: f32,
+) -> Result<(f64, usize)> {
+    let x = m.batch(&Cpu, texts, labels)?;
+    let (loss, logits) = m.forward_backward(&Cpu, &x, seed, key)?;
+    let loss = Cpu.download(&loss)?[0] as f64;
+    let correct = m.correct(&Cpu.download(&logits)?, labels);
+    if loss.is_finite() {
+        m.params_mut().adam_step(&Cpu, lr, Adam::default())?;
+    }
+    Ok((loss, correct))
+}
+
+/// Writes a backend model's weights (through `host`, which takes them by name) and AdamW's
+/// state to `path` with `meta`.
+pub fn save(path: &Path, params: &DeviceParams<Cpu>, host: &mut Params, meta: &serde_json::Value) -> Result<()> {
+    params.download_into(&Cpu, host)?;
+    let state = params.optimizer_state(&Cpu)?;
+    let named = state.tensors.iter().map(|(n, v)| (n.clone(), v.as_slice()));
+    checkpoint::save_with_state(path, host, named, state.steps, meta)
+}
+
+/// Takes a checkpoint's weights into `host` by name and returns its optimizer state and step
+/// count, for the model rebuilt from `host` to restore.
+pub fn restore(mut file: TensorFile, host: &mut Params) -> Result<(HashMap<String, Vec<f32>>, u64)> {
+    let state = checkpoint::optimizer_state(&file);
+    file.weights().load_into(host, &Part::All)?;
+    Ok(state)
+}

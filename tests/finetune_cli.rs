@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{bin, fails, ok, stderr, stdout};
+use common::{bin, fails, ok, same_run, stderr, stdout};
 use std::path::{Path, PathBuf};
 
 fn write_texts(dir: &Path, n: usize) -> PathBuf {
@@ -61,20 +61,24 @@ fn pretrain_then_finetune_from_it_learns_the_texts() {
     ] {
         assert!(lm.join(f).exists(), "{f}");
     }
+    // a classifier from the language model, for `epochs`, with `flag`
+    let from_lm = |epochs: &str, flag: &str, out: &Path| {
+        ok_owned(&with(&[
+            "finetune",
+            "train",
+            "--data",
+            data.to_str().unwrap(),
+            "--from",
+            lm.to_str().unwrap(),
+            "--epochs",
+            epochs,
+            flag,
+            "--out",
+            out.to_str().unwrap(),
+        ]))
+    };
     let run = dir.path().join("clf");
-    let json = ok_owned(&with(&[
-        "finetune",
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--from",
-        lm.to_str().unwrap(),
-        "--epochs",
-        "6",
-        "--json",
-        "--out",
-        run.to_str().unwrap(),
-    ]));
+    let json = from_lm("6", "--json", &run);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert!(v["test_accuracy"].as_f64().unwrap() > 0.8, "{v}");
     for f in ["report.md", "curves.png", "labels.json", "checkpoints/best.safetensors"] {
@@ -91,19 +95,7 @@ fn pretrain_then_finetune_from_it_learns_the_texts() {
     // with gradual unfreezing, epoch 1 trains the head alone: the embedding and LSTM saved
     // after it are the language model's, bit for bit
     let frozen = dir.path().join("frozen");
-    ok_owned(&with(&[
-        "finetune",
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--from",
-        lm.to_str().unwrap(),
-        "--epochs",
-        "1",
-        "--gradual-unfreeze",
-        "--out",
-        frozen.to_str().unwrap(),
-    ]));
+    from_lm("1", "--gradual-unfreeze", &frozen);
     let read = |p: PathBuf| tsumugi::train::checkpoint::TensorFile::read(&p).unwrap();
     let (lm_file, clf_file) = (
         read(lm.join("checkpoints/best.safetensors")),
@@ -209,17 +201,7 @@ fn a_killed_run_resumes_to_the_same_bytes() {
         "{}",
         stdout(&resumed)
     );
-    for f in [
-        "metrics.jsonl",
-        "checkpoints/last.safetensors",
-        "checkpoints/best.safetensors",
-    ] {
-        assert_eq!(
-            std::fs::read(whole.join(f)).unwrap(),
-            std::fs::read(cut.join(f)).unwrap(),
-            "{f}"
-        );
-    }
+    same_run(&whole, &cut);
 }
 
 #[test]
@@ -227,25 +209,29 @@ fn compare_prints_rows_per_size_and_arm() {
     let dir = tempfile::tempdir().unwrap();
     let data = write_texts(dir.path(), 160);
     let out = dir.path().join("cmp");
-    let json = ok_owned(&with(&[
-        "finetune",
-        "compare",
-        "--data",
-        data.to_str().unwrap(),
-        "--sizes",
-        "40,all",
-        "--seeds",
-        "2",
-        "--arms",
-        "scratch,pretrained,ulmfit",
-        "--epochs",
-        "2",
-        "--pretrain-epochs",
-        "1",
-        "--json",
-        "--out",
-        out.to_str().unwrap(),
-    ]));
+    // the same comparison both times; `last` is --json, then --resume
+    let compare = |last: &str| {
+        ok_owned(&with(&[
+            "finetune",
+            "compare",
+            "--data",
+            data.to_str().unwrap(),
+            "--sizes",
+            "40,all",
+            "--seeds",
+            "2",
+            "--arms",
+            "scratch,pretrained,ulmfit",
+            "--epochs",
+            "2",
+            "--pretrain-epochs",
+            "1",
+            last,
+            "--out",
+            out.to_str().unwrap(),
+        ]))
+    };
+    let json = compare("--json");
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     let rows = v["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 6);
@@ -265,25 +251,7 @@ fn compare_prints_rows_per_size_and_arm() {
         assert!(out.join(f).exists(), "{f}");
     }
     // every run is reused on --resume: nothing trains again
-    let again = ok_owned(&with(&[
-        "finetune",
-        "compare",
-        "--data",
-        data.to_str().unwrap(),
-        "--sizes",
-        "40,all",
-        "--seeds",
-        "2",
-        "--arms",
-        "scratch,pretrained,ulmfit",
-        "--epochs",
-        "2",
-        "--pretrain-epochs",
-        "1",
-        "--resume",
-        "--out",
-        out.to_str().unwrap(),
-    ]));
+    let again = compare("--resume");
     assert!(!again.contains("epoch 1:"), "{again}");
     assert!(again.contains("| 40 |"), "{again}");
 }

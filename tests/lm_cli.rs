@@ -185,17 +185,7 @@ fn killed_mid_epoch_then_resumed_equals_uninterrupted() {
         "{}",
         stderr(&resumed)
     );
-    for f in [
-        "metrics.jsonl",
-        "checkpoints/last.safetensors",
-        "checkpoints/best.safetensors",
-    ] {
-        assert_eq!(
-            std::fs::read(whole.join(f)).unwrap(),
-            std::fs::read(cut.join(f)).unwrap(),
-            "{f}"
-        );
-    }
+    same_run(&whole, &cut);
     let a: serde_json::Value = serde_json::from_str(&stdout(&resumed)).unwrap();
     let b: serde_json::Value =
         serde_json::from_str(&stdout(&train(dir.path(), &dir.path().join("third"), &[]))).unwrap();

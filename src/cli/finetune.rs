@@ -6,7 +6,8 @@ use super::print_json;
 use super::resume::job_config;
 use anyhow::Result;
 use clap::{Args, Subcommand, ValueEnum};
-use std::path::PathBuf;
+use serde::{de::DeserializeOwned, Serialize};
+use std::path::{Path, PathBuf};
 use tsumugi::data::json::read_json;
 use tsumugi::models::lstm_classifier::Pool;
 use tsumugi::tasks::finetune::compare::{self, Arm, CompareConfig, CompareJob};
@@ -248,8 +249,24 @@ const TEXT_SETTINGS: [(&str, &[&str]); 10] = [
     ("seed", &["seed"]),
 ];
 
-fn settings(more: &[(&'static str, &'static [&'static str])]) -> Vec<(&'static str, &'static [&'static str])> {
-    TEXT_SETTINGS.iter().copied().chain(more.iter().copied()).collect()
+/// The config a command hands the library (see [`job_config`]): the text options' settings and
+/// `more` say which fields typed options set; a run's own is read from its `config.json`.
+fn config<T: Serialize + DeserializeOwned>(
+    run: &RunFlags,
+    out: &Path,
+    typed: &[String],
+    more: &[(&'static str, &'static [&'static str])],
+    resolve: impl FnOnce() -> T,
+) -> Result<Option<T>> {
+    let table: Vec<_> = TEXT_SETTINGS.iter().copied().chain(more.iter().copied()).collect();
+    job_config(
+        run.resume,
+        typed,
+        &table,
+        out,
+        || Ok(resolve()),
+        |out| read_json(&out.join("config.json")),
+    )
 }
 
 impl PretrainArgs {
@@ -273,17 +290,9 @@ impl PretrainArgs {
     }
 
     pub fn job(&self, typed: &[String]) -> Result<PretrainJob> {
-        let table = settings(&[("epochs", &["epochs"]), ("dropout", &["dropout"])]);
-        let config = job_config(
-            self.run.resume,
-            typed,
-            &table,
-            &self.out,
-            || Ok(self.resolve()),
-            |out| read_json(&out.join("config.json")),
-        )?;
+        let more = [("epochs", &["epochs"][..]), ("dropout", &["dropout"])];
         Ok(PretrainJob {
-            config,
+            config: config(&self.run, &self.out, typed, &more, || self.resolve())?,
             out: self.out.clone(),
             existing: self.run.existing(),
         })
@@ -324,8 +333,8 @@ impl TrainArgs {
     }
 
     pub fn job(&self, typed: &[String]) -> Result<FinetuneJob> {
-        let table = settings(&[
-            ("from", &["from"]),
+        let more = [
+            ("from", &["from"][..]),
             ("train_size", &["train_size"]),
             ("epochs", &["epochs"]),
             ("pool", &["pool"]),
@@ -334,17 +343,9 @@ impl TrainArgs {
             ("discriminative", &["discriminative"]),
             ("schedule", &["schedule"]),
             ("gradual_unfreeze", &["gradual_unfreeze"]),
-        ]);
-        let config = job_config(
-            self.run.resume,
-            typed,
-            &table,
-            &self.out,
-            || Ok(self.resolve()),
-            |out| read_json(&out.join("config.json")),
-        )?;
+        ];
         Ok(FinetuneJob {
-            config,
+            config: config(&self.run, &self.out, typed, &more, || self.resolve())?,
             out: self.out.clone(),
             existing: self.run.existing(),
         })

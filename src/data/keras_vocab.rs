@@ -30,7 +30,7 @@ pub struct KerasVocab {
 }
 
 /// Keras's `text_to_word_sequence` with the default filters, lower-casing and split.
-pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+pub fn words(text: &str) -> Vec<String> {
     let lowered = text.to_lowercase();
     let filtered: String = lowered
         .chars()
@@ -40,8 +40,7 @@ pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
         .split(' ')
         .filter(|w| !w.is_empty())
         .map(str::to_string)
-        .collect::<Vec<_>>()
-        .into_iter()
+        .collect()
 }
 
 impl KerasVocab {
@@ -92,6 +91,7 @@ impl KerasVocab {
     pub fn encode(&self, text: &str, index: &HashMap<&str, u32>) -> Vec<u32> {
         let limit = self.size() as u32;
         words(text)
+            .into_iter()
             .filter_map(|w| match index.get(w.as_str()) {
                 Some(&id) if id < limit => Some(id),
                 _ if self.oov => Some(1),
@@ -143,7 +143,7 @@ mod tests {
 
     #[test]
     fn filters_split_and_truncation() {
-        let w: Vec<String> = words("Hello,world\t(again)  ...ok\u{e9}").collect();
+        let w = words("Hello,world\t(again)  ...ok\u{e9}");
         assert_eq!(w, ["hello", "world", "again", "ok\u{e9}"]);
         assert_eq!(truncate(vec![1, 2, 3], 2), [1, 2]);
     }

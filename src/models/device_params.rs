@@ -4,7 +4,7 @@
 //! written once.
 
 use crate::compute::{AdamStep, Backend};
-use crate::nn::params::{Param, Params};
+use crate::nn::params::{set_lr_scale, Param, Params};
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
 
@@ -126,11 +126,13 @@ impl<B: Backend> DeviceParams<B> {
                 self.grads[i] = be.zeros(n)?;
                 continue;
             }
-            if self.moments[i].is_none() {
-                let n = be.len(&self.values[i]);
-                self.moments[i] = Some((be.zeros(n)?, be.zeros(n)?));
-            }
-            let (m, v) = self.moments[i].as_mut().expect("made above");
+            let (m, v) = match &mut self.moments[i] {
+                Some(moments) => moments,
+                none => {
+                    let n = be.len(&self.values[i]);
+                    none.insert((be.zeros(n)?, be.zeros(n)?))
+                }
+            };
             // one multiply by 1.0 leaves an unscaled parameter's arithmetic unchanged
             let s = AdamStep::new(
                 lr * scale,
@@ -145,20 +147,11 @@ impl<B: Backend> DeviceParams<B> {
         Ok(())
     }
 
-    /// Sets the lr scale of every parameter whose name starts with `prefix`; how many matched
-    /// (none is an error naming the prefix).
+    /// Sets the lr scale of every parameter whose name starts with `prefix` (0 freezes); how
+    /// many matched, as [`Params::scale_lr`] does.
     pub fn scale_lr(&mut self, prefix: &str, scale: f32) -> Result<usize> {
-        let mut n = 0;
-        for (name, s) in self.names.iter().zip(&mut self.lr_scales) {
-            if name.starts_with(prefix) {
-                *s = scale;
-                n += 1;
-            }
-        }
-        if n == 0 {
-            bail!("no parameter is named {prefix}…");
-        }
-        Ok(n)
+        let named = self.names.iter().map(String::as_str).zip(self.lr_scales.iter_mut());
+        set_lr_scale(named, prefix, scale)
     }
 
     /// Every gradient by name, downloaded.

@@ -307,19 +307,6 @@ impl<B: Backend> LstmClassifier<B> {
         Ok((weight, bias))
     }
 
-    /// How many rows of `logits` `[B, C]` (downloaded) pick `labels`: the first largest value
-    /// is the prediction (for two classes `[0, z]`: class 1 when z > 0).
-    pub fn correct(&self, logits: &[f32], labels: &[u32]) -> usize {
-        let c = self.cfg.classes;
-        logits
-            .chunks_exact(c)
-            .zip(labels)
-            .filter(|(row, &label)| {
-                (0..c).fold(0, |best, k| if row[k] > row[best] { k } else { best }) == label as usize
-            })
-            .count()
-    }
-
     /// From one forward without dropout: the batch's mean cross-entropy in a one-value buffer,
     /// and its logits `[B, C]` (for two classes `[0, z]`: class 1 when z > 0).
     pub fn loss(&self, be: &B, x: &TextBatch<B>) -> Result<(B::Buf, B::Buf)> {

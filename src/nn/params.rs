@@ -37,6 +37,28 @@ pub struct Params {
     pub list: Vec<Param>,
 }
 
+/// Sets `scale` on every learning-rate scale whose name starts with `prefix`; how many there
+/// were. A scale that is not a finite number ≥ 0, or a prefix that names none, is an error. The
+/// host's [`Params`] and a backend model's parameters both set their scales through this.
+pub fn set_lr_scale<'a>(
+    named: impl Iterator<Item = (&'a str, &'a mut f32)>,
+    prefix: &str,
+    scale: f32,
+) -> anyhow::Result<usize> {
+    if !(scale >= 0.0 && scale.is_finite()) {
+        anyhow::bail!("a learning-rate scale must be a finite number ≥ 0, got {scale}");
+    }
+    let mut n = 0;
+    for (_, s) in named.filter(|(name, _)| name.starts_with(prefix)) {
+        *s = scale;
+        n += 1;
+    }
+    if n == 0 {
+        anyhow::bail!("no parameter is named `{prefix}…`");
+    }
+    Ok(n)
+}
+
 /// How to fill a new parameter.
 #[derive(Debug, Clone, Copy)]
 pub enum Init {
@@ -96,18 +118,8 @@ impl Params {
     /// Multiplies the learning rate of every parameter whose name starts with `prefix` by
     /// `scale` (0 freezes them); how many there were. A prefix that names none is an error.
     pub fn scale_lr(&mut self, prefix: &str, scale: f32) -> anyhow::Result<usize> {
-        if !(scale >= 0.0 && scale.is_finite()) {
-            anyhow::bail!("a learning-rate scale must be a finite number ≥ 0, got {scale}");
-        }
-        let mut n = 0;
-        for p in self.list.iter_mut().filter(|p| p.name.starts_with(prefix)) {
-            p.lr_scale = scale;
-            n += 1;
-        }
-        if n == 0 {
-            anyhow::bail!("no parameter is named `{prefix}…`");
-        }
-        Ok(n)
+        let named = self.list.iter_mut().map(|p| (p.name.as_str(), &mut p.lr_scale));
+        set_lr_scale(named, prefix, scale)
     }
 
     /// Freezes every parameter whose name starts with `prefix`: see [`Params::scale_lr`].

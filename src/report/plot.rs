@@ -181,6 +181,47 @@ where
     Ok(())
 }
 
+/// A line of an epoch figure: its name and how an epoch's record gives its value.
+pub type EpochLine<'a, R> = (&'a str, fn(&R) -> f64);
+
+/// Loss and accuracy per epoch, side by side (problem 75's figure): one line per entry of
+/// `loss` and of `accuracy`, at the epochs `epoch` reads from each record.
+pub fn loss_and_accuracy<R>(
+    stem: &Path,
+    history: &[R],
+    epoch: fn(&R) -> usize,
+    loss: &[EpochLine<R>],
+    accuracy: &[EpochLine<R>],
+) -> Result<()> {
+    let series = |lines: &[EpochLine<R>]| {
+        lines
+            .iter()
+            .map(|(name, f)| Series {
+                name: name.to_string(),
+                points: history.iter().map(|r| (epoch(r) as f64, f(r))).collect(),
+                errors: Vec::new(),
+            })
+            .collect()
+    };
+    let panels = [
+        Panel {
+            title: "loss".into(),
+            x_label: "epoch".into(),
+            y_label: "cross-entropy".into(),
+            series: series(loss),
+            log_x: false,
+        },
+        Panel {
+            title: "accuracy".into(),
+            x_label: "epoch".into(),
+            y_label: "accuracy".into(),
+            series: series(accuracy),
+            log_x: false,
+        },
+    ];
+    line_panels(stem, &panels)
+}
+
 /// Side-by-side line charts (e.g. loss and accuracy per epoch, train and valid).
 pub fn line_panels(stem: &Path, panels: &[Panel]) -> Result<()> {
     let size = (560 * panels.len() as u32, 420);

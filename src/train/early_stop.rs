@@ -16,6 +16,11 @@ pub enum EarlyStop {
 }
 
 impl EarlyStop {
+    /// After `patience` epochs without a new best, or never without one (a `--patience` flag).
+    pub fn after(patience: Option<usize>) -> Self {
+        patience.map_or(EarlyStop::Never, |patience| EarlyStop::Patience { patience })
+    }
+
     /// Whether to stop after the epoch whose validation loss is the last of `history`.
     pub fn should_stop(&self, history: &[f64]) -> bool {
         match *self {

@@ -62,6 +62,15 @@ pub fn evaluate(gold: &[u32], predicted: &[u32], labels: &[String], loss: f64) -
 }
 
 /// Index of the largest value in each row of `[B, L]` (first on ties, as torch.argmax).
+/// How many rows of `logits` `[N, classes]` pick their `labels` under [`argmax_rows`].
+pub fn correct(logits: &[f32], classes: usize, labels: &[u32]) -> usize {
+    argmax_rows(logits, classes)
+        .iter()
+        .zip(labels)
+        .filter(|(p, l)| p == l)
+        .count()
+}
+
 pub fn argmax_rows(values: &[f32], classes: usize) -> Vec<u32> {
     values
         .chunks_exact(classes)

@@ -61,6 +61,22 @@ pub fn fails(args: &[&str], needles: &[&str]) -> String {
     err
 }
 
+/// Two runs of one command, one killed and resumed: the same `metrics.jsonl` and checkpoints,
+/// byte for byte.
+pub fn same_run(whole: &Path, cut: &Path) {
+    for f in [
+        "metrics.jsonl",
+        "checkpoints/last.safetensors",
+        "checkpoints/best.safetensors",
+    ] {
+        assert_eq!(
+            std::fs::read(whole.join(f)).unwrap(),
+            std::fs::read(cut.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+}
+
 /// A headline of `topic` built deterministically from index `i`.
 pub fn headline(topic: usize, i: usize) -> String {
     let words = &TOPICS[topic].1;

@@ -4,38 +4,20 @@ use super::config::TrainConfig;
 use super::featurize::FeatureSet;
 use super::trainer::EpochRecord;
 use crate::embed::features::Coverage;
-use crate::report::plot::{confusion_matrix, line_panels, Panel, Series};
+use crate::report::plot::{confusion_matrix, loss_and_accuracy};
 use crate::report::run_dir::RunDir;
 use crate::train::metrics::Evaluation;
 use anyhow::Result;
 use std::fmt::Write;
 
 pub fn curves(run: &RunDir, history: &[EpochRecord]) -> Result<()> {
-    let series = |name: &str, f: fn(&EpochRecord) -> f64| Series {
-        name: name.to_string(),
-        points: history.iter().map(|r| (r.epoch as f64, f(r))).collect(),
-        errors: Vec::new(),
-    };
-    let panels = [
-        Panel {
-            title: "loss".into(),
-            x_label: "epoch".into(),
-            y_label: "cross-entropy".into(),
-            series: vec![series("train", |r| r.train_loss), series("valid", |r| r.valid_loss)],
-            log_x: false,
-        },
-        Panel {
-            title: "accuracy".into(),
-            x_label: "epoch".into(),
-            y_label: "accuracy".into(),
-            series: vec![
-                series("train", |r| r.train_accuracy),
-                series("valid", |r| r.valid_accuracy),
-            ],
-            log_x: false,
-        },
-    ];
-    line_panels(&run.path("curves"), &panels)
+    loss_and_accuracy(
+        &run.path("curves"),
+        history,
+        |r| r.epoch,
+        &[("train", |r| r.train_loss), ("valid", |r| r.valid_loss)],
+        &[("train", |r| r.train_accuracy), ("valid", |r| r.valid_accuracy)],
+    )
 }
 
 pub fn confusion(run: &RunDir, split: &str, labels: &[String], eval: &Evaluation) -> Result<()> {

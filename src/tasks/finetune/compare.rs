@@ -113,21 +113,26 @@ fn size_name(size: Option<usize>) -> String {
     size.map_or("all".to_string(), |n| n.to_string())
 }
 
+/// How a run folder of the comparison is opened: a stopped run is resumed, anything else (a
+/// run that never finished an epoch) started again.
+fn existing_in(dir: &Path) -> Existing {
+    if dir.join("metrics.jsonl").exists() {
+        Existing::Resume
+    } else {
+        Existing::Overwrite
+    }
+}
+
 /// Trains (or reuses, or resumes) one classifier run.
 fn one_run(cfg: FinetuneConfig, dir: &Path, log: &mut dyn FnMut(&str)) -> Result<Finetuned> {
     let result = dir.join("result.json");
     if result.exists() {
         return crate::data::json::read_json(&result);
     }
-    let existing = if dir.join("metrics.jsonl").exists() {
-        Existing::Resume
-    } else {
-        Existing::Overwrite
-    };
     let job = FinetuneJob {
         config: Some(cfg),
         out: dir.to_path_buf(),
-        existing,
+        existing: existing_in(dir),
     };
     let done = train::run(&job, log)?;
     crate::atomic::write_atomic(&result, serde_json::to_string_pretty(&done)?.as_bytes())?;
@@ -163,11 +168,7 @@ pub fn run(job: &CompareJob, log: &mut dyn FnMut(&str)) -> Result<Comparison> {
                 let lm_job = PretrainJob {
                     config: Some(cfg.pretrain.clone()),
                     out: dir.clone(),
-                    existing: if dir.join("metrics.jsonl").exists() {
-                        Existing::Resume
-                    } else {
-                        Existing::Overwrite
-                    },
+                    existing: existing_in(&dir),
                 };
                 let done = pretrain::run(&lm_job, log)?;
                 log(&format!(

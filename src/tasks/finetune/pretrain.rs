@@ -109,12 +109,9 @@ pub struct Pretrained {
 
 /// The texts a language model learns from: every text of the pool as ids, those with at least
 /// two words (one next word to predict).
-pub fn lm_texts(pool: &[Text], vocab: &KerasVocab, max_len: usize) -> Vec<Vec<u32>> {
-    let index = vocab.index();
-    pool.iter()
-        .map(|t| crate::data::keras_vocab::truncate(vocab.encode(&t.example.text, &index), max_len))
-        .filter(|ids| ids.len() >= 2)
-        .collect()
+fn lm_texts(pool: &[Text], vocab: &KerasVocab, labels: &[String], max_len: usize) -> Result<Vec<Vec<u32>>> {
+    let encoded = data::encode(pool, vocab, labels, max_len)?;
+    Ok(encoded.ids.into_iter().filter(|ids| ids.len() >= 2).collect())
 }
 
 struct Pretraining<'a> {
@@ -228,7 +225,7 @@ pub fn run(job: &PretrainJob, log: &mut dyn FnMut(&str)) -> Result<Pretrained> {
         cfg.num_words,
         cfg.oov,
     )?;
-    let texts = lm_texts(&task.pool, &vocab, cfg.max_len);
+    let texts = lm_texts(&task.pool, &vocab, &task.labels, cfg.max_len)?;
     // one class: a seeded shuffle cut at the fraction
     let one_class = vec![0u8; texts.len()];
     let (valid_idx, train_idx) = split::stratified(&one_class, cfg.valid_fraction, cfg.seed);
@@ -267,9 +264,7 @@ pub fn run(job: &PretrainJob, log: &mut dyn FnMut(&str)) -> Result<Pretrained> {
         epochs: cfg.epochs,
         lr: cfg.lr,
         schedule: Schedule::Constant,
-        early_stop: cfg
-            .patience
-            .map_or(EarlyStop::Never, |patience| EarlyStop::Patience { patience }),
+        early_stop: EarlyStop::after(cfg.patience),
         meta: serde_json::json!({ "model": exp.host.cfg }),
     };
     let finished = epochs::train(&mut exp, &plan, &run, resume, log)?;

@@ -12,6 +12,7 @@ use crate::models::lstm_classifier::LstmClassifier;
 use crate::nn::params::Params;
 use crate::nn::weights::Part;
 use crate::train::checkpoint::{self, TensorFile};
+use crate::train::metrics::correct;
 use anyhow::Result;
 use std::collections::HashMap;
 use std::path::Path;
@@ -57,7 +58,8 @@ pub fn classifier_step(
     let x = m.batch(&Cpu, texts, labels)?;
     let (loss, logits) = m.forward_backward(&Cpu, &x, seed, key)?;
     let loss = Cpu.download(&loss)?[0] as f64;
-    let correct = m.correct(&Cpu.download(&logits)?, labels);
+    // two classes: the first largest of [0, z] is class 1 when z > 0
+    let correct = correct(&Cpu.download(&logits)?, m.cfg.classes, labels);
     if loss.is_finite() {
         m.params_mut().adam_step(&Cpu, lr, Adam::default())?;
     }

@@ -16,11 +16,12 @@ use crate::data::keras_vocab::KerasVocab;
 use crate::models::lstm_classifier::{ClassifierConfig, LstmClassifier, Pool};
 use crate::nn::params::Params;
 use crate::nn::weights::Part;
-use crate::report::plot::{line_panels, Panel, Series};
+use crate::report::plot::loss_and_accuracy;
 use crate::report::run_dir::{Existing, RunDir};
 use crate::train::checkpoint::TensorFile;
 use crate::train::early_stop::EarlyStop;
 use crate::train::epochs::{self, same_options, Crash, Epoch, Experiment, Plan, ResumePoint};
+use crate::train::metrics;
 use crate::train::progress::EpochProgress;
 use crate::train::schedule::{slanted_triangular, Schedule};
 use crate::train::stop;
@@ -151,7 +152,7 @@ impl Finetuning<'_> {
             let x = self.model.batch(&Cpu, &texts, &labels)?;
             let (batch_loss, logits) = self.model.loss(&Cpu, &x)?;
             loss += Cpu.download(&batch_loss)?[0] as f64 * batch.len() as f64;
-            correct += self.model.correct(&Cpu.download(&logits)?, &labels);
+            correct += metrics::correct(&Cpu.download(&logits)?, self.model.cfg.classes, &labels);
         }
         let n = set.ids.len().max(1) as f64;
         Ok((loss / n, correct as f64 / n))
@@ -392,9 +393,7 @@ pub fn run(job: &FinetuneJob, log: &mut dyn FnMut(&str)) -> Result<Finetuned> {
         epochs: cfg.epochs,
         lr: cfg.lr,
         schedule: Schedule::Constant,
-        early_stop: cfg
-            .patience
-            .map_or(EarlyStop::Never, |patience| EarlyStop::Patience { patience }),
+        early_stop: EarlyStop::after(cfg.patience),
         meta: serde_json::json!({ "model": model_cfg }),
     };
     let finished = epochs::train(&mut exp, &plan, &run, resume, log)?;
@@ -435,30 +434,15 @@ pub fn run(job: &FinetuneJob, log: &mut dyn FnMut(&str)) -> Result<Finetuned> {
 }
 
 fn curves(run: &RunDir, history: &[FinetuneEpoch]) -> Result<()> {
-    let series = |name: &str, f: fn(&FinetuneEpoch) -> f64| Series {
-        name: name.to_string(),
-        points: history.iter().map(|r| (r.epoch as f64, f(r))).collect(),
-        errors: Vec::new(),
-    };
-    let panels = [
-        Panel {
-            title: "loss".into(),
-            x_label: "epoch".into(),
-            y_label: "cross-entropy".into(),
-            series: vec![series("train", |r| r.train_loss), series("valid", |r| r.valid_loss)],
-            log_x: false,
-        },
-        Panel {
-            title: "accuracy".into(),
-            x_label: "epoch".into(),
-            y_label: "accuracy".into(),
-            series: vec![
-                series("train", |r| r.train_accuracy),
-                series("valid", |r| r.valid_accuracy),
-                series("test", |r| r.test_accuracy),
-            ],
-            log_x: false,
-        },
-    ];
-    line_panels(&run.path("curves"), &panels)
+    loss_and_accuracy(
+        &run.path("curves"),
+        history,
+        |r| r.epoch,
+        &[("train", |r| r.train_loss), ("valid", |r| r.valid_loss)],
+        &[
+            ("train", |r| r.train_accuracy),
+            ("valid", |r| r.valid_accuracy),
+            ("test", |r| r.test_accuracy),
+        ],
+    )
 }

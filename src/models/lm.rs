@@ -99,13 +99,7 @@ impl<B: Backend> LstmLm<B> {
 
     /// Uploads tokens and targets `[T, B]`, checking every id against the vocabulary.
     pub fn batch(&self, be: &B, tokens: &[u32], targets: &[u32], steps: usize, batch: usize) -> Result<Batch<B>> {
-        ensure!(
-            tokens.len() == steps * batch && targets.len() == steps * batch && steps * batch > 0,
-            "a batch of {steps} steps × {batch} needs that many tokens and targets ({} and {})",
-            tokens.len(),
-            targets.len()
-        );
-        self.check_ids(tokens.iter().chain(targets))?;
+        self.check_batch(tokens, targets, steps, batch)?;
         Ok(Batch {
             tokens: be.upload_ids(tokens)?,
             targets: be.upload_ids(targets)?,
@@ -127,21 +121,31 @@ impl<B: Backend> LstmLm<B> {
         batch: usize,
         pad: u32,
     ) -> Result<Batch<B>> {
-        let mut x = self.batch(be, tokens, targets, steps, batch)?;
+        self.check_batch(tokens, targets, steps, batch)?;
         let rows: Vec<u32> = (0..targets.len() as u32)
             .filter(|&r| targets[r as usize] != pad)
             .collect();
         ensure!(!rows.is_empty(), "a batch of padding only");
         let kept: Vec<u32> = rows.iter().map(|&r| targets[r as usize]).collect();
-        x.targets = be.upload_ids(&kept)?;
-        x.keep = Some((be.upload_ids(&rows)?, rows.len()));
-        Ok(x)
+        Ok(Batch {
+            tokens: be.upload_ids(tokens)?,
+            targets: be.upload_ids(&kept)?,
+            steps,
+            batch,
+            keep: Some((be.upload_ids(&rows)?, rows.len())),
+        })
     }
 
-    fn check_ids<'a>(&self, ids: impl Iterator<Item = &'a u32>) -> Result<()> {
+    /// Tokens and targets `[T, B]`, each id a word of the vocabulary.
+    fn check_batch(&self, tokens: &[u32], targets: &[u32], steps: usize, batch: usize) -> Result<()> {
+        ensure!(
+            tokens.len() == steps * batch && targets.len() == steps * batch && steps * batch > 0,
+            "a batch of {steps} steps × {batch} needs that many tokens and targets ({} and {})",
+            tokens.len(),
+            targets.len()
+        );
         let v = self.cfg.vocab as u32;
-        let mut ids = ids;
-        if let Some(bad) = ids.find(|&&t| t >= v) {
+        if let Some(bad) = tokens.iter().chain(targets).find(|&&t| t >= v) {
             bail!("token id {bad} outside the vocabulary of {v}");
         }
         Ok(())

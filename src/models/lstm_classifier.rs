@@ -105,16 +105,6 @@ pub struct TextBatch<B: Backend> {
     concat_rows: Option<B::Ids>,
 }
 
-impl<B: Backend> TextBatch<B> {
-    pub fn len(&self) -> usize {
-        self.batch
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.batch == 0
-    }
-}
-
 struct Tape<B: Backend> {
     input_mask: Option<B::Buf>,
     lstm: LstmTape<B>,

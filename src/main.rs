@@ -43,6 +43,9 @@ enum Command {
     /// LUKE, the entity-aware transformer, from Hugging Face checkpoints as published.
     #[command(subcommand)]
     Luke(cli::luke::LukeCommand),
+    /// Multiple-choice QA on LUKE features (the CNN-on-LUKE article): features, heads, evaluation.
+    #[command(subcommand)]
+    Qa(cli::qa::QaCommand),
     /// Side-by-side benchmarks against the PyTorch peer.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -66,6 +69,7 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
             cli::finetune::run(cmd, &typed(&path))
         }
         Command::Luke(cmd) => cli::luke::run(cmd),
+        Command::Qa(cmd) => cli::qa::run(cmd),
         Command::Bench(cmd) => cli::bench::run(cmd),
         Command::Device(args) => cli::device::run(args),
     }

@@ -11,6 +11,7 @@ pub mod flags;
 pub mod lm;
 pub mod lm_train;
 pub mod luke;
+pub mod qa;
 pub mod resume;
 
 /// Pretty JSON on stdout, for `--json`.

@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod corpus;
 pub mod fetch;
+pub mod jcqa;
 pub mod json;
 pub mod keras_vocab;
 pub mod labeled;

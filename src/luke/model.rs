@@ -92,15 +92,42 @@ impl LukeModel {
         self.pooler.is_some()
     }
 
-    pub fn forward(&self, batch: &Batch, keep_all: bool) -> Result<LukeOutput> {
+    /// Embeddings, then the first `layers` layers; `keep` sees every state on the way
+    /// (embeddings first). Returns `[B·W + B·N, H]`: word rows, then entity rows.
+    fn encode(&self, batch: &Batch, layers: usize, mut keep: impl FnMut(&[f32])) -> Result<Vec<f32>> {
         let c = &self.config;
-        let h = c.hidden_size;
-        let (wrows, erows) = (batch.size * batch.words, batch.size * batch.entities);
-        // [B·W + B·N, H]: word rows, then entity rows (see `attention`).
+        let erows = batch.size * batch.entities;
         let mut hidden = self.words.forward(batch)?;
         if erows > 0 {
             hidden.extend(self.entities.forward(batch)?);
         }
+        let rows = hidden.len() / c.hidden_size;
+        let mut buffers = Buffers::default();
+        for layer in &self.layers[..layers] {
+            keep(&hidden);
+            let attended = layer.attention.forward(&hidden, batch, &mut buffers);
+            let next = layer.feed_forward(attended, rows, c, &mut buffers);
+            buffers.give(std::mem::replace(&mut hidden, next));
+        }
+        Ok(hidden)
+    }
+
+    /// The word rows `[B, W, H]` of `hidden_states[layer]` as transformers numbers them (0 =
+    /// embeddings, `i` = after layer `i`), running only the layers it needs.
+    pub fn word_hidden_at(&self, batch: &Batch, layer: usize) -> Result<Vec<f32>> {
+        anyhow::ensure!(
+            layer <= self.layers.len(),
+            "hidden state {layer} asked of a model with {} layers",
+            self.layers.len()
+        );
+        let mut hidden = self.encode(batch, layer, |_| {})?;
+        hidden.truncate(batch.size * batch.words * self.config.hidden_size);
+        Ok(hidden)
+    }
+
+    pub fn forward(&self, batch: &Batch, keep_all: bool) -> Result<LukeOutput> {
+        let h = self.config.hidden_size;
+        let wrows = batch.size * batch.words;
         let mut all_word_hidden = Vec::new();
         let mut all_entity_hidden = Vec::new();
         let mut keep = |hidden: &[f32]| {
@@ -109,13 +136,7 @@ impl LukeModel {
                 all_entity_hidden.push(hidden[wrows * h..].to_vec());
             }
         };
-        let mut buffers = Buffers::default();
-        for layer in &self.layers {
-            keep(&hidden);
-            let attended = layer.attention.forward(&hidden, batch, &mut buffers);
-            let next = layer.feed_forward(attended, wrows + erows, c, &mut buffers);
-            buffers.give(std::mem::replace(&mut hidden, next));
-        }
+        let mut hidden = self.encode(batch, self.layers.len(), &mut keep)?;
         keep(&hidden);
         let entities = hidden.split_off(wrows * h);
         let words = hidden;

@@ -8,3 +8,4 @@ pub mod finetune;
 pub mod lm;
 pub mod luke;
 pub mod news;
+pub mod qa;

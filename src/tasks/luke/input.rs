@@ -3,6 +3,7 @@
 //! "choices": […], "label": i}` per line). JGLUE's JCommonsenseQA rows (`question`,
 //! `choice0`…`choice4`, `label`) are read as they are, so its files go straight to `luke choose`.
 
+use crate::data::jcqa;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
 use std::path::Path;
@@ -26,26 +27,13 @@ pub struct Example {
     pub label: Option<usize>,
 }
 
-/// A JCommonsenseQA row: `{"q_id", "question", "choice0", …, "choice4", "label"}`.
+/// A JCommonsenseQA row as an example for `luke choose`.
 fn from_commonsense_qa(row: &serde_json::Map<String, serde_json::Value>) -> Result<Example> {
-    let text = |key: &str| -> Result<String> {
-        row.get(key)
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-            .ok_or_else(|| anyhow!("{key:?} is missing or not a string"))
-    };
-    let mut choices = Vec::new();
-    while row.contains_key(&format!("choice{}", choices.len())) {
-        choices.push(text(&format!("choice{}", choices.len()))?);
-    }
-    let label = match row.get("label") {
-        None => None,
-        Some(v) => Some(v.as_u64().ok_or_else(|| anyhow!("\"label\" is not a choice index"))? as usize),
-    };
+    let q = jcqa::parse_row(row)?;
     Ok(Example {
-        text: text("question")?,
-        choices,
-        label,
+        text: q.question,
+        choices: q.choices,
+        label: q.label,
         ..Default::default()
     })
 }
@@ -77,7 +65,7 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<(usize, Example)>> {
         let value: serde_json::Value =
             serde_json::from_str(line).map_err(|e| anyhow!("{}: not an example object: {e}", place()))?;
         let ex = match value.as_object() {
-            Some(row) if row.contains_key("question") => {
+            Some(row) if jcqa::is_row(row) => {
                 from_commonsense_qa(row).with_context(|| format!("{}: JCommonsenseQA row", place()))?
             }
             _ => serde_json::from_value(value).map_err(|e| anyhow!("{}: not an example object: {e}", place()))?,

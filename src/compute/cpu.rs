@@ -4,14 +4,15 @@
 //! the arithmetic of the slice-based layers.
 
 use super::shapes::{
-    check_adam, check_bias_grad, check_column_sums, check_copy, check_dropout, check_gemm, check_lstm,
-    check_lstm_backward, check_max_over_steps, check_row, check_rows, check_same, check_scalar, check_xent,
+    check_adam, check_batch_norm, check_bias_grad, check_column_sums, check_copy, check_dropout, check_gemm,
+    check_lstm, check_lstm_backward, check_max_over_steps, check_row, check_rows, check_same, check_scalar, check_xent,
 };
 use super::{clip_scale, mask, AdamStep, Backend, Layout, LstmShape, Tiling};
 use crate::kernels::adam;
 use crate::kernels::matmul::{matmul, matmul_onto_row};
 use crate::nn::lstm_recurrence::{self as recurrence, Recurrent, Sizes, Taped};
 use crate::nn::vocab_loss::{softmax_cross_entropy, softmax_cross_entropy_grad};
+use crate::nn::{activation, batchnorm};
 use anyhow::{ensure, Result};
 use rayon::prelude::*;
 
@@ -131,6 +132,87 @@ impl Backend for Cpu {
             .iter()
             .sum();
         acc[0] += sum as f32;
+        Ok(())
+    }
+
+    fn relu(&self, y: &mut Vec<f32>) -> Result<()> {
+        y.par_chunks_mut(BLOCK).for_each(activation::relu);
+        Ok(())
+    }
+
+    fn relu_backward(&self, dy: &mut Vec<f32>, y: &Vec<f32>) -> Result<()> {
+        check_same("relu backward", dy.len(), y.len())?;
+        dy.par_chunks_mut(BLOCK)
+            .zip(y.par_chunks(BLOCK))
+            .for_each(|(dy, y)| activation::relu_backward(dy, y));
+        Ok(())
+    }
+
+    fn batch_norm(
+        &self,
+        out: &mut Vec<f32>,
+        x: &Vec<f32>,
+        gamma: &Vec<f32>,
+        beta: &Vec<f32>,
+        (running_mean, running_var): (&mut Vec<f32>, &mut Vec<f32>),
+        saved: &mut Vec<f32>,
+        eps: f32,
+        momentum: Option<f32>,
+    ) -> Result<()> {
+        let columns = [gamma.len(), beta.len(), running_mean.len(), running_var.len()];
+        check_batch_norm(x.len(), out.len(), &columns, saved.len())?;
+        let (c, rows) = (gamma.len(), x.len() / gamma.len());
+        out.copy_from_slice(x);
+        match momentum {
+            Some(momentum) => {
+                ensure!(rows > 1, "batch norm in training needs 2 rows or more, not {rows}");
+                let (mean, var) = batchnorm::batch_stats(x, c);
+                let inv_std = batchnorm::inv_std(&var, eps);
+                batchnorm::update_running(running_mean, running_var, &mean, &var, rows, momentum);
+                for row in out.chunks_exact_mut(c) {
+                    for j in 0..c {
+                        row[j] = gamma[j] * ((row[j] - mean[j]) * inv_std[j]) + beta[j];
+                    }
+                }
+                saved[..c].copy_from_slice(&mean);
+                saved[c..].copy_from_slice(&inv_std);
+            }
+            None => {
+                batchnorm::normalize_eval(out, gamma, beta, running_mean, running_var, eps);
+                saved[..c].copy_from_slice(running_mean);
+                saved[c..].copy_from_slice(&batchnorm::inv_std(running_var, eps));
+            }
+        }
+        Ok(())
+    }
+
+    fn batch_norm_backward(
+        &self,
+        dx: &mut Vec<f32>,
+        dy: &Vec<f32>,
+        x: &Vec<f32>,
+        gamma: &Vec<f32>,
+        saved: &Vec<f32>,
+        d_gamma: &mut Vec<f32>,
+        d_beta: &mut Vec<f32>,
+    ) -> Result<()> {
+        check_batch_norm(
+            x.len(),
+            dx.len(),
+            &[gamma.len(), d_gamma.len(), d_beta.len()],
+            saved.len(),
+        )?;
+        check_same("batch norm backward", dy.len(), x.len())?;
+        let c = gamma.len();
+        let (mean, inv_std) = saved.split_at(c);
+        let mut xhat = x.clone();
+        for row in xhat.chunks_exact_mut(c) {
+            for j in 0..c {
+                row[j] = (row[j] - mean[j]) * inv_std[j];
+            }
+        }
+        dx.copy_from_slice(dy);
+        batchnorm::backward(dx, &xhat, gamma, inv_std, d_gamma, d_beta, x.len() / c);
         Ok(())
     }
 

@@ -142,6 +142,42 @@ pub trait Backend {
     /// `acc[0] += Σ x²` (the clipping norm, summed over parameters on the device).
     fn sum_of_squares(&self, acc: &mut Self::Buf, x: &Self::Buf) -> Result<()>;
 
+    /// `y = max(y, 0)`, elementwise.
+    fn relu(&self, y: &mut Self::Buf) -> Result<()>;
+    /// `dy *= (y > 0)`, from the ReLU's output `y`.
+    fn relu_backward(&self, dy: &mut Self::Buf, y: &Self::Buf) -> Result<()>;
+
+    // --- batch normalisation --------------------------------------------------------------
+
+    /// Batch normalisation of each column of `x` `[R, C]` over its rows (BatchNorm1d on
+    /// `[N, C]`; BatchNorm2d on channels-last `[N·H·W, C]`): `out = γ·(x − μ)/√(σ² + eps) + β`.
+    /// With `momentum` (training), μ and σ² are the batch's (σ² biased), and the running stats
+    /// move toward μ and the unbiased σ² by `momentum`, as torch does; without (evaluation), μ
+    /// and σ² are the running stats. `saved` `[2C]` gets (μ, 1/√(σ² + eps)) for the backward.
+    fn batch_norm(
+        &self,
+        out: &mut Self::Buf,
+        x: &Self::Buf,
+        gamma: &Self::Buf,
+        beta: &Self::Buf,
+        running: (&mut Self::Buf, &mut Self::Buf),
+        saved: &mut Self::Buf,
+        eps: f32,
+        momentum: Option<f32>,
+    ) -> Result<()>;
+    /// The training-mode backward: `dx` `[R, C]` from `dy`, with the column sums of `dy·x̂`
+    /// and `dy` added to `d_gamma` and `d_beta` `[C]`.
+    fn batch_norm_backward(
+        &self,
+        dx: &mut Self::Buf,
+        dy: &Self::Buf,
+        x: &Self::Buf,
+        gamma: &Self::Buf,
+        saved: &Self::Buf,
+        d_gamma: &mut Self::Buf,
+        d_beta: &mut Self::Buf,
+    ) -> Result<()>;
+
     // --- embeddings -----------------------------------------------------------------------
 
     /// `out[i, :] = table[ids[i], :]`, rows of `width`. Every id must be a row of `table`: the

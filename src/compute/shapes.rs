@@ -151,3 +151,18 @@ pub(super) fn check_max_over_steps(out: usize, argmax: usize, x: usize, batch: u
     );
     Ok(())
 }
+
+/// Batch normalisation's operands: `x`, `out` (or dx, dy) `[R, C]` with `R ≥ 1`, the per-column
+/// vectors `[C]`, `saved` `[2C]`.
+pub(super) fn check_batch_norm(x: usize, out: usize, columns: &[usize], saved: usize) -> Result<()> {
+    let c = columns[0];
+    ensure!(
+        c > 0 && columns.iter().all(|&n| n == c) && saved == 2 * c,
+        "batch norm: per-column operands of {columns:?} values and saved statistics of {saved}"
+    );
+    ensure!(
+        x == out && x.is_multiple_of(c) && x > 0,
+        "batch norm: {x} inputs and {out} outputs for {c} columns"
+    );
+    Ok(())
+}

@@ -198,6 +198,24 @@ pub fn run<B: Backend>(be: &B) -> Result<Vec<OpCheck>> {
     }
     checks.push(compare("max over steps: argmax", &be.download(&hits)?, &want_hits));
 
+    // ReLU and its backward
+    let (x, y) = (random(&mut rng, len, 2.0), random(&mut rng, len, 2.0));
+    let mut yb = be.upload(&y)?;
+    be.relu(&mut yb)?;
+    let relu_out = be.download(&yb)?;
+    let want: Vec<f64> = y.iter().map(|v| v.max(0.0) as f64).collect();
+    checks.push(compare("relu", &relu_out, &want));
+    let mut db = be.upload(&x)?;
+    be.relu_backward(&mut db, &yb)?;
+    let want: Vec<f64> = x
+        .iter()
+        .zip(&y)
+        .map(|(d, v)| if *v > 0.0 { *d as f64 } else { 0.0 })
+        .collect();
+    checks.push(compare("relu backward", &be.download(&db)?, &want));
+
+    checks.extend(batch_norm_checks(be, &mut rng)?);
+
     // dropout: the mask of mask.rs, value for value, for each tiling
     let (p, key) = (0.3f32, mask::key(5, 17, 2));
     let want = |draw: &dyn Fn(usize) -> u64| -> Vec<f64> {
@@ -425,6 +443,99 @@ fn lstm<B: Backend>(be: &B, shape: LstmShape, rng: &mut ChaCha8Rng) -> Result<Ve
         compare("lstm forward: gate activations", &be.download(&gates)?, &acts),
         compare("lstm backward: d gates", &be.download(&dg)?, &d_gates),
     ])
+}
+
+/// Batch normalisation in training (output, running stats, backward) and evaluation, against
+/// f64 loops. Rows 200, columns 37 (more than one block of 32 on a GPU).
+fn batch_norm_checks<B: Backend>(be: &B, rng: &mut ChaCha8Rng) -> Result<Vec<OpCheck>> {
+    let (rows, cols, eps, momentum) = (200, 37, 1e-5f64, 0.1f64);
+    let x = random(rng, rows * cols, 2.0);
+    let dy = random(rng, rows * cols, 1.0);
+    let gamma = random(rng, cols, 1.5);
+    let beta = random(rng, cols, 1.0);
+    let running: Vec<f32> = (0..cols).map(|j| 0.5 + j as f32 / cols as f32).collect();
+    let col = |j: usize| (0..rows).map(move |r| r * cols + j);
+    let mut mean = vec![0f64; cols];
+    let mut var = vec![0f64; cols];
+    for j in 0..cols {
+        mean[j] = col(j).map(|i| x[i] as f64).sum::<f64>() / rows as f64;
+        var[j] = col(j).map(|i| (x[i] as f64 - mean[j]).powi(2)).sum::<f64>() / rows as f64;
+    }
+    let xhat = |i: usize| (x[i] as f64 - mean[i % cols]) / (var[i % cols] + eps).sqrt();
+    let want_out: Vec<f64> = (0..x.len())
+        .map(|i| gamma[i % cols] as f64 * xhat(i) + beta[i % cols] as f64)
+        .collect();
+    let want_rm: Vec<f64> = (0..cols)
+        .map(|j| (1.0 - momentum) * running[j] as f64 + momentum * mean[j])
+        .collect();
+    let unbias = rows as f64 / (rows as f64 - 1.0);
+    let want_rv: Vec<f64> = (0..cols)
+        .map(|j| (1.0 - momentum) * running[j] as f64 + momentum * var[j] * unbias)
+        .collect();
+    let mut sum_dy = vec![0f64; cols];
+    let mut sum_dy_xhat = vec![0f64; cols];
+    for i in 0..x.len() {
+        sum_dy[i % cols] += dy[i] as f64;
+        sum_dy_xhat[i % cols] += dy[i] as f64 * xhat(i);
+    }
+    let n = rows as f64;
+    let want_dx: Vec<f64> = (0..x.len())
+        .map(|i| {
+            let j = i % cols;
+            gamma[j] as f64 / (var[j] + eps).sqrt() / n * (n * dy[i] as f64 - sum_dy[j] - xhat(i) * sum_dy_xhat[j])
+        })
+        .collect();
+
+    let (xb, gb, bb) = (be.upload(&x)?, be.upload(&gamma)?, be.upload(&beta)?);
+    let (mut rm, mut rv) = (be.upload(&running)?, be.upload(&running)?);
+    let (mut out, mut saved) = (be.zeros(x.len())?, be.zeros(2 * cols)?);
+    be.batch_norm(
+        &mut out,
+        &xb,
+        &gb,
+        &bb,
+        (&mut rm, &mut rv),
+        &mut saved,
+        eps as f32,
+        Some(momentum as f32),
+    )?;
+    let mut checks = vec![
+        compare("batch norm, training", &be.download(&out)?, &want_out),
+        compare("batch norm: running mean", &be.download(&rm)?, &want_rm),
+        compare("batch norm: running variance", &be.download(&rv)?, &want_rv),
+    ];
+    let (mut dx, mut dg, mut db) = (be.zeros(x.len())?, be.zeros(cols)?, be.zeros(cols)?);
+    be.batch_norm_backward(&mut dx, &be.upload(&dy)?, &xb, &gb, &saved, &mut dg, &mut db)?;
+    checks.push(compare("batch norm backward: input", &be.download(&dx)?, &want_dx));
+    checks.push(compare("batch norm backward: γ", &be.download(&dg)?, &sum_dy_xhat));
+    checks.push(compare("batch norm backward: β", &be.download(&db)?, &sum_dy));
+
+    // evaluation: the running statistics, which stay as they are
+    be.batch_norm(
+        &mut out,
+        &xb,
+        &gb,
+        &bb,
+        (&mut rm, &mut rv),
+        &mut saved,
+        eps as f32,
+        None,
+    )?;
+    let (rm_now, rv_now) = (be.download(&rm)?, be.download(&rv)?);
+    let want_eval: Vec<f64> = (0..x.len())
+        .map(|i| {
+            let j = i % cols;
+            (x[i] as f64 - rm_now[j] as f64) / (rv_now[j] as f64 + eps).sqrt() * gamma[j] as f64 + beta[j] as f64
+        })
+        .collect();
+    checks.push(compare("batch norm, evaluation", &be.download(&out)?, &want_eval));
+    let still: Vec<f64> = want_rm.clone();
+    checks.push(compare(
+        "batch norm, evaluation: running mean unchanged",
+        &rm_now,
+        &still,
+    ));
+    Ok(checks)
 }
 
 #[cfg(test)]

@@ -226,3 +226,99 @@ extern "C" __global__ void adamw(float* w, float* g, float* m, float* v, u64 n, 
         w[i] = wi - lr * (mi / bc1) / (sqrtf(vi / bc2) + eps);
     }
 }
+
+// y = max(y, 0)
+extern "C" __global__ void relu(float* y, u64 n) {
+    for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n; i += (u64)gridDim.x * blockDim.x)
+        y[i] = fmaxf(y[i], 0.0f);
+}
+
+// dy *= (y > 0)
+extern "C" __global__ void relu_backward(float* dy, const float* y, u64 n) {
+    for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n; i += (u64)gridDim.x * blockDim.x)
+        if (y[i] <= 0.0f) dy[i] = 0.0f;
+}
+
+// Batch statistics of x [rows, cols] per column; block (32, 8) as column_sums, sums in double.
+// train: saved = (mean, 1/sqrt(var + eps)) of the batch (var biased) and the running stats move
+// by momentum toward mean and the unbiased var; else saved comes from the running stats.
+extern "C" __global__ void batch_norm_stats(float* saved, float* running_mean, float* running_var, const float* x,
+                                            u32 rows, u32 cols, float eps, float momentum, int train) {
+    __shared__ double part[2][8][33];
+    u32 col = blockIdx.x * 32 + threadIdx.x;
+    double s = 0.0, q = 0.0;
+    if (train && col < cols)
+        for (u32 r = threadIdx.y; r < rows; r += 8) {
+            double v = x[(u64)r * cols + col];
+            s += v;
+            q += v * v;
+        }
+    part[0][threadIdx.y][threadIdx.x] = s;
+    part[1][threadIdx.y][threadIdx.x] = q;
+    __syncthreads();
+    if (threadIdx.y != 0 || col >= cols) return;
+    if (!train) {
+        saved[col] = running_mean[col];
+        saved[cols + col] = 1.0f / sqrtf(running_var[col] + eps);
+        return;
+    }
+    double ts = 0.0, tq = 0.0;
+    for (int k = 0; k < 8; k++) {
+        ts += part[0][k][threadIdx.x];
+        tq += part[1][k][threadIdx.x];
+    }
+    double mean = ts / rows;
+    double var = fmax(tq / rows - mean * mean, 0.0);
+    saved[col] = (float)mean;
+    saved[cols + col] = 1.0f / sqrtf((float)var + eps);
+    running_mean[col] = (1.0f - momentum) * running_mean[col] + momentum * (float)mean;
+    running_var[col] = (1.0f - momentum) * running_var[col] + momentum * (float)(var * rows / (rows - 1.0));
+}
+
+// out = gamma * (x - mean) * inv_std + beta, columns of saved = (mean, inv_std)
+extern "C" __global__ void batch_norm_apply(float* out, const float* x, const float* gamma, const float* beta,
+                                            const float* saved, u64 n, u32 cols) {
+    for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n; i += (u64)gridDim.x * blockDim.x) {
+        u32 j = i % cols;
+        out[i] = gamma[j] * ((x[i] - saved[j]) * saved[cols + j]) + beta[j];
+    }
+}
+
+// sums = (Σ dy, Σ dy·x̂) per column, added to d_beta and d_gamma; block (32, 8)
+extern "C" __global__ void batch_norm_grad_sums(float* sums, float* d_gamma, float* d_beta, const float* dy,
+                                                const float* x, const float* saved, u32 rows, u32 cols) {
+    __shared__ float part[2][8][33];
+    u32 col = blockIdx.x * 32 + threadIdx.x;
+    float s = 0.0f, q = 0.0f;
+    if (col < cols)
+        for (u32 r = threadIdx.y; r < rows; r += 8) {
+            u64 at = (u64)r * cols + col;
+            s += dy[at];
+            q += dy[at] * (x[at] - saved[col]) * saved[cols + col];
+        }
+    part[0][threadIdx.y][threadIdx.x] = s;
+    part[1][threadIdx.y][threadIdx.x] = q;
+    __syncthreads();
+    if (threadIdx.y != 0 || col >= cols) return;
+    float ts = 0.0f, tq = 0.0f;
+    for (int k = 0; k < 8; k++) {
+        ts += part[0][k][threadIdx.x];
+        tq += part[1][k][threadIdx.x];
+    }
+    sums[col] = ts;
+    sums[cols + col] = tq;
+    d_beta[col] += ts;
+    d_gamma[col] += tq;
+}
+
+// dx = gamma·inv_std/R · (R·dy − Σdy − x̂·Σ(dy·x̂))
+extern "C" __global__ void batch_norm_grad_input(float* dx, const float* dy, const float* x, const float* gamma,
+                                                 const float* saved, const float* sums, u64 n, u32 cols) {
+    float rows = (float)(n / cols);
+    for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n; i += (u64)gridDim.x * blockDim.x) {
+        u32 j = i % cols;
+        float xhat = (x[i] - saved[j]) * saved[cols + j];
+        float k = gamma[j] * saved[cols + j] / rows;
+        dx[i] = k * (rows * dy[i] - sums[j] - xhat * sums[cols + j]);
+    }
+}

@@ -10,11 +10,11 @@
 pub mod driver;
 
 use super::shapes::{
-    check_adam, check_bias_grad, check_column_sums, check_copy, check_dropout, check_gemm, check_lstm,
-    check_lstm_backward, check_max_over_steps, check_row, check_rows, check_same, check_scalar, check_xent,
+    check_adam, check_batch_norm, check_bias_grad, check_column_sums, check_copy, check_dropout, check_gemm,
+    check_lstm, check_lstm_backward, check_max_over_steps, check_row, check_rows, check_same, check_scalar, check_xent,
 };
 use super::{AdamStep, Backend, Layout, LstmShape, Tiling};
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, ensure, Result};
 use cudarc::cublas::result::sgemm;
 use cudarc::cublas::sys::cublasOperation_t;
 use cudarc::cublas::CudaBlas;
@@ -59,6 +59,12 @@ struct Kernels {
     sgd: CudaFunction,
     adamw: CudaFunction,
     max_over_steps: CudaFunction,
+    relu: CudaFunction,
+    relu_backward: CudaFunction,
+    batch_norm_stats: CudaFunction,
+    batch_norm_apply: CudaFunction,
+    batch_norm_grad_sums: CudaFunction,
+    batch_norm_grad_input: CudaFunction,
 }
 
 /// One CUDA device, its stream, a cuBLAS handle and the compiled kernels.
@@ -125,6 +131,12 @@ impl Cuda {
                 sgd: f("sgd")?,
                 adamw: f("adamw")?,
                 max_over_steps: f("max_over_steps")?,
+                relu: f("relu")?,
+                relu_backward: f("relu_backward")?,
+                batch_norm_stats: f("batch_norm_stats")?,
+                batch_norm_apply: f("batch_norm_apply")?,
+                batch_norm_grad_sums: f("batch_norm_grad_sums")?,
+                batch_norm_grad_input: f("batch_norm_grad_input")?,
             };
             let stream = ctx.default_stream();
             let blas = CudaBlas::new(stream.clone()).map_err(|e| anyhow!("cuBLAS handle: {e:?}"))?;
@@ -135,6 +147,15 @@ impl Cuda {
     fn ptr<T>(&self, buf: &CudaSlice<T>) -> u64 {
         let (p, _no_event) = buf.device_ptr(&self.stream);
         p
+    }
+
+    /// Blocks of (32 columns, 8 row lanes), one per 32 columns: the column reductions.
+    fn by_columns(cols: usize) -> LaunchConfig {
+        LaunchConfig {
+            grid_dim: (cols.div_ceil(32) as u32, 1, 1),
+            block_dim: (32, 8, 1),
+            shared_mem_bytes: 0,
+        }
     }
 
     /// A grid-stride launch over `n` values.
@@ -299,11 +320,7 @@ impl Backend for Cuda {
             cols as u32,
             accumulate as i32,
         );
-        let cfg = LaunchConfig {
-            grid_dim: (cols.div_ceil(32) as u32, 1, 1),
-            block_dim: (32, 8, 1),
-            shared_mem_bytes: 0,
-        };
+        let cfg = Self::by_columns(cols);
         launch!(self, self.k.column_sums, cfg, ps, px, rows, n, acc)
     }
 
@@ -337,6 +354,121 @@ impl Backend for Cuda {
     ) -> Result<()> {
         check_rows("scatter", ids.len(), rows.len(), width)?;
         self.by_rows(&self.k.scatter_add_rows, table, rows, ids, width, rows.len())
+    }
+
+    fn relu(&self, y: &mut CudaSlice<f32>) -> Result<()> {
+        let (py, n) = (self.ptr(y), y.len() as u64);
+        launch!(self, self.k.relu, Self::spread(y.len()), py, n)
+    }
+
+    fn relu_backward(&self, dy: &mut CudaSlice<f32>, y: &CudaSlice<f32>) -> Result<()> {
+        self.elementwise(&self.k.relu_backward, dy, y, "relu backward")
+    }
+
+    fn batch_norm(
+        &self,
+        out: &mut CudaSlice<f32>,
+        x: &CudaSlice<f32>,
+        gamma: &CudaSlice<f32>,
+        beta: &CudaSlice<f32>,
+        (running_mean, running_var): (&mut CudaSlice<f32>, &mut CudaSlice<f32>),
+        saved: &mut CudaSlice<f32>,
+        eps: f32,
+        momentum: Option<f32>,
+    ) -> Result<()> {
+        let columns = [gamma.len(), beta.len(), running_mean.len(), running_var.len()];
+        check_batch_norm(x.len(), out.len(), &columns, saved.len())?;
+        let (cols, rows) = (gamma.len(), x.len() / gamma.len());
+        ensure!(
+            momentum.is_none() || rows > 1,
+            "batch norm in training needs 2 rows or more, not {rows}"
+        );
+        let (ps, pm, pv, px) = (
+            self.ptr(saved),
+            self.ptr(running_mean),
+            self.ptr(running_var),
+            self.ptr(x),
+        );
+        let (r, c, train, mom) = (
+            rows as u32,
+            cols as u32,
+            momentum.is_some() as i32,
+            momentum.unwrap_or(0.0),
+        );
+        let cfg = Self::by_columns(cols);
+        launch!(
+            self,
+            self.k.batch_norm_stats,
+            cfg,
+            ps,
+            pm,
+            pv,
+            px,
+            r,
+            c,
+            eps,
+            mom,
+            train
+        )?;
+        let (po, pg, pb, n) = (self.ptr(out), self.ptr(gamma), self.ptr(beta), x.len() as u64);
+        launch!(
+            self,
+            self.k.batch_norm_apply,
+            Self::spread(x.len()),
+            po,
+            px,
+            pg,
+            pb,
+            ps,
+            n,
+            c
+        )
+    }
+
+    fn batch_norm_backward(
+        &self,
+        dx: &mut CudaSlice<f32>,
+        dy: &CudaSlice<f32>,
+        x: &CudaSlice<f32>,
+        gamma: &CudaSlice<f32>,
+        saved: &CudaSlice<f32>,
+        d_gamma: &mut CudaSlice<f32>,
+        d_beta: &mut CudaSlice<f32>,
+    ) -> Result<()> {
+        check_batch_norm(
+            x.len(),
+            dx.len(),
+            &[gamma.len(), d_gamma.len(), d_beta.len()],
+            saved.len(),
+        )?;
+        check_same("batch norm backward", dy.len(), x.len())?;
+        let (cols, rows) = (gamma.len(), x.len() / gamma.len());
+        let sums = self.zeros(2 * cols)?;
+        let (pu, pg, pb, pdy, px, ps) = (
+            self.ptr(&sums),
+            self.ptr(d_gamma),
+            self.ptr(d_beta),
+            self.ptr(dy),
+            self.ptr(x),
+            self.ptr(saved),
+        );
+        let (r, c) = (rows as u32, cols as u32);
+        let cfg = Self::by_columns(cols);
+        launch!(self, self.k.batch_norm_grad_sums, cfg, pu, pg, pb, pdy, px, ps, r, c)?;
+        let (pdx, pgamma, n) = (self.ptr(dx), self.ptr(gamma), x.len() as u64);
+        launch!(
+            self,
+            self.k.batch_norm_grad_input,
+            Self::spread(x.len()),
+            pdx,
+            pdy,
+            px,
+            pgamma,
+            ps,
+            pu,
+            n,
+            c
+        )
     }
 
     fn max_over_steps(

@@ -479,15 +479,9 @@ mod tests {
     /// texts (tools/gen_lstm_classifier_reference.py): loss, logits and every gradient.
     #[test]
     fn matches_torch_within_1e_5() {
+        use crate::models::fixture::{floats, u32s};
         let fixture: serde_json::Value =
             serde_json::from_str(include_str!("../../tests/fixtures/lstm_classifier_reference.json")).unwrap();
-        let floats = |v: &serde_json::Value| -> Vec<f32> {
-            v.as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_f64().unwrap() as f32)
-                .collect()
-        };
         let texts: Vec<Vec<u32>> = fixture["texts"]
             .as_array()
             .unwrap()
@@ -521,12 +515,7 @@ mod tests {
             for p in &mut host.list {
                 p.value = floats(&case["weights"][&p.name]);
             }
-            let labels: Vec<u32> = case["labels"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_u64().unwrap() as u32)
-                .collect();
+            let labels = u32s(&case["labels"]);
             let mut m = LstmClassifier::new(&Cpu, cfg, &host).unwrap();
             let x = m.batch(&Cpu, &texts, &labels).unwrap();
             let (loss, logits) = m.forward_backward(&Cpu, &x, 0, 0).unwrap();

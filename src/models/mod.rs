@@ -5,6 +5,10 @@
 pub mod classifier;
 pub mod cpu_lm;
 pub mod device_params;
+#[cfg(test)]
+mod fixture;
+pub mod layers;
 pub mod lm;
 pub mod lstm_classifier;
 pub mod lstm_layer;
+pub mod qa_head;

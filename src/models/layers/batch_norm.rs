@@ -1,0 +1,125 @@
+//! `nn.BatchNorm1d` / `nn.BatchNorm2d` over [`Backend`]: one layer for both, over the rows of
+//! `[R, C]` (`[N, C]`, or channels-last `[N·H·W, C]`). `weight`, `bias` train; the running
+//! statistics are buffers, kept here and written back by name for checkpoints.
+
+use crate::compute::Backend;
+use crate::models::device_params::{DeviceParams, Slot};
+use crate::nn::batchnorm::{EPS, MOMENTUM};
+use crate::nn::params::{Init, Params};
+use anyhow::{Context, Result};
+use rand::Rng;
+
+pub struct BatchNorm<B: Backend> {
+    weight: Slot,
+    bias: Slot,
+    running_mean: B::Buf,
+    running_var: B::Buf,
+    prefix: String,
+    pub channels: usize,
+}
+
+/// What backward needs: the input and (μ, 1/σ) `[2C]`.
+pub struct BatchNormTape<B: Backend> {
+    x: B::Buf,
+    saved: B::Buf,
+}
+
+impl<B: Backend> BatchNormTape<B> {
+    /// The layer's input `[R, C]`.
+    pub fn input(&self) -> &B::Buf {
+        &self.x
+    }
+}
+
+impl<B: Backend> BatchNorm<B> {
+    /// Adds weight 1, bias 0, running mean 0 and running variance 1 (torch's start).
+    pub fn init(host: &mut Params, prefix: &str, channels: usize, rng: &mut impl Rng) {
+        host.add(&format!("{prefix}.weight"), &[channels], Init::Constant(1.0), true, rng);
+        host.add(&format!("{prefix}.bias"), &[channels], Init::Constant(0.0), true, rng);
+        host.add(
+            &format!("{prefix}.running_mean"),
+            &[channels],
+            Init::Constant(0.0),
+            false,
+            rng,
+        );
+        host.add(
+            &format!("{prefix}.running_var"),
+            &[channels],
+            Init::Constant(1.0),
+            false,
+            rng,
+        );
+    }
+
+    pub fn upload(be: &B, params: &mut DeviceParams<B>, host: &Params, prefix: &str, channels: usize) -> Result<Self> {
+        let buffer = |what: &str| -> Result<B::Buf> {
+            let name = format!("{prefix}.{what}");
+            be.upload(
+                &host
+                    .get(&name)
+                    .with_context(|| format!("the model has no tensor {name}"))?
+                    .value,
+            )
+        };
+        Ok(Self {
+            weight: params.upload(be, host, &format!("{prefix}.weight"))?,
+            bias: params.upload(be, host, &format!("{prefix}.bias"))?,
+            running_mean: buffer("running_mean")?,
+            running_var: buffer("running_var")?,
+            prefix: prefix.to_string(),
+            channels,
+        })
+    }
+
+    /// `x` `[R, C]` → `[R, C]`: batch statistics when `train` (the running ones move), else the
+    /// running statistics.
+    pub fn forward(&mut self, be: &B, values: &[B::Buf], x: B::Buf, train: bool) -> Result<(B::Buf, BatchNormTape<B>)> {
+        let mut out = be.zeros(be.len(&x))?;
+        let mut saved = be.zeros(2 * self.channels)?;
+        be.batch_norm(
+            &mut out,
+            &x,
+            &values[self.weight],
+            &values[self.bias],
+            (&mut self.running_mean, &mut self.running_var),
+            &mut saved,
+            EPS,
+            train.then_some(MOMENTUM),
+        )?;
+        Ok((out, BatchNormTape { x, saved }))
+    }
+
+    /// dγ, dβ added; returns dx `[R, C]`.
+    pub fn backward(
+        &self,
+        be: &B,
+        (values, grads): (&[B::Buf], &mut [B::Buf]),
+        tape: &BatchNormTape<B>,
+        dy: &B::Buf,
+    ) -> Result<B::Buf> {
+        let mut dx = be.zeros(be.len(dy))?;
+        let (lo, hi) = grads.split_at_mut(self.bias.max(self.weight));
+        let (d_gamma, d_beta) = if self.weight < self.bias {
+            (&mut lo[self.weight], &mut hi[0])
+        } else {
+            (&mut hi[0], &mut lo[self.bias])
+        };
+        be.batch_norm_backward(&mut dx, dy, &tape.x, &values[self.weight], &tape.saved, d_gamma, d_beta)?;
+        Ok(dx)
+    }
+
+    /// Writes the running statistics into `host` by name (for a checkpoint).
+    pub fn download_into(&self, be: &B, host: &mut Params) -> Result<()> {
+        for (what, buf) in [("running_mean", &self.running_mean), ("running_var", &self.running_var)] {
+            let name = format!("{}.{what}", self.prefix);
+            let p = host
+                .list
+                .iter_mut()
+                .find(|p| p.name == name)
+                .with_context(|| format!("no tensor {name} to write back"))?;
+            p.value = be.download(buf)?;
+        }
+        Ok(())
+    }
+}

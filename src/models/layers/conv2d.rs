@@ -1,0 +1,201 @@
+//! `nn.Conv2d(in, out, k)` (stride 1, no padding) over [`Backend`], as one product: the input
+//! `[N·H·W, Cin]` (channels-last) is gathered into patches `[N·OH·OW, k·k·Cin]` (im2col, one
+//! row gather of width Cin per kernel position), which meet the weight in one GEMM. The weight
+//! stays in PyTorch's `[Cout, Cin, k, k]`; the product reads it permuted to `[Cout, k, k, Cin]`
+//! (a gather of its 9·Cin·Cout values), and its gradient goes back through the same
+//! permutation.
+
+use super::torch_default_bound;
+use crate::compute::{Backend, Layout};
+use crate::models::device_params::{DeviceParams, Slot};
+use crate::nn::params::{Init, Params};
+use anyhow::{ensure, Result};
+use rand::Rng;
+
+/// Images of a batch: `n` images of `h × w`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grid {
+    pub n: usize,
+    pub h: usize,
+    pub w: usize,
+}
+
+impl Grid {
+    pub fn pixels(&self) -> usize {
+        self.n * self.h * self.w
+    }
+}
+
+pub struct Conv2d<B: Backend> {
+    weight: Slot,
+    bias: Slot,
+    /// `[Cout·k·k·Cin]`: where each value of the permuted weight sits in PyTorch's layout.
+    permutation: B::Ids,
+    pub inputs: usize,
+    pub outputs: usize,
+    pub kernel: usize,
+}
+
+/// What backward needs: the patches and where they came from.
+pub struct Conv2dTape<B: Backend> {
+    patches: B::Buf,
+    sources: B::Ids,
+    weight: B::Buf,
+    grid: Grid,
+}
+
+impl<B: Backend> Conv2d<B> {
+    /// Adds `{prefix}.weight` `[Cout, Cin, k, k]` and `{prefix}.bias` with PyTorch's default init.
+    pub fn init(host: &mut Params, prefix: &str, inputs: usize, outputs: usize, kernel: usize, rng: &mut impl Rng) {
+        let init = Init::Uniform {
+            bound: torch_default_bound(inputs * kernel * kernel),
+        };
+        host.add(
+            &format!("{prefix}.weight"),
+            &[outputs, inputs, kernel, kernel],
+            init,
+            true,
+            rng,
+        );
+        host.add(&format!("{prefix}.bias"), &[outputs], init, true, rng);
+    }
+
+    pub fn upload(
+        be: &B,
+        params: &mut DeviceParams<B>,
+        host: &Params,
+        prefix: &str,
+        (inputs, outputs, kernel): (usize, usize, usize),
+    ) -> Result<Self> {
+        // permuted[o, ky, kx, i] = torch[o, i, ky, kx]
+        let mut permutation = Vec::with_capacity(outputs * kernel * kernel * inputs);
+        for o in 0..outputs {
+            for ky in 0..kernel {
+                for kx in 0..kernel {
+                    for i in 0..inputs {
+                        permutation.push((((o * inputs + i) * kernel + ky) * kernel + kx) as u32);
+                    }
+                }
+            }
+        }
+        Ok(Self {
+            weight: params.upload(be, host, &format!("{prefix}.weight"))?,
+            bias: params.upload(be, host, &format!("{prefix}.bias"))?,
+            permutation: be.upload_ids(&permutation)?,
+            inputs,
+            outputs,
+            kernel,
+        })
+    }
+
+    /// The output grid of an input grid.
+    pub fn output_grid(&self, g: Grid) -> Grid {
+        Grid {
+            n: g.n,
+            h: g.h + 1 - self.kernel,
+            w: g.w + 1 - self.kernel,
+        }
+    }
+
+    /// `x` `[N·H·W, Cin]` → `[N·OH·OW, Cout]`.
+    pub fn forward(&self, be: &B, values: &[B::Buf], x: &B::Buf, g: Grid) -> Result<(B::Buf, Conv2dTape<B>)> {
+        let k = self.kernel;
+        ensure!(
+            g.h >= k && g.w >= k,
+            "a {k}×{k} convolution over a {}×{} grid",
+            g.h,
+            g.w
+        );
+        let o = self.output_grid(g);
+        let patch = k * k * self.inputs;
+        // sources[(p, ky, kx)] = the input pixel under kernel position (ky, kx) of output pixel p
+        let mut sources = Vec::with_capacity(o.pixels() * k * k);
+        for n in 0..g.n {
+            for y in 0..o.h {
+                for x in 0..o.w {
+                    for ky in 0..k {
+                        for kx in 0..k {
+                            sources.push(((n * g.h + y + ky) * g.w + x + kx) as u32);
+                        }
+                    }
+                }
+            }
+        }
+        let sources = be.upload_ids(&sources)?;
+        let mut patches = be.zeros(o.pixels() * patch)?; // [N·OH·OW, k·k·Cin]
+        be.gather_rows(&mut patches, x, &sources, self.inputs)?;
+        let mut weight = be.zeros(self.outputs * patch)?; // [Cout, k·k·Cin]
+        be.gather_rows(&mut weight, &values[self.weight], &self.permutation, 1)?;
+        let mut out = be.zeros(o.pixels() * self.outputs)?;
+        // out[P, Cout] = b + patches[P, k·k·Cin] · weight[Cout, k·k·Cin]ᵀ
+        be.gemm_onto_row(
+            &mut out,
+            &values[self.bias],
+            &patches,
+            Layout::Plain,
+            &weight,
+            Layout::Transposed,
+            o.pixels(),
+            patch,
+            self.outputs,
+        )?;
+        Ok((
+            out,
+            Conv2dTape {
+                patches,
+                sources,
+                weight,
+                grid: g,
+            },
+        ))
+    }
+
+    /// Adds dW and db to the gradients; returns dx `[N·H·W, Cin]` when asked.
+    pub fn backward(
+        &self,
+        be: &B,
+        grads: &mut [B::Buf],
+        tape: &Conv2dTape<B>,
+        dy: &B::Buf,
+        want_dx: bool,
+    ) -> Result<Option<B::Buf>> {
+        let (patch, pixels) = (
+            self.kernel * self.kernel * self.inputs,
+            self.output_grid(tape.grid).pixels(),
+        );
+        be.column_sums(&mut grads[self.bias], dy, self.outputs, true)?;
+        // dW[Cout, k·k·Cin] = dy[P, Cout]ᵀ · patches[P, k·k·Cin], then back to PyTorch's order
+        let mut d_weight = be.zeros(self.outputs * patch)?;
+        be.gemm(
+            &mut d_weight,
+            dy,
+            Layout::Transposed,
+            &tape.patches,
+            Layout::Plain,
+            self.outputs,
+            pixels,
+            patch,
+            false,
+        )?;
+        be.scatter_add_rows(&mut grads[self.weight], &d_weight, &self.permutation, 1)?;
+        if !want_dx {
+            return Ok(None);
+        }
+        // d_patches[P, k·k·Cin] = dy[P, Cout] · weight[Cout, k·k·Cin], added back to their pixels
+        let mut d_patches = be.zeros(pixels * patch)?;
+        be.gemm(
+            &mut d_patches,
+            dy,
+            Layout::Plain,
+            &tape.weight,
+            Layout::Plain,
+            pixels,
+            self.outputs,
+            patch,
+            false,
+        )?;
+        let mut dx = be.zeros(tape.grid.pixels() * self.inputs)?;
+        be.scatter_add_rows(&mut dx, &d_patches, &tape.sources, self.inputs)?;
+        Ok(Some(dx))
+    }
+}

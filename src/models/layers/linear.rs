@@ -1,0 +1,104 @@
+//! `nn.Linear` over [`Backend`]: `y[R, Out] = x[R, In] · Wᵀ + b`, `weight` `[Out, In]`.
+
+use super::torch_default_bound;
+use crate::compute::{Backend, Layout};
+use crate::models::device_params::{DeviceParams, Slot};
+use crate::nn::params::{Init, Params};
+use anyhow::Result;
+use rand::Rng;
+
+pub struct Linear {
+    weight: Slot,
+    bias: Slot,
+    pub inputs: usize,
+    pub outputs: usize,
+}
+
+impl Linear {
+    /// Adds `{prefix}.weight` and `{prefix}.bias` to `host` with PyTorch's default init.
+    pub fn init(host: &mut Params, prefix: &str, inputs: usize, outputs: usize, rng: &mut impl Rng) {
+        let init = Init::Uniform {
+            bound: torch_default_bound(inputs),
+        };
+        host.add(&format!("{prefix}.weight"), &[outputs, inputs], init, true, rng);
+        host.add(&format!("{prefix}.bias"), &[outputs], init, true, rng);
+    }
+
+    pub fn upload<B: Backend>(
+        be: &B,
+        params: &mut DeviceParams<B>,
+        host: &Params,
+        prefix: &str,
+        inputs: usize,
+        outputs: usize,
+    ) -> Result<Self> {
+        Ok(Self {
+            weight: params.upload(be, host, &format!("{prefix}.weight"))?,
+            bias: params.upload(be, host, &format!("{prefix}.bias"))?,
+            inputs,
+            outputs,
+        })
+    }
+
+    /// `x` `[R, In]` → `[R, Out]`.
+    pub fn forward<B: Backend>(&self, be: &B, values: &[B::Buf], x: &B::Buf, rows: usize) -> Result<B::Buf> {
+        let (i, o) = (self.inputs, self.outputs);
+        let mut y = be.zeros(rows * o)?;
+        // y[R, Out] = b + x[R, In] · W[Out, In]ᵀ
+        be.gemm_onto_row(
+            &mut y,
+            &values[self.bias],
+            x,
+            Layout::Plain,
+            &values[self.weight],
+            Layout::Transposed,
+            rows,
+            i,
+            o,
+        )?;
+        Ok(y)
+    }
+
+    /// Adds dW = dyᵀ·x and db = Σ dy to the gradients; returns dx `[R, In]` = dy·W when asked.
+    pub fn backward<B: Backend>(
+        &self,
+        be: &B,
+        (values, grads): (&[B::Buf], &mut [B::Buf]),
+        x: &B::Buf,
+        dy: &B::Buf,
+        rows: usize,
+        want_dx: bool,
+    ) -> Result<Option<B::Buf>> {
+        let (i, o) = (self.inputs, self.outputs);
+        // dW[Out, In] += dy[R, Out]ᵀ · x[R, In]
+        be.gemm(
+            &mut grads[self.weight],
+            dy,
+            Layout::Transposed,
+            x,
+            Layout::Plain,
+            o,
+            rows,
+            i,
+            true,
+        )?;
+        be.column_sums(&mut grads[self.bias], dy, o, true)?;
+        if !want_dx {
+            return Ok(None);
+        }
+        // dx[R, In] = dy[R, Out] · W[Out, In]
+        let mut dx = be.zeros(rows * i)?;
+        be.gemm(
+            &mut dx,
+            dy,
+            Layout::Plain,
+            &values[self.weight],
+            Layout::Plain,
+            rows,
+            o,
+            i,
+            false,
+        )?;
+        Ok(Some(dx))
+    }
+}

@@ -50,10 +50,11 @@ fn features_match_transformers_for_every_pool_choice_and_layer() {
                     "--out",
                     o,
                 ]));
-                let f = FeatureFile::read(&out, 5).unwrap();
+                let f = FeatureFile::read(&out).unwrap();
                 let questions = g["questions"].as_array().unwrap();
                 assert_eq!((f.questions, f.hidden), (questions.len(), 32));
                 assert_eq!(f.choices, if choices == "first" { 1 } else { 5 });
+                assert_eq!(f.options, 5);
                 for (i, q) in questions.iter().enumerate() {
                     assert_eq!(f.labels[i] as u64, q["label"].as_u64().unwrap());
                     let want = q["features"][format!("{layer}/{pool}")].as_array().unwrap();
@@ -109,22 +110,22 @@ fn feature_files_are_checked_when_read() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("f.safetensors");
     let write = |shape: Vec<usize>, values: &[f32], labels: Vec<i64>| {
-        let n = labels.len();
+        let (n, meta) = (labels.len(), serde_json::json!({ "options": 5 }));
         write_tensors(
             &p,
             &[("features".into(), shape, values)],
             &[("labels".into(), vec![n], labels)],
-            None,
+            Some(&meta),
         )
         .unwrap();
     };
-    let read = |p: &Path| format!("{:#}", FeatureFile::read(p, 5).unwrap_err());
+    let read = |p: &Path| format!("{:#}", FeatureFile::read(p).unwrap_err());
     write(vec![2, 1, 2], &[0.0, 1.0, f32::NAN, 0.0], vec![0, 1]);
     assert!(read(&p).contains("not finite"), "{}", read(&p));
     write(vec![2, 1, 2], &[0.0; 4], vec![0, 5]);
     assert!(read(&p).contains("label 5 of question 1"), "{}", read(&p));
-    write(vec![2, 2, 1], &[0.0; 4], vec![0, 2]);
-    assert!(read(&p).contains("label 2"), "{}", read(&p));
+    write(vec![2, 2, 1], &[0.0; 4], vec![0, 1]);
+    assert!(read(&p).contains("2 feature rows per question for 5"), "{}", read(&p));
     write(vec![4], &[0.0; 4], vec![0, 1, 2, 3]);
     assert!(
         read(&p).contains("expected [questions, choices, hidden]"),

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod classify;
 pub mod datasets;
+pub mod device_checkpoint;
 pub mod device_check;
 pub mod finetune;
 pub mod lm;

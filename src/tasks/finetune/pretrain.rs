@@ -7,6 +7,7 @@
 
 use super::batches::{bucketed, in_order};
 use super::data::{self, Text};
+use crate::tasks::device_checkpoint;
 use super::steps;
 use crate::compute::cpu::Cpu;
 use crate::data::keras_vocab::KerasVocab;
@@ -184,11 +185,11 @@ impl Experiment for Pretraining<'_> {
     }
 
     fn save(&mut self, path: &Path, meta: serde_json::Value) -> Result<()> {
-        steps::save(path, self.model.params(), &mut self.host.params, &meta)
+        device_checkpoint::save(path, self.model.params(), &mut self.host.params, &meta)
     }
 
     fn restore(&mut self, file: TensorFile) -> Result<()> {
-        let (state, taken) = steps::restore(file, &mut self.host.params)?;
+        let (state, taken) = device_checkpoint::restore(file, &mut self.host.params)?;
         self.model = LstmLm::new(&Cpu, &self.host)?;
         self.model.params_mut().restore_optimizer(&Cpu, &state, taken)
     }

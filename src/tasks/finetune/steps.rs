@@ -6,16 +6,11 @@ use super::batches::next_word_rows;
 use crate::compute::cpu::Cpu;
 use crate::compute::Backend;
 use crate::data::keras_vocab::PAD;
-use crate::models::device_params::{Adam, DeviceParams};
+use crate::models::device_params::Adam;
 use crate::models::lm::{Batch, LstmLm, State};
 use crate::models::lstm_classifier::LstmClassifier;
-use crate::nn::params::Params;
-use crate::nn::weights::Part;
-use crate::train::checkpoint::{self, TensorFile};
 use crate::train::metrics::correct;
 use anyhow::Result;
-use std::collections::HashMap;
-use std::path::Path;
 
 /// Texts (each of two or more ids) as the language model reads them: inputs `x[..n-1]`, the
 /// real next words, a zero state, and how many next words count.
@@ -64,21 +59,4 @@ pub fn classifier_step(
         m.params_mut().adam_step(&Cpu, lr, Adam::default())?;
     }
     Ok((loss, correct))
-}
-
-/// Writes a backend model's weights (through `host`, which takes them by name) and AdamW's
-/// state to `path` with `meta`.
-pub fn save(path: &Path, params: &DeviceParams<Cpu>, host: &mut Params, meta: &serde_json::Value) -> Result<()> {
-    params.download_into(&Cpu, host)?;
-    let state = params.optimizer_state(&Cpu)?;
-    let named = state.tensors.iter().map(|(n, v)| (n.clone(), v.as_slice()));
-    checkpoint::save_with_state(path, host, named, state.steps, meta)
-}
-
-/// Takes a checkpoint's weights into `host` by name and returns its optimizer state and step
-/// count, for the model rebuilt from `host` to restore.
-pub fn restore(mut file: TensorFile, host: &mut Params) -> Result<(HashMap<String, Vec<f32>>, u64)> {
-    let state = checkpoint::optimizer_state(&file);
-    file.weights().load_into(host, &Part::All)?;
-    Ok(state)
 }

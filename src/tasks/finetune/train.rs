@@ -9,6 +9,7 @@
 use super::batches::{bucketed, in_order};
 use super::data::{self, Encoded};
 use super::pretrain::PretrainConfig;
+use crate::tasks::device_checkpoint;
 use super::steps;
 use crate::compute::cpu::Cpu;
 use crate::compute::Backend;
@@ -232,11 +233,11 @@ impl Experiment for Finetuning<'_> {
     }
 
     fn save(&mut self, path: &Path, meta: serde_json::Value) -> Result<()> {
-        steps::save(path, self.model.params(), &mut self.host, &meta)
+        device_checkpoint::save(path, self.model.params(), &mut self.host, &meta)
     }
 
     fn restore(&mut self, file: TensorFile) -> Result<()> {
-        let (state, taken) = steps::restore(file, &mut self.host)?;
+        let (state, taken) = device_checkpoint::restore(file, &mut self.host)?;
         self.model = LstmClassifier::new(&Cpu, self.model.cfg.clone(), &self.host)?;
         self.model.params_mut().restore_optimizer(&Cpu, &state, taken)
     }

@@ -136,6 +136,7 @@ pub fn extract(job: &FeaturesJob) -> Result<FeaturesSummary> {
         "layer": layer,
         "pool": job.pool,
         "choices": job.choices,
+        "options": per_question,
     });
     write_tensors(
         &job.out,
@@ -179,14 +180,17 @@ pub struct FeatureFile {
     pub questions: usize,
     pub choices: usize,
     pub hidden: usize,
+    /// Answer choices per question (the logits a head gives).
+    pub options: usize,
     /// How the features were made (`pool`, `choices`, `layer`, …), when recorded.
     pub meta: Option<serde_json::Value>,
 }
 
 impl FeatureFile {
     /// Reads and checks a feature file: shapes agree, every value is finite, every label
-    /// names a choice the number of choices allows (`options` for `--choices first`).
-    pub fn read(path: &Path, options: usize) -> Result<Self> {
+    /// names one of the question's choices (their number is recorded by `qa features`, or is
+    /// `C` for one row per choice).
+    pub fn read(path: &Path) -> Result<Self> {
         let file = TensorFile::read(path)?;
         let src = path.display();
         let (shape, features) = file
@@ -208,7 +212,13 @@ impl FeatureFile {
         if let Some(i) = features.iter().position(|v| !v.is_finite()) {
             bail!("{src}: `features` value {i} (question {}) is not finite", i / (c * h));
         }
-        let classes = if c == 1 { options } else { c };
+        let recorded = file.meta.as_ref().and_then(|m| m.get("options")).and_then(|v| v.as_u64());
+        let classes = match recorded {
+            Some(o) => o as usize,
+            None if c > 1 => c,
+            None => bail!("{src}: one feature row per question and no recorded number of answer choices (`options` in its metadata, as `tsumugi qa features` writes)"),
+        };
+        ensure!(c == 1 || c == classes, "{src}: {c} feature rows per question for {classes} answer choices");
         let labels = labels
             .iter()
             .enumerate()
@@ -225,6 +235,7 @@ impl FeatureFile {
             questions: n,
             choices: c,
             hidden: h,
+            options: classes,
             meta: file.meta,
         })
     }

@@ -69,7 +69,7 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
             cli::finetune::run(cmd, &typed(&path))
         }
         Command::Luke(cmd) => cli::luke::run(cmd),
-        Command::Qa(cmd) => cli::qa::run(cmd),
+        Command::Qa(cmd) => cli::qa::run(cmd, &typed(&["qa", "train"])),
         Command::Bench(cmd) => cli::bench::run(cmd),
         Command::Device(args) => cli::device::run(args),
     }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{fails, ok};
+use common::{bin, fails, ok, same_run, stderr};
 use std::path::Path;
 use tsumugi::tasks::qa::features::FeatureFile;
 
@@ -134,4 +134,241 @@ fn feature_files_are_checked_when_read() {
     );
     std::fs::write(&p, b"not safetensors").unwrap();
     assert!(read(&p).contains("f.safetensors"), "{}", read(&p));
+}
+
+/// A JCommonsenseQA-format file whose right answer is always a word about books, at a
+/// position that varies: the label depends on the choices' features.
+fn write_questions(path: &Path, n: usize, salt: usize) {
+    let wrong = [
+        "川",
+        "犬",
+        "大阪",
+        "京都",
+        "花子",
+        "首都",
+        "東京",
+        "太郎",
+        "ルーク",
+        "言語",
+        "モデル",
+        "大学",
+    ];
+    let right = ["図書館", "本棚", "本"];
+    let questions = ["本を置く場所は？", "どこですか？", "何ですか？", "太郎はどこ？"];
+    let mut out = String::new();
+    for i in 0..n {
+        let k = i * 7 + salt;
+        let label = (k * 3 + k / 5) % 5;
+        let mut choices: Vec<&str> = (0..4).map(|j| wrong[(k + j * 5) % wrong.len()]).collect();
+        choices.insert(label, right[k % 3]);
+        let mut row = serde_json::json!({ "q_id": i, "question": questions[k % 4], "label": label });
+        for (j, c) in choices.iter().enumerate() {
+            row[format!("choice{j}")] = (*c).into();
+        }
+        out += &format!("{row}\n");
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+fn json(out: &str) -> serde_json::Value {
+    serde_json::from_str(out).unwrap()
+}
+
+/// LUKE features of every choice → the scorer head learns well above chance (0.2), and the
+/// article's metric differs from accuracy.
+#[test]
+fn the_scorer_learns_from_luke_features_and_the_articles_metric_differs() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    for (split, n, salt) in [("train", 200, 1), ("valid", 60, 2)] {
+        write_questions(Path::new(&p(&format!("{split}.json"))), n, salt);
+        let data = p(&format!("{split}.json"));
+        let out = p(&format!("{split}.safetensors"));
+        ok(&qa_features(&[
+            "--model",
+            MODEL,
+            "--data",
+            &data,
+            "--choices",
+            "all",
+            "--layer",
+            "-1",
+            "--pool",
+            "mean",
+            "--out",
+            &out,
+        ]));
+    }
+    let (train, valid, run) = (p("train.safetensors"), p("valid.safetensors"), p("run"));
+    let r = json(&ok(&[
+        "qa", "train", "--train", &train, "--valid", &valid, "--head", "scorer", "--epochs", "25", "--lr", "0.01",
+        "--out", &run, "--json",
+    ]));
+    let (acc, article) = (
+        r["valid_accuracy"].as_f64().unwrap(),
+        r["valid_article_metric"].as_f64().unwrap(),
+    );
+    assert!(acc > 0.45, "valid accuracy {acc}");
+    assert!(article > acc, "the article's metric {article} against accuracy {acc}");
+    for f in [
+        "config.json",
+        "metrics.jsonl",
+        "report.md",
+        "curves.png",
+        "curves.svg",
+        "checkpoints/best.safetensors",
+    ] {
+        assert!(dir.path().join("run").join(f).exists(), "{f}");
+    }
+    let report = std::fs::read_to_string(dir.path().join("run/report.md")).unwrap();
+    assert!(
+        report.contains("predicted - label < 1") && report.contains(&format!("{acc:.4}")),
+        "{report}"
+    );
+    // the scorer needs every choice's features; the first-choice ones are refused by name
+    let first = p("first.safetensors");
+    ok(&qa_features(&[
+        "--model",
+        MODEL,
+        "--data",
+        &p("train.json"),
+        "--out",
+        &first,
+    ]));
+    fails(
+        &[
+            "qa",
+            "train",
+            "--train",
+            &first,
+            "--valid",
+            &first,
+            "--head",
+            "scorer",
+            "--out",
+            &p("bad"),
+        ],
+        &["--choices all"],
+    );
+    fails(
+        &[
+            "qa",
+            "train",
+            "--train",
+            &train,
+            "--valid",
+            &first,
+            "--head",
+            "mlp",
+            "--out",
+            &p("bad"),
+        ],
+        &["first.safetensors", "same `qa features` options"],
+    );
+    fails(
+        &["qa", "train", "--train", &train, "--valid", &valid, "--out", &p("bad")],
+        &["--head"],
+    );
+    fails(
+        &[
+            "qa", "train", "--train", &train, "--valid", &valid, "--head", "mlp", "--out", &run,
+        ],
+        &["--overwrite"],
+    );
+    assert!(!dir.path().join("bad").exists(), "a refused run left a directory");
+}
+
+/// Features `[n, 1, 96]` (an 8×12 image) with a bright band at column pair `2·label`, over a
+/// deterministic noise.
+fn write_images(path: &Path, n: usize, salt: u64) {
+    use tsumugi::train::checkpoint::write_tensors;
+    let mut state = salt.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut noise = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+    };
+    let (mut x, mut labels) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let label = (i * 7 + salt as usize) % 5;
+        for r in 0..8 {
+            for c in 0..12 {
+                let band = if c / 2 == label && r > 1 { 1.5 } else { 0.0 };
+                x.push(band + noise());
+            }
+        }
+        labels.push(label as i64);
+    }
+    let meta = serde_json::json!({ "options": 5 });
+    write_tensors(
+        path,
+        &[("features".into(), vec![n, 1, 96], &x)],
+        &[("labels".into(), vec![n], labels)],
+        Some(&meta),
+    )
+    .unwrap();
+}
+
+/// The article's CNN (shrunk to an 8×12 image) learns the bands; `--seeds 3` reports mean ±
+/// sd; a run killed mid-epoch and resumed matches an uninterrupted one byte for byte.
+#[test]
+fn the_cnn_learns_and_seeds_report_mean_and_sd_and_resume_is_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    write_images(Path::new(&p("train.st")), 120, 3);
+    write_images(Path::new(&p("valid.st")), 40, 4);
+    let (train, valid) = (p("train.st"), p("valid.st"));
+    let cnn = |out: &str, extra: &[&str]| -> Vec<String> {
+        let base = [
+            "qa",
+            "train",
+            "--train",
+            &train,
+            "--valid",
+            &valid,
+            "--head",
+            "cnn",
+            "--image",
+            "8x12",
+            "--channels",
+            "4,8",
+        ];
+        let more = ["--width", "16", "--batch-size", "20", "--lr", "0.01", "--out", out];
+        base.iter().chain(&more).chain(extra).map(|s| s.to_string()).collect()
+    };
+    let run_ok = |v: Vec<String>| ok(&v.iter().map(String::as_str).collect::<Vec<_>>());
+    let summary = json(&run_ok(cnn(&p("seeds"), &["--epochs", "6", "--seeds", "3", "--json"])));
+    let runs = summary["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3);
+    let mean = summary["valid_accuracy"]["mean"].as_f64().unwrap();
+    assert!(mean > 0.6, "mean valid accuracy {mean} (chance 0.2)");
+    // the spread is the sample sd of the runs, which are different runs (their losses differ)
+    let accs: Vec<f64> = runs.iter().map(|r| r["valid_accuracy"].as_f64().unwrap()).collect();
+    let m = accs.iter().sum::<f64>() / 3.0;
+    let sd = (accs.iter().map(|a| (a - m).powi(2)).sum::<f64>() / 2.0).sqrt();
+    assert!((summary["valid_accuracy"]["sd"].as_f64().unwrap() - sd).abs() < 1e-12);
+    assert!((mean - m).abs() < 1e-12);
+    let losses: Vec<f64> = runs.iter().map(|r| r["valid_loss"].as_f64().unwrap()).collect();
+    assert!(losses[0] != losses[1] && losses[1] != losses[2], "{losses:?}");
+    for s in 0..3 {
+        assert!(dir
+            .path()
+            .join(format!("seeds/seed-{s}/checkpoints/best.safetensors"))
+            .exists());
+    }
+    assert!(std::fs::read_to_string(dir.path().join("seeds/report.md"))
+        .unwrap()
+        .contains("mean ± sd"));
+
+    run_ok(cnn(&p("whole"), &["--epochs", "3"]));
+    let args = cnn(&p("cut"), &["--epochs", "3"]);
+    let crashed = bin().args(&args).env("TSUMUGI_CRASH_IN_EPOCH", "2").output().unwrap();
+    assert!(!crashed.status.success());
+    let resumed = bin()
+        .args(["qa", "train", "--out", &p("cut"), "--resume"])
+        .output()
+        .unwrap();
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    same_run(&dir.path().join("whole"), &dir.path().join("cut"));
 }

@@ -3,8 +3,8 @@
 pub mod bench;
 pub mod classify;
 pub mod datasets;
-pub mod device_checkpoint;
 pub mod device_check;
+pub mod device_checkpoint;
 pub mod finetune;
 pub mod lm;
 pub mod luke;

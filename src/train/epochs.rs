@@ -17,7 +17,7 @@ use super::checkpoint::TensorFile;
 use super::early_stop::EarlyStop;
 use super::schedule::{Schedule, ScheduleState};
 use super::stop;
-use crate::report::run_dir::RunDir;
+use crate::report::run_dir::{Existing, RunDir};
 use anyhow::{anyhow, Context, Result};
 use serde::{de::DeserializeOwned, Serialize};
 use std::path::{Path, PathBuf};
@@ -131,6 +131,41 @@ impl ResumePoint {
             best_valid_loss,
             schedule,
         })
+    }
+}
+
+/// A run's options as given and as saved: a new run takes `config`; `--resume` reads the run's
+/// own `config.json` (returned second, for [`resume_point`]) and uses `config` only where
+/// options were typed again. Nothing is written.
+pub fn run_options<T: DeserializeOwned + Clone>(
+    config: Option<&T>,
+    out: &Path,
+    existing: Existing,
+) -> Result<(T, Option<T>)> {
+    RunDir::check(out, existing)?;
+    let saved: Option<T> = match existing {
+        Existing::Resume => Some(crate::data::json::read_json(&out.join("config.json"))?),
+        _ => None,
+    };
+    let given = match (config, &saved) {
+        (Some(cfg), _) => cfg.clone(),
+        (None, Some(saved)) => saved.clone(),
+        (None, None) => anyhow::bail!("a new run needs its options"),
+    };
+    Ok((given, saved))
+}
+
+/// Where a resumed run picks up: its last checkpoint, once the options `now` (resolved from
+/// what was typed) are checked against those it was `saved` with. `None` for a new run.
+pub fn resume_point<T: Serialize + PartialEq>(out: &Path, saved: Option<&T>, now: &T) -> Result<Option<ResumePoint>> {
+    match saved {
+        Some(saved) => {
+            same_options(out, saved, now, "")?;
+            Ok(Some(ResumePoint::read(
+                &out.join("checkpoints").join("last.safetensors"),
+            )?))
+        }
+        None => Ok(None),
     }
 }
 

@@ -2,6 +2,32 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Mean and sample standard deviation (0 for one value).
+pub fn mean_sd(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = if values.len() > 1 {
+        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (mean, var.sqrt())
+}
+
+/// A figure over seeds: mean and sample standard deviation.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MeanSd {
+    pub mean: f64,
+    pub sd: f64,
+}
+
+impl MeanSd {
+    pub fn of(values: &[f64]) -> Self {
+        let (mean, sd) = mean_sd(values);
+        Self { mean, sd }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassScores {
     pub label: String,
@@ -89,6 +115,13 @@ pub fn argmax_rows(values: &[f32], classes: usize) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mean_and_sample_sd() {
+        let (m, s) = mean_sd(&[0.8, 0.9, 1.0]);
+        assert!((m - 0.9).abs() < 1e-12 && (s - 0.1).abs() < 1e-12);
+        assert_eq!(mean_sd(&[0.5]), (0.5, 0.0));
+    }
 
     #[test]
     fn scores_a_small_case() {

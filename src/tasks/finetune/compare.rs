@@ -14,6 +14,7 @@ use crate::models::lstm_classifier::Pool;
 use crate::report::plot::{line_panels, Panel, Series};
 use crate::report::run_dir::{Existing, RunDir};
 use crate::train::epochs::same_options;
+use crate::train::metrics::mean_sd;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
@@ -95,18 +96,6 @@ pub struct Comparison {
     pub rows: Vec<Row>,
     pub run_dir: PathBuf,
     pub seconds: f64,
-}
-
-/// Mean and sample standard deviation (0 for one value).
-fn mean_sd(values: &[f64]) -> (f64, f64) {
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = if values.len() > 1 {
-        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
-    } else {
-        0.0
-    };
-    (mean, var.sqrt())
 }
 
 fn size_name(size: Option<usize>) -> String {
@@ -339,16 +328,4 @@ fn figures(run: &RunDir, rows: &[Row], results: &[(Option<usize>, Arm, Vec<Finet
         })
         .collect();
     line_panels(&run.path("valid_curves"), &panels)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mean_and_sample_sd() {
-        let (m, s) = mean_sd(&[0.8, 0.9, 1.0]);
-        assert!((m - 0.9).abs() < 1e-12 && (s - 0.1).abs() < 1e-12);
-        assert_eq!(mean_sd(&[0.5]), (0.5, 0.0));
-    }
 }

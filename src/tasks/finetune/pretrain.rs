@@ -7,7 +7,6 @@
 
 use super::batches::{bucketed, in_order};
 use super::data::{self, Text};
-use crate::tasks::device_checkpoint;
 use super::steps;
 use crate::compute::cpu::Cpu;
 use crate::data::keras_vocab::KerasVocab;
@@ -15,6 +14,7 @@ use crate::data::split;
 use crate::models::cpu_lm::{LanguageModel, LmConfig};
 use crate::models::lm::LstmLm;
 use crate::report::run_dir::{Existing, RunDir};
+use crate::tasks::device_checkpoint;
 use crate::train::checkpoint::TensorFile;
 use crate::train::early_stop::EarlyStop;
 use crate::train::epochs::{self, same_options, Crash, Epoch, Experiment, Plan, ResumePoint};

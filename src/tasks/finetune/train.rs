@@ -9,7 +9,6 @@
 use super::batches::{bucketed, in_order};
 use super::data::{self, Encoded};
 use super::pretrain::PretrainConfig;
-use crate::tasks::device_checkpoint;
 use super::steps;
 use crate::compute::cpu::Cpu;
 use crate::compute::Backend;
@@ -19,9 +18,10 @@ use crate::nn::params::Params;
 use crate::nn::weights::Part;
 use crate::report::plot::loss_and_accuracy;
 use crate::report::run_dir::{Existing, RunDir};
+use crate::tasks::device_checkpoint;
 use crate::train::checkpoint::TensorFile;
 use crate::train::early_stop::EarlyStop;
-use crate::train::epochs::{self, same_options, Crash, Epoch, Experiment, Plan, ResumePoint};
+use crate::train::epochs::{self, Crash, Epoch, Experiment, Plan};
 use crate::train::metrics;
 use crate::train::progress::EpochProgress;
 use crate::train::schedule::{slanted_triangular, Schedule};
@@ -309,28 +309,11 @@ pub fn run(job: &FinetuneJob, log: &mut dyn FnMut(&str)) -> Result<Finetuned> {
     if let Some(cfg) = &job.config {
         cfg.check()?;
     }
-    RunDir::check(&job.out, job.existing)?;
-    let saved: Option<FinetuneConfig> = match job.existing {
-        Existing::Resume => Some(crate::data::json::read_json(&job.out.join("config.json"))?),
-        _ => None,
-    };
-    let typed = match (&job.config, &saved) {
-        (Some(cfg), _) => cfg,
-        (None, Some(saved)) => saved,
-        (None, None) => bail!("a new run needs its options"),
-    };
+    let (typed, saved) = epochs::run_options(job.config.as_ref(), &job.out, job.existing)?;
     let from = typed.from.as_deref().map(open_from).transpose()?;
     let task = data::load(&typed.data)?;
-    let (cfg, vocab) = resolve(typed, from.as_ref(), &task.pool)?;
-    let resume = match &saved {
-        Some(saved) => {
-            same_options(&job.out, saved, &cfg, "")?;
-            Some(ResumePoint::read(
-                &job.out.join("checkpoints").join("last.safetensors"),
-            )?)
-        }
-        None => None,
-    };
+    let (cfg, vocab) = resolve(&typed, from.as_ref(), &task.pool)?;
+    let resume = epochs::resume_point(&job.out, saved.as_ref(), &cfg)?;
     let (train, valid) = data::cut(&task.pool, cfg.valid_fraction, cfg.train_size, cfg.seed)?;
     let encode = |texts: &[data::Text]| data::encode(texts, &vocab, &task.labels, cfg.max_len);
     let (train, valid, test) = (encode(&train)?, encode(&valid)?, encode(&task.test)?);

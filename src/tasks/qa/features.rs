@@ -212,13 +212,20 @@ impl FeatureFile {
         if let Some(i) = features.iter().position(|v| !v.is_finite()) {
             bail!("{src}: `features` value {i} (question {}) is not finite", i / (c * h));
         }
-        let recorded = file.meta.as_ref().and_then(|m| m.get("options")).and_then(|v| v.as_u64());
+        let recorded = file
+            .meta
+            .as_ref()
+            .and_then(|m| m.get("options"))
+            .and_then(|v| v.as_u64());
         let classes = match recorded {
             Some(o) => o as usize,
             None if c > 1 => c,
             None => bail!("{src}: one feature row per question and no recorded number of answer choices (`options` in its metadata, as `tsumugi qa features` writes)"),
         };
-        ensure!(c == 1 || c == classes, "{src}: {c} feature rows per question for {classes} answer choices");
+        ensure!(
+            c == 1 || c == classes,
+            "{src}: {c} feature rows per question for {classes} answer choices"
+        );
         let labels = labels
             .iter()
             .enumerate()

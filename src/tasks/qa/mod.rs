@@ -2,3 +2,4 @@
 //! checkpoint (`features`), and the feature file's format shared by the commands that read it.
 
 pub mod features;
+pub mod train;

@@ -225,6 +225,26 @@ fn the_scorer_learns_from_luke_features_and_the_articles_metric_differs() {
         report.contains("predicted - label < 1") && report.contains(&format!("{acc:.4}")),
         "{report}"
     );
+    // the checkpoint alone, the head, and both: the head's features are made as in training
+    let e = json(&ok(&[
+        "qa",
+        "eval",
+        "--model",
+        MODEL,
+        "--data",
+        &p("valid.json"),
+        "--head",
+        &run,
+        "--json",
+    ]));
+    assert_eq!(e["questions"], 60);
+    let head = e["head"]["accuracy"].as_f64().unwrap();
+    assert!(
+        (head - acc).abs() < 1e-9,
+        "the head scores {head} in eval and {acc} in training"
+    );
+    assert!(e["ensemble"]["accuracy"].as_f64().is_some() && e["model"]["article_metric"].as_f64().is_some());
+
     // the scorer needs every choice's features; the first-choice ones are refused by name
     let first = p("first.safetensors");
     ok(&qa_features(&[
@@ -371,4 +391,57 @@ fn the_cnn_learns_and_seeds_report_mean_and_sd_and_resume_is_exact() {
         .unwrap();
     assert!(resumed.status.success(), "{}", stderr(&resumed));
     same_run(&dir.path().join("whole"), &dir.path().join("cut"));
+}
+
+/// The checkpoint's own accuracy is what transformers' logits give (the golden file's).
+#[test]
+fn eval_scores_the_checkpoint_as_transformers_does() {
+    let g = golden();
+    let questions = g["questions"].as_array().unwrap();
+    let right = questions
+        .iter()
+        .filter(|q| {
+            let logits: Vec<f64> = q["logits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            let best = (0..logits.len()).fold(0, |b, i| if logits[i] > logits[b] { i } else { b });
+            best as u64 == q["label"].as_u64().unwrap()
+        })
+        .count();
+    let e = json(&ok(&["qa", "eval", "--model", MODEL, "--data", DATA, "--json"]));
+    assert_eq!(
+        e["model"]["accuracy"].as_f64().unwrap(),
+        right as f64 / questions.len() as f64
+    );
+    assert!(e["head"].is_null());
+    let out = ok(&["qa", "eval", "--model", MODEL, "--data", DATA]);
+    assert!(out.contains("4 questions") && out.contains("article's metric"), "{out}");
+    fails(
+        &[
+            "qa",
+            "eval",
+            "--model",
+            "tests/fixtures/luke/sentencepiece_pair_safetensors",
+            "--data",
+            DATA,
+        ],
+        &["not a multiple-choice model"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    fails(
+        &[
+            "qa",
+            "eval",
+            "--model",
+            MODEL,
+            "--data",
+            DATA,
+            "--head",
+            dir.path().to_str().unwrap(),
+        ],
+        &["not a `qa train` run"],
+    );
 }

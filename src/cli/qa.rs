@@ -9,6 +9,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use tsumugi::data::json::read_json;
 use tsumugi::models::qa_head::HeadKind;
+use tsumugi::tasks::qa::eval::{self, EvalJob, Scores};
 use tsumugi::tasks::qa::features::{self, Choices, FeaturesJob, Pool};
 use tsumugi::tasks::qa::train::{self, QaTrainConfig, QaTrainJob, QaTrained};
 
@@ -21,6 +22,26 @@ pub enum QaCommand {
     /// Trains a head on feature files; prints valid accuracy (argmax = label) at the best-valid
     /// epoch, beside the article's `predicted - label < 1`.
     Train(Box<TrainArgs>),
+    /// Accuracy of a multiple-choice checkpoint on a JCommonsenseQA file; with --head, also of
+    /// a trained head and of the two together (the mean of their probabilities).
+    Eval(EvalArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Multiple-choice LUKE checkpoint directory (LukeForMultipleChoice).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// JCommonsenseQA JSON lines with labels.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// A `qa train` run: its best checkpoint is evaluated on features made as its training
+    /// features were.
+    #[arg(long)]
+    pub head: Option<PathBuf>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -289,6 +310,30 @@ pub struct FeaturesArgs {
 pub fn run(cmd: QaCommand, typed: &[String]) -> Result<()> {
     match cmd {
         QaCommand::Train(a) => train_command(&a, typed),
+        QaCommand::Eval(a) => {
+            let job = EvalJob {
+                model: a.model,
+                data: a.data,
+                head: a.head,
+            };
+            let e = eval::evaluate(&job, &mut |line| eprintln!("{line}"))?;
+            if a.json {
+                return print_json(&e);
+            }
+            let line = |name: &str, s: &Scores| {
+                println!(
+                    "{name:<9} accuracy {:.4}  (the article's metric {:.4})",
+                    s.accuracy, s.article_metric
+                )
+            };
+            println!("{} questions", e.questions);
+            line("model", &e.model);
+            if let (Some(h), Some(both)) = (&e.head, &e.ensemble) {
+                line("head", h);
+                line("ensemble", both);
+            }
+            Ok(())
+        }
         QaCommand::Features(a) => {
             let job = FeaturesJob {
                 model: a.model,

@@ -112,17 +112,8 @@ pub fn extract(job: &FeaturesJob) -> Result<FeaturesSummary> {
         let batch = Batch::new(&refs, tok.pad, tok.entity_pad);
         let hidden = model.word_hidden_at(&batch, layer)?; // [B·C, W, H]
         for (q, pairs) in group.iter().enumerate() {
-            let longest = pairs.iter().map(|e| e.input_ids.len()).max().unwrap_or(0);
-            for (k, enc) in pairs.iter().enumerate().take(kept) {
-                let row = q * per_question + k;
-                let states = &hidden[row * batch.words * h..][..batch.words * h]; // [W, H]
-                let over = match job.pool {
-                    Pool::PaddedMean => longest,
-                    Pool::Mean => enc.input_ids.len(),
-                    Pool::Cls => 1,
-                };
-                features.extend(mean_rows(&states[..over * h], h));
-            }
+            let states = &hidden[q * per_question * batch.words * h..][..per_question * batch.words * h];
+            features.extend(pool_question(states, batch.words, h, pairs, job.pool, kept));
         }
         let done = ((c + 1) * job.batch_size).min(questions.len());
         progress.update(done as u64, || format!("{} of {chunks} batches", c + 1));
@@ -153,8 +144,24 @@ pub fn extract(job: &FeaturesJob) -> Result<FeaturesSummary> {
     })
 }
 
+/// One question's features `[kept, H]` from its pairs' states `[C, W, H]` (padded to `W`).
+pub fn pool_question(states: &[f32], words: usize, h: usize, pairs: &[Encoding], pool: Pool, kept: usize) -> Vec<f32> {
+    let longest = pairs.iter().map(|e| e.input_ids.len()).max().unwrap_or(0);
+    let mut out = Vec::with_capacity(kept * h);
+    for (k, enc) in pairs.iter().enumerate().take(kept) {
+        let rows = &states[k * words * h..][..words * h]; // [W, H]
+        let over = match pool {
+            Pool::PaddedMean => longest,
+            Pool::Mean => enc.input_ids.len(),
+            Pool::Cls => 1,
+        };
+        out.extend(mean_rows(&rows[..over * h], h));
+    }
+    out
+}
+
 /// The question paired with each of its choices, as transformers' tokenizer pairs them.
-fn encode_question(tok: &LukeTokenizer, q: &Question, max_words: usize) -> Result<Vec<Encoding>> {
+pub fn encode_question(tok: &LukeTokenizer, q: &Question, max_words: usize) -> Result<Vec<Encoding>> {
     q.choices
         .iter()
         .map(|c| tok.encode_pair(&q.question, c, max_words))

@@ -1,5 +1,7 @@
-//! Multiple-choice QA on LUKE features (the CNN-on-LUKE article): extract features from a
-//! checkpoint (`features`), and the feature file's format shared by the commands that read it.
+//! Multiple-choice QA on LUKE features (the CNN-on-LUKE article): features from a checkpoint's
+//! hidden states (`features`, which also reads and checks feature files), heads trained on
+//! them (`train`), and the checkpoint, a head and their ensemble evaluated (`eval`).
 
+pub mod eval;
 pub mod features;
 pub mod train;

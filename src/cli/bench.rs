@@ -85,6 +85,28 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 2)]
         threads: usize,
     },
+    /// One training epoch of the CNN-on-LUKE article's CNN (24×32 features, batch 100, AdamW),
+    /// alternating with the PyTorch peer's epochs.
+    Qa {
+        /// Python with torch installed, for the peer (skipped with --no-peer).
+        #[arg(long, env = "TSUMUGI_PYTHON", default_value = "python3")]
+        python: String,
+        /// The PyTorch peer script.
+        #[arg(long, default_value = "tools/peers/qa_peer.py")]
+        peer_script: PathBuf,
+        /// Time tsumugi alone.
+        #[arg(long)]
+        no_peer: bool,
+        /// Timed epochs on each side (after one warm-up).
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// Questions per epoch (the article trains on 8,900).
+        #[arg(long, default_value_t = 8900)]
+        questions: usize,
+        /// Threads for the PyTorch peer (tsumugi uses every core, as RAYON_NUM_THREADS allows).
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
     /// The matrix products behind LUKE and the LSTM: tsumugi's matmul, the gemm crate, and
     /// torch.matmul side by side.
     Gemm {
@@ -227,6 +249,24 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             };
             let results = bench::finetune::run(&b)?;
             print!("{}", bench::finetune::summary(&b, &results));
+        }
+
+        BenchCommand::Qa {
+            python,
+            peer_script,
+            no_peer,
+            repeats,
+            questions,
+            threads,
+        } => {
+            let b = bench::qa::BenchQa {
+                questions,
+                repeats,
+                peer: (!no_peer).then_some((python, peer_script)),
+                threads,
+            };
+            let r = bench::qa::run(&b)?;
+            print!("{}", bench::qa::summary(&b, &r));
         }
 
         BenchCommand::Gemm {

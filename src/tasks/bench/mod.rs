@@ -7,6 +7,7 @@ pub mod finetune;
 pub mod gemm;
 pub mod lstm;
 pub mod luke;
+pub mod qa;
 pub mod served_peer;
 pub mod vectors;
 

@@ -56,7 +56,14 @@ fn epoch(head: &mut QaHead<Cpu>, x: &[f32], labels: &[u32]) -> Result<f64> {
         let ids = Cpu.upload_ids(&labels[start..end])?;
         let (loss, _) = head.forward_backward(&Cpu, &x[start * 768..end * 768].to_vec(), &ids, end - start)?;
         Cpu.download(&loss)?;
-        head.adam_step(&Cpu, 1e-3, Adam { weight_decay: 0.01, ..Adam::default() })?;
+        head.adam_step(
+            &Cpu,
+            1e-3,
+            Adam {
+                weight_decay: 0.01,
+                ..Adam::default()
+            },
+        )?;
     }
     Ok(began.elapsed().as_secs_f64())
 }

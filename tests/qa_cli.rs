@@ -445,3 +445,66 @@ fn eval_scores_the_checkpoint_as_transformers_does() {
         &["not a `qa train` run"],
     );
 }
+
+/// A run made with relative paths finds its features from another directory (`qa eval --head`
+/// and `--resume` read them from its config.json).
+#[test]
+fn a_run_keeps_its_feature_files_by_absolute_path() {
+    let dir = tempfile::tempdir().unwrap();
+    write_questions(&dir.path().join("train.json"), 20, 1);
+    let data = dir.path().join("train.json");
+    for name in ["train.safetensors", "valid.safetensors"] {
+        let out = dir.path().join(name);
+        ok(&qa_features(&[
+            "--model",
+            MODEL,
+            "--data",
+            data.to_str().unwrap(),
+            "--choices",
+            "all",
+            "--out",
+            out.to_str().unwrap(),
+        ]));
+    }
+    let trained = bin()
+        .current_dir(dir.path())
+        .args([
+            "qa",
+            "train",
+            "--train",
+            "train.safetensors",
+            "--valid",
+            "valid.safetensors",
+            "--head",
+            "scorer",
+            "--epochs",
+            "1",
+            "--out",
+            "run",
+        ])
+        .output()
+        .unwrap();
+    assert!(trained.status.success(), "{}", stderr(&trained));
+    let config = std::fs::read_to_string(dir.path().join("run/config.json")).unwrap();
+    assert!(
+        config.contains(
+            &std::fs::canonicalize(dir.path())
+                .unwrap()
+                .join("train.safetensors")
+                .display()
+                .to_string()
+        ),
+        "{config}"
+    );
+    let run = dir.path().join("run");
+    ok(&[
+        "qa",
+        "eval",
+        "--model",
+        MODEL,
+        "--data",
+        data.to_str().unwrap(),
+        "--head",
+        run.to_str().unwrap(),
+    ]);
+}

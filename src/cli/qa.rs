@@ -166,9 +166,11 @@ impl TrainArgs {
             (None, true) => HeadArg::Cnn,
             (None, false) => bail!("give --head (cnn, linear, mlp or scorer) or --preset article"),
         };
+        // absolute, so the run (and `qa eval --head`) finds its features from any directory
+        let absolute = |p: &PathBuf| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
         Ok(QaTrainConfig {
-            train: train.clone(),
-            valid: valid.clone(),
+            train: absolute(train),
+            valid: absolute(valid),
             head: match head {
                 HeadArg::Cnn => HeadKind::Cnn,
                 HeadArg::Linear => HeadKind::Linear,

@@ -121,9 +121,10 @@ pub fn extract(job: &FeaturesJob) -> Result<FeaturesSummary> {
     progress.finish();
     let labels: Vec<i64> = questions.iter().map(|q| q.label.unwrap_or(0) as i64).collect();
     let n = questions.len();
+    let absolute = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     let meta = serde_json::json!({
-        "model": job.model,
-        "data": job.data,
+        "model": absolute(&job.model),
+        "data": absolute(&job.data),
         "layer": layer,
         "pool": job.pool,
         "choices": job.choices,

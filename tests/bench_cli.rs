@@ -217,3 +217,30 @@ fn bench_finetune_refuses_bad_sizes_before_fetching_anything() {
     common::fails(&["bench", "finetune", "--no-peer", "--repeats", "0"], &["--repeats"]);
     common::fails(&["bench", "finetune", "--no-peer", "--hidden", "0"], &["--hidden"]);
 }
+
+#[test]
+fn bench_qa_times_the_cnn_epoch_and_refuses_the_feature_case_without_its_peer() {
+    let out = ok(&[
+        "bench",
+        "qa",
+        "--case",
+        "cnn",
+        "--no-peer",
+        "--questions",
+        "4",
+        "--repeats",
+        "1",
+    ]);
+    assert!(
+        out.contains("article's CNN over 4 questions") && out.contains("tsumugi"),
+        "{out}"
+    );
+    fails(
+        &["bench", "qa", "--case", "features", "--no-peer"],
+        &["against transformers", "--case cnn"],
+    );
+    fails(
+        &["bench", "qa", "--case", "cnn", "--no-peer", "--questions", "1"],
+        &["--questions"],
+    );
+}

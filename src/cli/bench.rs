@@ -7,6 +7,17 @@ use clap::Subcommand;
 use std::path::PathBuf;
 use tsumugi::tasks::bench;
 
+/// Which loop `bench qa` times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum QaCase {
+    /// One question's features through LUKE, against transformers.
+    Features,
+    /// One training epoch of the CNN, against PyTorch.
+    Cnn,
+    /// Both.
+    All,
+}
+
 #[derive(Subcommand)]
 pub enum BenchCommand {
     /// A LUKE-base-sized forward pass (768 × 12 layers, sequence 128, 2 entities) at batch 1
@@ -85,9 +96,16 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 2)]
         threads: usize,
     },
-    /// One training epoch of the CNN-on-LUKE article's CNN (24×32 features, batch 100, AdamW),
-    /// alternating with the PyTorch peer's epochs.
+    /// The CNN-on-LUKE article's two loops against their peers: one question's features
+    /// through a LUKE-base-sized model (transformers), and one training epoch of its CNN
+    /// (24×32 features, batch 100, AdamW; PyTorch), each alternating with the peer.
     Qa {
+        /// Which loop to time.
+        #[arg(long, value_enum, default_value_t = QaCase::All)]
+        case: QaCase,
+        /// The transformers peer script of the feature case.
+        #[arg(long, default_value = "tools/peers/qa_features_peer.py")]
+        features_peer_script: PathBuf,
         /// Python with torch installed, for the peer (skipped with --no-peer).
         #[arg(long, env = "TSUMUGI_PYTHON", default_value = "python3")]
         python: String,
@@ -252,6 +270,8 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
         }
 
         BenchCommand::Qa {
+            case,
+            features_peer_script,
             python,
             peer_script,
             no_peer,
@@ -262,11 +282,20 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             let b = bench::qa::BenchQa {
                 questions,
                 repeats,
-                peer: (!no_peer).then_some((python, peer_script)),
+                peer: (!no_peer).then(|| (python.clone(), peer_script)),
                 threads,
             };
-            let r = bench::qa::run(&b)?;
-            print!("{}", bench::qa::summary(&b, &r));
+            if case != QaCase::Cnn {
+                if no_peer {
+                    anyhow::bail!("the feature case is timed against transformers: drop --no-peer or give --case cnn");
+                }
+                let r = bench::qa::run_features(&b, &python, &features_peer_script)?;
+                print!("{}", bench::qa::features_summary(&r));
+            }
+            if case != QaCase::Features {
+                let r = bench::qa::run(&b)?;
+                print!("{}", bench::qa::summary(&b, &r));
+            }
         }
 
         BenchCommand::Gemm {

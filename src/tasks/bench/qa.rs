@@ -1,4 +1,7 @@
-//! `tsumugi bench qa`: one training epoch of the CNN-on-LUKE article's CNN (`qa train --preset
+//! `tsumugi bench qa`: the article's feature loop for one question (five pairs through a
+//! LUKE-base-sized multiple-choice model, `hidden_states[-2]`, padded mean) against
+//! transformers (`tools/peers/qa_features_peer.py`, which writes the random checkpoint both
+//! sides load), and one training epoch of the CNN-on-LUKE article's CNN (`qa train --preset
 //! article`'s network: 24×32 images, 32 and 64 channels, fc1 128, AdamW) over random 768-value
 //! features in batches of 100 in order, here and in the PyTorch peer (`tools/peers/qa_peer.py`),
 //! epochs alternating ([`super::served_peer`]). The values do not matter for the time; both
@@ -8,10 +11,16 @@ use super::served_peer::{alternate, Paired, ServedPeer};
 use super::Timing;
 use crate::compute::cpu::Cpu;
 use crate::compute::Backend;
+use crate::data::json::read_json;
+use crate::luke::batch::Batch;
+use crate::luke::heads::LukeCheckpoint;
+use crate::luke::tokenizer::Encoding;
 use crate::models::device_params::Adam;
 use crate::models::qa_head::{HeadConfig, HeadKind, QaHead};
+use crate::tasks::qa::features::{pool_question, Pool};
 use anyhow::{bail, Result};
 use rand::{Rng, SeedableRng};
+use std::path::Path;
 use std::time::Instant;
 
 #[derive(Debug, Clone)]
@@ -26,6 +35,95 @@ pub struct BenchQa {
 pub struct QaResult {
     pub ours: Timing,
     pub peer: Option<Paired>,
+}
+
+/// The feature loop's timings and how far tsumugi's features are from the peer's.
+pub struct FeaturesResult {
+    pub paired: Paired,
+    pub max_delta: f32,
+}
+
+/// Five (question, choice) pairs of 36–44 synthetic tokens, padded together, as a
+/// JCommonsenseQA question gives them.
+fn question_pairs(vocab: usize) -> Vec<Encoding> {
+    [40, 36, 44, 38, 42]
+        .iter()
+        .enumerate()
+        .map(|(k, &len)| {
+            let mut ids: Vec<u32> = (0..len)
+                .map(|i| 4 + ((i * 7919 + k * 31) % (vocab - 6)) as u32)
+                .collect();
+            ids[0] = 0;
+            ids[len - 1] = 2;
+            Encoding {
+                input_ids: ids,
+                ..Default::default()
+            }
+        })
+        .collect()
+}
+
+/// The article's features for one question: `hidden_states[-2]` of its pairs, choice 0's
+/// row averaged over every position. Returns the seconds and the 768 values.
+fn question_features(ckpt: &LukeCheckpoint, pairs: &[Encoding]) -> Result<(f64, Vec<f32>)> {
+    let began = Instant::now();
+    let refs: Vec<&Encoding> = pairs.iter().collect();
+    let batch = Batch::new(&refs, 1, 0);
+    let layers = ckpt.model.config.num_hidden_layers;
+    let h = ckpt.model.config.hidden_size;
+    let hidden = ckpt.model.word_hidden_at(&batch, layers - 1)?;
+    let x = pool_question(&hidden, batch.words, h, pairs, Pool::PaddedMean, 1);
+    Ok((began.elapsed().as_secs_f64(), x))
+}
+
+/// The feature case against the transformers peer, which writes the random checkpoint.
+pub fn run_features(b: &BenchQa, python: &str, script: &Path) -> Result<FeaturesResult> {
+    let dir = tempfile::tempdir()?;
+    let pairs = question_pairs(32770);
+    let words = pairs.iter().map(|e| e.input_ids.len()).max().unwrap_or(0);
+    // padded as transformers' tokenizer pads: pad id 1, mask 0
+    let (mut ids, mut mask) = (Vec::new(), Vec::new());
+    for e in &pairs {
+        let mut row = e.input_ids.clone();
+        row.resize(words, 1);
+        ids.push(row);
+        mask.push((0..words).map(|i| u32::from(i < e.input_ids.len())).collect::<Vec<_>>());
+    }
+    let json = serde_json::json!({ "input_ids": ids, "attention_mask": mask });
+    let inputs = dir.path().join("inputs.json");
+    std::fs::write(&inputs, json.to_string())?;
+    let args = vec![
+        "--out".to_string(),
+        dir.path().display().to_string(),
+        "--inputs".into(),
+        inputs.display().to_string(),
+        "--threads".into(),
+        b.threads.to_string(),
+    ];
+    let mut peer = ServedPeer::start(python, script, &args)?;
+    let ckpt = LukeCheckpoint::load(dir.path())?;
+    let (_, ours) = question_features(&ckpt, &pairs)?; // warm-up
+    let reference: serde_json::Value = read_json(&dir.path().join("reference.json"))?;
+    let theirs: Vec<f32> = reference["features"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_f64()).map(|v| v as f32).collect())
+        .unwrap_or_default();
+    if theirs.len() != ours.len() {
+        bail!(
+            "the peer's features have {} values, tsumugi's {}",
+            theirs.len(),
+            ours.len()
+        );
+    }
+    let max_delta = ours
+        .iter()
+        .zip(&theirs)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    let paired = alternate(b.repeats, &mut peer, "features", || {
+        Ok(question_features(&ckpt, &pairs)?.0)
+    })?;
+    Ok(FeaturesResult { paired, max_delta })
 }
 
 const BATCH: usize = 100;
@@ -101,7 +199,23 @@ pub fn run(b: &BenchQa) -> Result<QaResult> {
     })
 }
 
-/// The line the command prints.
+/// The feature case's line.
+pub fn features_summary(r: &FeaturesResult) -> String {
+    let (t, p) = (Timing::of(r.paired.ours.clone()), Timing::of(r.paired.peer.clone()));
+    format!(
+        "features of one question (five pairs of 36–44 tokens, LUKE-base-sized multiple-choice model, hidden_states[-2], padded mean):\ntsumugi {:.4} s (min {:.4}, max {:.4}); transformers {:.4} s (min {:.4}, max {:.4}); {}; features vs transformers: max |Δ| {:.2e}\n",
+        t.median,
+        t.min,
+        t.max,
+        p.median,
+        p.min,
+        p.max,
+        r.paired.ratio_line("transformers"),
+        r.max_delta
+    )
+}
+
+/// The CNN case's line.
 pub fn summary(b: &BenchQa, r: &QaResult) -> String {
     let mut out = format!(
         "one training epoch of the article's CNN over {} questions (768 features as 24×32, batch 100, AdamW):\ntsumugi {:.2} s (min {:.2}, max {:.2})",

@@ -4,7 +4,7 @@
 //! two sides' forwards alternating ([`super::served_peer`]).
 
 use super::served_peer::{alternate, ServedPeer};
-use super::{flag_args, Timing};
+use super::{flag_args, max_delta_against, Timing};
 use crate::data::json::read_json;
 use crate::luke::batch::Batch;
 use crate::luke::heads::LukeCheckpoint;
@@ -86,23 +86,7 @@ fn max_delta(ckpt: &LukeCheckpoint, input: &Encoding, reference: &Path) -> Resul
         ("word_last_hidden_state", &out.word_hidden),
         ("entity_last_hidden_state", &out.entity_hidden),
     ] {
-        let theirs: Vec<f32> = r[key]
-            .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_f64()).map(|v| v as f32).collect())
-            .unwrap_or_default();
-        if theirs.len() != ours.len() {
-            bail!(
-                "{}: {key} has {} values, tsumugi {}",
-                reference.display(),
-                theirs.len(),
-                ours.len()
-            );
-        }
-        worst = ours
-            .iter()
-            .zip(&theirs)
-            .map(|(a, b)| (a - b).abs())
-            .fold(worst, f32::max);
+        worst = worst.max(max_delta_against(&r, key, ours, reference)?);
     }
     Ok(worst)
 }

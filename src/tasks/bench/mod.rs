@@ -33,6 +33,24 @@ impl Timing {
     }
 }
 
+/// The largest |ours − theirs| against the peer's `reference[key]` (a JSON array of numbers,
+/// as the peers write their outputs); a length that differs is an error naming `source`.
+pub fn max_delta_against(reference: &serde_json::Value, key: &str, ours: &[f32], source: &Path) -> Result<f32> {
+    let theirs: Vec<f32> = reference[key]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_f64()).map(|v| v as f32).collect())
+        .unwrap_or_default();
+    if theirs.len() != ours.len() {
+        bail!(
+            "{}: {key} has {} values, tsumugi {}",
+            source.display(),
+            theirs.len(),
+            ours.len()
+        );
+    }
+    Ok(ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max))
+}
+
 /// `python script`, once the script is known to exist; both peer protocols start from it.
 pub fn peer_command(python: &str, script: &Path) -> Result<std::process::Command> {
     if !script.exists() {

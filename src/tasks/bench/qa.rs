@@ -8,7 +8,7 @@
 //! sides draw their own.
 
 use super::served_peer::{alternate, Paired, ServedPeer};
-use super::Timing;
+use super::{max_delta_against, Timing};
 use crate::compute::cpu::Cpu;
 use crate::compute::Backend;
 use crate::data::json::read_json;
@@ -103,23 +103,8 @@ pub fn run_features(b: &BenchQa, python: &str, script: &Path) -> Result<Features
     let mut peer = ServedPeer::start(python, script, &args)?;
     let ckpt = LukeCheckpoint::load(dir.path())?;
     let (_, ours) = question_features(&ckpt, &pairs)?; // warm-up
-    let reference: serde_json::Value = read_json(&dir.path().join("reference.json"))?;
-    let theirs: Vec<f32> = reference["features"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_f64()).map(|v| v as f32).collect())
-        .unwrap_or_default();
-    if theirs.len() != ours.len() {
-        bail!(
-            "the peer's features have {} values, tsumugi's {}",
-            theirs.len(),
-            ours.len()
-        );
-    }
-    let max_delta = ours
-        .iter()
-        .zip(&theirs)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
+    let source = dir.path().join("reference.json");
+    let max_delta = max_delta_against(&read_json(&source)?, "features", &ours, &source)?;
     let paired = alternate(b.repeats, &mut peer, "features", || {
         Ok(question_features(&ckpt, &pairs)?.0)
     })?;

@@ -22,8 +22,15 @@ pub struct Batch {
 impl Batch {
     /// Pads on the right as transformers' tokenizer does (`padding=True`).
     pub fn new(encodings: &[&Encoding], pad: u32, entity_pad: u32) -> Self {
+        Self::padded_to(encodings, pad, entity_pad, 0)
+    }
+
+    /// As [`Batch::new`], at least `min_words` wide: a sequence padded as it would be beside
+    /// a longer one it is not run with (a padded position's state depends only on the real
+    /// tokens, so its value is the same either way).
+    pub fn padded_to(encodings: &[&Encoding], pad: u32, entity_pad: u32, min_words: usize) -> Self {
         let size = encodings.len();
-        let words = encodings.iter().map(|e| e.input_ids.len()).max().unwrap_or(0);
+        let words = encodings.iter().map(|e| e.input_ids.len()).max().unwrap_or(0).max(min_words);
         let entities = encodings.iter().map(|e| e.entity_ids.len()).max().unwrap_or(0);
         let mention_len = encodings
             .iter()

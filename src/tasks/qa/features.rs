@@ -6,6 +6,9 @@
 //! position, padding included (`--pool padded-mean --choices first --layer -2`). Several
 //! questions share one forward here; each question's mean still runs over its own pairs'
 //! longest length, because a padded position's state does not depend on how many pads follow.
+//! With `--choices first` only choice 0's pair runs (padded to the question's longest pair):
+//! the five pairs are separate sequences, so the other four never touch its states, and the
+//! article's features cost a fifth of its forward.
 
 use crate::data::jcqa::{self, Question};
 use crate::luke::batch::Batch;
@@ -108,11 +111,14 @@ pub fn extract(job: &FeaturesJob) -> Result<FeaturesSummary> {
     let chunks = questions.len().div_ceil(job.batch_size);
     let mut progress = EpochProgress::new(1, 1, questions.len() as u64, "questions");
     for (c, group) in encodings.chunks(job.batch_size).enumerate() {
-        let refs: Vec<&Encoding> = group.iter().flatten().collect();
-        let batch = Batch::new(&refs, tok.pad, tok.entity_pad);
-        let hidden = model.word_hidden_at(&batch, layer)?; // [B·C, W, H]
+        // Only the kept pairs run: each pair is its own sequence, so choice 0's states do not
+        // depend on the other four, only on the padding to the question's longest pair.
+        let refs: Vec<&Encoding> = group.iter().flat_map(|pairs| &pairs[..kept]).collect();
+        let longest = group.iter().flatten().map(|e| e.input_ids.len()).max().unwrap_or(0);
+        let batch = Batch::padded_to(&refs, tok.pad, tok.entity_pad, longest);
+        let hidden = model.word_hidden_at(&batch, layer)?; // [B·kept, W, H]
         for (q, pairs) in group.iter().enumerate() {
-            let states = &hidden[q * per_question * batch.words * h..][..per_question * batch.words * h];
+            let states = &hidden[q * kept * batch.words * h..][..kept * batch.words * h];
             features.extend(pool_question(states, batch.words, h, pairs, job.pool, kept));
         }
         let done = ((c + 1) * job.batch_size).min(questions.len());

@@ -30,7 +30,12 @@ impl Batch {
     /// tokens, so its value is the same either way).
     pub fn padded_to(encodings: &[&Encoding], pad: u32, entity_pad: u32, min_words: usize) -> Self {
         let size = encodings.len();
-        let words = encodings.iter().map(|e| e.input_ids.len()).max().unwrap_or(0).max(min_words);
+        let words = encodings
+            .iter()
+            .map(|e| e.input_ids.len())
+            .max()
+            .unwrap_or(0)
+            .max(min_words);
         let entities = encodings.iter().map(|e| e.entity_ids.len()).max().unwrap_or(0);
         let mention_len = encodings
             .iter()

@@ -48,7 +48,11 @@ pub fn max_delta_against(reference: &serde_json::Value, key: &str, ours: &[f32],
             ours.len()
         );
     }
-    Ok(ours.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max))
+    Ok(ours
+        .iter()
+        .zip(&theirs)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max))
 }
 
 /// `python script`, once the script is known to exist; both peer protocols start from it.

@@ -508,3 +508,35 @@ fn a_run_keeps_its_feature_files_by_absolute_path() {
         run.to_str().unwrap(),
     ]);
 }
+
+/// `--preset article` sets the article's recipe; options typed beside it win.
+#[test]
+fn the_article_preset_sets_its_recipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    write_images(Path::new(&p("train.st")), 30, 3);
+    write_images(Path::new(&p("valid.st")), 10, 4);
+    let (train, valid) = (p("train.st"), p("valid.st"));
+    let common = [
+        "qa", "train", "--train", &train, "--valid", &valid, "--preset", "article",
+    ];
+    let shrink = ["--image", "8x12", "--channels", "4,8", "--epochs", "1"];
+    let mut args: Vec<&str> = common.iter().chain(&shrink).copied().collect();
+    let out = p("article");
+    args.extend(["--out", &out]);
+    ok(&args);
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("article/config.json")).unwrap()).unwrap();
+    assert_eq!(config["head"], "cnn");
+    assert_eq!(config["batch_size"], 100);
+    assert_eq!(config["shuffle"], false);
+    assert!((config["lr"].as_f64().unwrap() - 0.1).abs() < 1e-6, "{config}");
+    let out = p("typed");
+    let mut args: Vec<&str> = common.iter().chain(&shrink).copied().collect();
+    args.extend(["--lr", "0.01", "--batch-size", "8", "--out", &out]);
+    ok(&args);
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("typed/config.json")).unwrap()).unwrap();
+    assert_eq!(config["batch_size"], 8);
+    assert!((config["lr"].as_f64().unwrap() - 0.01).abs() < 1e-6, "{config}");
+}

@@ -9,6 +9,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use tsumugi::data::json::read_json;
 use tsumugi::models::qa_head::HeadKind;
+use tsumugi::report::run_dir::absolute;
 use tsumugi::tasks::qa::eval::{self, EvalJob, Scores};
 use tsumugi::tasks::qa::features::{self, Choices, FeaturesJob, Pool};
 use tsumugi::tasks::qa::train::{self, QaTrainConfig, QaTrainJob, QaTrained};
@@ -167,7 +168,6 @@ impl TrainArgs {
             (None, false) => bail!("give --head (cnn, linear, mlp or scorer) or --preset article"),
         };
         // absolute, so the run (and `qa eval --head`) finds its features from any directory
-        let absolute = |p: &PathBuf| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
         Ok(QaTrainConfig {
             train: absolute(train),
             valid: absolute(valid),

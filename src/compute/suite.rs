@@ -529,11 +529,10 @@ fn batch_norm_checks<B: Backend>(be: &B, rng: &mut ChaCha8Rng) -> Result<Vec<OpC
         })
         .collect();
     checks.push(compare("batch norm, evaluation", &be.download(&out)?, &want_eval));
-    let still: Vec<f64> = want_rm.clone();
     checks.push(compare(
         "batch norm, evaluation: running mean unchanged",
         &rm_now,
-        &still,
+        &want_rm,
     ));
     Ok(checks)
 }

@@ -50,6 +50,20 @@ pub struct HeadConfig {
 }
 
 impl HeadConfig {
+    /// The article's CNN on 768 features: a 24×32 image, 32 and 64 channels, fc1 of 128, five
+    /// choices.
+    pub fn article() -> Self {
+        Self {
+            kind: HeadKind::Cnn,
+            choices: 1,
+            hidden: 768,
+            options: 5,
+            width: 128,
+            image: (24, 32),
+            channels: (32, 64),
+        }
+    }
+
     /// The cnn's flattened width after the pool: `c2 · ((rows − 4) / 2) · ((cols − 4) / 2)`.
     pub fn flat(&self) -> usize {
         self.channels.1 * (self.image.0.saturating_sub(4) / 2) * (self.image.1.saturating_sub(4) / 2)
@@ -229,9 +243,14 @@ impl<B: Backend> QaHead<B> {
         }
     }
 
+    /// Evaluation logits `[N, options]` of features `x` `[N, C·H]` (running statistics).
+    pub fn logits(&mut self, be: &B, x: &B::Buf, n: usize) -> Result<B::Buf> {
+        Ok(self.forward(be, x, n, false)?.0)
+    }
+
     /// Evaluation: the batch's mean cross-entropy (one value) and its logits `[N, options]`.
     pub fn loss(&mut self, be: &B, x: &B::Buf, labels: &B::Ids, n: usize) -> Result<(B::Buf, B::Buf)> {
-        let (logits, _) = self.forward(be, x, n, false)?;
+        let logits = self.logits(be, x, n)?;
         let mut loss = be.zeros(1)?;
         be.softmax_xent(&mut loss, &logits, labels, self.cfg.options)?;
         Ok((loss, logits))
@@ -248,17 +267,13 @@ impl<B: Backend> QaHead<B> {
         be.softmax_xent_grad(&mut loss, &mut d_logits, labels, o, &mut unused_bias)?;
         let grads = self.params.split_mut();
         match (&self.net, tape) {
-            (Net::Linear(fc), Tape::Linear) => {
-                fc.backward(be, grads, x, &d_logits, n, false)?;
-            }
+            (Net::Linear(fc), Tape::Linear) => fc.weight_grads(be, grads.1, x, &d_logits, n)?,
             (Net::Mlp(fc1, fc2), Tape::Mlp { hidden }) => {
                 let rows = be.len(&hidden) / fc1.outputs;
                 let (values, grads) = grads;
-                let mut d_hidden = fc2
-                    .backward(be, (values, &mut *grads), &hidden, &d_logits, rows, true)?
-                    .expect("asked for dx");
+                let mut d_hidden = fc2.backward(be, (values, &mut *grads), &hidden, &d_logits, rows)?;
                 be.relu_backward(&mut d_hidden, &hidden)?;
-                fc1.backward(be, (values, grads), x, &d_hidden, rows, false)?;
+                fc1.weight_grads(be, grads, x, &d_hidden, rows)?;
             }
             (Net::Cnn(cnn), Tape::Cnn(tape)) => cnn.backward(be, grads, &tape, &d_logits, n)?,
             _ => unreachable!("each net makes its own tape"),
@@ -363,24 +378,20 @@ impl<B: Backend> Cnn<B> {
         d_logits: &B::Buf,
         n: usize,
     ) -> Result<()> {
-        let dx = |r: Result<Option<B::Buf>>| r.map(|d| d.expect("asked for dx"));
-        let d = dx(self
-            .fc2
-            .backward(be, (values, &mut *grads), &t.fc2_in, d_logits, n, true))?;
+        let d = self.fc2.backward(be, (values, &mut *grads), &t.fc2_in, d_logits, n)?;
         let mut d = self.bn4.backward(be, (values, &mut *grads), &t.bn4, &d)?;
         be.relu_backward(&mut d, t.bn4.input())?;
-        let d = dx(self.fc1.backward(be, (values, &mut *grads), &t.normed, &d, n, true))?;
+        let d = self.fc1.backward(be, (values, &mut *grads), &t.normed, &d, n)?;
         let d_flat = self.bn3.backward(be, (values, &mut *grads), &t.bn3, &d)?;
         let mut d_pooled = be.zeros(be.len(&d_flat))?;
         be.scatter_add_rows(&mut d_pooled, &d_flat, &t.flatten, 1)?;
         let mut d = max_pool2d::backward(be, &t.pool, &d_pooled)?;
         be.relu_backward(&mut d, &t.relu2)?;
         let d = self.bn2.backward(be, (values, &mut *grads), &t.bn2, &d)?;
-        let mut d = dx(self.conv2.backward(be, grads, &t.conv2, &d, true))?;
+        let mut d = self.conv2.backward(be, grads, &t.conv2, &d)?;
         be.relu_backward(&mut d, &t.relu1)?;
         let d = self.bn1.backward(be, (values, &mut *grads), &t.bn1, &d)?;
-        self.conv1.backward(be, grads, &t.conv1, &d, false)?;
-        Ok(())
+        self.conv1.weight_grads(be, grads, &t.conv1, &d)
     }
 }
 
@@ -510,15 +521,7 @@ mod tests {
 
     #[test]
     fn configs_that_cannot_work_are_refused() {
-        let base = HeadConfig {
-            kind: HeadKind::Cnn,
-            choices: 1,
-            hidden: 768,
-            options: 5,
-            width: 128,
-            image: (24, 32),
-            channels: (32, 64),
-        };
+        let base = HeadConfig::article();
         assert_eq!(base.flat(), 8960);
         base.check().unwrap();
         let e = HeadConfig { hidden: 700, ..base }.check().unwrap_err().to_string();

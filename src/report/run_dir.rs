@@ -35,6 +35,13 @@ impl Existing {
     }
 }
 
+/// `path` as a run records it: absolute, so the run finds its inputs again from any folder
+/// (`--resume`, `lm eval`, `qa eval --head`); as given when it cannot be resolved (the read
+/// that follows names it).
+pub fn absolute(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
 /// The files and folders a run writes; `--overwrite` removes these and nothing else.
 const RUN_ENTRIES: &[&str] = &[
     "config.json",

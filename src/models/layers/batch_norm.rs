@@ -99,13 +99,17 @@ impl<B: Backend> BatchNorm<B> {
         dy: &B::Buf,
     ) -> Result<B::Buf> {
         let mut dx = be.zeros(be.len(dy))?;
-        let (lo, hi) = grads.split_at_mut(self.bias.max(self.weight));
-        let (d_gamma, d_beta) = if self.weight < self.bias {
-            (&mut lo[self.weight], &mut hi[0])
-        } else {
-            (&mut hi[0], &mut lo[self.bias])
-        };
-        be.batch_norm_backward(&mut dx, dy, &tape.x, &values[self.weight], &tape.saved, d_gamma, d_beta)?;
+        // `upload` takes the weight's slot before the bias's
+        let (lo, hi) = grads.split_at_mut(self.bias);
+        be.batch_norm_backward(
+            &mut dx,
+            dy,
+            &tape.x,
+            &values[self.weight],
+            &tape.saved,
+            &mut lo[self.weight],
+            &mut hi[0],
+        )?;
         Ok(dx)
     }
 

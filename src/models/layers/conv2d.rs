@@ -150,15 +150,8 @@ impl<B: Backend> Conv2d<B> {
         ))
     }
 
-    /// Adds dW and db to the gradients; returns dx `[N·H·W, Cin]` when asked.
-    pub fn backward(
-        &self,
-        be: &B,
-        grads: &mut [B::Buf],
-        tape: &Conv2dTape<B>,
-        dy: &B::Buf,
-        want_dx: bool,
-    ) -> Result<Option<B::Buf>> {
+    /// Adds dW and db to the gradients (a first layer stops here).
+    pub fn weight_grads(&self, be: &B, grads: &mut [B::Buf], tape: &Conv2dTape<B>, dy: &B::Buf) -> Result<()> {
         let (patch, pixels) = (
             self.kernel * self.kernel * self.inputs,
             self.output_grid(tape.grid).pixels(),
@@ -177,10 +170,16 @@ impl<B: Backend> Conv2d<B> {
             patch,
             false,
         )?;
-        be.scatter_add_rows(&mut grads[self.weight], &d_weight, &self.permutation, 1)?;
-        if !want_dx {
-            return Ok(None);
-        }
+        be.scatter_add_rows(&mut grads[self.weight], &d_weight, &self.permutation, 1)
+    }
+
+    /// [`Conv2d::weight_grads`], and returns dx `[N·H·W, Cin]`.
+    pub fn backward(&self, be: &B, grads: &mut [B::Buf], tape: &Conv2dTape<B>, dy: &B::Buf) -> Result<B::Buf> {
+        self.weight_grads(be, grads, tape, dy)?;
+        let (patch, pixels) = (
+            self.kernel * self.kernel * self.inputs,
+            self.output_grid(tape.grid).pixels(),
+        );
         // d_patches[P, k·k·Cin] = dy[P, Cout] · weight[Cout, k·k·Cin], added back to their pixels
         let mut d_patches = be.zeros(pixels * patch)?;
         be.gemm(
@@ -196,6 +195,6 @@ impl<B: Backend> Conv2d<B> {
         )?;
         let mut dx = be.zeros(tape.grid.pixels() * self.inputs)?;
         be.scatter_add_rows(&mut dx, &d_patches, &tape.sources, self.inputs)?;
-        Ok(Some(dx))
+        Ok(dx)
     }
 }

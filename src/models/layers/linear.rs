@@ -59,16 +59,15 @@ impl Linear {
         Ok(y)
     }
 
-    /// Adds dW = dyᵀ·x and db = Σ dy to the gradients; returns dx `[R, In]` = dy·W when asked.
-    pub fn backward<B: Backend>(
+    /// Adds dW = dyᵀ·x and db = Σ dy to the gradients (a first layer stops here).
+    pub fn weight_grads<B: Backend>(
         &self,
         be: &B,
-        (values, grads): (&[B::Buf], &mut [B::Buf]),
+        grads: &mut [B::Buf],
         x: &B::Buf,
         dy: &B::Buf,
         rows: usize,
-        want_dx: bool,
-    ) -> Result<Option<B::Buf>> {
+    ) -> Result<()> {
         let (i, o) = (self.inputs, self.outputs);
         // dW[Out, In] += dy[R, Out]ᵀ · x[R, In]
         be.gemm(
@@ -82,10 +81,20 @@ impl Linear {
             i,
             true,
         )?;
-        be.column_sums(&mut grads[self.bias], dy, o, true)?;
-        if !want_dx {
-            return Ok(None);
-        }
+        be.column_sums(&mut grads[self.bias], dy, o, true)
+    }
+
+    /// [`Linear::weight_grads`], and returns dx `[R, In]` = dy·W.
+    pub fn backward<B: Backend>(
+        &self,
+        be: &B,
+        (values, grads): (&[B::Buf], &mut [B::Buf]),
+        x: &B::Buf,
+        dy: &B::Buf,
+        rows: usize,
+    ) -> Result<B::Buf> {
+        self.weight_grads(be, grads, x, dy, rows)?;
+        let (i, o) = (self.inputs, self.outputs);
         // dx[R, In] = dy[R, Out] · W[Out, In]
         let mut dx = be.zeros(rows * i)?;
         be.gemm(
@@ -99,6 +108,6 @@ impl Linear {
             i,
             false,
         )?;
-        Ok(Some(dx))
+        Ok(dx)
     }
 }

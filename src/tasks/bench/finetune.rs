@@ -5,7 +5,7 @@
 //! same length-bucketed batches, which tsumugi writes to a file for the peer.
 
 use super::served_peer::{alternate, Paired, ServedPeer};
-use super::Timing;
+use super::{side_by_side, Timing};
 use crate::compute::cpu::Cpu;
 use crate::data::keras_vocab::KerasVocab;
 use crate::models::cpu_lm::{LanguageModel, LmConfig};
@@ -188,20 +188,10 @@ pub fn summary(b: &BenchFinetune, results: &[CaseResult]) -> String {
     );
     for r in results {
         out.push_str(&format!(
-            "{}: tsumugi {:.2} s (min {:.2}, max {:.2})",
-            r.case, r.ours.median, r.ours.min, r.ours.max
+            "{}: {}\n",
+            r.case,
+            side_by_side(&r.ours, r.peer.as_ref(), "PyTorch", 2)
         ));
-        if let Some(p) = &r.peer {
-            let t = Timing::of(p.peer.clone());
-            out.push_str(&format!(
-                "; PyTorch {:.2} s (min {:.2}, max {:.2}); {}",
-                t.median,
-                t.min,
-                t.max,
-                p.ratio_line("PyTorch")
-            ));
-        }
-        out.push('\n');
     }
     out
 }

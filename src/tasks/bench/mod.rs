@@ -33,6 +33,27 @@ impl Timing {
     }
 }
 
+/// `tsumugi M s (min a, max b)` and, with the peer's pairs, `; NAME M s (min a, max b); the
+/// ratio line`, at `digits` decimals.
+pub fn side_by_side(ours: &Timing, peer: Option<&served_peer::Paired>, name: &str, digits: usize) -> String {
+    let d = digits;
+    let mut line = format!(
+        "tsumugi {:.d$} s (min {:.d$}, max {:.d$})",
+        ours.median, ours.min, ours.max
+    );
+    if let Some(p) = peer {
+        let t = Timing::of(p.peer.clone());
+        line.push_str(&format!(
+            "; {name} {:.d$} s (min {:.d$}, max {:.d$}); {}",
+            t.median,
+            t.min,
+            t.max,
+            p.ratio_line(name)
+        ));
+    }
+    line
+}
+
 /// The largest |ours − theirs| against the peer's `reference[key]` (a JSON array of numbers,
 /// as the peers write their outputs); a length that differs is an error naming `source`.
 pub fn max_delta_against(reference: &serde_json::Value, key: &str, ours: &[f32], source: &Path) -> Result<f32> {

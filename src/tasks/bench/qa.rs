@@ -8,7 +8,7 @@
 //! sides draw their own.
 
 use super::served_peer::{alternate, Paired, ServedPeer};
-use super::{max_delta_against, Timing};
+use super::{max_delta_against, side_by_side, Timing};
 use crate::compute::cpu::Cpu;
 use crate::compute::Backend;
 use crate::data::json::read_json;
@@ -16,7 +16,7 @@ use crate::luke::batch::Batch;
 use crate::luke::heads::LukeCheckpoint;
 use crate::luke::tokenizer::Encoding;
 use crate::models::device_params::Adam;
-use crate::models::qa_head::{HeadConfig, HeadKind, QaHead};
+use crate::models::qa_head::{HeadConfig, QaHead};
 use crate::tasks::qa::features::{pool_question, Pool};
 use anyhow::{bail, Result};
 use rand::{Rng, SeedableRng};
@@ -115,19 +115,6 @@ pub fn run_features(b: &BenchQa, python: &str, script: &Path) -> Result<Features
 
 const BATCH: usize = 100;
 
-/// The article's network.
-pub fn article_cnn() -> HeadConfig {
-    HeadConfig {
-        kind: HeadKind::Cnn,
-        choices: 1,
-        hidden: 768,
-        options: 5,
-        width: 128,
-        image: (24, 32),
-        channels: (32, 64),
-    }
-}
-
 /// One epoch: a step per batch of 100 (a last batch of one left out), the loss read after
 /// each, as `qa train` does.
 fn epoch(head: &mut QaHead<Cpu>, x: &[f32], labels: &[u32]) -> Result<f64> {
@@ -139,7 +126,8 @@ fn epoch(head: &mut QaHead<Cpu>, x: &[f32], labels: &[u32]) -> Result<f64> {
             continue;
         }
         let ids = Cpu.upload_ids(&labels[start..end])?;
-        let (loss, _) = head.forward_backward(&Cpu, &x[start * 768..end * 768].to_vec(), &ids, end - start)?;
+        let features = Cpu.upload(&x[start * 768..end * 768])?;
+        let (loss, _) = head.forward_backward(&Cpu, &features, &ids, end - start)?;
         Cpu.download(&loss)?;
         head.adam_step(
             &Cpu,
@@ -160,7 +148,7 @@ pub fn run(b: &BenchQa) -> Result<QaResult> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     let x: Vec<f32> = (0..b.questions * 768).map(|_| rng.gen_range(-1.0..1.0)).collect();
     let labels: Vec<u32> = (0..b.questions).map(|_| rng.gen_range(0..5)).collect();
-    let cfg = article_cnn();
+    let cfg = HeadConfig::article();
     let mut head = QaHead::upload(&Cpu, &cfg, &QaHead::<Cpu>::init(&cfg, 0)?)?;
     epoch(&mut head, &x, &labels)?; // warm-up, as the peer does
     let mut ours = || epoch(&mut head, &x, &labels);
@@ -188,36 +176,18 @@ pub fn run(b: &BenchQa) -> Result<QaResult> {
 
 /// The feature case's line.
 pub fn features_summary(r: &FeaturesResult) -> String {
-    let (t, p) = (Timing::of(r.paired.ours.clone()), Timing::of(r.paired.peer.clone()));
     format!(
-        "features of one question (five pairs of 36–44 tokens, LUKE-base-sized multiple-choice model, hidden_states[-2], padded mean; tsumugi runs choice 0's pair only):\ntsumugi {:.4} s (min {:.4}, max {:.4}); transformers {:.4} s (min {:.4}, max {:.4}); {}; features vs transformers: max |Δ| {:.2e}\n",
-        t.median,
-        t.min,
-        t.max,
-        p.median,
-        p.min,
-        p.max,
-        r.paired.ratio_line("transformers"),
+        "features of one question (five pairs of 36–44 tokens, LUKE-base-sized multiple-choice model, hidden_states[-2], padded mean; tsumugi runs choice 0's pair only):\n{}; features vs transformers: max |Δ| {:.2e}\n",
+        side_by_side(&Timing::of(r.paired.ours.clone()), Some(&r.paired), "transformers", 4),
         r.max_delta
     )
 }
 
 /// The CNN case's line.
 pub fn summary(b: &BenchQa, r: &QaResult) -> String {
-    let mut out = format!(
-        "one training epoch of the article's CNN over {} questions (768 features as 24×32, batch 100, AdamW):\ntsumugi {:.2} s (min {:.2}, max {:.2})",
-        b.questions, r.ours.median, r.ours.min, r.ours.max
-    );
-    if let Some(p) = &r.peer {
-        let t = Timing::of(p.peer.clone());
-        out.push_str(&format!(
-            "; PyTorch {:.2} s (min {:.2}, max {:.2}); {}",
-            t.median,
-            t.min,
-            t.max,
-            p.ratio_line("PyTorch")
-        ));
-    }
-    out.push('\n');
-    out
+    format!(
+        "one training epoch of the article's CNN over {} questions (768 features as 24×32, batch 100, AdamW):\n{}\n",
+        b.questions,
+        side_by_side(&r.ours, r.peer.as_ref(), "PyTorch", 2)
+    )
 }

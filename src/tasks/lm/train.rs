@@ -9,7 +9,7 @@ use super::saved::{load_weights, model_from, save_weights, SavedRun};
 use crate::compute::Device;
 use crate::data::corpus::{batchify, read_train, read_with, Vocab};
 use crate::models::cpu_lm::LanguageModel;
-use crate::report::run_dir::{Existing, RunDir};
+use crate::report::run_dir::{self, Existing, RunDir};
 use crate::train::checkpoint::TensorFile;
 use crate::train::early_stop::EarlyStop;
 use crate::train::epochs::{self, same_options, Crash, Epoch, Experiment, Plan, ResumePoint};
@@ -188,10 +188,9 @@ pub fn run(job: &LmTrainJob) -> Result<LmSummary> {
         run.write_json("config.json", &cfg)?;
         run.write_json("vocab.json", &vocab.words)?;
         // absolute, so `lm eval` and `--resume` find them from any folder
-        let absolute = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
         run.write_json(
             "corpus.json",
-            &[&train_path, &valid_path, &test_path].map(|p| absolute(p)),
+            &[&train_path, &valid_path, &test_path].map(|p| run_dir::absolute(p)),
         )?;
     }
     let mut log = |line: &str| {

@@ -133,9 +133,7 @@ pub fn evaluate(job: &EvalJob, log: &mut dyn FnMut(&str)) -> Result<Evaluation> 
             };
             let states = &out.all_word_hidden[head.recipe.layer];
             let x = pool_question(states, batch.words, h, &pairs, head.recipe.pool, kept);
-            let (_, logits) = head
-                .net
-                .loss(&Cpu, &x, &Cpu.upload_ids(&[q.label.unwrap_or(0) as u32])?, 1)?;
+            let logits = head.net.logits(&Cpu, &x, 1)?;
             head_probs.extend(softmax(&Cpu.download(&logits)?, options));
         }
         labels.push(q.label.unwrap_or(0) as u32);

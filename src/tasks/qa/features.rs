@@ -14,6 +14,7 @@ use crate::data::jcqa::{self, Question};
 use crate::luke::batch::Batch;
 use crate::luke::heads::LukeCheckpoint;
 use crate::luke::tokenizer::{Encoding, LukeTokenizer};
+use crate::report::run_dir::absolute;
 use crate::train::checkpoint::{write_tensors, TensorFile};
 use crate::train::progress::EpochProgress;
 use anyhow::{anyhow, bail, ensure, Context, Result};
@@ -127,7 +128,6 @@ pub fn extract(job: &FeaturesJob) -> Result<FeaturesSummary> {
     progress.finish();
     let labels: Vec<i64> = questions.iter().map(|q| q.label.unwrap_or(0) as i64).collect();
     let n = questions.len();
-    let absolute = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     let meta = serde_json::json!({
         "model": absolute(&job.model),
         "data": absolute(&job.data),

@@ -7,12 +7,7 @@
 # cuda-measure.log).
 set -uo pipefail
 log=${1:-cuda-measure.log}
-# The CUDA 13 libraries the binary opens (cuBLAS, NVRTC) come with PyTorch's nvidia wheels.
-nv=$(python3 -c "import nvidia, os; print(os.path.dirname(nvidia.__file__))" 2>/dev/null || true)
-if [ -n "$nv" ]; then
-    LD_LIBRARY_PATH=$(find "$nv" -maxdepth 3 -type d -name lib | tr '\n' ':')${LD_LIBRARY_PATH:-}
-    export LD_LIBRARY_PATH
-fi
+source "$(dirname "$0")/cuda-env.sh"
 bin=dist/cuda/tsumugi
 {
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader

@@ -8,6 +8,8 @@
 #   check          tsumugi device --check
 #   parity         the same 600 batches of zaremba-small (no dropout, so both devices do the
 #                  same arithmetic) with --device cpu and --device cuda: perplexities to compare
+#                  (PARITY_LR overrides the preset's learning rate of 20, whose large steps
+#                  magnify summation-order differences)
 #   better-rnnlm   the whole 40 epochs on cuda
 #   zaremba-small  the whole 13 epochs on cuda
 #   variational    better-rnnlm with --variational --embedding-dropout 0.1 on cuda
@@ -17,11 +19,7 @@ out=${1:-gpu-runs}
 shift || true
 stages=${*:-check parity better-rnnlm zaremba-small}
 mkdir -p "$out"
-nv=$(python3 -c "import nvidia, os; print(os.path.dirname(nvidia.__file__))" 2>/dev/null || true)
-if [ -n "$nv" ]; then
-    LD_LIBRARY_PATH=$(find "$nv" -maxdepth 3 -type d -name lib | tr '\n' ':')${LD_LIBRARY_PATH:-}
-    export LD_LIBRARY_PATH
-fi
+source "$(dirname "$0")/cuda-env.sh"
 bin=dist/cuda/tsumugi
 runs=$(mktemp -d)
 train() { # name seconds args...: one lm train run; its log kept, and with KEEP=1 its files
@@ -38,7 +36,8 @@ for stage in $stages; do
     check) $bin device --check 2>&1 | tee "$out/check.log" ;;
     parity)
         for device in cpu cuda; do
-            KEEP=0 train "parity-$device" 120 --preset zaremba-small --epochs 1 --max-batches 600 --device $device
+            KEEP=0 train "parity-$device${PARITY_LR:+-lr$PARITY_LR}" 120 --preset zaremba-small --epochs 1 --max-batches 600 \
+                ${PARITY_LR:+--lr $PARITY_LR} --device $device
         done
         ;;
     better-rnnlm) train better-rnnlm "${BETTER_RNNLM_SECONDS:-420}" --preset better-rnnlm --device cuda ;;

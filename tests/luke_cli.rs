@@ -447,17 +447,128 @@ fn commonsense_qa_rows_are_answered_and_scored() {
             &["bad.json:1", needle],
         );
     }
-    std::fs::write(&bad, "{\"text\": \"Taro\", \"label\": 1}\n").unwrap();
+}
+
+/// The one-label classify commands take a gold label (a name or an index) per example, say
+/// whether each prediction was right, and end with the accuracy, as `choose` does.
+#[test]
+fn classify_commands_score_gold_labels() {
+    let model = fixture("sequence_bin");
+    let tmp = tempfile::tempdir().unwrap();
+    let text = "The quick brown fox";
+    let predicted: Value =
+        serde_json::from_str(&ok(&["luke", "classify", "--model", &model, "--text", text, "--json"])).unwrap();
+    let (best, labels) = (
+        predicted["index"].as_u64().unwrap() as usize,
+        predicted["labels"].as_array().unwrap().clone(),
+    );
+    let other = (best + 1) % labels.len();
+    let input = tmp.path().join("gold.jsonl");
+    std::fs::write(
+        &input,
+        format!(
+            "{}\n{}\n{}\n",
+            serde_json::json!({"text": text, "label": labels[best]}),
+            serde_json::json!({"text": text, "label": other}),
+            serde_json::json!({"text": text}),
+        ),
+    )
+    .unwrap();
+    let o = run(&[
+        "luke",
+        "classify",
+        "--model",
+        &model,
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines.iter().map(|l| l["correct"].as_bool()).collect::<Vec<_>>(),
+        [Some(true), Some(false), None]
+    );
+    assert_eq!(lines[1]["gold"], labels[other]);
+    assert!(stderr(&o).contains("accuracy: 1/2 = 0.5000"), "{}", stderr(&o));
+
+    let pair = fixture("pair_dense_bin");
+    let relation = [
+        "luke",
+        "classify-pair",
+        "--model",
+        &pair,
+        "--text",
+        "Taro belongs to Keio University",
+        "--span",
+        "0:4",
+        "--span",
+        "16:31",
+    ];
+    let predicted: Value = serde_json::from_str(&ok(&[&relation[..], &["--json"]].concat())).unwrap();
+    let name = predicted["label"].as_str().unwrap();
+    let human = ok(&[&relation[..], &["--label", name]].concat());
+    assert!(human.contains(&format!("gold {name}: right")), "{human}");
+
+    let bad = tmp.path().join("bad.jsonl");
+    for (line, needle) in [
+        (
+            serde_json::json!({"text": text, "label": "no-such-label"}),
+            "\"no-such-label\" is not one of",
+        ),
+        (serde_json::json!({"text": text, "label": 99}), "label 99 but there are"),
+    ] {
+        std::fs::write(&bad, format!("{line}\n")).unwrap();
+        fails(
+            &["luke", "classify", "--model", &model, "--input", bad.to_str().unwrap()],
+            &["bad.jsonl:1", needle],
+        );
+    }
+    fails(
+        &["luke", "encode", "--model", &model, "--text", text, "--label", "1"],
+        &["--text", "takes no label"],
+    );
     fails(
         &[
             "luke",
-            "classify",
+            "classify-spans",
             "--model",
-            &fixture("sequence_bin"),
-            "--input",
-            bad.to_str().unwrap(),
+            &fixture("spans_noaware_bin"),
+            "--text",
+            "Keio university",
+            "--span",
+            "0:4",
+            "--label",
+            "0",
         ],
-        &["bad.json:1", "labels are only for `luke choose`"],
+        &["--text", "cannot be scored"],
+    );
+}
+
+/// `encode --entity` works on a checkpoint fine-tuned for entity typing, whose tokenizer would
+/// otherwise put [MASK] entities and markers: the names are encoded as given.
+#[test]
+fn encode_takes_entity_names_on_an_entity_typing_checkpoint() {
+    let enc: Value = serde_json::from_str(&ok(&[
+        "luke",
+        "encode",
+        "--model",
+        &fixture("entity_nodense_safetensors"),
+        "--text",
+        "Beyoncé lives in Los Angeles.",
+        "--span",
+        "0:7",
+        "--entity",
+        "Beyoncé",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(
+        enc["entity_ids"],
+        serde_json::json!([7]),
+        "the name's id, not [MASK]: {enc}"
     );
 }
 

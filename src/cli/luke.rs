@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use tsumugi::luke::config::HeadKind;
-use tsumugi::tasks::luke::input::{parse_span, Example};
+use tsumugi::tasks::luke::input::{parse_span, Example, Label};
 use tsumugi::tasks::luke::LukeJob;
 
 #[derive(Debug, Subcommand)]
@@ -50,8 +50,13 @@ pub struct LukeArgs {
     /// An answer candidate for `choose`; repeat for each.
     #[arg(long = "choice")]
     pub choices: Vec<String>,
+    /// The right answer: a choice's index (choose), or a label's name or index (classify,
+    /// classify-entity, classify-pair); the output then says whether the prediction was right.
+    #[arg(long, conflicts_with = "input")]
+    pub label: Option<String>,
     /// JSONL file, one {"text", "pair", "spans", "entities", "choices", "label"} object per line
-    /// (or JCommonsenseQA rows for `choose`); prints one JSON line per example.
+    /// (or JCommonsenseQA rows for `choose`); prints one JSON line per example, and the
+    /// accuracy over the labelled ones.
     #[arg(long)]
     pub input: Option<PathBuf>,
     /// Print JSON (label, logits, probabilities; hidden states for encode).
@@ -94,7 +99,10 @@ impl LukeCommand {
                 spans: a.spans,
                 entities: (!a.entities.is_empty()).then_some(a.entities),
                 choices: a.choices,
-                label: None,
+                label: a.label.map(|l| match l.parse() {
+                    Ok(index) => Label::Index(index),
+                    Err(_) => Label::Name(l),
+                }),
             },
             json: a.json,
             batch_size: a.batch_size,

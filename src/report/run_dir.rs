@@ -1,7 +1,7 @@
 //! A run directory: `config.json` (every resolved option), `metrics.jsonl` (one JSON object per
 //! epoch), `checkpoints/`, figures and `report.md`.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -174,7 +174,19 @@ impl RunDir {
     /// since dropping it and what follows would lose good history.
     pub fn truncate_metrics(&self, epoch: usize) -> Result<Vec<serde_json::Value>> {
         let path = self.path("metrics.jsonl");
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        // A missing file is an empty history (the kill came before the first epoch ended); an
+        // unreadable one is an error, never read as empty, which would erase it below.
+        let text = match std::fs::read(&path) {
+            Ok(bytes) => String::from_utf8(bytes).map_err(|e| {
+                anyhow!(
+                    "{}: not UTF-8 text (byte {}); mend or remove it, then --resume again",
+                    path.display(),
+                    e.utf8_error().valid_up_to()
+                )
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
         let lines: Vec<(usize, &str)> = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).collect();
         let mut kept = Vec::new();
         let mut out = String::new();
@@ -228,6 +240,19 @@ mod tests {
         assert_eq!(kept.lines().count(), 4, "a refused resume leaves the file as it was");
         let (_d, run) = run_with_metrics("{\"epoch\":1}\n{\"epoch\":2}\n{\"epoch\":3}\n");
         assert_eq!(run.truncate_metrics(2).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_metrics_file_that_is_not_utf8_is_refused_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::create(dir.path(), Existing::Refuse).unwrap();
+        let bytes = b"{\"epoch\":1}\n{\"epoch\":2,\"note\":\"\xff\"}\n";
+        std::fs::write(run.path("metrics.jsonl"), bytes).unwrap();
+        let e = run.truncate_metrics(5).unwrap_err().to_string();
+        assert!(e.contains("metrics.jsonl") && e.contains("not UTF-8"), "{e}");
+        assert_eq!(std::fs::read(run.path("metrics.jsonl")).unwrap(), bytes, "history kept");
+        std::fs::remove_file(run.path("metrics.jsonl")).unwrap();
+        assert!(run.truncate_metrics(5).unwrap().is_empty(), "no file is no history");
     }
 
     #[test]

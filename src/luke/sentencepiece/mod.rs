@@ -5,7 +5,7 @@
 //! Ids here are SentencePiece's own; the fairseq alignment the LUKE checkpoints use lives in
 //! `luke::fairseq_words`.
 
-mod charsmap;
+pub mod charsmap;
 mod normalizer;
 mod proto;
 

@@ -1,6 +1,6 @@
 //! Examples for the `luke` commands: one from `--text/--pair/--span/--entity/--choice`, or many
 //! from a JSONL file (`{"text": …, "pair": …, "spans": [[s, e], …], "entities": […],
-//! "choices": […], "label": i}` per line). JGLUE's JCommonsenseQA rows (`question`,
+//! "choices": […], "label": …}` per line). JGLUE's JCommonsenseQA rows (`question`,
 //! `choice0`…`choice4`, `label`) are read as they are, so its files go straight to `luke choose`.
 
 use crate::data::jcqa;
@@ -22,9 +22,39 @@ pub struct Example {
     pub entities: Option<Vec<String>>,
     #[serde(default)]
     pub choices: Vec<String>,
-    /// Index of the right choice, when known (`luke choose` then reports accuracy).
+    /// The right answer, when known: a choice's index for `luke choose`, a label's name or
+    /// index for the classify commands (which then report accuracy).
     #[serde(default)]
-    pub label: Option<usize>,
+    pub label: Option<Label>,
+}
+
+/// A gold label as a JSONL line gives it: an index, or a label's name.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Label {
+    Index(usize),
+    Name(String),
+}
+
+impl Label {
+    /// The index among `names`, or an error naming the valid ones.
+    pub fn resolve(&self, names: &[String]) -> Result<usize> {
+        let shown = || {
+            let mut list: Vec<&str> = names.iter().take(12).map(String::as_str).collect();
+            if names.len() > 12 {
+                list.push("…");
+            }
+            list.join(", ")
+        };
+        match self {
+            Label::Index(i) if *i < names.len() => Ok(*i),
+            Label::Index(i) => bail!("label {i} but there are {} ({})", names.len(), shown()),
+            Label::Name(name) => names
+                .iter()
+                .position(|n| n == name)
+                .ok_or_else(|| anyhow!("label {name:?} is not one of {}", shown())),
+        }
+    }
 }
 
 /// A JCommonsenseQA row as an example for `luke choose`.
@@ -33,7 +63,7 @@ fn from_commonsense_qa(row: &serde_json::Map<String, serde_json::Value>) -> Resu
     Ok(Example {
         text: q.question,
         choices: q.choices,
-        label: q.label,
+        label: q.label.map(Label::Index),
         ..Default::default()
     })
 }

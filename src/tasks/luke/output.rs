@@ -18,7 +18,7 @@ pub struct Outcome {
     /// Spans whose entity the model saw (truncation can drop some).
     pub kept_spans: Vec<usize>,
     pub choices: Vec<String>,
-    /// The right choice, when the input says.
+    /// The right choice or label, when the input says.
     pub label: Option<usize>,
     /// Flattened logits (`[spans, labels]` for span classification).
     pub logits: Vec<f32>,
@@ -70,13 +70,13 @@ impl Outcome {
         }
     }
 
-    pub fn choice(ex: &Example, logits: Vec<f32>) -> Self {
+    pub fn choice(ex: &Example, label: Option<usize>, logits: Vec<f32>) -> Self {
         Self {
             text: ex.text.clone(),
             spans: Vec::new(),
             kept_spans: Vec::new(),
             choices: ex.choices.clone(),
-            label: ex.label,
+            label,
             logits,
             input_ids: Vec::new(),
             entity_ids: Vec::new(),
@@ -191,6 +191,10 @@ fn to_json(o: &Outcome, ckpt: &LukeCheckpoint, style: Style) -> Value {
                 v["mentions"] = json!(mentions(o));
             }
             v["labels"] = json!(labels);
+            if let Some(gold) = o.label {
+                v["gold"] = json!(labels[gold]);
+                v["correct"] = json!(gold == argmax(&o.logits));
+            }
             v
         }
     }
@@ -261,7 +265,11 @@ fn print_human(o: &Outcome, ckpt: &LukeCheckpoint, style: Style) {
         _ => {
             // the mentions first, so a span one character off (`[Tar]`) shows at once
             let shown: Vec<String> = mentions(o).iter().map(|m| format!("[{m}]")).collect();
-            let row = human_row(&o.logits, labels, style.multi_label);
+            let mut row = human_row(&o.logits, labels, style.multi_label);
+            if let Some(gold) = o.label {
+                let verdict = if gold == argmax(&o.logits) { "right" } else { "wrong" };
+                row = format!("{row}\tgold {}: {verdict}", labels[gold]);
+            }
             match shown.is_empty() {
                 true => println!("{row}"),
                 false => println!("{}\t{row}", shown.join(" ")),
@@ -275,7 +283,8 @@ fn mentions(o: &Outcome) -> Vec<String> {
     o.spans.iter().map(|&s| mention(&o.text, s)).collect()
 }
 
-/// `luke choose` over labelled rows: how many answers were right.
+/// Over the labelled examples (choose, and the one-label classify commands): how many
+/// predictions were right.
 fn report_accuracy(outcomes: &[Outcome]) {
     let labelled: Vec<(usize, usize)> = outcomes
         .iter()
@@ -302,7 +311,7 @@ pub fn print(outcomes: &[Outcome], ckpt: &LukeCheckpoint, style: Style) -> Resul
             print_human(o, ckpt, style);
         }
     }
-    if ckpt.kind == HeadKind::MultipleChoice {
+    if !style.encode {
         report_accuracy(outcomes);
     }
     Ok(())

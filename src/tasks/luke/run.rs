@@ -1,7 +1,7 @@
 //! The `luke` subcommands: load a checkpoint, encode the examples for the command's task,
 //! run them in padded batches, and hand the results to [`super::output`].
 
-use super::input::{read_jsonl, Example};
+use super::input::{read_jsonl, Example, Label};
 use super::output::{self, Outcome};
 use crate::compute::Device;
 use crate::luke::batch::Batch;
@@ -88,6 +88,9 @@ pub fn run(job: &LukeJob) -> Result<()> {
             .collect(),
         None => vec![("--text".to_string(), args.example.clone())],
     };
+    if let Some(kind) = head.filter(|&k| k != HeadKind::MultipleChoice) {
+        check_labels(kind, multi_label, &examples)?;
+    }
     let outcomes = if head == Some(HeadKind::MultipleChoice) {
         choose(&ckpt, &tok, &examples)?
     } else {
@@ -100,6 +103,21 @@ pub fn run(job: &LukeJob) -> Result<()> {
         multi_label,
     };
     output::print(&outcomes, &ckpt, style)
+}
+
+/// Gold labels are scored for one label per text (classify, classify-entity, classify-pair):
+/// not for `encode`, per-span labelling, or independent (multi-label) labels.
+fn check_labels(kind: HeadKind, multi_label: bool, examples: &[(String, Example)]) -> Result<()> {
+    let Some((place, _)) = examples.iter().find(|(_, ex)| ex.label.is_some()) else {
+        return Ok(());
+    };
+    if kind == HeadKind::EntitySpanClassification {
+        bail!("{place}: `luke classify-spans` labels every span, so one label per line cannot be scored");
+    }
+    if multi_label {
+        bail!("{place}: with independent labels (--multi-label) one gold label cannot be scored");
+    }
+    Ok(())
 }
 
 /// A sentence pair, for the heads that read one (no entities, no markers).
@@ -117,18 +135,29 @@ fn encode_pair(tok: &LukeTokenizer, task: Task, max_words: usize, ex: &Example, 
 }
 
 /// Encodes every example first, so a bad one stops the run before anything is printed.
+/// With `encode`, entity names are taken on any checkpoint: they replace its task's [MASK]
+/// entities, so the text is encoded as a plain task.
 fn encode_all(
     tok: &LukeTokenizer,
     task: Task,
+    encode: bool,
     max_words: usize,
     examples: &[(String, Example)],
 ) -> Result<Vec<Encoding>> {
     examples
         .iter()
         .map(|(place, ex)| {
-            if !ex.choices.is_empty() || ex.label.is_some() {
-                bail!("{place}: choices and labels are only for `luke choose`");
+            if !ex.choices.is_empty() {
+                bail!("{place}: choices are only for `luke choose`");
             }
+            if encode && ex.label.is_some() {
+                bail!("{place}: `luke encode` predicts nothing, so it takes no label");
+            }
+            let task = if encode && ex.entities.is_some() {
+                Task::Plain
+            } else {
+                task
+            };
             if ex.entities.is_some() && task != Task::Plain {
                 bail!(
                     "{place}: entity names apply to `luke classify` and `luke encode`; this head uses [MASK] entities"
@@ -167,7 +196,16 @@ fn classify(
     args: &LukeJob,
     want_logits: bool,
 ) -> Result<Vec<Outcome>> {
-    let encodings = encode_all(tok, task, ckpt.model.config.max_words(), examples)?;
+    let encodings = encode_all(tok, task, !want_logits, ckpt.model.config.max_words(), examples)?;
+    let gold = examples
+        .iter()
+        .map(|(place, ex)| {
+            ex.label
+                .as_ref()
+                .map(|l| l.resolve(&ckpt.labels).with_context(|| place.clone()))
+                .transpose()
+        })
+        .collect::<Result<Vec<_>>>()?;
     let mut outcomes = Vec::with_capacity(examples.len());
     for (chunk, exs) in encodings.chunks(args.batch_size).zip(examples.chunks(args.batch_size)) {
         let refs: Vec<&Encoding> = chunk.iter().collect();
@@ -179,7 +217,9 @@ fn classify(
             ckpt.logits(&out, &batch, &refs)?
         };
         for (b, ((enc, (_, ex)), logits)) in chunk.iter().zip(exs).zip(logits).enumerate() {
-            outcomes.push(Outcome::from_batch(ex, enc, logits, &out, &batch, b));
+            let mut outcome = Outcome::from_batch(ex, enc, logits, &out, &batch, b);
+            outcome.label = gold[outcomes.len()];
+            outcomes.push(outcome);
         }
     }
     Ok(outcomes)
@@ -193,9 +233,13 @@ fn choose(ckpt: &LukeCheckpoint, tok: &LukeTokenizer, examples: &[(String, Examp
         if ex.choices.len() < 2 {
             bail!("{place}: give at least two --choice values");
         }
-        if let Some(label) = ex.label.filter(|&l| l >= ex.choices.len()) {
-            bail!("{place}: label {label} but only {} choices", ex.choices.len());
-        }
+        let label = match &ex.label {
+            None => None,
+            Some(Label::Index(l)) if *l >= ex.choices.len() => {
+                bail!("{place}: label {l} but only {} choices", ex.choices.len())
+            }
+            Some(l) => Some(l.resolve(&ex.choices).with_context(|| place.clone())?),
+        };
         if let Some(k) = ex.choices.iter().position(|c| c.trim().is_empty()) {
             bail!("{place}: choice {k} is empty");
         }
@@ -212,7 +256,7 @@ fn choose(ckpt: &LukeCheckpoint, tok: &LukeTokenizer, examples: &[(String, Examp
         let batch = Batch::new(&refs, tok.pad, tok.entity_pad);
         let out = ckpt.model.forward(&batch, false)?;
         let logits = ckpt.logits(&out, &batch, &refs)?.remove(0);
-        outcomes.push(Outcome::choice(ex, logits));
+        outcomes.push(Outcome::choice(ex, label, logits));
     }
     Ok(outcomes)
 }

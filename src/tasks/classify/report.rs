@@ -10,11 +10,12 @@ use crate::train::metrics::Evaluation;
 use anyhow::Result;
 use std::fmt::Write;
 
-pub fn curves(run: &RunDir, history: &[EpochRecord]) -> Result<()> {
+pub fn curves(run: &RunDir, history: &[EpochRecord], best_epoch: usize) -> Result<()> {
     loss_and_accuracy(
         &run.path("curves"),
         history,
         |r| r.epoch,
+        best_epoch,
         &[("train", |r| r.train_loss), ("valid", |r| r.valid_loss)],
         &[("train", |r| r.train_accuracy), ("valid", |r| r.valid_accuracy)],
     )

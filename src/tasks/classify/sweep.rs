@@ -83,6 +83,7 @@ pub fn figure(stem: &Path, rows: &[SweepRow]) -> Result<()> {
             errors: Vec::new(),
         }],
         log_x: true,
+        marker: None,
     }];
     line_panels(stem, &panels)
 }

@@ -88,7 +88,7 @@ pub fn run(job: &TrainJob) -> Result<TrainSummary> {
             evaluations.push((name.to_string(), evaluate(&m.y, &predicted, &data.labels, loss)));
         }
     }
-    report::curves(&run, &outcome.history)?;
+    report::curves(&run, &outcome.history, outcome.best_epoch)?;
     let (last_split, last_eval) = evaluations.last().expect("train and valid are always evaluated");
     report::confusion(&run, last_split, &data.labels, last_eval)?;
     run.write_json("evaluation.json", &evaluations)?;

@@ -285,6 +285,7 @@ fn figures(run: &RunDir, rows: &[Row], results: &[(Option<usize>, Arm, Vec<Finet
             })
             .collect(),
         log_x: true,
+        marker: None,
     };
     line_panels(&run.path("accuracy"), &[accuracy])?;
     let mut sizes: Vec<Option<usize>> = results.iter().map(|r| r.0).collect();
@@ -324,6 +325,7 @@ fn figures(run: &RunDir, rows: &[Row], results: &[(Option<usize>, Arm, Vec<Finet
                 y_label: "valid accuracy (mean over seeds)".into(),
                 series,
                 log_x: false,
+                marker: None,
             }
         })
         .collect();

@@ -395,7 +395,7 @@ pub fn run(job: &FinetuneJob, log: &mut dyn FnMut(&str)) -> Result<Finetuned> {
         history: finished.history.clone(),
         seconds: began.elapsed().as_secs_f64(),
     };
-    curves(&run, &finished.history)?;
+    curves(&run, &finished.history, finished.best_epoch)?;
     let report = format!(
         "# finetune train\n\n- data: `{}` (test: {})\n- {}\n- train {} / valid {} / test {} texts\n- best epoch {} of {} by valid loss{}\n- valid accuracy {:.4}, **test accuracy {:.4}** at that epoch\n",
         cfg.data,
@@ -417,11 +417,12 @@ pub fn run(job: &FinetuneJob, log: &mut dyn FnMut(&str)) -> Result<Finetuned> {
     Ok(result)
 }
 
-fn curves(run: &RunDir, history: &[FinetuneEpoch]) -> Result<()> {
+fn curves(run: &RunDir, history: &[FinetuneEpoch], best_epoch: usize) -> Result<()> {
     loss_and_accuracy(
         &run.path("curves"),
         history,
         |r| r.epoch,
+        best_epoch,
         &[("train", |r| r.train_loss), ("valid", |r| r.valid_loss)],
         &[
             ("train", |r| r.train_accuracy),

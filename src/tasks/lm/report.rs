@@ -4,7 +4,7 @@
 
 use super::config::LmRunConfig;
 use crate::compute::Device;
-use crate::report::plot::{line_panels, Panel, Series};
+use crate::report::plot::{best_epoch_marker, line_panels, Panel, Series};
 use crate::report::run_dir::RunDir;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
@@ -61,6 +61,7 @@ pub fn write_report(
                 series("valid", |r| r.valid_perplexity),
             ],
             log_x: false,
+            marker: best_epoch_marker(summary.best_epoch),
         }],
     )?;
     // a CPU run's report reads as before the option existed

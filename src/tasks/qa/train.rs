@@ -306,6 +306,7 @@ pub fn run(job: &QaTrainJob, log: &mut dyn FnMut(&str)) -> Result<QaTrained> {
         &run.path("curves"),
         &finished.history,
         |r| r.epoch,
+        finished.best_epoch,
         &[("train", |r| r.train_loss), ("valid", |r| r.valid_loss)],
         &[
             ("train", |r| r.train_accuracy),

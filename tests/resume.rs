@@ -120,3 +120,37 @@ fn non_finite_loss_stops_cleanly_naming_the_step() {
     );
     assert!(!out.join("report.md").exists(), "no report for a failed run");
 }
+
+/// A run trained with relative `--data` and `--vectors` records them absolute, so `eval`,
+/// `predict` and `--resume` work from any folder.
+#[test]
+fn a_run_finds_its_relative_inputs_from_another_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    write_prepared(dir.path());
+    write_vectors(dir.path());
+    let trained = bin()
+        .current_dir(dir.path())
+        .args(train_args("prepared", "vectors.txt", "run"))
+        .output()
+        .unwrap();
+    assert!(trained.status.success(), "{}", stderr(&trained));
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("run/config.json")).unwrap()).unwrap();
+    let data = std::path::Path::new(config["data"].as_str().unwrap());
+    assert!(data.is_absolute() && data.ends_with("prepared"), "{config}");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let in_elsewhere = |args: &[&str]| bin().current_dir(elsewhere.path()).args(args).output().unwrap();
+    let eval = in_elsewhere(&["classify", "eval", "--run", run_dir.to_str().unwrap()]);
+    assert!(eval.status.success(), "{}", stderr(&eval));
+    let predict = in_elsewhere(&[
+        "classify",
+        "predict",
+        "--run",
+        run_dir.to_str().unwrap(),
+        "stocks bank profit",
+    ]);
+    assert!(predict.status.success(), "{}", stderr(&predict));
+    let resumed = in_elsewhere(&["classify", "train", "--resume", "--out", run_dir.to_str().unwrap()]);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+}

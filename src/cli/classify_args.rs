@@ -8,6 +8,7 @@ use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use tsumugi::models::classifier::Arch;
+use tsumugi::report::run_dir::{absolute, path_or_name};
 use tsumugi::tasks::classify::config::{TrainConfig, TrainJob};
 use tsumugi::tasks::classify::source::{self, Splits};
 use tsumugi::train::early_stop::EarlyStop;
@@ -279,10 +280,10 @@ impl TrainArgs {
             EarlyStopKind::Article => EarlyStop::Article,
         };
         Ok(TrainConfig {
-            data: self.data.data.clone(),
-            valid: self.data.valid.clone(),
-            test: self.data.test.clone(),
-            vectors: self.data.vectors.clone(),
+            data: path_or_name(&self.data.data),
+            valid: self.data.valid.as_deref().map(absolute),
+            test: self.data.test.as_deref().map(absolute),
+            vectors: path_or_name(&self.data.vectors),
             tokenizer: self.data.tokenizer.into(),
             empty_policy: self.data.empty_policy.into(),
             valid_fraction: self.data.valid_fraction,

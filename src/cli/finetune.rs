@@ -10,6 +10,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use std::path::{Path, PathBuf};
 use tsumugi::data::json::read_json;
 use tsumugi::models::lstm_classifier::Pool;
+use tsumugi::report::run_dir::{absolute, path_or_name};
 use tsumugi::tasks::finetune::compare::{self, Arm, CompareConfig, CompareJob};
 use tsumugi::tasks::finetune::pretrain::{self, PretrainConfig, PretrainJob};
 use tsumugi::tasks::finetune::train::{self, FinetuneConfig, FinetuneJob, RateSchedule};
@@ -224,7 +225,7 @@ impl CompareArgs {
             config: CompareConfig {
                 classifier: train.resolve(),
                 pretrain: pretrain.resolve(),
-                from: self.from.clone(),
+                from: self.from.as_deref().map(absolute),
                 sizes,
                 seeds: self.seeds,
                 arms,
@@ -273,7 +274,7 @@ impl PretrainArgs {
     fn resolve(&self) -> PretrainConfig {
         let t = &self.text;
         PretrainConfig {
-            data: t.data.clone(),
+            data: path_or_name(&t.data),
             num_words: Some(t.num_words),
             oov: t.oov,
             max_len: t.max_len,
@@ -303,8 +304,8 @@ impl TrainArgs {
     fn resolve(&self) -> FinetuneConfig {
         let t = &self.text;
         FinetuneConfig {
-            data: t.data.clone(),
-            from: self.from.clone(),
+            data: path_or_name(&t.data),
+            from: self.from.as_deref().map(absolute),
             train_size: self.train_size,
             seed: t.seed,
             epochs: self.epochs,

@@ -42,6 +42,17 @@ pub fn absolute(path: &Path) -> PathBuf {
     std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
+/// A data or vectors value as a run records it: a file or folder there is made absolute (as
+/// [`absolute`]); a dataset name (r8, glove-100d, sentiment) stays as it is.
+pub fn path_or_name(value: &str) -> String {
+    let path = Path::new(value);
+    if path.exists() {
+        absolute(path).display().to_string()
+    } else {
+        value.to_string()
+    }
+}
+
 /// The files and folders a run writes; `--overwrite` removes these and nothing else.
 const RUN_ENTRIES: &[&str] = &[
     "config.json",

@@ -33,7 +33,7 @@ fn two_layer_stack_matches_torch_forward_and_backward() {
     let stack: Vec<LstmLayer> = (0..layers)
         .map(|l| LstmLayer::new(&mut params, "lstm", l, if l == 0 { input } else { h }, h, &mut rng))
         .collect();
-    for p in &mut params.list {
+    for p in params.iter_mut() {
         let key = p.name.trim_start_matches("lstm.");
         p.value = floats(&fixture["weights"][key]);
         assert_eq!(p.value.len(), p.grad.len(), "{key}");
@@ -62,7 +62,7 @@ fn two_layer_stack_matches_torch_forward_and_backward() {
         d = stack[l].backward(&mut params, &inputs[l], &inputs[l + 1], &tapes[l], &d);
     }
     assert_close("grad_x", &d, &floats(&fixture["grad_x"]), 1e-5);
-    for p in &params.list {
+    for p in params.iter() {
         let key = p.name.trim_start_matches("lstm.");
         assert_close(key, &p.grad, &floats(&fixture["grads"][key]), 1e-5);
     }

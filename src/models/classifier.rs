@@ -236,12 +236,12 @@ mod tests {
         let (_, dlogits) = cross_entropy(&logits, &y, 3);
         model.backward(&tape, &dlogits);
         let eps = 1e-3;
-        for (pi, p) in model.params.list.iter().enumerate().filter(|(_, p)| p.trainable()) {
+        for (pi, p) in model.params.iter().enumerate().filter(|(_, p)| p.trainable()) {
             for k in 0..p.value.len() {
                 let mut plus = snapshot.clone();
-                plus.params.list[pi].value[k] += eps;
+                plus.params[pi].value[k] += eps;
                 let mut minus = snapshot.clone();
-                minus.params.list[pi].value[k] -= eps;
+                minus.params[pi].value[k] -= eps;
                 let numeric = (loss_of(&mut plus, &x, &y) - loss_of(&mut minus, &x, &y)) / (2.0 * eps);
                 let analytic = p.grad[k];
                 assert!(

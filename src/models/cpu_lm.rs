@@ -208,7 +208,7 @@ impl LanguageModel {
         let decoder = self.decoder();
         // dW[V, H] += d_logitsᵀ · h ;  d_h[T·B, H] = d_logits · W
         matmul(
-            &mut self.params.list[decoder].grad,
+            &mut self.params[decoder].grad,
             &d_logits,
             Layout::Transposed,
             top,
@@ -218,7 +218,7 @@ impl LanguageModel {
             h,
             true,
         );
-        for (g, s) in self.params.list[self.decoder_bias].grad.iter_mut().zip(bias_grad) {
+        for (g, s) in self.params[self.decoder_bias].grad.iter_mut().zip(bias_grad) {
             *g += s;
         }
         let mut d = overwritable(rows * h);
@@ -251,7 +251,7 @@ impl LanguageModel {
             dropout_backward(&mut d, &masks.pop().expect("embedding dropout mask"));
         }
         // scatter-add d_x[T·B, D] into the embedding rows of the tokens
-        let grad = &mut self.params.list[self.embedding].grad;
+        let grad = &mut self.params[self.embedding].grad;
         for (row, &tok) in d.chunks_exact(embed).zip(tokens) {
             let t = tok as usize;
             for (g, x) in grad[t * embed..(t + 1) * embed].iter_mut().zip(row) {
@@ -331,15 +331,15 @@ mod tests {
         let mut states = model.initial_state(batch);
         with_grads.forward_backward(&tokens, &targets, steps, batch, &mut states, &mut rng);
         let eps = 1e-2;
-        for (pi, p) in model.params.list.iter().enumerate() {
+        for (pi, p) in model.params.iter().enumerate() {
             for k in 0..p.value.len() {
                 let loss_at = |delta: f32| {
                     let mut m = model.clone();
-                    m.params.list[pi].value[k] += delta;
+                    m.params[pi].value[k] += delta;
                     m.loss(&tokens, &targets, steps, batch, &mut m.initial_state(batch))
                 };
                 let numeric = (loss_at(eps) - loss_at(-eps)) / (2.0 * eps as f64);
-                let analytic = with_grads.params.list[pi].grad[k] as f64;
+                let analytic = with_grads.params[pi].grad[k] as f64;
                 assert!(
                     (numeric - analytic).abs() < 2e-4 + 1e-2 * analytic.abs(),
                     "{}[{k}]: numeric {numeric} analytic {analytic}",

@@ -167,7 +167,6 @@ impl<B: Backend> DeviceParams<B> {
     pub fn download_into(&self, be: &B, params: &mut Params) -> Result<()> {
         for (name, value) in self.names.iter().zip(&self.values) {
             let p = params
-                .list
                 .iter_mut()
                 .find(|p| &p.name == name)
                 .with_context(|| format!("no tensor {name} to write back"))?;

@@ -419,7 +419,7 @@ fn one_step<B: Backend>(
     m.sgd_step(be, 1.0, Some(0.25))?;
     let mut params = model.params.clone();
     m.download_into(be, &mut params)?;
-    let weights = params.list.iter().flat_map(|p| p.value.clone()).collect();
+    let weights = params.iter().flat_map(|p| p.value.clone()).collect();
     Ok(StepResult {
         loss,
         gradients,

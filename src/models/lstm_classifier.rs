@@ -446,7 +446,7 @@ mod tests {
                 for (k, analytic) in g.iter().enumerate() {
                     let at = |delta: f32| {
                         let mut h = host.clone();
-                        h.list[pi].value[k] += delta;
+                        h[pi].value[k] += delta;
                         loss_of(&cfg, &h, &labels)
                     };
                     let numeric = (at(eps) - at(-eps)) / (2.0 * eps as f64);
@@ -512,7 +512,7 @@ mod tests {
                 dropout: 0.0,
             };
             let mut host = cfg.init(0).unwrap();
-            for p in &mut host.list {
+            for p in host.iter_mut() {
                 p.value = floats(&case["weights"][&p.name]);
             }
             let labels = u32s(&case["labels"]);

@@ -421,7 +421,6 @@ mod tests {
             let mut host = QaHead::<Cpu>::init(&cfg, 0).unwrap();
             for (key, value) in case["weights"].as_object().unwrap() {
                 let p = host
-                    .list
                     .iter_mut()
                     .find(|p| &p.name == key)
                     .unwrap_or_else(|| panic!("{name}: no {key}"));
@@ -505,10 +504,10 @@ mod tests {
                 for (i, g) in grad.iter().enumerate() {
                     let eps = 1e-2;
                     let mut plus = host.clone();
-                    let p = plus.list.iter_mut().find(|p| p.name == key).unwrap();
+                    let p = plus.iter_mut().find(|p| p.name == key).unwrap();
                     p.value[i] += eps;
                     let mut minus = host.clone();
-                    minus.list.iter_mut().find(|p| p.name == key).unwrap().value[i] -= eps;
+                    minus.iter_mut().find(|p| p.name == key).unwrap().value[i] -= eps;
                     let numeric = (loss_of(&plus) - loss_of(&minus)) / (2.0 * eps as f64);
                     assert!(
                         (numeric - *g as f64).abs() < 2e-3,

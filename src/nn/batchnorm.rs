@@ -52,11 +52,11 @@ impl BatchNorm1d {
     pub fn forward_train(&self, params: &mut Params, x: &mut [f32], batch: usize) -> BnCache {
         let (mean, var) = batch_stats(x, self.dim);
         let inv_std = inv_std(&var, EPS);
-        let mut running_mean = std::mem::take(&mut params.list[self.running_mean].value);
-        let mut running_var = std::mem::take(&mut params.list[self.running_var].value);
+        let mut running_mean = std::mem::take(&mut params[self.running_mean].value);
+        let mut running_var = std::mem::take(&mut params[self.running_var].value);
         update_running(&mut running_mean, &mut running_var, &mean, &var, batch, MOMENTUM);
-        params.list[self.running_mean].value = running_mean;
-        params.list[self.running_var].value = running_var;
+        params[self.running_mean].value = running_mean;
+        params[self.running_var].value = running_var;
         let mut xhat = vec![0f32; x.len()];
         let (gamma, beta) = (params.value(self.weight), params.value(self.bias));
         for (row, hrow) in x.chunks_exact_mut(self.dim).zip(xhat.chunks_exact_mut(self.dim)) {
@@ -78,12 +78,12 @@ impl BatchNorm1d {
 
     /// dy `[B, D]` → dx `[B, D]` in place; accumulates dγ, dβ.
     pub fn backward(&self, params: &mut Params, cache: &BnCache, dy: &mut [f32], batch: usize) {
-        let mut d_gamma = std::mem::take(&mut params.list[self.weight].grad);
-        let mut d_beta = std::mem::take(&mut params.list[self.bias].grad);
+        let mut d_gamma = std::mem::take(&mut params[self.weight].grad);
+        let mut d_beta = std::mem::take(&mut params[self.bias].grad);
         let gamma = params.value(self.weight);
         backward(dy, &cache.xhat, gamma, &cache.inv_std, &mut d_gamma, &mut d_beta, batch);
-        params.list[self.weight].grad = d_gamma;
-        params.list[self.bias].grad = d_beta;
+        params[self.weight].grad = d_gamma;
+        params[self.bias].grad = d_beta;
     }
 }
 

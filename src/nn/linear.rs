@@ -79,11 +79,11 @@ impl Linear {
     ) -> Option<Vec<f32>> {
         let (o, i) = (self.out_dim, self.in_dim);
         {
-            let w = &mut params.list[self.weight];
+            let w = &mut params[self.weight];
             matmul(&mut w.grad, dy, Layout::Transposed, x, Layout::Plain, o, batch, i, true);
         }
         if let Some(b) = self.bias {
-            let g = &mut params.list[b].grad;
+            let g = &mut params[b].grad;
             for row in dy.chunks_exact(o) {
                 for (gj, dj) in g.iter_mut().zip(row) {
                     *gj += dj;

@@ -170,7 +170,7 @@ impl LstmLayer {
         h_prev.extend_from_slice(&tape.h0);
         h_prev.extend_from_slice(&out[..(steps - 1) * batch * hidden]);
         matmul(
-            &mut params.list[self.weight_hh].grad,
+            &mut params[self.weight_hh].grad,
             &d_gates,
             Layout::Transposed,
             &h_prev,
@@ -181,7 +181,7 @@ impl LstmLayer {
             true,
         );
         matmul(
-            &mut params.list[self.weight_ih].grad,
+            &mut params[self.weight_ih].grad,
             &d_gates,
             Layout::Transposed,
             x,
@@ -199,7 +199,7 @@ impl LstmLayer {
             }
         }
         for bias in [self.bias_ih, self.bias_hh] {
-            for (g, d) in params.list[bias].grad.iter_mut().zip(&d_bias) {
+            for (g, d) in params[bias].grad.iter_mut().zip(&d_bias) {
                 *g += d;
             }
         }
@@ -282,7 +282,7 @@ mod tests {
                 let mut p = params.clone();
                 let (out, last, tape) = layer.forward(&p, &x, t, b, &state);
                 let dx = layer.backward(&mut p, &x, &out, &tape, &d_out);
-                let grads: Vec<Vec<f32>> = p.list.iter().map(|q| q.grad.clone()).collect();
+                let grads: Vec<Vec<f32>> = p.iter().map(|q| q.grad.clone()).collect();
                 (out, last, dx, grads)
             })
         };
@@ -297,15 +297,15 @@ mod tests {
         let mut with_grads = params.clone();
         let dx = layer.backward(&mut with_grads, &x, &out, &tape, &r);
         let eps = 1e-2f32;
-        for (pi, p) in params.list.iter().enumerate() {
+        for (pi, p) in params.iter().enumerate() {
             for k in 0..p.value.len() {
                 let mut plus = params.clone();
-                plus.list[pi].value[k] += eps;
+                plus[pi].value[k] += eps;
                 let mut minus = params.clone();
-                minus.list[pi].value[k] -= eps;
+                minus[pi].value[k] -= eps;
                 let numeric = (loss(&layer, &plus, &x, t, b, &state, &r) - loss(&layer, &minus, &x, t, b, &state, &r))
                     / (2.0 * eps as f64);
-                let analytic = with_grads.list[pi].grad[k] as f64;
+                let analytic = with_grads[pi].grad[k] as f64;
                 assert!(
                     (numeric - analytic).abs() < 1e-3 + 1e-2 * analytic.abs(),
                     "{}[{k}]: numeric {numeric} analytic {analytic}",

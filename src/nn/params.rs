@@ -32,9 +32,24 @@ impl Param {
 /// Index of a parameter in its [`Params`].
 pub type ParamId = usize;
 
+/// The list is private: parameters are only added (by [`Params::add`]), never removed or
+/// reordered, so a [`ParamId`] stays valid for the model's life. Index by id to reach one.
 #[derive(Debug, Clone, Default)]
 pub struct Params {
-    pub list: Vec<Param>,
+    list: Vec<Param>,
+}
+
+impl std::ops::Index<ParamId> for Params {
+    type Output = Param;
+    fn index(&self, id: ParamId) -> &Param {
+        &self.list[id]
+    }
+}
+
+impl std::ops::IndexMut<ParamId> for Params {
+    fn index_mut(&mut self, id: ParamId) -> &mut Param {
+        &mut self.list[id]
+    }
 }
 
 /// Sets `scale` on every learning-rate scale whose name starts with `prefix`; how many there
@@ -93,6 +108,23 @@ impl Params {
 
     pub fn value(&self, id: ParamId) -> &[f32] {
         &self.list[id].value
+    }
+
+    /// Every parameter, in the order they were added (the checkpoint's order).
+    pub fn iter(&self) -> std::slice::Iter<'_, Param> {
+        self.list.iter()
+    }
+
+    pub fn iter_mut(&mut self) -> std::slice::IterMut<'_, Param> {
+        self.list.iter_mut()
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
     }
 
     /// Zeroes every gradient, large ones on all threads: the BetterRnnlm-sized model's 13M

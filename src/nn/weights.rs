@@ -86,7 +86,7 @@ impl Weights {
     pub fn load_into(&mut self, params: &mut Params, part: &Part) -> Result<Vec<String>> {
         let mut problems = Vec::new();
         let mut found = Vec::new();
-        for (i, p) in params.list.iter().enumerate().filter(|(_, p)| part.selects(&p.name)) {
+        for (i, p) in params.iter().enumerate().filter(|(_, p)| part.selects(&p.name)) {
             match self.key(&p.name) {
                 None => problems.push(format!("missing tensor {}", p.name)),
                 Some(key) if self.tensors[&key].0 != p.shape => problems.push(format!(
@@ -125,8 +125,8 @@ impl Weights {
         let mut names = Vec::with_capacity(found.len());
         for (i, key) in found {
             let (_, values) = self.tensors.remove(&key).expect("checked above");
-            params.list[i].value = values;
-            names.push(params.list[i].name.clone());
+            params[i].value = values;
+            names.push(params[i].name.clone());
         }
         Ok(names)
     }
@@ -177,10 +177,7 @@ mod tests {
         ] {
             assert!(e.contains(part), "{e}");
         }
-        assert!(
-            p.list.iter().all(|q| q.value.iter().all(|&v| v == 0.0)),
-            "nothing loaded"
-        );
+        assert!(p.iter().all(|q| q.value.iter().all(|&v| v == 0.0)), "nothing loaded");
     }
 
     #[test]

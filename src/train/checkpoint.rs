@@ -118,7 +118,6 @@ pub fn save_with_state<'a>(
     meta: &serde_json::Value,
 ) -> Result<()> {
     let mut tensors: Vec<(String, Vec<usize>, &[f32])> = params
-        .list
         .iter()
         .map(|p| (p.name.clone(), p.shape.clone(), p.value.as_slice()))
         .collect();

@@ -13,7 +13,6 @@ const BLOCK: usize = 1 << 16;
 /// have none in torch).
 pub fn grad_norm(params: &Params) -> f32 {
     let blocks: Vec<&[f32]> = params
-        .list
         .iter()
         .filter(|p| p.lr_scale != 0.0)
         .flat_map(|p| p.grad.chunks(BLOCK))
@@ -72,7 +71,7 @@ mod tests {
         let mut p = Params::default();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
         p.add("a", &[2], Init::Constant(0.0), true, &mut rng);
-        p.list[0].grad = vec![3.0, 4.0];
+        p[0].grad = vec![3.0, 4.0];
         let norm = grad_norm(&p);
         assert_eq!(norm, 5.0);
         assert_eq!(clip_factor(norm, 10.0), 1.0);
@@ -85,7 +84,7 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
         p.add("w", &[5, BLOCK / 2 + 3], Init::Constant(0.0), true, &mut rng);
         p.add("b", &[7], Init::Constant(0.0), true, &mut rng);
-        for (i, g) in p.list.iter_mut().flat_map(|q| q.grad.iter_mut()).enumerate() {
+        for (i, g) in p.iter_mut().flat_map(|q| q.grad.iter_mut()).enumerate() {
             *g = ((i * 7919 % 1013) as f32 - 506.0) * 1e-3;
         }
         let norm = |threads: usize| {

@@ -62,15 +62,10 @@ impl Optimizer {
     /// `torch.optim`'s on the clipped gradient, so results do not change.
     pub fn step(&mut self, params: &mut Params, lr: f32, grad_scale: f32) {
         self.steps += 1;
-        if self.slots.len() < params.list.len() {
-            self.slots.resize_with(params.list.len(), Slot::default);
+        if self.slots.len() < params.len() {
+            self.slots.resize_with(params.len(), Slot::default);
         }
-        for (p, slot) in params
-            .list
-            .iter_mut()
-            .zip(&mut self.slots)
-            .filter(|(p, _)| p.trainable())
-        {
+        for (p, slot) in params.iter_mut().zip(&mut self.slots).filter(|(p, _)| p.trainable()) {
             if p.lr_scale == 0.0 {
                 // frozen: its gradient is dropped, as torch never computes one
                 p.grad.fill(0.0);
@@ -141,7 +136,7 @@ impl Optimizer {
     /// State tensors named `{param}.{buffer}` (torch's buffer names), for checkpoints.
     pub fn named_state(&self, params: &Params) -> Vec<(String, &[f32])> {
         let mut out = Vec::new();
-        for (p, slot) in params.list.iter().zip(&self.slots) {
+        for (p, slot) in params.iter().zip(&self.slots) {
             for (buffer, values) in [
                 ("momentum_buffer", &slot.momentum_buffer),
                 ("exp_avg", &slot.exp_avg),
@@ -159,7 +154,6 @@ impl Optimizer {
     pub fn restore_named(&mut self, params: &Params, state: &HashMap<String, Vec<f32>>, steps: u64) {
         self.steps = steps;
         self.slots = params
-            .list
             .iter()
             .map(|p| {
                 let get = |b: &str| state.get(&format!("{}.{b}", p.name)).cloned().unwrap_or_default();
@@ -209,7 +203,7 @@ mod tests {
         let mut p = Params::default();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
         p.add("w", &[1], Init::Constant(value), true, &mut rng);
-        p.list[0].grad[0] = grad;
+        p[0].grad[0] = grad;
         p
     }
 
@@ -224,11 +218,11 @@ mod tests {
         let mut opt = Optimizer::new(cfg);
         let mut p = one_param(1.0, 0.5);
         opt.step(&mut p, 0.1, 1.0); // d = 0.6, buf = 0.6, w = 1 - 0.06
-        assert!((p.list[0].value[0] - 0.94).abs() < 1e-6);
-        assert_eq!(p.list[0].grad[0], 0.0, "the step zeroes the gradient");
-        p.list[0].grad[0] = 0.5;
+        assert!((p[0].value[0] - 0.94).abs() < 1e-6);
+        assert_eq!(p[0].grad[0], 0.0, "the step zeroes the gradient");
+        p[0].grad[0] = 0.5;
         opt.step(&mut p, 0.1, 1.0); // d = 0.5 + 0.094 = 0.594, buf = 0.54 + 0.594 = 1.134
-        assert!((p.list[0].value[0] - (0.94 - 0.1134)).abs() < 1e-6);
+        assert!((p[0].value[0] - (0.94 - 0.1134)).abs() < 1e-6);
 
         let cfg = OptimizerConfig::Sgd {
             momentum: 0.9,
@@ -238,7 +232,7 @@ mod tests {
         let mut opt = Optimizer::new(cfg);
         let mut p = one_param(1.0, 1.0);
         opt.step(&mut p, 0.1, 1.0); // buf = 1, update = 1 + 0.9
-        assert!((p.list[0].value[0] - 0.81).abs() < 1e-6);
+        assert!((p[0].value[0] - 0.81).abs() < 1e-6);
     }
 
     /// A clipping factor scales the gradient as a clipped copy would: 4 · 0.25 = 1.
@@ -251,8 +245,8 @@ mod tests {
         };
         let mut p = one_param(2.0, 4.0);
         Optimizer::new(cfg).step(&mut p, 0.5, 0.25);
-        assert_eq!(p.list[0].value[0], 1.5);
-        assert_eq!(p.list[0].grad[0], 0.0);
+        assert_eq!(p[0].value[0], 1.5);
+        assert_eq!(p[0].grad[0], 0.0);
     }
 
     /// Per-group rates: a frozen parameter keeps its value (no decay either) and loses its
@@ -264,7 +258,7 @@ mod tests {
         for name in ["embedding.weight", "lstm.weight", "fc.weight"] {
             p.add(name, &[1], Init::Constant(1.0), true, &mut rng);
         }
-        for q in &mut p.list {
+        for q in p.iter_mut() {
             q.grad[0] = 2.0;
         }
         assert_eq!(p.freeze("embedding.").unwrap(), 1);
@@ -278,14 +272,14 @@ mod tests {
             weight_decay: 0.1,
         };
         Optimizer::new(cfg).step(&mut p, 0.1, 1.0);
-        let values: Vec<f32> = p.list.iter().map(|q| q.value[0]).collect();
+        let values: Vec<f32> = p.iter().map(|q| q.value[0]).collect();
         // fc: 1 − 0.1·(2 + 0.1) = 0.79; lstm: 1 − 0.05·2.1 = 0.895
         assert_eq!(values[0], 1.0);
         assert!(
             (values[1] - 0.895).abs() < 1e-6 && (values[2] - 0.79).abs() < 1e-6,
             "{values:?}"
         );
-        assert!(p.list.iter().all(|q| q.grad[0] == 0.0));
+        assert!(p.iter().all(|q| q.grad[0] == 0.0));
     }
 
     #[test]
@@ -300,15 +294,15 @@ mod tests {
         let mut p = one_param(2.0, -3.0);
         opt.step(&mut p, 0.1, 1.0);
         // w = 2·(1 − 0.001) + 0.1 (the bias-corrected first step is ±lr)
-        assert!((p.list[0].value[0] - (1.998 + 0.1)).abs() < 1e-5);
+        assert!((p[0].value[0] - (1.998 + 0.1)).abs() < 1e-5);
         let named: HashMap<String, Vec<f32>> = opt.named_state(&p).into_iter().map(|(k, v)| (k, v.to_vec())).collect();
         assert_eq!(named.len(), 2);
         let mut again = Optimizer::new(cfg);
         again.restore_named(&p, &named, 1);
-        p.list[0].grad[0] = -3.0;
+        p[0].grad[0] = -3.0;
         let mut q = p.clone();
         opt.step(&mut p, 0.1, 1.0);
         again.step(&mut q, 0.1, 1.0);
-        assert_eq!(p.list[0].value, q.list[0].value);
+        assert_eq!(p[0].value, q[0].value);
     }
 }

@@ -118,7 +118,6 @@ impl<B: Backend> BatchNorm<B> {
         for (what, buf) in [("running_mean", &self.running_mean), ("running_var", &self.running_var)] {
             let name = format!("{}.{what}", self.prefix);
             let p = host
-                .list
                 .iter_mut()
                 .find(|p| p.name == name)
                 .with_context(|| format!("no tensor {name} to write back"))?;

@@ -43,7 +43,7 @@ pub fn inspect(data: &FeatureSet, seed: u64) -> Inspection {
         let (logits, tape) = model.forward_train(&x[..rows_used * d], rows_used, &mut rng);
         let (loss, dlogits) = cross_entropy(&logits, &y[..rows_used], classes);
         model.backward(&tape, &dlogits);
-        (loss, model.params.list[0].grad.clone(), softmax(&logits, classes))
+        (loss, model.params[0].grad.clone(), softmax(&logits, classes))
     };
     let (loss_1, grad_1, p1) = loss_and_grad(1);
     let (loss_4, grad_4, p4) = loss_and_grad(n);

@@ -264,12 +264,11 @@ mod tests {
         assert!((a - b).abs() < 1e-4 * a, "valid loss {a} vs {b}");
         let (wa, wb) = (cpu.params().unwrap().clone(), dev.params().unwrap().clone());
         let moved = wa
-            .list
             .iter()
-            .zip(&initial.list)
+            .zip(initial.iter())
             .any(|(p, q)| p.value.iter().zip(&q.value).any(|(x, y)| (x - y).abs() > 1e-3));
         assert!(moved, "training left the weights where they started");
-        for (p, q) in wa.list.iter().zip(&wb.list) {
+        for (p, q) in wa.iter().zip(wb.iter()) {
             assert_eq!(p.name, q.name);
             for (x, y) in p.value.iter().zip(&q.value) {
                 assert!((x - y).abs() < 1e-4, "{}: {x} vs {y}", p.name);

@@ -90,7 +90,6 @@ pub fn model_from(file: &mut TensorFile, config: &LmRunConfig) -> Result<Languag
 /// Writes the weights (PyTorch names) with `meta` atomically.
 pub fn save_weights(path: &Path, params: &Params, meta: serde_json::Value) -> Result<()> {
     let tensors: Vec<(String, Vec<usize>, &[f32])> = params
-        .list
         .iter()
         .map(|p| (p.name.clone(), p.shape.clone(), p.value.as_slice()))
         .collect();

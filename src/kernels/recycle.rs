@@ -1,10 +1,11 @@
-//! Large `f32` buffers handed back after a training step and handed out again in the next, for
-//! outputs that are written in full. A fresh `vec![0.0; n]` of the language model's sizes is
-//! zero-filled by the allocator on every step although the product that fills it writes every
-//! value: the step's 28 MB of logits alone took 2.6 ms of a 0.36 s `bench lstm` step.
+//! Large `f32` buffers handed back after use and handed out again, for outputs that are written
+//! in full: a training step's (the language model's 28 MB of logits took 2.6 ms of a 0.36 s
+//! `bench lstm` step to zero-fill, although the product that fills them writes every value)
+//! and a LUKE forward's, whose every layer asks for blocks of the same sizes (a fresh zeroed
+//! block of up to 13 MB at LUKE-base batch 8 was 2.5% of the forward in `perf`).
 //!
-//! The pool is per thread (the training loop's); a buffer recycled on another thread simply
-//! serves that one.
+//! The pool is per thread (the training loop's, the forward's); a buffer recycled on another
+//! thread simply serves that one.
 
 use std::cell::RefCell;
 

@@ -12,13 +12,13 @@
 //! (sequence, head) on strided views of those blocks.
 
 use super::batch::Batch;
-use super::buffers::Buffers;
 use super::config::LukeConfig;
 use super::layers::{Dense, DenseWeights, LayerNorm};
 use super::weights::Weights;
 use super::word_entity::WordEntityScores;
 use crate::kernels::fastmath;
 use crate::kernels::matmul::{matmul_view, View};
+use crate::kernels::recycle::{overwritable, recycle};
 use anyhow::Result;
 use rayon::prelude::*;
 
@@ -125,22 +125,23 @@ impl SelfAttention {
     }
 
     /// The stacked block `[B·W + B·N, H]` → attention output after the residual LayerNorm, same
-    /// shape; its blocks come from `buffers` and the intermediate ones go back there.
-    pub fn forward(&self, hidden: &[f32], batch: &Batch, buffers: &mut Buffers) -> Vec<f32> {
+    /// shape; its blocks come from the buffer pool (`kernels::recycle`) and the intermediate
+    /// ones go back there.
+    pub fn forward(&self, hidden: &[f32], batch: &Batch) -> Vec<f32> {
         let (bsz, nw, ne) = (batch.size, batch.words, batch.entities);
         let h = self.heads * self.head_size;
         let (wrows, rows) = (bsz * nw, bsz * (nw + ne));
         let (shared_block, word_q_block, entity_q_block) = match &self.projections {
-            Projections::Plain(qkv) => (qkv.forward_in(hidden, rows, buffers), None, None), // [R, 3H]
+            Projections::Plain(qkv) => (qkv.forward(hidden, rows), None, None), // [R, 3H]
             Projections::EntityAware {
                 shared,
                 words,
                 entities,
                 ..
             } => (
-                shared.forward_in(hidden, rows, buffers),                     // [R, 2H]
-                Some(words.forward_in(&hidden[..wrows * h], wrows, buffers)), // [B·W, H]
-                Some(entities.forward_in(&hidden[wrows * h..], rows - wrows, buffers)), // [B·N, 2H]
+                shared.forward(hidden, rows),                               // [R, 2H]
+                Some(words.forward(&hidden[..wrows * h], wrows)),           // [B·W, H]
+                Some(entities.forward(&hidden[wrows * h..], rows - wrows)), // [B·N, 2H]
             ),
         };
         let shared = Projected {
@@ -176,7 +177,7 @@ impl SelfAttention {
             .collect();
         let d = self.head_size;
         // Every (row, head) slice is written below.
-        let mut context = buffers.take(rows * h);
+        let mut context = overwritable(rows * h);
         for (task, ctx) in contexts.iter().enumerate() {
             let (b, head) = (task / self.heads, task % self.heads);
             for (r, row) in ctx.chunks_exact(d).enumerate() {
@@ -184,14 +185,14 @@ impl SelfAttention {
                 context[at * h + head * d..][..d].copy_from_slice(row);
             }
         }
-        let mut out = self.output.forward_in(&context, rows, buffers);
+        let mut out = self.output.forward(&context, rows);
         super::layers::add_into(&mut out, hidden);
         self.norm.forward(&mut out);
-        buffers.give(context);
+        recycle(context);
         for block in [word_q_block, entity_q_block].into_iter().flatten() {
-            buffers.give(block);
+            recycle(block);
         }
-        buffers.give(shared_block);
+        recycle(shared_block);
         out
     }
 

@@ -1,11 +1,11 @@
 //! The row-wise pieces of a transformer layer on `[rows, features]` f32 blocks: dense
 //! projections with PyTorch's `[out, in]` weights, LayerNorm, and the activations.
 
-use super::buffers::Buffers;
 use super::config::Activation;
 use super::weights::Weights;
 use crate::kernels::fastmath::{self, widest_vectors};
 use crate::kernels::matmul::{FixedB, Layout};
+use crate::kernels::recycle::overwritable;
 use anyhow::Result;
 use rayon::prelude::*;
 
@@ -79,14 +79,10 @@ impl Dense {
         Ok(DenseWeights::load(w, prefix, inputs, outputs, bias)?.pack())
     }
 
-    /// x `[rows, in]` → `[rows, out]`.
+    /// x `[rows, in]` → `[rows, out]`, into a block from the buffer pool (`kernels::recycle`;
+    /// every value of it is written).
     pub fn forward(&self, x: &[f32], rows: usize) -> Vec<f32> {
-        self.forward_in(x, rows, &mut Buffers::default())
-    }
-
-    /// [`Dense::forward`] into a block from `buffers` (every value of it is written).
-    pub fn forward_in(&self, x: &[f32], rows: usize, buffers: &mut Buffers) -> Vec<f32> {
-        let mut y = buffers.take(rows * self.outputs);
+        let mut y = overwritable(rows * self.outputs);
         self.weight.affine(&mut y, x, rows, self.bias.as_deref());
         y
     }

@@ -7,7 +7,6 @@
 
 pub mod attention;
 pub mod batch;
-pub mod buffers;
 pub mod config;
 pub mod embeddings;
 pub mod fairseq_words;

@@ -3,11 +3,11 @@
 
 use super::attention::SelfAttention;
 use super::batch::Batch;
-use super::buffers::Buffers;
 use super::config::LukeConfig;
 use super::embeddings::{EntityEmbeddings, WordEmbeddings};
 use super::layers::{activate, add_into, Dense, LayerNorm};
 use super::weights::Weights;
+use crate::kernels::recycle::recycle;
 use anyhow::Result;
 
 /// Attention followed by the feed-forward block, applied to word and entity rows alike.
@@ -31,15 +31,15 @@ impl Layer {
     }
 
     /// `x` `[rows, H]` → the layer's output, same shape; `x` and the intermediate block go back
-    /// to `buffers`.
-    fn feed_forward(&self, x: Vec<f32>, rows: usize, c: &LukeConfig, buffers: &mut Buffers) -> Vec<f32> {
-        let mut mid = self.intermediate.forward_in(&x, rows, buffers); // [rows, I]
+    /// to the buffer pool.
+    fn feed_forward(&self, x: Vec<f32>, rows: usize, c: &LukeConfig) -> Vec<f32> {
+        let mut mid = self.intermediate.forward(&x, rows); // [rows, I]
         activate(&mut mid, c.activation);
-        let mut out = self.output.forward_in(&mid, rows, buffers); // [rows, H]
+        let mut out = self.output.forward(&mid, rows); // [rows, H]
         add_into(&mut out, &x);
         self.norm.forward(&mut out);
-        buffers.give(mid);
-        buffers.give(x);
+        recycle(mid);
+        recycle(x);
         out
     }
 }
@@ -102,12 +102,11 @@ impl LukeModel {
             hidden.extend(self.entities.forward(batch)?);
         }
         let rows = hidden.len() / c.hidden_size;
-        let mut buffers = Buffers::default();
         for layer in &self.layers[..layers] {
             keep(&hidden);
-            let attended = layer.attention.forward(&hidden, batch, &mut buffers);
-            let next = layer.feed_forward(attended, rows, c, &mut buffers);
-            buffers.give(std::mem::replace(&mut hidden, next));
+            let attended = layer.attention.forward(&hidden, batch);
+            let next = layer.feed_forward(attended, rows, c);
+            recycle(std::mem::replace(&mut hidden, next));
         }
         Ok(hidden)
     }

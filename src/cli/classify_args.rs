@@ -80,7 +80,7 @@ pub enum EarlyStopKind {
 /// Data and feature options shared by the classify commands.
 #[derive(Debug, Clone, Args)]
 pub struct DataArgs {
-    /// Dataset name (r8, r52, 20ng), a prepared directory (train.tsv, valid.tsv, test.tsv), or a
+    /// Dataset name (r8, r52, 20ng, rotten-tomatoes), a prepared directory (train.tsv, valid.tsv, test.tsv), or a
     /// `label<TAB>text` file.
     #[arg(long, default_value = "r8")]
     pub data: String,

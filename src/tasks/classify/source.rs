@@ -39,12 +39,16 @@ pub fn locate(data: &str) -> Result<(PathBuf, Option<PathBuf>, Option<PathBuf>)>
     if path.is_file() {
         return Ok((path.to_path_buf(), None, None));
     }
+    if data == "rotten-tomatoes" {
+        let dir = crate::tasks::datasets::ensure(data)?;
+        return Ok((dir.join(crate::data::rotten_tomatoes::FILE), None, None));
+    }
     let stem = match data {
         "r8" => "reuters-r8",
         "r52" => "reuters-r52",
         "20ng" => "20newsgroups",
         _ if data.contains('/') || data.contains('.') => bail!("{data}: no such file or directory"),
-        _ => bail!("`{data}` is not a file, a directory or a classification dataset (r8, r52, 20ng)"),
+        _ => bail!("`{data}` is not a file, a directory or a classification dataset (r8, r52, 20ng, rotten-tomatoes)"),
     };
     let dir = crate::tasks::datasets::ensure(data)?;
     Ok((

@@ -40,6 +40,8 @@ fn main() -> Result<()> {
         patience: None,
         valid_fraction: 0.05,
         seed: 0,
+        corpus: None,
+        from: None,
     };
     let done = pretrain::run(
         &PretrainJob {

@@ -306,3 +306,97 @@ fn bad_input_gets_clear_errors() {
     );
     assert!(!out.exists(), "a refused run writes nothing");
 }
+
+/// ULMFiT's three stages: a language model on general-domain text with the task's vocabulary,
+/// a second run continuing from it on the task's texts, then the classifier from that.
+#[test]
+fn a_general_corpus_then_the_task_then_the_classifier() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_texts(dir.path(), 200);
+    let corpus = dir.path().join("general.txt");
+    let lines: Vec<String> = (0..120)
+        .map(|i| {
+            format!(
+                "the film and the plot was {} very",
+                ["a", "movie", "good", "bad"][i % 4]
+            )
+        })
+        .collect();
+    std::fs::write(&corpus, lines.join("\n") + "\n").unwrap();
+    let (general, task, clf) = (
+        dir.path().join("lm-general"),
+        dir.path().join("lm-task"),
+        dir.path().join("clf"),
+    );
+    let stage = |extra: &[&str], out: &Path| {
+        let mut args = vec![
+            "finetune",
+            "pretrain",
+            "--data",
+            data.to_str().unwrap(),
+            "--epochs",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--out", out.to_str().unwrap()]);
+        ok_owned(&with(&args))
+    };
+    let first = stage(&["--corpus", corpus.to_str().unwrap()], &general);
+    assert!(first.contains("general.txt"), "{first}");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(general.join("config.json")).unwrap()).unwrap();
+    assert!(config["corpus"].as_str().unwrap().ends_with("general.txt"), "{config}");
+    assert_eq!(
+        std::fs::read(general.join("vocab.json")).unwrap(),
+        {
+            let own = dir.path().join("lm-own");
+            stage(&[], &own);
+            std::fs::read(own.join("vocab.json")).unwrap()
+        },
+        "the vocabulary is the task's"
+    );
+    let second = stage(&["--from", general.to_str().unwrap()], &task);
+    assert!(second.contains("starting from"), "{second}");
+    ok_owned(&with(&[
+        "finetune",
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--from",
+        task.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--out",
+        clf.to_str().unwrap(),
+    ]));
+
+    let other_dir = dir.path().join("other");
+    std::fs::create_dir_all(&other_dir).unwrap();
+    let other = write_texts(&other_dir, 50);
+    fails(
+        &[
+            "finetune",
+            "pretrain",
+            "--data",
+            other.to_str().unwrap(),
+            "--from",
+            general.to_str().unwrap(),
+            "--out",
+            dir.path().join("x").to_str().unwrap(),
+        ],
+        &["lm-general", "its vocabulary is that of"],
+    );
+    fails(
+        &[
+            "finetune",
+            "pretrain",
+            "--data",
+            data.to_str().unwrap(),
+            "--corpus",
+            "no-such-corpus",
+            "--out",
+            dir.path().join("y").to_str().unwrap(),
+        ],
+        &["--corpus no-such-corpus", "not `ptb`"],
+    );
+}

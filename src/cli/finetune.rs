@@ -73,6 +73,15 @@ pub struct PretrainArgs {
     /// Dropout on the LSTM's input and output (the article's 0.3).
     #[arg(long, default_value_t = 0.3)]
     pub dropout: f32,
+    /// Learn from general-domain text instead of the task's texts (ULMFiT's first stage): `ptb`
+    /// (fetched on first use), a text file or a folder of .txt files, one text per line. The
+    /// vocabulary is still --data's.
+    #[arg(long)]
+    pub corpus: Option<String>,
+    /// A `finetune pretrain` run to continue from (its weights, vocabulary and sizes): after a
+    /// --corpus run, this trains on the task's texts (ULMFiT's second stage).
+    #[arg(long)]
+    pub from: Option<PathBuf>,
     /// Run directory.
     #[arg(long)]
     pub out: PathBuf,
@@ -209,6 +218,8 @@ impl CompareArgs {
             text: self.text.clone(),
             epochs: self.pretrain_epochs,
             dropout: 0.3,
+            corpus: None,
+            from: None,
             out: self.out.clone(),
             run: self.run.clone(),
         };
@@ -287,11 +298,22 @@ impl PretrainArgs {
             patience: t.patience,
             valid_fraction: 0.05,
             seed: t.seed,
+            // `ptb` is the dataset even where a folder of that name is at hand
+            corpus: self.corpus.as_deref().map(|c| match c {
+                "ptb" => c.to_string(),
+                _ => path_or_name(c),
+            }),
+            from: self.from.as_deref().map(absolute),
         }
     }
 
     pub fn job(&self, typed: &[String]) -> Result<PretrainJob> {
-        let more = [("epochs", &["epochs"][..]), ("dropout", &["dropout"])];
+        let more = [
+            ("epochs", &["epochs"][..]),
+            ("dropout", &["dropout"]),
+            ("corpus", &["corpus"]),
+            ("from", &["from"]),
+        ];
         Ok(PretrainJob {
             config: config(&self.run, &self.out, typed, &more, || self.resolve())?,
             out: self.out.clone(),

@@ -253,7 +253,17 @@ mod tests {
                 assert!(m.sha256.chars().all(|c| c.is_ascii_hexdigit()));
             }
         }
-        for name in ["ptb", "r8", "r52", "20ng", "trec", "glove-100d", "sentiment", "rotten-tomatoes", "minilm"] {
+        for name in [
+            "ptb",
+            "r8",
+            "r52",
+            "20ng",
+            "trec",
+            "glove-100d",
+            "sentiment",
+            "rotten-tomatoes",
+            "minilm",
+        ] {
             assert!(find(name).is_ok(), "{name}");
         }
         assert!(find("imdb").unwrap_err().to_string().contains("r8"));

@@ -4,15 +4,21 @@
 //! Adam. It runs through the backend LM ([`crate::models::lm::LstmLm`], one layer) and the
 //! shared epoch loop, keeping the best epoch by valid perplexity; its `encoder.*` and `rnn.*`
 //! weights start the classifier of `finetune train --from`.
+//!
+//! ULMFiT's three stages: `--corpus` pre-trains on general-domain text (PTB, or any text file)
+//! with the task's vocabulary, a second run `--from` it continues on the task's own texts, and
+//! `finetune train --from` that one trains the classifier.
 
 use super::batches::{bucketed, in_order};
 use super::data::{self, Text};
 use super::steps;
 use crate::compute::cpu::Cpu;
 use crate::data::keras_vocab::KerasVocab;
+use crate::data::labeled::Example;
 use crate::data::split;
 use crate::models::cpu_lm::{LanguageModel, LmConfig};
 use crate::models::lm::LstmLm;
+use crate::nn::weights::Part;
 use crate::report::run_dir::{Existing, RunDir};
 use crate::tasks::device_checkpoint;
 use crate::train::checkpoint::TensorFile;
@@ -46,6 +52,14 @@ pub struct PretrainConfig {
     /// The share of the texts held out for valid perplexity.
     pub valid_fraction: f64,
     pub seed: u64,
+    /// General-domain text the model learns from instead of the task's texts: `ptb`, a text file
+    /// or a folder of `.txt` files, one text per line. The vocabulary is still the task's
+    /// (`data`), so a run `--from` this one can continue on the task's texts.
+    #[serde(default)]
+    pub corpus: Option<String>,
+    /// A pre-training run whose weights start this one (its vocabulary and sizes with them).
+    #[serde(default)]
+    pub from: Option<PathBuf>,
 }
 
 impl PretrainConfig {
@@ -68,6 +82,27 @@ impl PretrainConfig {
         Ok(())
     }
 
+    /// These options with the vocabulary options and sizes of `from`, the run they continue;
+    /// both must read the same task data, whose vocabulary they share.
+    pub fn continuing(&self, from: &PretrainedRun) -> Result<Self> {
+        if from.config.data != self.data {
+            bail!(
+                "{}: its vocabulary is that of `{}`, not of `{}`",
+                from.dir.display(),
+                from.config.data,
+                self.data
+            );
+        }
+        Ok(Self {
+            num_words: from.config.num_words,
+            oov: from.config.oov,
+            max_len: from.config.max_len,
+            embed: from.config.embed,
+            hidden: from.config.hidden,
+            ..self.clone()
+        })
+    }
+
     pub fn model(&self, vocab: usize) -> LmConfig {
         LmConfig {
             vocab,
@@ -87,6 +122,81 @@ pub struct PretrainJob {
     pub config: Option<PretrainConfig>,
     pub out: PathBuf,
     pub existing: Existing,
+}
+
+/// A finished `finetune pretrain` run, as `--from` reads it: its options, vocabulary and best
+/// weights.
+pub struct PretrainedRun {
+    pub dir: PathBuf,
+    pub config: PretrainConfig,
+    pub vocab: KerasVocab,
+    pub best: PathBuf,
+}
+
+impl PretrainedRun {
+    pub fn open(dir: &Path) -> Result<Self> {
+        if dir.join("corpus.json").exists() {
+            bail!(
+                "{}: an `lm train` run; --from takes a `finetune pretrain` run, whose vocabulary is the task's",
+                dir.display()
+            );
+        }
+        let config: PretrainConfig = crate::data::json::read_json(&dir.join("config.json"))
+            .with_context(|| format!("{}: not a `finetune pretrain` run", dir.display()))?;
+        let vocab: KerasVocab = crate::data::json::read_json(&dir.join("vocab.json"))?;
+        let best = dir.join("checkpoints").join("best.safetensors");
+        if !best.exists() {
+            bail!("{}: the pre-training run has no finished epoch", best.display());
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            config,
+            vocab,
+            best,
+        })
+    }
+}
+
+/// The lines of a general-domain corpus as texts (labelled with `label`, which the language
+/// model never reads): `ptb` (its train and valid splits), a text file, or every `.txt` file of
+/// a folder in name order.
+fn corpus_texts(corpus: &str, label: &str) -> Result<Vec<Text>> {
+    let path = Path::new(corpus);
+    let files: Vec<PathBuf> = if corpus == "ptb" {
+        let dir = crate::tasks::datasets::ensure("ptb")?;
+        vec![dir.join("ptb.train.txt"), dir.join("ptb.valid.txt")]
+    } else if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            bail!("--corpus {}: no .txt file in the folder", path.display());
+        }
+        files
+    } else if path.is_file() {
+        vec![path.to_path_buf()]
+    } else {
+        bail!("--corpus {corpus}: not `ptb`, a text file or a folder of .txt files");
+    };
+    let mut texts = Vec::new();
+    for file in files {
+        let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+        for item in crate::data::lines::text_lines(&bytes, &file) {
+            let (line, text) = item?;
+            texts.push(Text {
+                example: Example {
+                    label: label.to_string(),
+                    text: text.to_string(),
+                    line,
+                },
+                file: file.clone(),
+            });
+        }
+    }
+    Ok(texts)
 }
 
 /// One epoch's line in `metrics.jsonl`.
@@ -208,25 +318,43 @@ pub fn run(job: &PretrainJob, log: &mut dyn FnMut(&str)) -> Result<Pretrained> {
         cfg.check()?;
     }
     RunDir::check(&job.out, job.existing)?;
+    // the options typed, with the sizes of the run they continue
+    let typed = match &job.config {
+        Some(cfg) => Some(match &cfg.from {
+            Some(dir) => cfg.continuing(&PretrainedRun::open(dir)?)?,
+            None => cfg.clone(),
+        }),
+        None => None,
+    };
     let (cfg, resume) = match job.existing {
         Existing::Resume => {
             let saved: PretrainConfig = crate::data::json::read_json(&job.out.join("config.json"))?;
-            if let Some(cfg) = &job.config {
+            if let Some(cfg) = &typed {
                 same_options(&job.out, &saved, cfg, "")?;
             }
             let last = job.out.join("checkpoints").join("last.safetensors");
             (saved, Some(ResumePoint::read(&last)?))
         }
-        _ => (job.config.clone().context("a new run needs its options")?, None),
+        _ => (typed.context("a new run needs its options")?, None),
     };
     let cfg = &cfg;
+    let from = cfg.from.as_deref().map(PretrainedRun::open).transpose()?;
     let task = data::load(&cfg.data)?;
-    let vocab = KerasVocab::fit(
-        task.pool.iter().map(|t| t.example.text.as_str()),
-        cfg.num_words,
-        cfg.oov,
-    )?;
-    let texts = lm_texts(&task.pool, &vocab, &task.labels, cfg.max_len)?;
+    let vocab = match &from {
+        Some(f) => f.vocab.clone(),
+        None => KerasVocab::fit(
+            task.pool.iter().map(|t| t.example.text.as_str()),
+            cfg.num_words,
+            cfg.oov,
+        )?,
+    };
+    let corpus = cfg
+        .corpus
+        .as_deref()
+        .map(|c| corpus_texts(c, &task.labels[0]))
+        .transpose()?;
+    let source = corpus.as_deref().unwrap_or(&task.pool);
+    let texts = lm_texts(source, &vocab, &task.labels, cfg.max_len)?;
     // one class: a seeded shuffle cut at the fraction
     let one_class = vec![0u8; texts.len()];
     let (valid_idx, train_idx) = split::stratified(&one_class, cfg.valid_fraction, cfg.seed);
@@ -239,7 +367,14 @@ pub fn run(job: &PretrainJob, log: &mut dyn FnMut(&str)) -> Result<Pretrained> {
             texts.len()
         );
     }
-    let host = LanguageModel::new(cfg.model(vocab.size()), cfg.seed)?;
+    let mut host = LanguageModel::new(cfg.model(vocab.size()), cfg.seed)?;
+    if let Some(f) = &from {
+        let part = Part::Prefixes(["encoder.", "rnn.", "decoder."].map(String::from).to_vec());
+        TensorFile::read(&f.best)?
+            .weights()
+            .load_into(&mut host.params, &part)
+            .with_context(|| format!("starting from {}", f.best.display()))?;
+    }
     let model = LstmLm::new(&Cpu, &host)?;
     let run = RunDir::create(&job.out, job.existing)?;
     if resume.is_none() {
@@ -247,11 +382,15 @@ pub fn run(job: &PretrainJob, log: &mut dyn FnMut(&str)) -> Result<Pretrained> {
         run.write_json("vocab.json", &vocab)?;
     }
     log(&format!(
-        "pre-training on {} texts ({} held out), vocabulary {}; model: {}",
+        "pre-training on {} texts of {} ({} held out), vocabulary {} (of {}); model: {}{}",
         train.len(),
+        cfg.corpus.as_deref().unwrap_or(&cfg.data),
         valid.len(),
         vocab.size(),
-        host.cfg
+        cfg.data,
+        host.cfg,
+        from.as_ref()
+            .map_or(String::new(), |f| format!(", starting from {}", f.dir.display()))
     ));
     let mut exp = Pretraining {
         model,

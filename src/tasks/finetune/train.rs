@@ -8,7 +8,7 @@
 
 use super::batches::{bucketed, in_order};
 use super::data::{self, Encoded};
-use super::pretrain::PretrainConfig;
+use super::pretrain::PretrainedRun;
 use super::steps;
 use crate::compute::cpu::Cpu;
 use crate::compute::Backend;
@@ -250,35 +250,13 @@ impl Experiment for Finetuning<'_> {
     }
 }
 
-/// The pre-trained run behind `--from`: its options, vocabulary and best weights.
-struct From {
-    config: PretrainConfig,
-    vocab: KerasVocab,
-    best: PathBuf,
-}
-
-fn open_from(dir: &Path) -> Result<From> {
-    let config_path = dir.join("config.json");
-    let vocab_path = dir.join("vocab.json");
-    if dir.join("corpus.json").exists() {
-        bail!(
-            "{}: an `lm train` run; --from takes a `finetune pretrain` run, whose vocabulary is the task's",
-            dir.display()
-        );
-    }
-    let config: PretrainConfig = crate::data::json::read_json(&config_path)
-        .with_context(|| format!("{}: not a `finetune pretrain` run", dir.display()))?;
-    let vocab: KerasVocab = crate::data::json::read_json(&vocab_path)?;
-    let best = dir.join("checkpoints").join("best.safetensors");
-    if !best.exists() {
-        bail!("{}: the pre-training run has no finished epoch", best.display());
-    }
-    Ok(From { config, vocab, best })
-}
-
 /// The run's options with a pre-trained run's sizes laid over them, and its vocabulary (or
 /// one fitted on the pool).
-fn resolve(cfg: &FinetuneConfig, from: Option<&From>, pool: &[data::Text]) -> Result<(FinetuneConfig, KerasVocab)> {
+fn resolve(
+    cfg: &FinetuneConfig,
+    from: Option<&PretrainedRun>,
+    pool: &[data::Text],
+) -> Result<(FinetuneConfig, KerasVocab)> {
     let mut cfg = cfg.clone();
     match from {
         Some(f) => {
@@ -310,7 +288,7 @@ pub fn run(job: &FinetuneJob, log: &mut dyn FnMut(&str)) -> Result<Finetuned> {
         cfg.check()?;
     }
     let (typed, saved) = epochs::run_options(job.config.as_ref(), &job.out, job.existing)?;
-    let from = typed.from.as_deref().map(open_from).transpose()?;
+    let from = typed.from.as_deref().map(PretrainedRun::open).transpose()?;
     let task = data::load(&typed.data)?;
     let (cfg, vocab) = resolve(&typed, from.as_ref(), &task.pool)?;
     let resume = epochs::resume_point(&job.out, saved.as_ref(), &cfg)?;

@@ -35,6 +35,14 @@ impl Backend for Cpu {
         Ok(vec![0.0; len])
     }
 
+    fn scratch(&self, len: usize) -> Result<Vec<f32>> {
+        Ok(crate::kernels::recycle::overwritable(len))
+    }
+
+    fn release(&self, buf: Vec<f32>) {
+        crate::kernels::recycle::recycle(buf)
+    }
+
     fn upload(&self, values: &[f32]) -> Result<Vec<f32>> {
         Ok(values.to_vec())
     }

@@ -92,6 +92,12 @@ pub trait Backend {
     // --- memory -------------------------------------------------------------------------
 
     fn zeros(&self, len: usize) -> Result<Self::Buf>;
+    /// A buffer whose values are unspecified, for an output that is written in full before it
+    /// is read; with [`Backend::release`], large per-step buffers are reused instead of being
+    /// allocated (and on the CPU page-faulted and zeroed) again every step.
+    fn scratch(&self, len: usize) -> Result<Self::Buf>;
+    /// Hands a buffer back for a later [`Backend::scratch`].
+    fn release(&self, buf: Self::Buf);
     fn upload(&self, values: &[f32]) -> Result<Self::Buf>;
     fn upload_ids(&self, ids: &[u32]) -> Result<Self::Ids>;
     /// Waits for the queued work and copies the values back.

@@ -154,6 +154,14 @@ struct CnnTape<B: Backend> {
     fc2_in: B::Buf,
 }
 
+impl<B: Backend> CnnTape<B> {
+    /// Hands the convolutions' patches back for the next step's.
+    fn release(self, be: &B) {
+        self.conv1.release(be);
+        self.conv2.release(be);
+    }
+}
+
 impl<B: Backend> QaHead<B> {
     /// Fresh weights under PyTorch's names with torch's default inits, drawn from `seed`.
     pub fn init(cfg: &HeadConfig, seed: u64) -> Result<Params> {
@@ -245,7 +253,11 @@ impl<B: Backend> QaHead<B> {
 
     /// Evaluation logits `[N, options]` of features `x` `[N, C·H]` (running statistics).
     pub fn logits(&mut self, be: &B, x: &B::Buf, n: usize) -> Result<B::Buf> {
-        Ok(self.forward(be, x, n, false)?.0)
+        let (logits, tape) = self.forward(be, x, n, false)?;
+        if let Tape::Cnn(tape) = tape {
+            tape.release(be);
+        }
+        Ok(logits)
     }
 
     /// Evaluation: the batch's mean cross-entropy (one value) and its logits `[N, options]`.
@@ -275,7 +287,10 @@ impl<B: Backend> QaHead<B> {
                 be.relu_backward(&mut d_hidden, &hidden)?;
                 fc1.weight_grads(be, grads, x, &d_hidden, rows)?;
             }
-            (Net::Cnn(cnn), Tape::Cnn(tape)) => cnn.backward(be, grads, &tape, &d_logits, n)?,
+            (Net::Cnn(cnn), Tape::Cnn(tape)) => {
+                cnn.backward(be, grads, &tape, &d_logits, n)?;
+                tape.release(be);
+            }
             _ => unreachable!("each net makes its own tape"),
         }
         Ok((loss, logits))

@@ -233,6 +233,16 @@ impl Backend for Cuda {
         self.stream.alloc_zeros(len).map_err(err("allocation"))
     }
 
+    fn scratch(&self, len: usize) -> Result<CudaSlice<f32>> {
+        // SAFETY: the caller writes every value before reading it (the trait's contract); the
+        // stream-ordered allocator makes a fresh allocation as cheap as a reused one.
+        unsafe { self.stream.alloc(len) }.map_err(err("allocation"))
+    }
+
+    fn release(&self, buf: CudaSlice<f32>) {
+        drop(buf)
+    }
+
     fn upload(&self, values: &[f32]) -> Result<CudaSlice<f32>> {
         self.stream.clone_htod(values).map_err(err("copy to device"))
     }

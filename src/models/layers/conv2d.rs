@@ -44,6 +44,14 @@ pub struct Conv2dTape<B: Backend> {
     grid: Grid,
 }
 
+impl<B: Backend> Conv2dTape<B> {
+    /// Hands the patches (the second conv's are 64 MB at the article's batch of 100) back to
+    /// the backend for the next step's.
+    pub fn release(self, be: &B) {
+        be.release(self.patches);
+    }
+}
+
 impl<B: Backend> Conv2d<B> {
     /// Adds `{prefix}.weight` `[Cout, Cin, k, k]` and `{prefix}.bias` with PyTorch's default init.
     pub fn init(host: &mut Params, prefix: &str, inputs: usize, outputs: usize, kernel: usize, rng: &mut impl Rng) {
@@ -122,7 +130,7 @@ impl<B: Backend> Conv2d<B> {
             }
         }
         let sources = be.upload_ids(&sources)?;
-        let mut patches = be.zeros(o.pixels() * patch)?; // [N·OH·OW, k·k·Cin]
+        let mut patches = be.scratch(o.pixels() * patch)?; // [N·OH·OW, k·k·Cin], every row gathered
         be.gather_rows(&mut patches, x, &sources, self.inputs)?;
         let mut weight = be.zeros(self.outputs * patch)?; // [Cout, k·k·Cin]
         be.gather_rows(&mut weight, &values[self.weight], &self.permutation, 1)?;
@@ -181,7 +189,7 @@ impl<B: Backend> Conv2d<B> {
             self.output_grid(tape.grid).pixels(),
         );
         // d_patches[P, k·k·Cin] = dy[P, Cout] · weight[Cout, k·k·Cin], added back to their pixels
-        let mut d_patches = be.zeros(pixels * patch)?;
+        let mut d_patches = be.scratch(pixels * patch)?; // written in full by the product
         be.gemm(
             &mut d_patches,
             dy,
@@ -195,6 +203,7 @@ impl<B: Backend> Conv2d<B> {
         )?;
         let mut dx = be.zeros(tape.grid.pixels() * self.inputs)?;
         be.scatter_add_rows(&mut dx, &d_patches, &tape.sources, self.inputs)?;
+        be.release(d_patches);
         Ok(dx)
     }
 }

@@ -196,15 +196,10 @@ where
                 }
                 if let Some((x, name)) = &panel.marker {
                     let grey = RGBColor(90, 90, 90);
-                    let dashes = (0..40).map(|i| {
-                        let (a, b) = (
-                            y0 + (y1 - y0) * i as f64 / 40.0,
-                            y0 + (y1 - y0) * (i as f64 + 0.5) / 40.0,
-                        );
-                        PathElement::new(vec![(*x, a), (*x, b)], grey.stroke_width(1))
-                    });
+                    // dashes of 6 px with 4 px gaps
+                    let line = DashedLineSeries::new([(*x, y0), (*x, y1)], 6, 4, grey.stroke_width(1));
                     chart
-                        .draw_series(dashes)
+                        .draw_series(line)
                         .map_err(err)?
                         .label(name)
                         .legend(move |(x, y)| {

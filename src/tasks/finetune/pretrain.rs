@@ -85,14 +85,7 @@ impl PretrainConfig {
     /// These options with the vocabulary options and sizes of `from`, the run they continue;
     /// both must read the same task data, whose vocabulary they share.
     pub fn continuing(&self, from: &PretrainedRun) -> Result<Self> {
-        if from.config.data != self.data {
-            bail!(
-                "{}: its vocabulary is that of `{}`, not of `{}`",
-                from.dir.display(),
-                from.config.data,
-                self.data
-            );
-        }
+        from.check_data(&self.data)?;
         Ok(Self {
             num_words: from.config.num_words,
             oov: from.config.oov,
@@ -154,6 +147,19 @@ impl PretrainedRun {
             vocab,
             best,
         })
+    }
+
+    /// A run that starts from this one must read the same data: the vocabulary is that data's.
+    pub fn check_data(&self, data: &str) -> Result<()> {
+        if self.config.data != data {
+            bail!(
+                "{}: pre-trained on `{}`, not on `{data}`: its vocabulary is that of `{}`",
+                self.dir.display(),
+                self.config.data,
+                self.config.data
+            );
+        }
+        Ok(())
     }
 }
 

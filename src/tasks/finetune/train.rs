@@ -260,14 +260,7 @@ fn resolve(
     let mut cfg = cfg.clone();
     match from {
         Some(f) => {
-            if f.config.data != cfg.data {
-                bail!(
-                    "{}: pre-trained on `{}`, not on `{}`; its vocabulary is that data's",
-                    cfg.from.as_ref().map_or(String::new(), |p| p.display().to_string()),
-                    f.config.data,
-                    cfg.data
-                );
-            }
+            f.check_data(&cfg.data)?;
             cfg.embed = f.config.embed;
             cfg.hidden = f.config.hidden;
             cfg.num_words = f.config.num_words;

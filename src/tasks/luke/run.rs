@@ -88,9 +88,7 @@ pub fn run(job: &LukeJob) -> Result<()> {
             .collect(),
         None => vec![("--text".to_string(), args.example.clone())],
     };
-    if let Some(kind) = head.filter(|&k| k != HeadKind::MultipleChoice) {
-        check_labels(kind, multi_label, &examples)?;
-    }
+    check_labels(head, multi_label, &examples)?;
     let outcomes = if head == Some(HeadKind::MultipleChoice) {
         choose(&ckpt, &tok, &examples)?
     } else {
@@ -105,19 +103,24 @@ pub fn run(job: &LukeJob) -> Result<()> {
     output::print(&outcomes, &ckpt, style)
 }
 
-/// Gold labels are scored for one label per text (classify, classify-entity, classify-pair):
-/// not for `encode`, per-span labelling, or independent (multi-label) labels.
-fn check_labels(kind: HeadKind, multi_label: bool, examples: &[(String, Example)]) -> Result<()> {
+/// Gold labels are scored for one label per text (classify, classify-entity, classify-pair)
+/// and for `choose` (which checks them against its choices): not for `encode`, per-span
+/// labelling, or independent (multi-label) labels.
+fn check_labels(head: Option<HeadKind>, multi_label: bool, examples: &[(String, Example)]) -> Result<()> {
     let Some((place, _)) = examples.iter().find(|(_, ex)| ex.label.is_some()) else {
         return Ok(());
     };
-    if kind == HeadKind::EntitySpanClassification {
-        bail!("{place}: `luke classify-spans` labels every span, so one label per line cannot be scored");
+    match head {
+        None => bail!("{place}: `luke encode` predicts nothing, so it takes no label"),
+        Some(HeadKind::EntitySpanClassification) => {
+            bail!("{place}: `luke classify-spans` labels every span, so one label per line cannot be scored")
+        }
+        Some(HeadKind::MultipleChoice) => Ok(()),
+        Some(_) if multi_label => {
+            bail!("{place}: with independent labels (--multi-label) one gold label cannot be scored")
+        }
+        Some(_) => Ok(()),
     }
-    if multi_label {
-        bail!("{place}: with independent labels (--multi-label) one gold label cannot be scored");
-    }
-    Ok(())
 }
 
 /// A sentence pair, for the heads that read one (no entities, no markers).
@@ -149,9 +152,6 @@ fn encode_all(
         .map(|(place, ex)| {
             if !ex.choices.is_empty() {
                 bail!("{place}: choices are only for `luke choose`");
-            }
-            if encode && ex.label.is_some() {
-                bail!("{place}: `luke encode` predicts nothing, so it takes no label");
             }
             let task = if encode && ex.entities.is_some() {
                 Task::Plain

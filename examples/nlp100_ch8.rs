@@ -77,7 +77,7 @@ fn main() -> Result<()> {
         println!("{split}: {}", c.summary());
     }
 
-    let r = inspect::inspect(&set, 0);
+    let r = inspect::inspect(&set, 0)?;
     println!("\n71. y_hat_1 = softmax(x_1 W)\n{}", inspect::format_matrix(&r.y_hat_1));
     println!("Y_hat = softmax(X[1:4] W)\n{}", inspect::format_matrix(&r.y_hat));
     println!(

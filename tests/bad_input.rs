@@ -113,10 +113,29 @@ fn missing_data_and_bad_options() {
         &["`imdb` is not", "r8, r52, 20ng"],
     );
     let p = write_prepared(dir.path());
+    // this test binary has no `cuda` feature: refused before the run directory is made
     fails_owned(
         &train_on(&p, &v, &out, &["--device", "cuda"]),
-        &["--device cuda", "not implemented yet"],
+        &["--device cuda", "built without the `cuda` feature"],
     );
+    assert!(!out.exists(), "a refused device left {}", out.display());
+    let sweep = dir.path().join("sweep");
+    fails(
+        &[
+            "classify",
+            "sweep-batch",
+            "--data",
+            p.to_str().unwrap(),
+            "--vectors",
+            v.to_str().unwrap(),
+            "--device",
+            "cuda",
+            "--out",
+            sweep.to_str().unwrap(),
+        ],
+        &["--device cuda", "built without the `cuda` feature"],
+    );
+    assert!(!sweep.exists(), "a refused device left {}", sweep.display());
     fails_owned(
         &train_on(&p, &v, &out, &["--batch-size", "1"]),
         &["BatchNorm needs batches of at least 2"],

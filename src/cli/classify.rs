@@ -1,6 +1,7 @@
 //! `tsumugi classify …`: features, training, evaluation and prediction of word-vector classifiers.
 
 use super::classify_args::{DataArgs, ModelKind, TrainArgs};
+use super::flags::DeviceArg;
 use super::print_json;
 use anyhow::Result;
 use clap::Subcommand;
@@ -69,6 +70,9 @@ pub enum ClassifyCommand {
         /// Largest batch size (powers of two up to it).
         #[arg(long, default_value_t = 1024)]
         max_batch: usize,
+        /// Where to train: cpu, or cuda (a build with the `cuda` feature; problem 78).
+        #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+        device: DeviceArg,
         /// Directory for the table, the figure and the timings.
         #[arg(long, default_value = "runs/sweep-batch")]
         out: PathBuf,
@@ -94,7 +98,7 @@ pub fn run(cmd: ClassifyCommand, typed: &[String]) -> Result<()> {
         ClassifyCommand::Inspect { data, json } => {
             let splits = data.load_splits()?;
             let set = featurize::build(&splits, &data.vectors, data.tokenizer.into(), data.empty_policy.into())?;
-            let r = inspect::inspect(&set, data.seed);
+            let r = inspect::inspect(&set, data.seed)?;
             if json {
                 return print_json(&r);
             }
@@ -138,8 +142,8 @@ pub fn run(cmd: ClassifyCommand, typed: &[String]) -> Result<()> {
             );
         }
         ClassifyCommand::Eval { run, data, json } => {
-            let saved = predict::load_run(&run)?;
-            let (file, e) = eval::run(&saved, data.as_deref())?;
+            let mut saved = predict::load_run(&run)?;
+            let (file, e) = eval::run(&mut saved, data.as_deref())?;
             if json {
                 return print_json(&serde_json::json!({ "data": file, "evaluation": e }));
             }
@@ -160,12 +164,12 @@ pub fn run(cmd: ClassifyCommand, typed: &[String]) -> Result<()> {
             input,
             json,
         } => {
-            let saved = predict::load_run(&run)?;
+            let mut saved = predict::load_run(&run)?;
             let texts = match &input {
                 Some(path) => predict::read_texts(path)?,
                 None => texts,
             };
-            let predictions = predict::predict(&saved, &texts)?;
+            let predictions = predict::predict(&mut saved, &texts)?;
             if json && input.is_some() {
                 for p in &predictions {
                     println!("{}", serde_json::to_string(p)?);
@@ -186,9 +190,12 @@ pub fn run(cmd: ClassifyCommand, typed: &[String]) -> Result<()> {
             model,
             lr,
             max_batch,
+            device,
             out,
             json,
         } => {
+            let device = device.into();
+            tsumugi::compute::dispatch::check(device)?;
             let arch = match model {
                 ModelKind::Slp => Arch::Slp,
                 ModelKind::Mlp => Arch::Mlp {
@@ -202,6 +209,7 @@ pub fn run(cmd: ClassifyCommand, typed: &[String]) -> Result<()> {
             cfg.vectors = data.vectors.clone();
             cfg.tokenizer = data.tokenizer.into();
             cfg.seed = data.seed;
+            cfg.device = device;
             let splits = data.load_splits()?;
             let set = featurize::build(&splits, &data.vectors, data.tokenizer.into(), data.empty_policy.into())?;
             let min_batch = if cfg.arch != Arch::Slp { 2 } else { 1 };

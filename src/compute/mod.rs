@@ -17,12 +17,14 @@ pub mod cpu;
 pub mod cuda;
 pub mod cuda_report;
 pub mod devices;
+pub mod dispatch;
 pub mod mask;
 mod shapes;
 pub mod suite;
 
 pub use crate::kernels::adam::AdamStep;
 pub use crate::kernels::matmul::Layout;
+pub use crate::kernels::sgd::SgdStep;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
@@ -263,8 +265,20 @@ pub trait Backend {
     /// `w -= lr · scale · g`, then `g = 0`, where `scale` is `clip_grad_norm_`'s factor for
     /// the joint norm √`sum_sq[0]` and `max_norm`, or 1 without clipping.
     fn sgd(&self, w: &mut Self::Buf, g: &mut Self::Buf, lr: f32, clip: Option<(&Self::Buf, f32)>) -> Result<()>;
-    /// One AdamW step of `w` from `g` with the moments `m`, `v` (all one length), as
-    /// [`crate::kernels::adam::adamw`] computes it; then `g = 0`.
+    /// `torch.optim.SGD`'s step as [`crate::kernels::sgd`] computes it, on `g · s.grad_scale`
+    /// with weight decay; with `momentum` `Some((buffer, first))` the momentum buffer is set to
+    /// the step on the `first` call and carried after, with Nesterov's look-ahead when
+    /// `s.nesterov`; then `g = 0`. (The classifiers' optimizer; [`Backend::sgd`] is the
+    /// language model's, whose clipping factor never leaves the device.)
+    fn torch_sgd(
+        &self,
+        w: &mut Self::Buf,
+        g: &mut Self::Buf,
+        momentum: Option<(&mut Self::Buf, bool)>,
+        s: SgdStep,
+    ) -> Result<()>;
+    /// One AdamW step of `w` from `g · s.grad_scale` with the moments `m`, `v` (all one
+    /// length), as [`crate::kernels::adam::adamw`] computes it; then `g = 0`.
     fn adamw(
         &self,
         w: &mut Self::Buf,

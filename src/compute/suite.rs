@@ -4,7 +4,7 @@
 //! path. Tolerances are relative to the largest reference value: products and sums may group
 //! their additions differently on each device.
 
-use super::{mask, AdamStep, Backend, Layout, LstmShape, Tiling};
+use super::{mask, AdamStep, Backend, Layout, LstmShape, SgdStep, Tiling};
 use anyhow::Result;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -302,6 +302,54 @@ pub fn run<B: Backend>(be: &B) -> Result<Vec<OpCheck>> {
     checks.push(compare("sgd with clipping", &be.download(&wb)?, &want));
     checks.push(compare("sgd zeroes the gradient", &be.download(&gb)?, &vec![0.0; len]));
 
+    // torch.optim.SGD: weight decay and a clipping factor, then Nesterov momentum over two
+    // steps (the first sets the buffer), against torch's update in f64
+    let f = |x: f32| x as f64;
+    let (w, g, g2) = (
+        random(&mut rng, len, 1.0),
+        random(&mut rng, len, 1.0),
+        random(&mut rng, len, 1.0),
+    );
+    let plain = SgdStep {
+        lr: 0.5,
+        momentum: 0.0,
+        nesterov: false,
+        weight_decay: 0.1,
+        grad_scale: 0.75,
+    };
+    let (mut wb, mut gb) = (be.upload(&w)?, be.upload(&g)?);
+    be.torch_sgd(&mut wb, &mut gb, None, plain)?;
+    let want: Vec<f64> = (0..len)
+        .map(|i| f(w[i]) - 0.5 * (f(g[i]) * 0.75 + 0.1 * f(w[i])))
+        .collect();
+    checks.push(compare("torch sgd with weight decay", &be.download(&wb)?, &want));
+    checks.push(compare(
+        "torch sgd zeroes the gradient",
+        &be.download(&gb)?,
+        &vec![0.0; len],
+    ));
+    let nesterov = SgdStep {
+        momentum: 0.9,
+        nesterov: true,
+        ..plain
+    };
+    let (mut wb, mut gb, mut bb) = (be.upload(&w)?, be.upload(&g)?, be.zeros(len)?);
+    be.torch_sgd(&mut wb, &mut gb, Some((&mut bb, true)), nesterov)?;
+    let mut gb = be.upload(&g2)?;
+    be.torch_sgd(&mut wb, &mut gb, Some((&mut bb, false)), nesterov)?;
+    let (mut want_w, mut want_b) = (Vec::new(), Vec::new());
+    for i in 0..len {
+        let mut wi = f(w[i]);
+        let d1 = f(g[i]) * 0.75 + 0.1 * wi;
+        wi -= 0.5 * (d1 + 0.9 * d1);
+        let d2 = f(g2[i]) * 0.75 + 0.1 * wi;
+        let b2 = 0.9 * d1 + d2;
+        want_w.push(wi - 0.5 * (d2 + 0.9 * b2));
+        want_b.push(b2);
+    }
+    checks.push(compare("torch sgd, Nesterov momentum", &be.download(&wb)?, &want_w));
+    checks.push(compare("torch sgd momentum buffer", &be.download(&bb)?, &want_b));
+
     // AdamW at step 3 from nonzero moments, against torch's update in f64
     let (w, g) = (random(&mut rng, len, 1.0), random(&mut rng, len, 1.0));
     let (m, v) = (random(&mut rng, len, 0.1), random(&mut rng, len, 0.1));
@@ -310,7 +358,6 @@ pub fn run<B: Backend>(be: &B) -> Result<Vec<OpCheck>> {
     let (mut wb, mut gb) = (be.upload(&w)?, be.upload(&g)?);
     let (mut mb, mut vb) = (be.upload(&m)?, be.upload(&v)?);
     be.adamw(&mut wb, &mut gb, &mut mb, &mut vb, s)?;
-    let f = |x: f32| x as f64;
     let mut want_m = Vec::new();
     let mut want_v = Vec::new();
     let want: Vec<f64> = (0..len)

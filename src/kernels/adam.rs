@@ -14,6 +14,9 @@ pub struct AdamStep {
     /// `1 − β₁ᵗ` and `1 − β₂ᵗ`.
     pub bc1: f32,
     pub bc2: f32,
+    /// What every gradient is multiplied by first: the clipping factor, 1 for none (a
+    /// multiply by 1 changes no bit).
+    pub grad_scale: f32,
 }
 
 impl AdamStep {
@@ -27,15 +30,21 @@ impl AdamStep {
             weight_decay,
             bc1: 1.0 - beta1.powi(t as i32),
             bc2: 1.0 - beta2.powi(t as i32),
+            grad_scale: 1.0,
         }
+    }
+
+    /// The same step on gradients multiplied by `grad_scale`.
+    pub fn scaled(self, grad_scale: f32) -> Self {
+        Self { grad_scale, ..self }
     }
 }
 
-/// Updates `w` from `g · grad_scale` (the clipping factor, 1 for none) and the moments `m`,
-/// `v`, all of one length, then zeroes `g`.
-pub fn adamw(w: &mut [f32], g: &mut [f32], m: &mut [f32], v: &mut [f32], s: &AdamStep, grad_scale: f32) {
+/// Updates `w` from `g · s.grad_scale` and the moments `m`, `v`, all of one length, then
+/// zeroes `g`.
+pub fn adamw(w: &mut [f32], g: &mut [f32], m: &mut [f32], v: &mut [f32], s: &AdamStep) {
     for i in 0..w.len() {
-        let gi = g[i] * grad_scale;
+        let gi = g[i] * s.grad_scale;
         g[i] = 0.0;
         w[i] *= 1.0 - s.lr * s.weight_decay;
         m[i] = s.beta1 * m[i] + (1.0 - s.beta1) * gi;

@@ -1,13 +1,19 @@
-//! The word-vector classifiers of NLP 100 Knocks ch. 8: a single-layer network (no bias, N(0,1)
-//! weights, as the article's `SLPNet`) and an MLP of Linear → BatchNorm → ReLU → Dropout blocks.
-//! The article's `MLPNet` ends in a ReLU on the logits, which clips every negative score to 0;
-//! this MLP leaves logits linear.
+//! The word-vector classifiers of NLP 100 Knocks ch. 8, written once over [`Backend`]: a
+//! single-layer network (no bias, N(0,1) weights, as the article's `SLPNet`) and an MLP of
+//! Linear → BatchNorm → ReLU → Dropout blocks. The article's `MLPNet` ends in a ReLU on the
+//! logits, which clips every negative score to 0; this MLP leaves logits linear.
+//!
+//! Dropout masks are drawn on the host from the caller's ChaCha stream (the epoch's, which also
+//! shuffles) and uploaded: on the CPU the results are those of the slice model this replaced,
+//! bit for bit, and a GPU trains with the very same masks.
 
-use crate::nn::activation::{dropout, dropout_backward, relu, relu_backward};
-use crate::nn::batchnorm::{BatchNorm1d, BnCache};
-use crate::nn::linear::Linear;
+use super::device_params::DeviceParams;
+use super::layers::batch_norm::{BatchNorm, BatchNormTape};
+use super::layers::linear::Linear;
+use crate::compute::Backend;
+use crate::nn::activation::dropout_mask;
 use crate::nn::params::{Init, Params};
-
+use anyhow::Result;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -38,51 +44,85 @@ impl ModelSpec {
     }
 }
 
-#[derive(Debug, Clone)]
-struct Block {
+struct Block<B: Backend> {
     fc: Linear,
-    bn: Option<BatchNorm1d>,
+    bn: Option<BatchNorm<B>>,
 }
 
-#[derive(Debug, Clone)]
-pub struct Classifier {
+pub struct Classifier<B: Backend> {
     pub spec: ModelSpec,
-    pub params: Params,
-    blocks: Vec<Block>,
+    /// Names, shapes and (after [`Classifier::to_host`]) values, for checkpoints.
+    host: Params,
+    params: DeviceParams<B>,
+    blocks: Vec<Block<B>>,
     out: Linear,
     dropout: f32,
 }
 
 /// Activations a training forward keeps for backward.
-pub struct Tape<'x> {
-    input: &'x [f32],
-    batch: usize,
-    blocks: Vec<BlockTape>,
+pub struct Tape<B: Backend> {
+    /// The input `[B, d]`.
+    input: B::Buf,
+    rows: usize,
+    blocks: Vec<BlockTape<B>>,
 }
 
-struct BlockTape {
-    bn: Option<BnCache>,
-    /// ReLU output `[B, H]` before dropout (the ReLU mask).
-    activated: Vec<f32>,
-    dropout_mask: Option<Vec<f32>>,
-    /// What the next layer saw `[B, H]` (after dropout).
-    output: Vec<f32>,
+struct BlockTape<B: Backend> {
+    bn: Option<BatchNormTape<B>>,
+    /// The ReLU's output `[B, H]` (its backward's mask).
+    activated: B::Buf,
+    /// Dropout's mask and what the next layer saw, both `[B, H]`.
+    dropped: Option<(B::Buf, B::Buf)>,
 }
 
-impl Classifier {
-    /// A freshly initialised model; `seed` fixes the initial weights.
-    pub fn new(spec: ModelSpec, seed: u64) -> Self {
+impl<B: Backend> BlockTape<B> {
+    /// What the next layer saw `[B, H]`.
+    fn output(&self) -> &B::Buf {
+        self.dropped.as_ref().map_or(&self.activated, |(_, out)| out)
+    }
+}
+
+impl<B: Backend> Classifier<B> {
+    /// The initial weights of `spec` on the host; `seed` fixes them.
+    pub fn init(spec: &ModelSpec, seed: u64) -> Params {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut params = Params::default();
+        let mut host = Params::default();
+        match &spec.arch {
+            Arch::Slp => {
+                let init = Init::Normal { mean: 0.0, std: 1.0 };
+                host.add("fc.weight", &[spec.classes, spec.input_dim], init, true, &mut rng);
+            }
+            Arch::Mlp { hidden, batch_norm, .. } => {
+                let mut width = spec.input_dim;
+                for (i, &h) in hidden.iter().enumerate() {
+                    Linear::init(&mut host, &format!("hidden.{i}.fc"), width, h, &mut rng);
+                    if *batch_norm {
+                        BatchNorm::<B>::init(&mut host, &format!("hidden.{i}.bn"), h, &mut rng);
+                    }
+                    width = h;
+                }
+                Linear::init(&mut host, "out", width, spec.classes, &mut rng);
+            }
+        }
+        host
+    }
+
+    /// A freshly initialised model on `be`; `seed` fixes the initial weights.
+    pub fn new(be: &B, spec: ModelSpec, seed: u64) -> Result<Self> {
+        let host = Self::init(&spec, seed);
+        Self::upload(be, spec, host)
+    }
+
+    /// The model of `spec` with the weights of `host` (made by [`Classifier::init`], perhaps
+    /// loaded from a checkpoint since).
+    pub fn upload(be: &B, spec: ModelSpec, host: Params) -> Result<Self> {
+        let mut params = DeviceParams::default();
         let mut blocks = Vec::new();
         let (out, dropout) = match &spec.arch {
-            Arch::Slp => {
-                let init = Some(Init::Normal { mean: 0.0, std: 1.0 });
-                (
-                    Linear::new(&mut params, "fc", spec.input_dim, spec.classes, false, init, &mut rng),
-                    0.0,
-                )
-            }
+            Arch::Slp => (
+                Linear::upload_without_bias(be, &mut params, &host, "fc", spec.input_dim, spec.classes)?,
+                0.0,
+            ),
             Arch::Mlp {
                 hidden,
                 batch_norm,
@@ -90,101 +130,155 @@ impl Classifier {
             } => {
                 let mut width = spec.input_dim;
                 for (i, &h) in hidden.iter().enumerate() {
-                    let fc = Linear::new(&mut params, &format!("hidden.{i}.fc"), width, h, true, None, &mut rng);
-                    let bn = batch_norm.then(|| BatchNorm1d::new(&mut params, &format!("hidden.{i}.bn"), h, &mut rng));
+                    let fc = Linear::upload(be, &mut params, &host, &format!("hidden.{i}.fc"), width, h)?;
+                    let bn = match batch_norm {
+                        true => Some(BatchNorm::upload(be, &mut params, &host, &format!("hidden.{i}.bn"), h)?),
+                        false => None,
+                    };
                     blocks.push(Block { fc, bn });
                     width = h;
                 }
-                (
-                    Linear::new(&mut params, "out", width, spec.classes, true, None, &mut rng),
-                    *dropout,
-                )
+                let out = Linear::upload(be, &mut params, &host, "out", width, spec.classes)?;
+                (out, *dropout)
             }
         };
-        Self {
+        Ok(Self {
             spec,
+            host,
             params,
             blocks,
             out,
             dropout,
-        }
+        })
     }
 
-    /// Training forward: x `[B, d]` → logits `[B, L]`. BatchNorm uses batch statistics (B ≥ 2).
-    pub fn forward_train<'x>(&mut self, x: &'x [f32], batch: usize, rng: &mut impl Rng) -> (Vec<f32>, Tape<'x>) {
-        let mut tapes: Vec<BlockTape> = Vec::with_capacity(self.blocks.len());
-        for block in &self.blocks {
-            let input = tapes.last().map_or(x, |t| t.output.as_slice());
-            let mut h = block.fc.forward(&self.params, input, batch);
-            let bn = block
-                .bn
-                .as_ref()
-                .map(|bn| bn.forward_train(&mut self.params, &mut h, batch));
-            relu(&mut h);
-            let (dropout_mask, output) = if self.dropout > 0.0 {
-                let mut dropped = h.clone();
-                let mask = dropout(&mut dropped, self.dropout, rng);
-                (Some(mask), dropped)
+    /// Training forward: `x` `[B, d]` → logits `[B, L]`. BatchNorm uses batch statistics
+    /// (B ≥ 2); dropout masks are drawn from `rng`, block by block.
+    pub fn forward_train(&mut self, be: &B, x: B::Buf, rows: usize, rng: &mut impl Rng) -> Result<(B::Buf, Tape<B>)> {
+        let mut tapes: Vec<BlockTape<B>> = Vec::with_capacity(self.blocks.len());
+        let values = self.params.split_values();
+        for block in &mut self.blocks {
+            let input = tapes.last().map_or(&x, BlockTape::output);
+            // [B, H] = b + input · Wᵀ
+            let h = block.fc.forward(be, values, input, rows)?;
+            let (mut h, bn) = match &mut block.bn {
+                Some(bn) => {
+                    let (out, tape) = bn.forward(be, values, h, true)?;
+                    (out, Some(tape))
+                }
+                None => (h, None),
+            };
+            be.relu(&mut h)?;
+            let dropped = if self.dropout > 0.0 {
+                let n = be.len(&h);
+                let mask = be.upload(&dropout_mask(n, self.dropout, rng))?;
+                let mut out = be.scratch(n)?;
+                be.copy(&mut out, 0, &h, 0, n)?;
+                be.mul(&mut out, &mask)?;
+                Some((mask, out))
             } else {
-                (None, h.clone())
+                None
             };
             tapes.push(BlockTape {
                 bn,
                 activated: h,
-                dropout_mask,
-                output,
+                dropped,
             });
         }
-        let last = tapes.last().map_or(x, |t| t.output.as_slice());
-        let logits = self.out.forward(&self.params, last, batch);
-        (
+        let last = tapes.last().map_or(&x, BlockTape::output);
+        let logits = self.out.forward(be, values, last, rows)?;
+        Ok((
             logits,
             Tape {
                 input: x,
-                batch,
+                rows,
                 blocks: tapes,
             },
-        )
+        ))
     }
 
     /// Accumulates parameter gradients from d loss / d logits `[B, L]`.
-    pub fn backward(&mut self, tape: &Tape, dlogits: &[f32]) {
-        let batch = tape.batch;
-        let last = tape.blocks.last().map_or(tape.input, |t| t.output.as_slice());
-        let mut dy = self
-            .out
-            .backward(&mut self.params, last, dlogits, batch, !self.blocks.is_empty());
-        for i in (0..self.blocks.len()).rev() {
-            let (block, t) = (&self.blocks[i], &tape.blocks[i]);
-            let mut d = dy.take().expect("a gradient flows into every block");
-            if let Some(mask) = &t.dropout_mask {
-                dropout_backward(&mut d, mask);
+    pub fn backward(&mut self, be: &B, tape: Tape<B>, dlogits: &B::Buf) -> Result<()> {
+        let rows = tape.rows;
+        let split = self.params.split_mut();
+        let last = tape.blocks.last().map_or(&tape.input, BlockTape::output);
+        if self.blocks.is_empty() {
+            return self.out.weight_grads(be, split.1, last, dlogits, rows);
+        }
+        let mut dy = self.out.backward(be, (split.0, &mut *split.1), last, dlogits, rows)?;
+        for (i, (block, t)) in self.blocks.iter().zip(&tape.blocks).enumerate().rev() {
+            if let Some((mask, _)) = &t.dropped {
+                be.mul(&mut dy, mask)?;
             }
-            relu_backward(&mut d, &t.activated);
-            if let (Some(bn), Some(cache)) = (&block.bn, &t.bn) {
-                bn.backward(&mut self.params, cache, &mut d, batch);
+            be.relu_backward(&mut dy, &t.activated)?;
+            if let (Some(bn), Some(bt)) = (&block.bn, &t.bn) {
+                dy = bn.backward(be, (split.0, &mut *split.1), bt, &dy)?;
             }
             let input = if i == 0 {
-                tape.input
+                &tape.input
             } else {
-                tape.blocks[i - 1].output.as_slice()
+                tape.blocks[i - 1].output()
             };
-            dy = block.fc.backward(&mut self.params, input, &d, batch, i > 0);
+            if i == 0 {
+                block.fc.weight_grads(be, split.1, input, &dy, rows)?;
+            } else {
+                dy = block.fc.backward(be, (split.0, &mut *split.1), input, &dy, rows)?;
+            }
         }
+        for t in tape.blocks {
+            if let Some((_, out)) = t.dropped {
+                be.release(out);
+            }
+        }
+        Ok(())
     }
 
-    /// Eval forward: x `[B, d]` → logits `[B, L]`, BatchNorm with running statistics, no dropout.
-    pub fn logits(&self, x: &[f32], batch: usize) -> Vec<f32> {
-        let mut h: Option<Vec<f32>> = None;
-        for block in &self.blocks {
-            let mut next = block.fc.forward(&self.params, h.as_deref().unwrap_or(x), batch);
-            if let Some(bn) = &block.bn {
-                bn.forward_eval(&self.params, &mut next);
-            }
-            relu(&mut next);
+    /// Eval forward: `x` `[B, d]` → logits `[B, L]`, BatchNorm with running statistics, no
+    /// dropout.
+    pub fn logits(&mut self, be: &B, x: &B::Buf, rows: usize) -> Result<B::Buf> {
+        let values = self.params.split_values();
+        let mut h: Option<B::Buf> = None;
+        for block in &mut self.blocks {
+            let next = block.fc.forward(be, values, h.as_ref().unwrap_or(x), rows)?;
+            let mut next = match &mut block.bn {
+                Some(bn) => bn.forward(be, values, next, false)?.0,
+                None => next,
+            };
+            be.relu(&mut next)?;
             h = Some(next);
         }
-        self.out.forward(&self.params, h.as_deref().unwrap_or(x), batch)
+        self.out.forward(be, values, h.as_ref().unwrap_or(x), rows)
+    }
+
+    pub fn params(&self) -> &DeviceParams<B> {
+        &self.params
+    }
+
+    pub fn params_mut(&mut self) -> &mut DeviceParams<B> {
+        &mut self.params
+    }
+
+    /// The weights and BatchNorm's running statistics, read back by name (for a checkpoint).
+    pub fn to_host(&mut self, be: &B) -> Result<&mut Params> {
+        self.params.download_into(be, &mut self.host)?;
+        for bn in self.blocks.iter().filter_map(|b| b.bn.as_ref()) {
+            bn.download_into(be, &mut self.host)?;
+        }
+        Ok(&mut self.host)
+    }
+
+    /// What a checkpoint writes: the parameters on the device, and the host's names with
+    /// BatchNorm's running statistics read back (the weights are read back by the writer).
+    pub fn checkpoint_parts(&mut self, be: &B) -> Result<(&DeviceParams<B>, &mut Params)> {
+        for bn in self.blocks.iter().filter_map(|b| b.bn.as_ref()) {
+            bn.download_into(be, &mut self.host)?;
+        }
+        Ok((&self.params, &mut self.host))
+    }
+
+    /// Values that are updated by training (for the report).
+    pub fn trainable_count(&self) -> usize {
+        self.host.trainable_count()
     }
 }
 
@@ -212,12 +306,14 @@ impl std::fmt::Display for Arch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compute::cpu::Cpu;
     use crate::nn::loss::cross_entropy;
 
-    fn loss_of(model: &mut Classifier, x: &[f32], y: &[u32]) -> f32 {
+    fn loss_of(spec: &ModelSpec, host: &Params, x: &[f32], y: &[u32]) -> f32 {
+        let mut model = Classifier::upload(&Cpu, spec.clone(), host.clone()).unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(0);
-        let (logits, _) = model.forward_train(x, y.len(), &mut rng);
-        cross_entropy(&logits, y, model.spec.classes).0
+        let (logits, _) = model.forward_train(&Cpu, x.to_vec(), y.len(), &mut rng).unwrap();
+        cross_entropy(&logits, y, spec.classes).0
     }
 
     /// Central finite differences against the analytic gradient, for every trainable parameter.
@@ -227,27 +323,27 @@ mod tests {
             input_dim: 5,
             classes: 3,
         };
-        let mut model = Classifier::new(spec, 3);
+        let host = Classifier::<Cpu>::init(&spec, 3);
+        let mut model = Classifier::upload(&Cpu, spec.clone(), host.clone()).unwrap();
         let x: Vec<f32> = (0..20).map(|i| (i * 7 % 11) as f32 / 5.0 - 1.0).collect();
         let y = [0u32, 2, 1, 2];
-        let snapshot = model.clone();
         let mut rng = ChaCha8Rng::seed_from_u64(0);
-        let (logits, tape) = model.forward_train(&x, 4, &mut rng);
+        let (logits, tape) = model.forward_train(&Cpu, x.clone(), 4, &mut rng).unwrap();
         let (_, dlogits) = cross_entropy(&logits, &y, 3);
-        model.backward(&tape, &dlogits);
+        model.backward(&Cpu, tape, &dlogits).unwrap();
+        let grads = model.params().gradients(&Cpu).unwrap();
+        assert!(!grads.is_empty());
         let eps = 1e-3;
-        for (pi, p) in model.params.iter().enumerate().filter(|(_, p)| p.trainable()) {
-            for k in 0..p.value.len() {
-                let mut plus = snapshot.clone();
-                plus.params[pi].value[k] += eps;
-                let mut minus = snapshot.clone();
-                minus.params[pi].value[k] -= eps;
-                let numeric = (loss_of(&mut plus, &x, &y) - loss_of(&mut minus, &x, &y)) / (2.0 * eps);
-                let analytic = p.grad[k];
+        for (name, grad) in grads {
+            let pi = host.iter().position(|p| p.name == name).unwrap();
+            for (k, analytic) in grad.into_iter().enumerate() {
+                let (mut plus, mut minus) = (host.clone(), host.clone());
+                plus[pi].value[k] += eps;
+                minus[pi].value[k] -= eps;
+                let numeric = (loss_of(&spec, &plus, &x, &y) - loss_of(&spec, &minus, &x, &y)) / (2.0 * eps);
                 assert!(
                     (numeric - analytic).abs() < 2e-3 + 2e-2 * analytic.abs(),
-                    "{}[{k}]: numeric {numeric} analytic {analytic}",
-                    p.name
+                    "{name}[{k}]: numeric {numeric} analytic {analytic}"
                 );
             }
         }

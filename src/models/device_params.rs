@@ -3,7 +3,7 @@
 //! with clipping, AdamW, frozen parameters and per-group rates, checkpoints and resume are
 //! written once.
 
-use crate::compute::{AdamStep, Backend};
+use crate::compute::{AdamStep, Backend, SgdStep};
 use crate::nn::params::{set_lr_scale, Param, Params};
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
@@ -29,8 +29,8 @@ impl Default for Adam {
     }
 }
 
-/// AdamW's moments as `{name}.exp_avg` / `{name}.exp_avg_sq` (torch's buffer names), and the
-/// steps taken.
+/// The optimizer's buffers as `{name}.momentum_buffer` (SGD) and `{name}.exp_avg` /
+/// `{name}.exp_avg_sq` (AdamW), torch's buffer names, and the steps taken.
 pub struct OptimizerState {
     pub tensors: Vec<(String, Vec<f32>)>,
     pub steps: u64,
@@ -47,7 +47,9 @@ pub struct DeviceParams<B: Backend> {
     lr_scales: Vec<f32>,
     /// AdamW's first and second moments, made on the first AdamW step.
     moments: Vec<Option<(B::Buf, B::Buf)>>,
-    /// AdamW steps taken (its bias correction).
+    /// SGD's momentum buffers, made on the first step with momentum.
+    momentum: Vec<Option<B::Buf>>,
+    /// Optimizer steps taken (AdamW's bias correction; checkpoints record it).
     steps: u64,
 }
 
@@ -59,6 +61,7 @@ impl<B: Backend> Default for DeviceParams<B> {
             grads: Vec::new(),
             lr_scales: Vec::new(),
             moments: Vec::new(),
+            momentum: Vec::new(),
             steps: 0,
         }
     }
@@ -74,6 +77,7 @@ impl<B: Backend> DeviceParams<B> {
         self.grads.push(be.zeros(p.value.len())?);
         self.lr_scales.push(p.lr_scale);
         self.moments.push(None);
+        self.momentum.push(None);
         self.names.push(name.to_string());
         Ok(self.names.len() - 1)
     }
@@ -115,15 +119,54 @@ impl<B: Backend> DeviceParams<B> {
         Ok(())
     }
 
-    /// One AdamW step at rate `lr · scale` per parameter; frozen ones keep their value and
-    /// their moments. Leaves every gradient zero.
-    pub fn adam_step(&mut self, be: &B, lr: f32, adam: Adam) -> Result<()> {
+    /// Σ g² over the gradients of the parameters that are updated, read back (the clipping
+    /// norm of a model that clips on the host, as the classifiers do).
+    pub fn grad_sum_of_squares(&self, be: &B) -> Result<f32> {
+        let mut sum_sq = be.zeros(1)?;
+        for (g, s) in self.grads.iter().zip(&self.lr_scales) {
+            if *s != 0.0 {
+                be.sum_of_squares(&mut sum_sq, g)?;
+            }
+        }
+        Ok(be.download(&sum_sq)?[0])
+    }
+
+    /// One `torch.optim.SGD` step at rate `s.lr · scale` per parameter, with a momentum
+    /// buffer per parameter when `s.momentum` is not 0; frozen ones keep their value. Leaves
+    /// every gradient zero.
+    pub fn torch_sgd_step(&mut self, be: &B, s: SgdStep) -> Result<()> {
         self.steps += 1;
         for i in 0..self.values.len() {
             let scale = self.lr_scales[i];
-            if scale == 0.0 {
-                let n = be.len(&self.grads[i]);
-                self.grads[i] = be.zeros(n)?;
+            if self.drop_if_frozen(be, i)? {
+                continue;
+            }
+            // one multiply by 1.0 leaves an unscaled parameter's arithmetic unchanged
+            let step = SgdStep { lr: s.lr * scale, ..s };
+            let momentum = if s.momentum == 0.0 {
+                None
+            } else {
+                let first = self.momentum[i].is_none();
+                let n = be.len(&self.values[i]);
+                let buffer = match &mut self.momentum[i] {
+                    Some(buffer) => buffer,
+                    none => none.insert(be.zeros(n)?),
+                };
+                Some((buffer, first))
+            };
+            be.torch_sgd(&mut self.values[i], &mut self.grads[i], momentum, step)?;
+        }
+        Ok(())
+    }
+
+    /// One AdamW step at rate `lr · scale` per parameter on the gradients times `grad_scale`
+    /// (a clipping factor, 1 for none); frozen ones keep their value and their moments. Leaves
+    /// every gradient zero.
+    pub fn adam_step(&mut self, be: &B, lr: f32, adam: Adam, grad_scale: f32) -> Result<()> {
+        self.steps += 1;
+        for i in 0..self.values.len() {
+            let scale = self.lr_scales[i];
+            if self.drop_if_frozen(be, i)? {
                 continue;
             }
             let (m, v) = match &mut self.moments[i] {
@@ -141,10 +184,22 @@ impl<B: Backend> DeviceParams<B> {
                 adam.eps,
                 adam.weight_decay,
                 self.steps,
-            );
+            )
+            .scaled(grad_scale);
             be.adamw(&mut self.values[i], &mut self.grads[i], m, v, s)?;
         }
         Ok(())
+    }
+
+    /// Drops the gradient of parameter `i` when it is frozen (as torch never computes one);
+    /// whether it was.
+    fn drop_if_frozen(&mut self, be: &B, i: usize) -> Result<bool> {
+        if self.lr_scales[i] != 0.0 {
+            return Ok(false);
+        }
+        let n = be.len(&self.grads[i]);
+        self.grads[i] = be.zeros(n)?;
+        Ok(true)
     }
 
     /// Sets the lr scale of every parameter whose name starts with `prefix` (0 freezes); how
@@ -178,7 +233,10 @@ impl<B: Backend> DeviceParams<B> {
     /// The optimizer's state, for a checkpoint.
     pub fn optimizer_state(&self, be: &B) -> Result<OptimizerState> {
         let mut tensors = Vec::new();
-        for (name, m) in self.names.iter().zip(&self.moments) {
+        for ((name, m), b) in self.names.iter().zip(&self.moments).zip(&self.momentum) {
+            if let Some(b) = b {
+                tensors.push((format!("{name}.momentum_buffer"), be.download(b)?));
+            }
             if let Some((m, v)) = m {
                 tensors.push((format!("{name}.exp_avg"), be.download(m)?));
                 tensors.push((format!("{name}.exp_avg_sq"), be.download(v)?));
@@ -196,9 +254,18 @@ impl<B: Backend> DeviceParams<B> {
         self.steps = steps;
         for i in 0..self.names.len() {
             let get = |b: &str| state.get(&format!("{}.{b}", self.names[i]));
+            let n = be.len(&self.values[i]);
+            self.momentum[i] = match get("momentum_buffer") {
+                Some(b) if b.len() != n => bail!(
+                    "optimizer state of {} has {} values, the weight {n}",
+                    self.names[i],
+                    b.len()
+                ),
+                Some(b) => Some(be.upload(b)?),
+                None => None,
+            };
             self.moments[i] = match (get("exp_avg"), get("exp_avg_sq")) {
                 (Some(m), Some(v)) => {
-                    let n = be.len(&self.values[i]);
                     if m.len() != n || v.len() != n {
                         bail!(
                             "optimizer state of {} has {} values, the weight {n}",

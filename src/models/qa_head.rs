@@ -298,7 +298,7 @@ impl<B: Backend> QaHead<B> {
 
     /// One AdamW step over every parameter; leaves the gradients zero.
     pub fn adam_step(&mut self, be: &B, lr: f32, adam: Adam) -> Result<()> {
-        self.params.adam_step(be, lr, adam)
+        self.params.adam_step(be, lr, adam, 1.0)
     }
 
     pub fn params(&self) -> &DeviceParams<B> {

@@ -22,14 +22,20 @@ pub fn relu_backward(dy: &mut [f32], y: &[f32]) {
 /// Zeroes each value with probability `p` and scales the rest by 1/(1−p); returns the mask
 /// (0 or the scale) for the backward pass.
 pub fn dropout(x: &mut [f32], p: f32, rng: &mut impl Rng) -> Vec<f32> {
-    let scale = 1.0 / (1.0 - p);
-    let mask: Vec<f32> = (0..x.len())
-        .map(|_| if rng.gen::<f32>() < p { 0.0 } else { scale })
-        .collect();
+    let mask = dropout_mask(x.len(), p, rng);
     for (v, m) in x.iter_mut().zip(&mask) {
         *v *= m;
     }
     mask
+}
+
+/// The mask [`dropout`] draws for `len` values: 0 with probability `p`, else 1/(1−p), one draw
+/// per value in order (what a backend model multiplies by, for the CPU's exact stream).
+pub fn dropout_mask(len: usize, p: f32, rng: &mut impl Rng) -> Vec<f32> {
+    let scale = 1.0 / (1.0 - p);
+    (0..len)
+        .map(|_| if rng.gen::<f32>() < p { 0.0 } else { scale })
+        .collect()
 }
 
 /// Values per parallel block of [`dropout_chacha`].

@@ -1,8 +1,8 @@
 //! A backend model's checkpoint: its weights through the host [`Params`] (by PyTorch name) and
-//! AdamW's state, written and read back the same way by every experiment that trains a
-//! [`DeviceParams`] model (`finetune`, `qa train`).
+//! the optimizer's state, written and read back the same way by every experiment that trains a
+//! [`DeviceParams`] model (`classify`, `finetune`, `qa train`).
 
-use crate::compute::cpu::Cpu;
+use crate::compute::Backend;
 use crate::models::device_params::DeviceParams;
 use crate::nn::params::Params;
 use crate::nn::weights::Part;
@@ -11,11 +11,17 @@ use anyhow::Result;
 use std::collections::HashMap;
 use std::path::Path;
 
-/// Writes a backend model's weights (through `host`, which takes them by name) and AdamW's
-/// state to `path` with `meta`.
-pub fn save(path: &Path, params: &DeviceParams<Cpu>, host: &mut Params, meta: &serde_json::Value) -> Result<()> {
-    params.download_into(&Cpu, host)?;
-    let state = params.optimizer_state(&Cpu)?;
+/// Writes a backend model's weights (through `host`, which takes them by name) and the
+/// optimizer's state to `path` with `meta`.
+pub fn save<B: Backend>(
+    be: &B,
+    path: &Path,
+    params: &DeviceParams<B>,
+    host: &mut Params,
+    meta: &serde_json::Value,
+) -> Result<()> {
+    params.download_into(be, host)?;
+    let state = params.optimizer_state(be)?;
     let named = state.tensors.iter().map(|(n, v)| (n.clone(), v.as_slice()));
     checkpoint::save_with_state(path, host, named, state.steps, meta)
 }

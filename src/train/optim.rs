@@ -2,6 +2,7 @@
 //! (`torch.optim.AdamW`: decoupled decay, bias-corrected moments).
 
 use crate::kernels::adam::{adamw, AdamStep};
+use crate::kernels::sgd::{sgd, sgd_momentum, SgdStep};
 use crate::nn::params::Params;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -79,34 +80,29 @@ impl Optimizer {
                     nesterov,
                     weight_decay,
                 } => {
+                    let s = SgdStep {
+                        lr,
+                        momentum,
+                        nesterov,
+                        weight_decay,
+                        grad_scale,
+                    };
                     if momentum == 0.0 {
-                        let update = |(w, g): (&mut [f32], &mut [f32])| {
-                            for (w, g) in w.iter_mut().zip(g) {
-                                *w -= lr * (*g * grad_scale + weight_decay * *w);
-                                *g = 0.0;
-                            }
-                        };
                         if p.value.len() >= PARALLEL_MIN {
                             p.value
                                 .par_chunks_mut(PARALLEL_MIN)
                                 .zip(p.grad.par_chunks_mut(PARALLEL_MIN))
-                                .for_each(update);
+                                .for_each(|(w, g)| sgd(w, g, &s));
                         } else {
-                            update((&mut p.value, &mut p.grad));
+                            sgd(&mut p.value, &mut p.grad, &s);
                         }
                         continue;
                     }
-                    let fresh = slot.momentum_buffer.is_empty();
-                    if fresh {
+                    let first = slot.momentum_buffer.is_empty();
+                    if first {
                         slot.momentum_buffer = vec![0.0; p.value.len()];
                     }
-                    for ((w, g), b) in p.value.iter_mut().zip(&mut p.grad).zip(slot.momentum_buffer.iter_mut()) {
-                        let d = *g * grad_scale + weight_decay * *w;
-                        *b = if fresh { d } else { momentum * *b + d };
-                        let update = if nesterov { d + momentum * *b } else { *b };
-                        *w -= lr * update;
-                        *g = 0.0;
-                    }
+                    sgd_momentum(&mut p.value, &mut p.grad, &mut slot.momentum_buffer, first, &s);
                 }
                 OptimizerConfig::AdamW {
                     beta1,
@@ -119,15 +115,8 @@ impl Optimizer {
                         slot.exp_avg = vec![0.0; n];
                         slot.exp_avg_sq = vec![0.0; n];
                     }
-                    let s = AdamStep::new(lr, beta1, beta2, eps, weight_decay, self.steps);
-                    adamw(
-                        &mut p.value,
-                        &mut p.grad,
-                        &mut slot.exp_avg,
-                        &mut slot.exp_avg_sq,
-                        &s,
-                        grad_scale,
-                    );
+                    let s = AdamStep::new(lr, beta1, beta2, eps, weight_decay, self.steps).scaled(grad_scale);
+                    adamw(&mut p.value, &mut p.grad, &mut slot.exp_avg, &mut slot.exp_avg_sq, &s);
                 }
             }
         }

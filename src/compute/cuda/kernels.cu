@@ -211,12 +211,30 @@ extern "C" __global__ void sgd(float* w, float* g, u64 n, float lr, const float*
     }
 }
 
+// torch.optim.SGD's step, in the order of src/kernels/sgd.rs: d = g * gs + wd * w; with a
+// momentum buffer, buf = d on the first step, else momentum * buf + d, and the update is
+// d + momentum * buf with Nesterov, else buf; then g = 0.
+extern "C" __global__ void torch_sgd(float* w, float* g, float* buf, u64 n, float lr, float momentum, int nesterov,
+                                     float wd, float gs, int has_buf, int first) {
+    for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n; i += (u64)gridDim.x * blockDim.x) {
+        float d = g[i] * gs + wd * w[i];
+        float update = d;
+        if (has_buf) {
+            float b = first ? d : momentum * buf[i] + d;
+            buf[i] = b;
+            update = nesterov ? d + momentum * b : b;
+        }
+        w[i] -= lr * update;
+        g[i] = 0.0f;
+    }
+}
+
 // One AdamW step, in the order of src/kernels/adam.rs: decay, moments, bias-corrected update;
 // then g = 0.
 extern "C" __global__ void adamw(float* w, float* g, float* m, float* v, u64 n, float lr, float beta1,
-                                 float beta2, float eps, float wd, float bc1, float bc2) {
+                                 float beta2, float eps, float wd, float bc1, float bc2, float gs) {
     for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n; i += (u64)gridDim.x * blockDim.x) {
-        float gi = g[i];
+        float gi = g[i] * gs;
         g[i] = 0.0f;
         float wi = w[i] * (1.0f - lr * wd);
         float mi = beta1 * m[i] + (1.0f - beta1) * gi;

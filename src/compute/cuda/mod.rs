@@ -13,7 +13,7 @@ use super::shapes::{
     check_adam, check_batch_norm, check_bias_grad, check_column_sums, check_copy, check_dropout, check_gemm,
     check_lstm, check_lstm_backward, check_max_over_steps, check_row, check_rows, check_same, check_scalar, check_xent,
 };
-use super::{AdamStep, Backend, Layout, LstmShape, Tiling};
+use super::{AdamStep, Backend, Layout, LstmShape, SgdStep, Tiling};
 use anyhow::{anyhow, ensure, Result};
 use cudarc::cublas::result::sgemm;
 use cudarc::cublas::sys::cublasOperation_t;
@@ -57,6 +57,7 @@ struct Kernels {
     lstm_cell_forward: CudaFunction,
     lstm_cell_backward: CudaFunction,
     sgd: CudaFunction,
+    torch_sgd: CudaFunction,
     adamw: CudaFunction,
     max_over_steps: CudaFunction,
     relu: CudaFunction,
@@ -129,6 +130,7 @@ impl Cuda {
                 lstm_cell_forward: f("lstm_cell_forward")?,
                 lstm_cell_backward: f("lstm_cell_backward")?,
                 sgd: f("sgd")?,
+                torch_sgd: f("torch_sgd")?,
                 adamw: f("adamw")?,
                 max_over_steps: f("max_over_steps")?,
                 relu: f("relu")?,
@@ -703,6 +705,41 @@ impl Backend for Cuda {
         launch!(self, self.k.sgd, Self::spread(w.len()), pw, pg, n, lr, ps, max_norm, on)
     }
 
+    fn torch_sgd(
+        &self,
+        w: &mut CudaSlice<f32>,
+        g: &mut CudaSlice<f32>,
+        momentum: Option<(&mut CudaSlice<f32>, bool)>,
+        s: SgdStep,
+    ) -> Result<()> {
+        check_same("sgd", w.len(), g.len())?;
+        let (pw, pg, n) = (self.ptr(w), self.ptr(g), w.len() as u64);
+        let (pb, has, first) = match momentum {
+            Some((b, first)) => {
+                check_same("sgd momentum buffer", b.len(), w.len())?;
+                (self.ptr(b), 1i32, first as i32)
+            }
+            None => (0u64, 0i32, 0i32),
+        };
+        let (lr, mom, nesterov, wd, gs) = (s.lr, s.momentum, s.nesterov as i32, s.weight_decay, s.grad_scale);
+        launch!(
+            self,
+            self.k.torch_sgd,
+            Self::spread(w.len()),
+            pw,
+            pg,
+            pb,
+            n,
+            lr,
+            mom,
+            nesterov,
+            wd,
+            gs,
+            has,
+            first
+        )
+    }
+
     fn adamw(
         &self,
         w: &mut CudaSlice<f32>,
@@ -714,6 +751,7 @@ impl Backend for Cuda {
         check_adam(w.len(), g.len(), m.len(), v.len())?;
         let (pw, pg, pm, pv, n) = (self.ptr(w), self.ptr(g), self.ptr(m), self.ptr(v), w.len() as u64);
         let (lr, b1, b2, eps, wd, bc1, bc2) = (s.lr, s.beta1, s.beta2, s.eps, s.weight_decay, s.bc1, s.bc2);
+        let gs = s.grad_scale;
         launch!(
             self,
             self.k.adamw,
@@ -729,7 +767,8 @@ impl Backend for Cuda {
             eps,
             wd,
             bc1,
-            bc2
+            bc2,
+            gs
         )
     }
 }

@@ -1,4 +1,5 @@
-//! `nn.Linear` over [`Backend`]: `y[R, Out] = x[R, In] · Wᵀ + b`, `weight` `[Out, In]`.
+//! `nn.Linear` over [`Backend`]: `y[R, Out] = x[R, In] · Wᵀ + b`, `weight` `[Out, In]`, the
+//! bias optional (`bias=False`, as the single-layer classifier's).
 
 use super::torch_default_bound;
 use crate::compute::{Backend, Layout};
@@ -9,7 +10,7 @@ use rand::Rng;
 
 pub struct Linear {
     weight: Slot,
-    bias: Slot,
+    bias: Option<Slot>,
     pub inputs: usize,
     pub outputs: usize,
 }
@@ -32,9 +33,23 @@ impl Linear {
         inputs: usize,
         outputs: usize,
     ) -> Result<Self> {
+        let mut layer = Self::upload_without_bias(be, params, host, prefix, inputs, outputs)?;
+        layer.bias = Some(params.upload(be, host, &format!("{prefix}.bias"))?);
+        Ok(layer)
+    }
+
+    /// [`Linear::upload`] of a layer with no bias: `{prefix}.weight` alone.
+    pub fn upload_without_bias<B: Backend>(
+        be: &B,
+        params: &mut DeviceParams<B>,
+        host: &Params,
+        prefix: &str,
+        inputs: usize,
+        outputs: usize,
+    ) -> Result<Self> {
         Ok(Self {
             weight: params.upload(be, host, &format!("{prefix}.weight"))?,
-            bias: params.upload(be, host, &format!("{prefix}.bias"))?,
+            bias: None,
             inputs,
             outputs,
         })
@@ -44,18 +59,32 @@ impl Linear {
     pub fn forward<B: Backend>(&self, be: &B, values: &[B::Buf], x: &B::Buf, rows: usize) -> Result<B::Buf> {
         let (i, o) = (self.inputs, self.outputs);
         let mut y = be.zeros(rows * o)?;
-        // y[R, Out] = b + x[R, In] · W[Out, In]ᵀ
-        be.gemm_onto_row(
-            &mut y,
-            &values[self.bias],
-            x,
-            Layout::Plain,
-            &values[self.weight],
-            Layout::Transposed,
-            rows,
-            i,
-            o,
-        )?;
+        match self.bias {
+            // y[R, Out] = b + x[R, In] · W[Out, In]ᵀ
+            Some(bias) => be.gemm_onto_row(
+                &mut y,
+                &values[bias],
+                x,
+                Layout::Plain,
+                &values[self.weight],
+                Layout::Transposed,
+                rows,
+                i,
+                o,
+            )?,
+            // y[R, Out] = x[R, In] · W[Out, In]ᵀ
+            None => be.gemm(
+                &mut y,
+                x,
+                Layout::Plain,
+                &values[self.weight],
+                Layout::Transposed,
+                rows,
+                i,
+                o,
+                false,
+            )?,
+        }
         Ok(y)
     }
 
@@ -81,7 +110,10 @@ impl Linear {
             i,
             true,
         )?;
-        be.column_sums(&mut grads[self.bias], dy, o, true)
+        match self.bias {
+            Some(bias) => be.column_sums(&mut grads[bias], dy, o, true),
+            None => Ok(()),
+        }
     }
 
     /// [`Linear::weight_grads`], and returns dx `[R, In]` = dy·W.

@@ -3,11 +3,11 @@
 //! the PyTorch peer (`tools/peers/classify_peer.py`) in the same command, with ratios.
 
 use super::{flag_args, peer_seconds, run_peer, Timing};
+use crate::compute::cpu::Cpu;
 use crate::models::classifier::{Arch, Classifier, ModelSpec};
 use crate::tasks::classify::config::TrainConfig;
 use crate::tasks::classify::featurize::Matrix;
 use crate::tasks::classify::trainer::train_epoch;
-use crate::train::optim::Optimizer;
 use anyhow::Result;
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
@@ -76,10 +76,9 @@ pub fn time_tsumugi(rows: usize, dim: usize, repeats: usize) -> Result<Vec<(Stri
         };
         let mut seconds = Vec::new();
         for r in 0..repeats {
-            let mut model = Classifier::new(spec.clone(), r as u64);
-            let mut optimizer = Optimizer::new(cfg.optimizer);
+            let mut model = Classifier::new(&Cpu, spec.clone(), r as u64)?;
             let began = Instant::now();
-            train_epoch(&mut model, &mut optimizer, &data, &cfg, lr, r + 1, None, |_, _, _| {})?;
+            train_epoch(&Cpu, &mut model, &data, &cfg, lr, r + 1, None, |_, _, _| {})?;
             seconds.push(began.elapsed().as_secs_f64());
         }
         out.push((name.to_string(), rows.div_ceil(batch), Timing::of(seconds)));

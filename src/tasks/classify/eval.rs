@@ -4,6 +4,7 @@ use super::featurize::{load_vectors_for, matrix};
 use super::predict::SavedRun;
 use super::source::locate;
 use super::trainer::evaluate as run_model;
+use crate::compute::cpu::Cpu;
 use crate::data::labeled;
 use crate::train::metrics::{evaluate, Evaluation};
 use anyhow::{bail, Result};
@@ -12,7 +13,7 @@ use std::path::{Path, PathBuf};
 /// Evaluates on `data` (a dataset name, directory or file): for a name or directory its test
 /// split, a file whole. Without `data`, the run's own test split: the `--test` file it was
 /// trained with, else its data's test split (never its training file).
-pub fn run(saved: &SavedRun, data: Option<&str>) -> Result<(String, Evaluation)> {
+pub fn run(saved: &mut SavedRun, data: Option<&str>) -> Result<(String, Evaluation)> {
     let file = match (data, &saved.cfg.test) {
         (Some(spec), _) => test_split_of(spec, true)?,
         (None, Some(test)) => test.clone(),
@@ -40,7 +41,7 @@ pub fn run(saved: &SavedRun, data: Option<&str>) -> Result<(String, Evaluation)>
         saved.cfg.tokenizer,
         saved.cfg.empty_policy,
     )?;
-    let (loss, _, predicted) = run_model(&saved.model, &m, vectors.dim());
+    let (loss, _, predicted) = run_model(&Cpu, &mut saved.model, &m, vectors.dim())?;
     Ok((
         file.display().to_string(),
         evaluate(&m.y, &predicted, &saved.labels, loss),

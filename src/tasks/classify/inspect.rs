@@ -3,8 +3,10 @@
 //! and for x₁..x₄.
 
 use super::featurize::FeatureSet;
+use crate::compute::cpu::Cpu;
 use crate::models::classifier::{Arch, Classifier, ModelSpec};
 use crate::nn::loss::{cross_entropy, softmax};
+use anyhow::Result;
 use rand::SeedableRng;
 use serde::Serialize;
 
@@ -25,36 +27,38 @@ fn rows(values: &[f32], width: usize) -> Vec<Vec<f32>> {
     values.chunks_exact(width).map(<[f32]>::to_vec).collect()
 }
 
-pub fn inspect(data: &FeatureSet, seed: u64) -> Inspection {
+/// On the CPU: four examples' worth of arithmetic.
+pub fn inspect(data: &FeatureSet, seed: u64) -> Result<Inspection> {
     let spec = ModelSpec {
         arch: Arch::Slp,
         input_dim: data.dim,
         classes: data.labels.len(),
     };
     let classes = spec.classes;
-    let mut model = Classifier::new(spec, seed);
     let d = data.dim;
     let n = data.train.rows.min(4);
     let x = &data.train.x[..n * d];
     let y = &data.train.y[..n];
-    let mut loss_and_grad = |rows_used: usize| {
-        model.params.zero_grad();
+    // a fresh model each time, so each gradient is its batch's alone
+    let loss_and_grad = |rows_used: usize| -> Result<(f32, Vec<f32>, Vec<f32>)> {
+        let mut model = Classifier::new(&Cpu, spec.clone(), seed)?;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let (logits, tape) = model.forward_train(&x[..rows_used * d], rows_used, &mut rng);
+        let (logits, tape) = model.forward_train(&Cpu, x[..rows_used * d].to_vec(), rows_used, &mut rng)?;
         let (loss, dlogits) = cross_entropy(&logits, &y[..rows_used], classes);
-        model.backward(&tape, &dlogits);
-        (loss, model.params[0].grad.clone(), softmax(&logits, classes))
+        model.backward(&Cpu, tape, &dlogits)?;
+        let mut grads = model.params().gradients(&Cpu)?;
+        Ok((loss, grads.swap_remove(0).1, softmax(&logits, classes)))
     };
-    let (loss_1, grad_1, p1) = loss_and_grad(1);
-    let (loss_4, grad_4, p4) = loss_and_grad(n);
-    Inspection {
+    let (loss_1, grad_1, p1) = loss_and_grad(1)?;
+    let (loss_4, grad_4, p4) = loss_and_grad(n)?;
+    Ok(Inspection {
         y_hat_1: rows(&p1, classes),
         y_hat: rows(&p4, classes),
         loss_1,
         grad_1: rows(&grad_1, d),
         loss_4,
         grad_4: rows(&grad_4, d),
-    }
+    })
 }
 
 /// A matrix printed like PyTorch does: four decimals, long rows elided in the middle.

@@ -3,6 +3,7 @@
 use super::config::TrainConfig;
 use super::featurize::load_vectors_for;
 use super::trainer::load_model_from;
+use crate::compute::cpu::Cpu;
 use crate::embed::features::{mean_vectors, EmptyPolicy};
 use crate::models::classifier::{Classifier, ModelSpec};
 use crate::nn::loss::softmax;
@@ -11,11 +12,12 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::path::Path;
 
-/// A finished run, ready to score text.
+/// A finished run, ready to score text on the CPU (a few thousand rows of one small product:
+/// a GPU would spend longer starting than scoring).
 pub struct SavedRun {
     pub cfg: TrainConfig,
     pub labels: Vec<String>,
-    pub model: Classifier,
+    pub model: Classifier<Cpu>,
 }
 
 pub fn load_run(dir: &Path) -> Result<SavedRun> {
@@ -50,7 +52,7 @@ pub fn load_run(dir: &Path) -> Result<SavedRun> {
             labels.len()
         );
     }
-    let model = load_model_from(&mut file, spec)?;
+    let model = load_model_from(&Cpu, &mut file, spec)?;
     Ok(SavedRun { cfg, labels, model })
 }
 
@@ -85,7 +87,7 @@ pub fn read_texts(path: &Path) -> Result<Vec<String>> {
     Ok(texts)
 }
 
-pub fn predict(run: &SavedRun, texts: &[String]) -> Result<Vec<Prediction>> {
+pub fn predict(run: &mut SavedRun, texts: &[String]) -> Result<Vec<Prediction>> {
     for (i, t) in texts.iter().enumerate() {
         if t.trim().is_empty() {
             bail!("text {} is empty", i + 1);
@@ -111,7 +113,7 @@ pub fn predict(run: &SavedRun, texts: &[String]) -> Result<Vec<Prediction>> {
             run.cfg.vectors
         );
     }
-    let logits = run.model.logits(&x, texts.len());
+    let logits = run.model.logits(&Cpu, &x, texts.len())?;
     let probs = softmax(&logits, run.labels.len());
     Ok(texts
         .iter()

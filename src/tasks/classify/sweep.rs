@@ -4,9 +4,10 @@
 use super::config::TrainConfig;
 use super::featurize::FeatureSet;
 use super::trainer::{evaluate, train_epoch};
+use crate::compute::dispatch::{on_device, OnBackend};
+use crate::compute::Backend;
 use crate::models::classifier::{Classifier, ModelSpec};
 use crate::report::plot::{line_panels, Panel, Series};
-use crate::train::optim::Optimizer;
 use anyhow::Result;
 use serde::Serialize;
 use std::path::Path;
@@ -23,53 +24,70 @@ pub struct SweepRow {
     pub valid_accuracy: f64,
 }
 
-/// Runs the sweep; `base` supplies model, optimizer and seed (its batch size is replaced).
+/// Runs the sweep on `base.device`; `base` supplies model, optimizer and seed (its batch size
+/// is replaced).
 pub fn sweep(
     base: &TrainConfig,
     data: &FeatureSet,
     batch_sizes: &[usize],
-    mut log: impl FnMut(&SweepRow),
+    log: impl FnMut(&SweepRow),
 ) -> Result<Vec<SweepRow>> {
-    let spec = ModelSpec {
-        arch: base.arch.clone(),
-        input_dim: data.dim,
-        classes: data.labels.len(),
-    };
-    let mut rows = Vec::new();
-    for &batch_size in batch_sizes {
-        let cfg = TrainConfig {
-            batch_size,
-            ..base.clone()
+    on_device(
+        base.device,
+        Sweep {
+            base,
+            data,
+            batch_sizes,
+            log,
+        },
+    )
+}
+
+struct Sweep<'a, L> {
+    base: &'a TrainConfig,
+    data: &'a FeatureSet,
+    batch_sizes: &'a [usize],
+    log: L,
+}
+
+impl<L: FnMut(&SweepRow)> OnBackend for Sweep<'_, L> {
+    type Output = Vec<SweepRow>;
+
+    fn run<B: Backend>(mut self, be: &B) -> Result<Vec<SweepRow>> {
+        let data = self.data;
+        let spec = ModelSpec {
+            arch: self.base.arch.clone(),
+            input_dim: data.dim,
+            classes: data.labels.len(),
         };
-        let mut model = Classifier::new(spec.clone(), cfg.seed);
-        let mut optimizer = Optimizer::new(cfg.optimizer);
-        let began = Instant::now();
-        train_epoch(
-            &mut model,
-            &mut optimizer,
-            &data.train,
-            &cfg,
-            cfg.lr,
-            1,
-            None,
-            |_, _, _| {},
-        )?;
-        let seconds = began.elapsed().as_secs_f64();
-        let (train_loss, train_accuracy, _) = evaluate(&model, &data.train, data.dim);
-        let (valid_loss, valid_accuracy, _) = evaluate(&model, &data.valid, data.dim);
-        let row = SweepRow {
-            batch_size,
-            seconds,
-            examples_per_second: data.train.rows as f64 / seconds,
-            train_loss,
-            train_accuracy,
-            valid_loss,
-            valid_accuracy,
-        };
-        log(&row);
-        rows.push(row);
+        let mut rows = Vec::new();
+        for &batch_size in self.batch_sizes {
+            let cfg = TrainConfig {
+                batch_size,
+                ..self.base.clone()
+            };
+            let mut model = Classifier::new(be, spec.clone(), cfg.seed)?;
+            be.sync()?;
+            let began = Instant::now();
+            train_epoch(be, &mut model, &data.train, &cfg, cfg.lr, 1, None, |_, _, _| {})?;
+            be.sync()?;
+            let seconds = began.elapsed().as_secs_f64();
+            let (train_loss, train_accuracy, _) = evaluate(be, &mut model, &data.train, data.dim)?;
+            let (valid_loss, valid_accuracy, _) = evaluate(be, &mut model, &data.valid, data.dim)?;
+            let row = SweepRow {
+                batch_size,
+                seconds,
+                examples_per_second: data.train.rows as f64 / seconds,
+                train_loss,
+                train_accuracy,
+                valid_loss,
+                valid_accuracy,
+            };
+            (self.log)(&row);
+            rows.push(row);
+        }
+        Ok(rows)
     }
-    Ok(rows)
 }
 
 pub fn figure(stem: &Path, rows: &[SweepRow]) -> Result<()> {

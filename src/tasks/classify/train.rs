@@ -2,9 +2,10 @@
 
 use super::config::{TrainConfig, TrainJob};
 use super::{featurize, report, source, trainer};
-use crate::compute::Device;
+use crate::compute::dispatch::{check as check_device, on_device, OnBackend};
+use crate::compute::Backend;
 use crate::report::run_dir::{Existing, RunDir};
-use crate::train::epochs::same_options;
+use crate::train::epochs::{same_options, Finished};
 use crate::train::metrics::{evaluate, Evaluation};
 use anyhow::{bail, Result};
 use serde::Serialize;
@@ -39,9 +40,7 @@ pub fn run(job: &TrainJob) -> Result<TrainSummary> {
         }
         (None, false) => bail!("a new run needs its options"),
     };
-    if cfg.device == Device::Cuda {
-        bail!("--device cuda: GPU training is not implemented yet (`tsumugi device` shows what this build can use); use --device cpu");
-    }
+    check_device(cfg.device)?;
     let mut log = |line: &str| {
         if job.json {
             eprintln!("{line}");
@@ -72,21 +71,18 @@ pub fn run(job: &TrainJob) -> Result<TrainSummary> {
         run.write_json("config.json", &cfg)?;
     }
     run.write_json("labels.json", &data.labels)?;
-    let (best, outcome) = trainer::train(&cfg, &data, &run, resume, &mut log)?;
+    let (outcome, evaluations, trainable) = on_device(
+        cfg.device,
+        TrainAndScore {
+            cfg: &cfg,
+            data: &data,
+            run: &run,
+            resume,
+            log: &mut log,
+        },
+    )?;
     if let Some(why) = &outcome.stopped_early {
         log(why);
-    }
-    let mut evaluations: Vec<(String, Evaluation)> = Vec::new();
-    let sets = [
-        ("train", Some(&data.train)),
-        ("valid", Some(&data.valid)),
-        ("test", data.test.as_ref()),
-    ];
-    for (name, m) in sets {
-        if let Some(m) = m {
-            let (loss, _, predicted) = trainer::evaluate(&best, m, data.dim);
-            evaluations.push((name.to_string(), evaluate(&m.y, &predicted, &data.labels, loss)));
-        }
     }
     report::curves(&run, &outcome.history, outcome.best_epoch)?;
     let (last_split, last_eval) = evaluations.last().expect("train and valid are always evaluated");
@@ -101,7 +97,7 @@ pub fn run(job: &TrainJob) -> Result<TrainSummary> {
         stopped_early: outcome.stopped_early.as_deref(),
         evaluations: &evaluations,
         coverage: &data.coverage,
-        trainable: best.params.trainable_count(),
+        trainable,
     });
     crate::atomic::write_atomic(&run.path("report.md"), md.as_bytes())?;
     let get = |n: &str| evaluations.iter().find(|(s, _)| s == n).map(|(_, e)| e);
@@ -119,4 +115,36 @@ pub fn run(job: &TrainJob) -> Result<TrainSummary> {
             .map(|f| run.path(f))
             .collect(),
     })
+}
+
+/// Training on a backend, then the best epoch's model scored on every split: what the
+/// training loop recorded, `(split, evaluation)` pairs, and the count of trained values.
+struct TrainAndScore<'a> {
+    cfg: &'a TrainConfig,
+    data: &'a featurize::FeatureSet,
+    run: &'a RunDir,
+    resume: bool,
+    log: &'a mut dyn FnMut(&str),
+}
+
+impl OnBackend for TrainAndScore<'_> {
+    type Output = (Finished<trainer::EpochRecord>, Vec<(String, Evaluation)>, usize);
+
+    fn run<B: Backend>(self, be: &B) -> Result<Self::Output> {
+        let data = self.data;
+        let (mut best, outcome) = trainer::train(be, self.cfg, data, self.run, self.resume, self.log)?;
+        let mut evaluations = Vec::new();
+        let sets = [
+            ("train", Some(&data.train)),
+            ("valid", Some(&data.valid)),
+            ("test", data.test.as_ref()),
+        ];
+        for (name, m) in sets {
+            if let Some(m) = m {
+                let (loss, _, predicted) = trainer::evaluate(be, &mut best, m, data.dim)?;
+                evaluations.push((name.to_string(), evaluate(&m.y, &predicted, &data.labels, loss)));
+            }
+        }
+        Ok((outcome, evaluations, best.trainable_count()))
+    }
 }

@@ -7,15 +7,19 @@
 
 use super::config::TrainConfig;
 use super::featurize::{FeatureSet, Matrix};
+use crate::compute::{Backend, SgdStep};
 use crate::models::classifier::{Classifier, ModelSpec};
+use crate::models::device_params::Adam;
 use crate::nn::loss::{cross_entropy, cross_entropy_sum};
+use crate::nn::params::Params;
 use crate::nn::weights::Part;
 use crate::report::run_dir::RunDir;
-use crate::train::checkpoint::{self, TensorFile};
-use crate::train::clip::{clip_factor, grad_norm};
+use crate::tasks::device_checkpoint;
+use crate::train::checkpoint::TensorFile;
+use crate::train::clip::clip_factor;
 use crate::train::epochs::{self, Crash, Epoch, Experiment, Finished, Plan, ResumePoint};
 use crate::train::metrics::argmax_rows;
-use crate::train::optim::Optimizer;
+use crate::train::optim::OptimizerConfig;
 use crate::train::progress::EpochProgress;
 use crate::train::stop;
 use anyhow::{bail, Result};
@@ -48,31 +52,75 @@ pub fn epoch_rng(seed: u64, epoch: usize) -> ChaCha8Rng {
 }
 
 /// Loss (mean) and accuracy of `model` on `m`, in eval mode, in chunks to bound memory.
-pub fn evaluate(model: &Classifier, m: &Matrix, dim: usize) -> (f64, f64, Vec<u32>) {
+pub fn evaluate<B: Backend>(be: &B, model: &mut Classifier<B>, m: &Matrix, dim: usize) -> Result<(f64, f64, Vec<u32>)> {
     let classes = model.spec.classes;
     let mut loss = 0.0;
     let mut predicted = Vec::with_capacity(m.rows);
     for start in (0..m.rows).step_by(4096) {
         let end = (start + 4096).min(m.rows);
-        let logits = model.logits(&m.x[start * dim..end * dim], end - start);
+        let x = be.upload(&m.x[start * dim..end * dim])?;
+        let logits = be.download(&model.logits(be, &x, end - start)?)?;
         loss += cross_entropy_sum(&logits, &m.y[start..end], classes);
         predicted.extend(argmax_rows(&logits, classes));
     }
     let correct = predicted.iter().zip(&m.y).filter(|(p, y)| p == y).count();
-    (
+    Ok((
         loss / m.rows.max(1) as f64,
         correct as f64 / m.rows.max(1) as f64,
         predicted,
-    )
+    ))
+}
+
+/// One optimizer step of `cfg`'s kind at rate `lr`, with `clip_grad_norm_` when `cfg.clip`
+/// (its norm summed on the device, the factor applied as each gradient is read).
+fn optimizer_step<B: Backend>(be: &B, model: &mut Classifier<B>, cfg: &TrainConfig, lr: f32) -> Result<()> {
+    let params = model.params_mut();
+    let grad_scale = match cfg.clip {
+        Some(max_norm) => clip_factor(params.grad_sum_of_squares(be)?.sqrt(), max_norm),
+        None => 1.0,
+    };
+    match cfg.optimizer {
+        OptimizerConfig::Sgd {
+            momentum,
+            nesterov,
+            weight_decay,
+        } => params.torch_sgd_step(
+            be,
+            SgdStep {
+                lr,
+                momentum,
+                nesterov,
+                weight_decay,
+                grad_scale,
+            },
+        ),
+        OptimizerConfig::AdamW {
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+        } => params.adam_step(
+            be,
+            lr,
+            Adam {
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+            },
+            grad_scale,
+        ),
+    }
 }
 
 /// One pass over `train` in shuffled mini-batches, as epoch `epoch` (from 1). Returns the mean
 /// batch loss. A final batch of one example is skipped when the model has BatchNorm (batch
-/// statistics need two).
+/// statistics need two). The loss and its gradient are taken on the host from the logits
+/// `[B, L]` (a few values a step), as the slice model did, so the CPU's bits are unchanged.
 #[allow(clippy::too_many_arguments)]
-pub fn train_epoch(
-    model: &mut Classifier,
-    optimizer: &mut Optimizer,
+pub fn train_epoch<B: Backend>(
+    be: &B,
+    model: &mut Classifier<B>,
     train: &Matrix,
     cfg: &TrainConfig,
     lr: f32,
@@ -81,6 +129,7 @@ pub fn train_epoch(
     mut on_step: impl FnMut(usize, f32, usize),
 ) -> Result<f64> {
     let dim = model.spec.input_dim;
+    let classes = model.spec.classes;
     let mut rng = epoch_rng(cfg.seed, epoch - 1);
     let mut order: Vec<usize> = (0..train.rows).collect();
     order.shuffle(&mut rng);
@@ -104,21 +153,19 @@ pub fn train_epoch(
             x.extend_from_slice(&train.x[i * dim..(i + 1) * dim]);
             y.push(train.y[i]);
         }
-        let (logits, tape) = model.forward_train(&x, batch.len(), &mut rng);
-        let (loss, dlogits) = cross_entropy(&logits, &y, model.spec.classes);
+        let (logits, tape) = model.forward_train(be, be.upload(&x)?, batch.len(), &mut rng)?;
+        let logits = be.download(&logits)?;
+        let (loss, dlogits) = cross_entropy(&logits, &y, classes);
         if !loss.is_finite() {
             bail!(stop::message(&format!("the loss became {loss}"), epoch, step + 1, lr));
         }
-        let correct = argmax_rows(&logits, model.spec.classes)
+        let correct = argmax_rows(&logits, classes)
             .iter()
             .zip(&y)
             .filter(|(p, t)| p == t)
             .count();
-        model.backward(&tape, &dlogits);
-        let clip = cfg
-            .clip
-            .map_or(1.0, |max_norm| clip_factor(grad_norm(&model.params), max_norm));
-        optimizer.step(&mut model.params, lr, clip);
+        model.backward(be, tape, &be.upload(&dlogits)?)?;
+        optimizer_step(be, model, cfg, lr)?;
         loss_sum += loss as f64;
         batches += 1;
         on_step(batch.len(), loss, correct);
@@ -126,29 +173,28 @@ pub fn train_epoch(
     Ok(loss_sum / batches.max(1) as f64)
 }
 
-/// Builds a model of `spec` with the weights in an already-read checkpoint.
-pub fn load_model_from(file: &mut TensorFile, spec: ModelSpec) -> Result<Classifier> {
-    let mut model = Classifier::new(spec, 0);
-    file.weights().load_into(&mut model.params, &Part::All)?;
-    Ok(model)
+/// Builds a model of `spec` on `be` with the weights in an already-read checkpoint (its
+/// optimizer state stays in `file`).
+pub fn load_model_from<B: Backend>(be: &B, file: &mut TensorFile, spec: ModelSpec) -> Result<Classifier<B>> {
+    let mut host: Params = Classifier::<B>::init(&spec, 0);
+    file.weights().load_into(&mut host, &Part::All)?;
+    Classifier::upload(be, spec, host)
 }
 
-/// Loads model weights (and returns the file for further state) from a checkpoint.
-pub fn load_model(path: &Path, spec: ModelSpec) -> Result<(Classifier, TensorFile)> {
-    let mut file = TensorFile::read(path)?;
-    let model = load_model_from(&mut file, spec)?;
-    Ok((model, file))
+/// Loads a model's weights from a checkpoint.
+pub fn load_model<B: Backend>(be: &B, path: &Path, spec: ModelSpec) -> Result<Classifier<B>> {
+    load_model_from(be, &mut TensorFile::read(path)?, spec)
 }
 
 /// A classifier being trained: what the shared epoch loop calls.
-struct Training<'a> {
-    model: Classifier,
-    optimizer: Optimizer,
+struct Training<'a, B: Backend> {
+    be: &'a B,
+    model: Classifier<B>,
     cfg: &'a TrainConfig,
     data: &'a FeatureSet,
 }
 
-impl Experiment for Training<'_> {
+impl<B: Backend> Experiment for Training<'_, B> {
     type Record = EpochRecord;
 
     fn valid_loss(record: &EpochRecord) -> f64 {
@@ -163,9 +209,10 @@ impl Experiment for Training<'_> {
         // about a hundred updates an epoch: every tenth is caught, and a batch-1 epoch does
         // not build a message per example
         let every = data.train.rows.div_ceil(100).max(1);
+        let be = self.be;
         let batch_loss = train_epoch(
+            be,
             &mut self.model,
-            &mut self.optimizer,
             &data.train,
             cfg,
             lr,
@@ -190,8 +237,8 @@ impl Experiment for Training<'_> {
             },
         )?;
         progress.finish();
-        let (train_loss, train_accuracy, _) = evaluate(&self.model, &data.train, data.dim);
-        let (valid_loss, valid_accuracy, _) = evaluate(&self.model, &data.valid, data.dim);
+        let (train_loss, train_accuracy, _) = evaluate(be, &mut self.model, &data.train, data.dim)?;
+        let (valid_loss, valid_accuracy, _) = evaluate(be, &mut self.model, &data.valid, data.dim)?;
         let record = EpochRecord {
             epoch,
             lr,
@@ -205,19 +252,22 @@ impl Experiment for Training<'_> {
     }
 
     fn save(&mut self, path: &Path, meta: serde_json::Value) -> Result<()> {
-        checkpoint::save(path, &self.model.params, &self.optimizer, &meta)
+        let (params, host) = self.model.checkpoint_parts(self.be)?;
+        device_checkpoint::save(self.be, path, params, host, &meta)
     }
 
-    fn restore(&mut self, mut file: TensorFile) -> Result<()> {
-        self.model = load_model_from(&mut file, self.model.spec.clone())?;
-        checkpoint::restore_optimizer(&file, &self.model.params, &mut self.optimizer);
-        Ok(())
+    fn restore(&mut self, file: TensorFile) -> Result<()> {
+        let spec = self.model.spec.clone();
+        let mut host = Classifier::<B>::init(&spec, 0);
+        let (state, steps) = device_checkpoint::restore(file, &mut host)?;
+        self.model = Classifier::upload(self.be, spec, host)?;
+        self.model.params_mut().restore_optimizer(self.be, &state, steps)
     }
 
     /// The epoch's steps all had finite losses: either its last step left non-finite weights
     /// (named), or finite weights overflow on the validation data.
     fn why_not_finite(&mut self) -> Result<String> {
-        Ok(match self.model.params.first_non_finite() {
+        Ok(match self.model.to_host(self.be)?.first_non_finite() {
             Some(name) => format!(
                 "; the last step of the epoch (step {}) left non-finite values in `{name}`",
                 self.data.train.rows.div_ceil(self.cfg.batch_size),
@@ -237,13 +287,14 @@ impl Experiment for Training<'_> {
 /// Trains a classifier of `cfg` on `data` into `run` through the shared epoch loop, from the
 /// run's last checkpoint when `resume`: the model at the lowest validation loss, and what the
 /// loop recorded.
-pub fn train(
+pub fn train<B: Backend>(
+    be: &B,
     cfg: &TrainConfig,
     data: &FeatureSet,
     run: &RunDir,
     resume: bool,
     log: &mut dyn FnMut(&str),
-) -> Result<(Classifier, Finished<EpochRecord>)> {
+) -> Result<(Classifier<B>, Finished<EpochRecord>)> {
     let spec = ModelSpec {
         arch: cfg.arch.clone(),
         input_dim: data.dim,
@@ -255,8 +306,8 @@ pub fn train(
         None
     };
     let mut training = Training {
-        model: Classifier::new(spec.clone(), cfg.seed),
-        optimizer: Optimizer::new(cfg.optimizer),
+        be,
+        model: Classifier::new(be, spec.clone(), cfg.seed)?,
         cfg,
         data,
     };
@@ -268,6 +319,6 @@ pub fn train(
         meta: serde_json::json!({ "seed": cfg.seed, "model": spec }),
     };
     let finished = epochs::train(&mut training, &plan, run, resume, log)?;
-    let (best, _) = load_model(&finished.best_path, spec)?;
+    let best = load_model(be, &finished.best_path, spec)?;
     Ok((best, finished))
 }

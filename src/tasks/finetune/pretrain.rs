@@ -301,7 +301,7 @@ impl Experiment for Pretraining<'_> {
     }
 
     fn save(&mut self, path: &Path, meta: serde_json::Value) -> Result<()> {
-        device_checkpoint::save(path, self.model.params(), &mut self.host.params, &meta)
+        device_checkpoint::save(&Cpu, path, self.model.params(), &mut self.host.params, &meta)
     }
 
     fn restore(&mut self, file: TensorFile) -> Result<()> {

@@ -35,7 +35,7 @@ pub fn lm_step(m: &mut LstmLm<Cpu>, texts: &[&[u32]], (seed, key): (u64, u64), l
     let (x, mut state, n) = lm_batch(m, texts)?;
     let loss = Cpu.download(&m.forward_backward(&Cpu, &x, &mut state, seed, key)?)?[0] as f64;
     if loss.is_finite() {
-        m.params_mut().adam_step(&Cpu, lr, Adam::default())?;
+        m.params_mut().adam_step(&Cpu, lr, Adam::default(), 1.0)?;
     }
     Ok((loss, n))
 }
@@ -56,7 +56,7 @@ pub fn classifier_step(
     // two classes: the first largest of [0, z] is class 1 when z > 0
     let correct = correct(&Cpu.download(&logits)?, m.cfg.classes, labels);
     if loss.is_finite() {
-        m.params_mut().adam_step(&Cpu, lr, Adam::default())?;
+        m.params_mut().adam_step(&Cpu, lr, Adam::default(), 1.0)?;
     }
     Ok((loss, correct))
 }

@@ -233,7 +233,7 @@ impl Experiment for Finetuning<'_> {
     }
 
     fn save(&mut self, path: &Path, meta: serde_json::Value) -> Result<()> {
-        device_checkpoint::save(path, self.model.params(), &mut self.host, &meta)
+        device_checkpoint::save(&Cpu, path, self.model.params(), &mut self.host, &meta)
     }
 
     fn restore(&mut self, file: TensorFile) -> Result<()> {

@@ -213,7 +213,7 @@ impl Experiment for Training<'_> {
     fn save(&mut self, path: &Path, meta: serde_json::Value) -> Result<()> {
         // the batch-norm statistics first: they are buffers, not optimised parameters
         self.head.download_into(&Cpu, &mut self.host)?;
-        device_checkpoint::save(path, self.head.params(), &mut self.host, &meta)
+        device_checkpoint::save(&Cpu, path, self.head.params(), &mut self.host, &meta)
     }
 
     fn restore(&mut self, file: TensorFile) -> Result<()> {

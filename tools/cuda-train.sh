@@ -4,6 +4,8 @@
 #
 #   tools/cuda-train.sh OUT [STAGE...]
 #
+# TSUMUGI_BIN names another binary (to try a stage on the CPU machine first).
+#
 # Stages (default: check parity better-rnnlm zaremba-small):
 #   check          tsumugi device --check
 #   parity         the same 600 batches of zaremba-small (no dropout, so both devices do the
@@ -13,6 +15,9 @@
 #   better-rnnlm   the whole 40 epochs on cuda
 #   zaremba-small  the whole 13 epochs on cuda
 #   variational    better-rnnlm with --variational --embedding-dropout 0.1 on cuda
+#   classify       problem 77's batch sweep (SLP, batch 1 to 1024) on cpu and on cuda, then
+#                  README's R8 MLP on both devices: needs R8 and $TSUMUGI_HOME/r8-glove-100d.bin
+#                  (tools/cuda-classify-data.py writes both into the carried folder)
 # Each run's log is copied to OUT, and but for the parity runs its metrics.jsonl and report.md.
 set -uo pipefail
 out=${1:-gpu-runs}
@@ -20,7 +25,7 @@ shift || true
 stages=${*:-check parity better-rnnlm zaremba-small}
 mkdir -p "$out"
 source "$(dirname "$0")/cuda-env.sh"
-bin=dist/cuda/tsumugi
+bin=${TSUMUGI_BIN:-dist/cuda/tsumugi}
 runs=$(mktemp -d)
 train() { # name seconds args...: one lm train run; its log kept, and with KEEP=1 its files
     local name=$1 seconds=$2
@@ -45,6 +50,16 @@ for stage in $stages; do
     variational)
         train variational "${BETTER_RNNLM_SECONDS:-420}" --preset better-rnnlm --variational \
             --embedding-dropout 0.1 --device cuda
+        ;;
+    classify)
+        vectors=$TSUMUGI_HOME/r8-glove-100d.bin
+        for device in cpu cuda; do
+            timeout 120 $bin classify sweep-batch --vectors "$vectors" --device $device \
+                --out "$runs/sweep-$device" 2>&1 | tee "$out/sweep-$device.log"
+            timeout 240 $bin classify train --vectors "$vectors" --device $device --json \
+                --out "$runs/r8-$device" 2>"$out/r8-$device.log" | tee "$out/r8-$device.json"
+            cp "$runs/r8-$device/metrics.jsonl" "$out/r8-$device.metrics.jsonl" 2>/dev/null
+        done
         ;;
     *) echo "unknown stage $stage" ;;
     esac

@@ -4,8 +4,8 @@
 mod common;
 use common::*;
 
-fn train_args<'a>(p: &'a str, v: &'a str, out: &'a str) -> Vec<&'a str> {
-    vec![
+fn train_args<'a>(p: &'a str, v: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
         "classify",
         "train",
         "--data",
@@ -24,19 +24,39 @@ fn train_args<'a>(p: &'a str, v: &'a str, out: &'a str) -> Vec<&'a str> {
         "1",
         "--out",
         out,
-    ]
+    ];
+    args.extend_from_slice(extra);
+    args
 }
 
 #[test]
 fn resume_after_kill_matches_uninterrupted_run() {
+    resumed_run_matches(&[]);
+}
+
+/// The same with SGD's momentum buffers (Nesterov, weight decay) in the checkpoint.
+#[test]
+fn resume_keeps_sgd_momentum() {
+    resumed_run_matches(&[
+        "--optimizer",
+        "sgd",
+        "--momentum",
+        "0.9",
+        "--nesterov",
+        "--weight-decay",
+        "0.001",
+    ]);
+}
+
+fn resumed_run_matches(extra: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let p = write_prepared(dir.path());
     let v = write_vectors(dir.path());
     let (p, v) = (p.to_str().unwrap().to_string(), v.to_str().unwrap().to_string());
     let straight = dir.path().join("straight");
-    ok(&train_args(&p, &v, straight.to_str().unwrap()));
+    ok(&train_args(&p, &v, straight.to_str().unwrap(), extra));
     let again = dir.path().join("again");
-    ok(&train_args(&p, &v, again.to_str().unwrap()));
+    ok(&train_args(&p, &v, again.to_str().unwrap(), extra));
     let metrics = |d: &std::path::Path| std::fs::read_to_string(d.join("metrics.jsonl")).unwrap();
     assert_eq!(metrics(&straight), metrics(&again), "same seed, same metrics");
     assert_eq!(metrics(&straight).lines().count(), 6);
@@ -44,7 +64,7 @@ fn resume_after_kill_matches_uninterrupted_run() {
     let crashed = dir.path().join("crashed");
     let c = crashed.to_str().unwrap();
     let o = bin()
-        .args(train_args(&p, &v, c))
+        .args(train_args(&p, &v, c, extra))
         .env("TSUMUGI_CRASH_IN_EPOCH", "4")
         .output()
         .unwrap();
@@ -130,7 +150,7 @@ fn a_run_finds_its_relative_inputs_from_another_folder() {
     write_vectors(dir.path());
     let trained = bin()
         .current_dir(dir.path())
-        .args(train_args("prepared", "vectors.txt", "run"))
+        .args(train_args("prepared", "vectors.txt", "run", &[]))
         .output()
         .unwrap();
     assert!(trained.status.success(), "{}", stderr(&trained));

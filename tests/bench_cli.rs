@@ -34,6 +34,18 @@ fn bench_classify_prints_both_cases() {
     assert!(out.contains("slp_batch1") && out.contains("steps    200"), "{out}");
     assert!(out.contains("mlp_bn_batch64") && out.contains("steps      4"), "{out}");
     fails(&["bench", "classify", "--no-peer", "--rows", "1"], &["--rows (≥ 2)"]);
+    // on a GPU both sides train there; without a usable one, --device cuda says why
+    if !tsumugi::compute::devices::cuda_devices().is_ok_and(|d| !d.is_empty()) {
+        let needle = if tsumugi::compute::devices::BUILT_WITH_CUDA {
+            "cannot use CUDA"
+        } else {
+            "tools/cuda-build.sh"
+        };
+        fails(
+            &["bench", "classify", "--no-peer", "--rows", "200", "--device", "cuda"],
+            &[needle],
+        );
+    }
 }
 
 #[test]

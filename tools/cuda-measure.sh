@@ -3,8 +3,9 @@
 # tools/cuda-build.sh and a python3 that has PyTorch with CUDA: the device check (cuBLAS against
 # the CPU, every backend operation against its reference, an LM step against the CPU's), then
 # `bench lstm --device cuda` against PyTorch's nn.LSTM (cuDNN) on the same card at B 20 and
-# B 128, plain fp32 on both sides. Everything it prints is also written to $1 (default
-# cuda-measure.log).
+# B 128, plain fp32 on both sides, and `bench classify --device cuda` (problem 78: the
+# classifiers' epochs, PyTorch on the same card). Everything it prints is also written to $1
+# (default cuda-measure.log).
 set -uo pipefail
 log=${1:-cuda-measure.log}
 source "$(dirname "$0")/cuda-env.sh"
@@ -17,4 +18,5 @@ bin=dist/cuda/tsumugi
     for batch in 20 128; do
         $bin bench lstm --device cuda --batch "$batch" --repeats 20 --python python3
     done
+    $bin bench classify --device cuda --repeats 5 --python python3
 } 2>&1 | tee "$log"

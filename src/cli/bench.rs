@@ -5,6 +5,7 @@ use super::print_json;
 use anyhow::Result;
 use clap::Subcommand;
 use std::path::PathBuf;
+use tsumugi::compute::Device;
 use tsumugi::tasks::bench;
 
 /// Which loop `bench qa` times.
@@ -185,6 +186,9 @@ pub enum BenchCommand {
         /// Threads for the PyTorch peer (tsumugi uses every core, as RAYON_NUM_THREADS allows).
         #[arg(long, default_value_t = 2)]
         threads: usize,
+        /// Where both sides train: cpu, or cuda (a build with the `cuda` feature; problem 78).
+        #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+        device: DeviceArg,
         /// Print the results as JSON.
         #[arg(long)]
         json: bool,
@@ -344,12 +348,14 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             rows,
             dim,
             threads,
+            device,
             json,
         } => {
             if repeats == 0 || rows < 2 || dim == 0 {
                 anyhow::bail!("--repeats, --rows (≥ 2) and --dim must be positive");
             }
-            let ours = bench::classify::time_tsumugi(rows, dim, repeats)?;
+            let device = device.into();
+            let ours = bench::classify::time_tsumugi(rows, dim, repeats, device)?;
             let peer = if no_peer {
                 None
             } else {
@@ -360,6 +366,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                     dim,
                     repeats,
                     threads,
+                    device,
                 )?)
             };
             let rows_out: Vec<bench::classify::BenchRow> = ours
@@ -382,7 +389,8 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             if json {
                 return print_json(&rows_out);
             }
-            println!("one epoch, {rows} × {dim} features, {repeats} repeats (seconds: min / median / max)");
+            let on = if device == Device::Cuda { "cuda" } else { "cpu" };
+            println!("one epoch on the {on}, {rows} × {dim} features, {repeats} repeats (seconds: min / median / max)");
             for r in &rows_out {
                 let ours = format!("{:.4} / {:.4} / {:.4}", r.tsumugi.min, r.tsumugi.median, r.tsumugi.max);
                 let theirs = r

@@ -3,7 +3,8 @@
 //! the PyTorch peer (`tools/peers/classify_peer.py`) in the same command, with ratios.
 
 use super::{flag_args, peer_seconds, run_peer, Timing};
-use crate::compute::cpu::Cpu;
+use crate::compute::dispatch::{on_device, OnBackend};
+use crate::compute::{Backend, Device};
 use crate::models::classifier::{Arch, Classifier, ModelSpec};
 use crate::tasks::classify::config::TrainConfig;
 use crate::tasks::classify::featurize::Matrix;
@@ -63,27 +64,45 @@ pub struct BenchRow {
     pub speedup: Option<f64>,
 }
 
-/// Times `repeats` epochs of each case in this process.
-pub fn time_tsumugi(rows: usize, dim: usize, repeats: usize) -> Result<Vec<(String, usize, Timing)>> {
-    let data = synthetic(rows, dim, 0);
-    let mut out = Vec::new();
-    for (name, arch, batch, lr) in cases() {
-        let cfg = TrainConfig::plain_sgd(arch.clone(), batch, lr);
-        let spec = ModelSpec {
-            arch,
-            input_dim: dim,
-            classes: CLASSES,
-        };
-        let mut seconds = Vec::new();
-        for r in 0..repeats {
-            let mut model = Classifier::new(&Cpu, spec.clone(), r as u64)?;
-            let began = Instant::now();
-            train_epoch(&Cpu, &mut model, &data, &cfg, lr, r + 1, None, |_, _, _| {})?;
-            seconds.push(began.elapsed().as_secs_f64());
+/// Times `repeats` epochs of each case in this process, on `device` (each batch uploaded from
+/// the host, as the peer moves each batch to its device).
+pub fn time_tsumugi(rows: usize, dim: usize, repeats: usize, device: Device) -> Result<Vec<(String, usize, Timing)>> {
+    on_device(device, Epochs { rows, dim, repeats })
+}
+
+struct Epochs {
+    rows: usize,
+    dim: usize,
+    repeats: usize,
+}
+
+impl OnBackend for Epochs {
+    type Output = Vec<(String, usize, Timing)>;
+
+    fn run<B: Backend>(self, be: &B) -> Result<Self::Output> {
+        let Epochs { rows, dim, repeats } = self;
+        let data = synthetic(rows, dim, 0);
+        let mut out = Vec::new();
+        for (name, arch, batch, lr) in cases() {
+            let cfg = TrainConfig::plain_sgd(arch.clone(), batch, lr);
+            let spec = ModelSpec {
+                arch,
+                input_dim: dim,
+                classes: CLASSES,
+            };
+            let mut seconds = Vec::new();
+            for r in 0..repeats {
+                let mut model = Classifier::new(be, spec.clone(), r as u64)?;
+                be.sync()?;
+                let began = Instant::now();
+                train_epoch(be, &mut model, &data, &cfg, lr, r + 1, None, |_, _, _| {})?;
+                be.sync()?;
+                seconds.push(began.elapsed().as_secs_f64());
+            }
+            out.push((name.to_string(), rows.div_ceil(batch), Timing::of(seconds)));
         }
-        out.push((name.to_string(), rows.div_ceil(batch), Timing::of(seconds)));
+        Ok(out)
     }
-    Ok(out)
 }
 
 /// Runs the PyTorch classifier peer and returns its seconds per case.
@@ -94,13 +113,17 @@ pub fn time_peer(
     dim: usize,
     repeats: usize,
     threads: usize,
+    device: Device,
 ) -> Result<HashMap<String, Vec<f64>>> {
-    let args = flag_args(&[
+    let mut args = flag_args(&[
         ("--rows", rows),
         ("--dim", dim),
         ("--repeats", repeats),
         ("--threads", threads),
     ]);
+    if device == Device::Cuda {
+        args.extend(["--device".to_string(), "cuda".to_string()]);
+    }
     let parsed = run_peer(python, script, &args)?;
     cases()
         .into_iter()

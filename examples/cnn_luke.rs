@@ -14,6 +14,7 @@
 
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
+use tsumugi::compute::Device;
 use tsumugi::models::qa_head::HeadKind;
 use tsumugi::report::run_dir::Existing;
 use tsumugi::tasks::qa::eval::{self, EvalJob};
@@ -74,6 +75,7 @@ fn main() -> Result<()> {
                 shuffle: false,
                 patience: None,
                 seed: 0,
+                device: Device::Cpu,
             }),
             out: run.clone(),
             existing: Existing::Refuse,

@@ -35,12 +35,7 @@ fn bench_classify_prints_both_cases() {
     assert!(out.contains("mlp_bn_batch64") && out.contains("steps      4"), "{out}");
     fails(&["bench", "classify", "--no-peer", "--rows", "1"], &["--rows (≥ 2)"]);
     // on a GPU both sides train there; without a usable one, --device cuda says why
-    if !tsumugi::compute::devices::cuda_devices().is_ok_and(|d| !d.is_empty()) {
-        let needle = if tsumugi::compute::devices::BUILT_WITH_CUDA {
-            "cannot use CUDA"
-        } else {
-            "tools/cuda-build.sh"
-        };
+    if let Some(needle) = no_gpu_message() {
         fails(
             &["bench", "classify", "--no-peer", "--rows", "200", "--device", "cuda"],
             &[needle],
@@ -62,14 +57,9 @@ fn bench_lstm_prints_step_time_and_gflops() {
         &["--dropout in [0, 1)"],
     );
     // without a usable GPU, --device cuda says why (no build feature, or no driver)
-    if !tsumugi::compute::devices::cuda_devices().is_ok_and(|d| !d.is_empty()) {
+    if let Some(needle) = no_gpu_message() {
         let mut args = vec!["bench", "lstm", "--no-peer", "--device", "cuda"];
         args.extend(SMALL_LSTM);
-        let needle = if tsumugi::compute::devices::BUILT_WITH_CUDA {
-            "cannot use CUDA"
-        } else {
-            "tools/cuda-build.sh"
-        };
         fails(&args, &[needle]);
     }
 }
@@ -244,7 +234,7 @@ fn bench_qa_times_the_cnn_epoch_and_refuses_the_feature_case_without_its_peer() 
         "1",
     ]);
     assert!(
-        out.contains("article's CNN over 4 questions") && out.contains("tsumugi"),
+        out.contains("article's CNN on the cpu over 4 questions") && out.contains("tsumugi"),
         "{out}"
     );
     fails(
@@ -255,4 +245,25 @@ fn bench_qa_times_the_cnn_epoch_and_refuses_the_feature_case_without_its_peer() 
         &["bench", "qa", "--case", "cnn", "--no-peer", "--questions", "1"],
         &["--questions"],
     );
+    // the CNN can train on a GPU; LUKE's feature case cannot yet
+    fails(
+        &["bench", "qa", "--device", "cuda", "--no-peer"],
+        &["feature case runs LUKE", "--case cnn"],
+    );
+    if let Some(needle) = no_gpu_message() {
+        fails(
+            &[
+                "bench",
+                "qa",
+                "--case",
+                "cnn",
+                "--no-peer",
+                "--questions",
+                "4",
+                "--device",
+                "cuda",
+            ],
+            &[needle],
+        );
+    }
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{bin, fails, ok, same_run, stderr};
+use common::{bin, fails, no_gpu_message, ok, same_run, stderr};
 use std::path::Path;
 use tsumugi::tasks::qa::features::FeatureFile;
 
@@ -289,6 +289,26 @@ fn the_scorer_learns_from_luke_features_and_the_articles_metric_differs() {
         &["qa", "train", "--train", &train, "--valid", &valid, "--out", &p("bad")],
         &["--head"],
     );
+    // a device the build cannot use is refused before the run directory is made
+    if let Some(needle) = no_gpu_message() {
+        fails(
+            &[
+                "qa",
+                "train",
+                "--train",
+                &train,
+                "--valid",
+                &valid,
+                "--head",
+                "mlp",
+                "--device",
+                "cuda",
+                "--out",
+                &p("bad"),
+            ],
+            &[needle],
+        );
+    }
     fails(
         &[
             "qa", "train", "--train", &train, "--valid", &valid, "--head", "mlp", "--out", &run,

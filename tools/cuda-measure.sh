@@ -3,8 +3,9 @@
 # tools/cuda-build.sh and a python3 that has PyTorch with CUDA: the device check (cuBLAS against
 # the CPU, every backend operation against its reference, an LM step against the CPU's), then
 # `bench lstm --device cuda` against PyTorch's nn.LSTM (cuDNN) on the same card at B 20 and
-# B 128, plain fp32 on both sides, and `bench classify --device cuda` (problem 78: the
-# classifiers' epochs, PyTorch on the same card). Everything it prints is also written to $1
+# B 128, plain fp32 on both sides, `bench classify --device cuda` (problem 78: the classifiers'
+# epochs, PyTorch on the same card) and `bench qa --case cnn --device cuda` (the CNN-on-LUKE
+# article's CNN epoch against PyTorch's, cuDNN's convolutions, on the card). Everything it prints is also written to $1
 # (default cuda-measure.log).
 set -uo pipefail
 log=${1:-cuda-measure.log}
@@ -19,4 +20,5 @@ bin=dist/cuda/tsumugi
         $bin bench lstm --device cuda --batch "$batch" --repeats 20 --python python3
     done
     $bin bench classify --device cuda --repeats 5 --python python3
+    $bin bench qa --case cnn --device cuda --repeats 3 --python python3
 } 2>&1 | tee "$log"

@@ -122,6 +122,10 @@ pub enum BenchCommand {
         /// Questions per epoch (the article trains on 8,900).
         #[arg(long, default_value_t = 8900)]
         questions: usize,
+        /// Where both sides train the CNN: cpu, or cuda (a build with the `cuda` feature; the
+        /// feature case runs LUKE, which stays on the CPU).
+        #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+        device: DeviceArg,
         /// Threads for the PyTorch peer (tsumugi uses every core, as RAYON_NUM_THREADS allows).
         #[arg(long, default_value_t = 2)]
         threads: usize,
@@ -282,13 +286,18 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             repeats,
             questions,
             threads,
+            device,
         } => {
             let b = bench::qa::BenchQa {
                 questions,
                 repeats,
                 peer: (!no_peer).then(|| (python.clone(), peer_script)),
                 threads,
+                device: device.into(),
             };
+            if case != QaCase::Cnn && b.device == Device::Cuda {
+                anyhow::bail!("--device cuda: the feature case runs LUKE, which has no CUDA path yet; give --case cnn");
+            }
             if case != QaCase::Cnn {
                 if no_peer {
                     anyhow::bail!("the feature case is timed against transformers: drop --no-peer or give --case cnn");

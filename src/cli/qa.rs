@@ -1,7 +1,7 @@
 //! `tsumugi qa …`: multiple-choice QA on LUKE features (the CNN-on-LUKE article), resolved into
 //! the library's `qa` jobs.
 
-use super::flags::RunFlags;
+use super::flags::{DeviceArg, RunFlags};
 use super::print_json;
 use super::resume::job_config;
 use anyhow::{bail, Result};
@@ -112,6 +112,9 @@ pub struct TrainArgs {
     /// Train this many seeds (seed, seed + 1, …), each in --out/seed-S, and report mean ± sd.
     #[arg(long, default_value_t = 1)]
     pub seeds: usize,
+    /// Where the head trains: cpu, or cuda (a build with the `cuda` feature).
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    pub device: DeviceArg,
     /// Run directory.
     #[arg(long)]
     pub out: PathBuf,
@@ -140,7 +143,7 @@ fn parse_channels(s: &str) -> Result<(usize, usize), String> {
 }
 
 /// Which `config.json` fields each option sets, for `--resume` with options typed again.
-const TRAIN_SETTINGS: [(&str, &[&str]); 13] = [
+const TRAIN_SETTINGS: [(&str, &[&str]); 14] = [
     ("train", &["train"]),
     ("valid", &["valid"]),
     ("head", &["head"]),
@@ -154,6 +157,7 @@ const TRAIN_SETTINGS: [(&str, &[&str]); 13] = [
     ("width", &["width"]),
     ("image", &["image"]),
     ("channels", &["channels"]),
+    ("device", &["device"]),
 ];
 
 impl TrainArgs {
@@ -187,6 +191,7 @@ impl TrainArgs {
             shuffle: !(self.no_shuffle || article),
             patience: self.patience,
             seed,
+            device: self.device.into(),
         })
     }
 

@@ -168,3 +168,16 @@ pub fn write_prepared(dir: &Path) -> PathBuf {
     }
     out
 }
+
+/// What `--device cuda` must say where it cannot run: without the `cuda` feature it names the
+/// build script, with it (and no usable GPU) it says CUDA cannot be used. `None` where a GPU is
+/// at hand, so the refusal is not tested there.
+pub fn no_gpu_message() -> Option<&'static str> {
+    if tsumugi::compute::devices::cuda_devices().is_ok_and(|d| !d.is_empty()) {
+        None
+    } else if tsumugi::compute::devices::BUILT_WITH_CUDA {
+        Some("cannot use CUDA")
+    } else {
+        Some("tools/cuda-build.sh")
+    }
+}

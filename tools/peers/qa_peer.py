@@ -2,7 +2,8 @@
 (Conv 1→32, BN, ReLU, Conv 32→64, BN, ReLU, MaxPool 2, BN1d 8960, FC 128, ReLU, BN1d, FC 5,
 log_softmax, CrossEntropy, AdamW) over `--questions` random 768-value features in batches of 100
 in order, reading the loss after every step as tsumugi does. The features are made before
-timing. After one warm-up epoch it serves the timed case "cnn" (serve.py).
+timing (on the GPU with --device cuda, where the model trains too). After one warm-up epoch it
+serves the timed case "cnn" (serve.py).
 """
 
 import argparse
@@ -40,15 +41,17 @@ def main():
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu")
     p.add_argument("--serve", action="store_true", help="the only mode: answer timed epochs on stdin")
     a = p.parse_args()
+    device = torch.device(a.device)
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    x = torch.randn(a.questions, 1, 24, 32)
-    y = torch.randint(0, 5, (a.questions,))
+    x = torch.randn(a.questions, 1, 24, 32).to(device)
+    y = torch.randint(0, 5, (a.questions,)).to(device)
     batches = [(x[i : i + a.batch], y[i : i + a.batch]) for i in range(0, a.questions, a.batch)]
     batches = [b for b in batches if len(b[1]) > 1]
-    model = Cnn()
+    model = Cnn().to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr)
     model.train()
 
@@ -59,6 +62,8 @@ def main():
             loss.backward()
             opt.step()
             loss.item()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
 
     epoch()
     serve({"cnn": epoch}, torch=torch.__version__, threads=torch.get_num_threads())

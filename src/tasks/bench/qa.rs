@@ -4,13 +4,13 @@
 //! sides load), and one training epoch of the CNN-on-LUKE article's CNN (`qa train --preset
 //! article`'s network: 24×32 images, 32 and 64 channels, fc1 128, AdamW) over random 768-value
 //! features in batches of 100 in order, here and in the PyTorch peer (`tools/peers/qa_peer.py`),
-//! epochs alternating ([`super::served_peer`]). The values do not matter for the time; both
-//! sides draw their own.
+//! epochs alternating ([`super::served_peer`]); with `--device cuda` both sides train the CNN on
+//! the GPU. The values do not matter for the time; both sides draw their own.
 
 use super::served_peer::{alternate, Paired, ServedPeer};
 use super::{max_delta_against, side_by_side, Timing};
-use crate::compute::cpu::Cpu;
-use crate::compute::Backend;
+use crate::compute::dispatch::{on_device, OnBackend};
+use crate::compute::{Backend, Device};
 use crate::data::json::read_json;
 use crate::luke::batch::Batch;
 use crate::luke::heads::LukeCheckpoint;
@@ -30,6 +30,8 @@ pub struct BenchQa {
     /// Python and the peer script, or none for tsumugi alone.
     pub peer: Option<(String, std::path::PathBuf)>,
     pub threads: usize,
+    /// Where both sides train the CNN.
+    pub device: Device,
 }
 
 pub struct QaResult {
@@ -117,7 +119,8 @@ const BATCH: usize = 100;
 
 /// One epoch: a step per batch of 100 (a last batch of one left out), the loss read after
 /// each, as `qa train` does.
-fn epoch(head: &mut QaHead<Cpu>, x: &[f32], labels: &[u32]) -> Result<f64> {
+fn epoch<B: Backend>(be: &B, head: &mut QaHead<B>, x: &[f32], labels: &[u32]) -> Result<f64> {
+    be.sync()?;
     let began = Instant::now();
     let n = labels.len();
     for start in (0..n).step_by(BATCH) {
@@ -125,12 +128,12 @@ fn epoch(head: &mut QaHead<Cpu>, x: &[f32], labels: &[u32]) -> Result<f64> {
         if end - start < 2 {
             continue;
         }
-        let ids = Cpu.upload_ids(&labels[start..end])?;
-        let features = Cpu.upload(&x[start * 768..end * 768])?;
-        let (loss, _) = head.forward_backward(&Cpu, &features, &ids, end - start)?;
-        Cpu.download(&loss)?;
+        let ids = be.upload_ids(&labels[start..end])?;
+        let features = be.upload(&x[start * 768..end * 768])?;
+        let (loss, _) = head.forward_backward(be, &features, &ids, end - start)?;
+        be.download(&loss)?;
         head.adam_step(
-            &Cpu,
+            be,
             1e-3,
             Adam {
                 weight_decay: 0.01,
@@ -138,6 +141,7 @@ fn epoch(head: &mut QaHead<Cpu>, x: &[f32], labels: &[u32]) -> Result<f64> {
             },
         )?;
     }
+    be.sync()?;
     Ok(began.elapsed().as_secs_f64())
 }
 
@@ -145,33 +149,50 @@ pub fn run(b: &BenchQa) -> Result<QaResult> {
     if b.repeats == 0 || b.questions < 2 {
         bail!("--repeats must be positive and --questions at least 2");
     }
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-    let x: Vec<f32> = (0..b.questions * 768).map(|_| rng.gen_range(-1.0..1.0)).collect();
-    let labels: Vec<u32> = (0..b.questions).map(|_| rng.gen_range(0..5)).collect();
-    let cfg = HeadConfig::article();
-    let mut head = QaHead::upload(&Cpu, &cfg, &QaHead::<Cpu>::init(&cfg, 0)?)?;
-    epoch(&mut head, &x, &labels)?; // warm-up, as the peer does
-    let mut ours = || epoch(&mut head, &x, &labels);
-    Ok(match &b.peer {
-        Some((python, script)) => {
-            let args = vec![
-                "--questions".to_string(),
-                b.questions.to_string(),
-                "--threads".into(),
-                b.threads.to_string(),
-            ];
-            let mut peer = ServedPeer::start(python, script, &args)?;
-            let paired = alternate(b.repeats, &mut peer, "cnn", &mut ours)?;
-            QaResult {
-                ours: Timing::of(paired.ours.clone()),
-                peer: Some(paired),
+    on_device(b.device, CnnEpochs { b })
+}
+
+/// The CNN case on a backend.
+struct CnnEpochs<'a> {
+    b: &'a BenchQa,
+}
+
+impl OnBackend for CnnEpochs<'_> {
+    type Output = QaResult;
+
+    fn run<B: Backend>(self, be: &B) -> Result<QaResult> {
+        let b = self.b;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        let x: Vec<f32> = (0..b.questions * 768).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let labels: Vec<u32> = (0..b.questions).map(|_| rng.gen_range(0..5)).collect();
+        let cfg = HeadConfig::article();
+        let mut head = QaHead::upload(be, &cfg, &QaHead::<B>::init(&cfg, 0)?)?;
+        epoch(be, &mut head, &x, &labels)?; // warm-up, as the peer does
+        let mut ours = || epoch(be, &mut head, &x, &labels);
+        Ok(match &b.peer {
+            Some((python, script)) => {
+                let mut args = vec![
+                    "--questions".to_string(),
+                    b.questions.to_string(),
+                    "--threads".into(),
+                    b.threads.to_string(),
+                ];
+                if b.device == Device::Cuda {
+                    args.extend(["--device".to_string(), "cuda".to_string()]);
+                }
+                let mut peer = ServedPeer::start(python, script, &args)?;
+                let paired = alternate(b.repeats, &mut peer, "cnn", &mut ours)?;
+                QaResult {
+                    ours: Timing::of(paired.ours.clone()),
+                    peer: Some(paired),
+                }
             }
-        }
-        None => QaResult {
-            ours: Timing::of((0..b.repeats).map(|_| ours()).collect::<Result<Vec<_>>>()?),
-            peer: None,
-        },
-    })
+            None => QaResult {
+                ours: Timing::of((0..b.repeats).map(|_| ours()).collect::<Result<Vec<_>>>()?),
+                peer: None,
+            },
+        })
+    }
 }
 
 /// The feature case's line.
@@ -186,7 +207,8 @@ pub fn features_summary(r: &FeaturesResult) -> String {
 /// The CNN case's line.
 pub fn summary(b: &BenchQa, r: &QaResult) -> String {
     format!(
-        "one training epoch of the article's CNN over {} questions (768 features as 24×32, batch 100, AdamW):\n{}\n",
+        "one training epoch of the article's CNN on the {} over {} questions (768 features as 24×32, batch 100, AdamW):\n{}\n",
+        if b.device == Device::Cuda { "cuda" } else { "cpu" },
         b.questions,
         side_by_side(&r.ours, r.peer.as_ref(), "PyTorch", 2)
     )

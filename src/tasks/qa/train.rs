@@ -8,8 +8,8 @@
 //! take statistics of one row (torch refuses it too).
 
 use super::features::FeatureFile;
-use crate::compute::cpu::Cpu;
-use crate::compute::Backend;
+use crate::compute::dispatch::{check as check_device, on_device, OnBackend};
+use crate::compute::{Backend, Device};
 use crate::models::device_params::Adam;
 use crate::models::qa_head::{HeadConfig, HeadKind, QaHead};
 use crate::nn::params::Params;
@@ -18,7 +18,7 @@ use crate::report::run_dir::{Existing, RunDir};
 use crate::tasks::device_checkpoint;
 use crate::train::checkpoint::TensorFile;
 use crate::train::early_stop::EarlyStop;
-use crate::train::epochs::{self, Crash, Epoch, Experiment, Plan};
+use crate::train::epochs::{self, Crash, Epoch, Experiment, Finished, Plan, ResumePoint};
 use crate::train::metrics::{argmax_rows, MeanSd};
 use crate::train::progress::EpochProgress;
 use crate::train::schedule::Schedule;
@@ -50,6 +50,9 @@ pub struct QaTrainConfig {
     pub shuffle: bool,
     pub patience: Option<usize>,
     pub seed: u64,
+    /// Where the head trains (runs from before the option: the CPU).
+    #[serde(default)]
+    pub device: Device,
 }
 
 impl QaTrainConfig {
@@ -117,8 +120,9 @@ pub fn scores(logits: &[f32], options: usize, labels: &[u32]) -> (usize, usize) 
     (right, article)
 }
 
-struct Training<'a> {
-    head: QaHead<Cpu>,
+struct Training<'a, B: Backend> {
+    be: &'a B,
+    head: QaHead<B>,
     host: Params,
     cfg: &'a QaTrainConfig,
     head_cfg: HeadConfig,
@@ -136,16 +140,19 @@ fn batch_of(set: &FeatureFile, ids: &[usize]) -> (Vec<f32>, Vec<u32>) {
     (x, ids.iter().map(|&i| set.labels[i] as u32).collect())
 }
 
-impl Training<'_> {
+impl<B: Backend> Training<'_, B> {
     /// Mean loss, accuracy and the article's metric over `set`, with running statistics.
     fn evaluate(&mut self, set: &FeatureFile) -> Result<(f64, f64, f64)> {
         let (mut loss, mut right, mut article) = (0.0, 0, 0);
         let all: Vec<usize> = (0..set.questions).collect();
         for ids in all.chunks(self.cfg.batch_size) {
+            let be = self.be;
             let (x, labels) = batch_of(set, ids);
-            let (l, logits) = self.head.loss(&Cpu, &x, &Cpu.upload_ids(&labels)?, ids.len())?;
-            loss += Cpu.download(&l)?[0] as f64 * ids.len() as f64;
-            let (r, a) = scores(&Cpu.download(&logits)?, self.head_cfg.options, &labels);
+            let (l, logits) = self
+                .head
+                .loss(be, &be.upload(&x)?, &be.upload_ids(&labels)?, ids.len())?;
+            loss += be.download(&l)?[0] as f64 * ids.len() as f64;
+            let (r, a) = scores(&be.download(&logits)?, self.head_cfg.options, &labels);
             (right, article) = (right + r, article + a);
         }
         let n = set.questions as f64;
@@ -153,7 +160,7 @@ impl Training<'_> {
     }
 }
 
-impl Experiment for Training<'_> {
+impl<B: Backend> Experiment for Training<'_, B> {
     type Record = QaEpoch;
 
     fn valid_loss(r: &QaEpoch) -> f64 {
@@ -175,18 +182,19 @@ impl Experiment for Training<'_> {
             ..Adam::default()
         };
         let (mut loss_sum, mut seen, mut right, mut article) = (0.0, 0, 0, 0);
+        let be = self.be;
         for (step, ids) in batches.iter().enumerate() {
             crash.check(step, batches.len());
             let (x, labels) = batch_of(self.train, ids);
-            let (loss, logits) = self
-                .head
-                .forward_backward(&Cpu, &x, &Cpu.upload_ids(&labels)?, ids.len())?;
-            let loss = Cpu.download(&loss)?[0] as f64;
+            let (loss, logits) =
+                self.head
+                    .forward_backward(be, &be.upload(&x)?, &be.upload_ids(&labels)?, ids.len())?;
+            let loss = be.download(&loss)?[0] as f64;
             if !loss.is_finite() {
                 bail!(stop::message(&format!("the loss became {loss}"), epoch, step + 1, lr));
             }
-            self.head.adam_step(&Cpu, lr, adam)?;
-            let (r, a) = scores(&Cpu.download(&logits)?, self.head_cfg.options, &labels);
+            self.head.adam_step(be, lr, adam)?;
+            let (r, a) = scores(&be.download(&logits)?, self.head_cfg.options, &labels);
             (right, article) = (right + r, article + a);
             loss_sum += loss * ids.len() as f64;
             seen += ids.len();
@@ -212,14 +220,14 @@ impl Experiment for Training<'_> {
 
     fn save(&mut self, path: &Path, meta: serde_json::Value) -> Result<()> {
         // the batch-norm statistics first: they are buffers, not optimised parameters
-        self.head.download_into(&Cpu, &mut self.host)?;
-        device_checkpoint::save(&Cpu, path, self.head.params(), &mut self.host, &meta)
+        self.head.download_into(self.be, &mut self.host)?;
+        device_checkpoint::save(self.be, path, self.head.params(), &mut self.host, &meta)
     }
 
     fn restore(&mut self, file: TensorFile) -> Result<()> {
         let (state, taken) = device_checkpoint::restore(file, &mut self.host)?;
-        self.head = QaHead::upload(&Cpu, &self.head_cfg, &self.host)?;
-        self.head.params_mut().restore_optimizer(&Cpu, &state, taken)
+        self.head = QaHead::upload(self.be, &self.head_cfg, &self.host)?;
+        self.head.params_mut().restore_optimizer(self.be, &state, taken)
     }
 
     fn describe(&self, r: &QaEpoch, seconds: f64) -> String {
@@ -270,8 +278,9 @@ pub fn run(job: &QaTrainJob, log: &mut dyn FnMut(&str)) -> Result<QaTrained> {
         cfg.train.display()
     );
     let head_cfg = head_config(&cfg, &train);
-    let host = QaHead::<Cpu>::init(&head_cfg, cfg.seed).context("--head")?;
-    let head = QaHead::upload(&Cpu, &head_cfg, &host)?;
+    // the head's shape is checked before anything is written
+    let host = QaHead::<crate::compute::cpu::Cpu>::init(&head_cfg, cfg.seed).context("--head")?;
+    check_device(cfg.device)?;
     let run = RunDir::create(&job.out, job.existing)?;
     if resume.is_none() {
         run.write_json("config.json", &cfg)?;
@@ -280,14 +289,6 @@ pub fn run(job: &QaTrainJob, log: &mut dyn FnMut(&str)) -> Result<QaTrained> {
         "{} train / {} valid questions, features [{}, {}] per question, {} choices, head {:?}",
         train.questions, valid.questions, train.choices, train.hidden, train.options, cfg.head
     ));
-    let mut exp = Training {
-        head,
-        host,
-        cfg: &cfg,
-        head_cfg,
-        train: &train,
-        valid: &valid,
-    };
     let plan = Plan {
         epochs: cfg.epochs,
         lr: cfg.lr,
@@ -295,7 +296,20 @@ pub fn run(job: &QaTrainJob, log: &mut dyn FnMut(&str)) -> Result<QaTrained> {
         early_stop: EarlyStop::after(cfg.patience),
         meta: serde_json::json!({ "head": head_cfg, "seed": cfg.seed }),
     };
-    let finished = epochs::train(&mut exp, &plan, &run, resume, log)?;
+    let finished = on_device(
+        cfg.device,
+        TrainOn {
+            host,
+            cfg: &cfg,
+            head_cfg,
+            train: &train,
+            valid: &valid,
+            plan: &plan,
+            run: &run,
+            resume,
+            log,
+        },
+    )?;
     let best = finished
         .history
         .iter()
@@ -338,6 +352,37 @@ pub fn run(job: &QaTrainJob, log: &mut dyn FnMut(&str)) -> Result<QaTrained> {
         epochs_run: finished.history.len(),
         seconds: began.elapsed().as_secs_f64(),
     })
+}
+
+/// The epochs of one run on a backend.
+struct TrainOn<'a> {
+    host: Params,
+    cfg: &'a QaTrainConfig,
+    head_cfg: HeadConfig,
+    train: &'a FeatureFile,
+    valid: &'a FeatureFile,
+    plan: &'a Plan,
+    run: &'a RunDir,
+    resume: Option<ResumePoint>,
+    log: &'a mut dyn FnMut(&str),
+}
+
+impl OnBackend for TrainOn<'_> {
+    type Output = Finished<QaEpoch>;
+
+    fn run<B: Backend>(self, be: &B) -> Result<Finished<QaEpoch>> {
+        let head = QaHead::upload(be, &self.head_cfg, &self.host)?;
+        let mut exp = Training {
+            be,
+            head,
+            host: self.host,
+            cfg: self.cfg,
+            head_cfg: self.head_cfg,
+            train: self.train,
+            valid: self.valid,
+        };
+        epochs::train(&mut exp, self.plan, self.run, self.resume, self.log)
+    }
 }
 
 /// Several seeds of one recipe and their spread.

@@ -15,6 +15,7 @@
 
 use anyhow::Result;
 use std::path::{Path, PathBuf};
+use tsumugi::compute::Device;
 use tsumugi::models::lstm_classifier::Pool;
 use tsumugi::report::run_dir::Existing;
 use tsumugi::tasks::finetune::pretrain::{self, PretrainConfig, PretrainJob};
@@ -42,6 +43,7 @@ fn main() -> Result<()> {
         seed: 0,
         corpus: None,
         from: None,
+        device: Device::Cpu,
     };
     let done = pretrain::run(
         &PretrainJob {
@@ -78,6 +80,7 @@ fn main() -> Result<()> {
         gradual_unfreeze: false,
         valid_fraction: 0.1,
         patience: None,
+        device: Device::Cpu,
     };
     for size in [None, Some(3000), Some(1000)] {
         let name = size.map_or("all".to_string(), |n| n.to_string());

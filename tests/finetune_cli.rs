@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{bin, fails, ok, same_run, stderr, stdout};
+use common::{bin, fails, no_gpu_message, ok, same_run, stderr, stdout};
 use std::path::{Path, PathBuf};
 
 fn write_texts(dir: &Path, n: usize) -> PathBuf {
@@ -304,6 +304,14 @@ fn bad_input_gets_clear_errors() {
         &["finetune", "compare", "--data", d, "--sizes", "ten", "--out", o],
         &["--sizes: `ten`"],
     );
+    if let Some(needle) = no_gpu_message() {
+        for command in ["pretrain", "train", "compare"] {
+            fails(
+                &["finetune", command, "--data", d, "--device", "cuda", "--out", o],
+                &[needle],
+            );
+        }
+    }
     assert!(!out.exists(), "a refused run writes nothing");
 }
 

@@ -1,7 +1,7 @@
 //! `tsumugi finetune …`: pre-train an LSTM language model on a task's texts, then fine-tune it
 //! as a text classifier (the pre-training/fine-tuning article, with ULMFiT's options).
 
-use super::flags::RunFlags;
+use super::flags::{DeviceArg, RunFlags};
 use super::print_json;
 use super::resume::job_config;
 use anyhow::Result;
@@ -61,6 +61,9 @@ pub struct TextFlags {
     /// Seed of the splits, the initial weights, the batch order and dropout.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Where the models train: cpu, or cuda (a build with the `cuda` feature).
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    pub device: DeviceArg,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -248,7 +251,7 @@ impl CompareArgs {
 }
 
 /// Which fields of `config.json` each option sets, for `--resume` with options typed again.
-const TEXT_SETTINGS: [(&str, &[&str]); 10] = [
+const TEXT_SETTINGS: [(&str, &[&str]); 11] = [
     ("data", &["data"]),
     ("num_words", &["num_words"]),
     ("oov", &["oov"]),
@@ -259,6 +262,7 @@ const TEXT_SETTINGS: [(&str, &[&str]); 10] = [
     ("lr", &["lr"]),
     ("patience", &["patience"]),
     ("seed", &["seed"]),
+    ("device", &["device"]),
 ];
 
 /// The config a command hands the library (see [`job_config`]): the text options' settings and
@@ -304,6 +308,7 @@ impl PretrainArgs {
                 _ => path_or_name(c),
             }),
             from: self.from.as_deref().map(absolute),
+            device: t.device.into(),
         }
     }
 
@@ -352,6 +357,7 @@ impl TrainArgs {
             gradual_unfreeze: self.gradual_unfreeze,
             valid_fraction: 0.1,
             patience: t.patience,
+            device: t.device.into(),
         }
     }
 

@@ -220,6 +220,22 @@ pub struct Finished<R> {
 }
 
 /// Trains `exp` for `plan.epochs` epochs into `run`, from `resume` where given.
+/// What [`train`] takes besides the experiment, in one value: work handed to
+/// `compute::dispatch::on_device` carries it to where the experiment is built on its backend.
+pub struct Session<'a> {
+    pub plan: &'a Plan,
+    pub run: &'a RunDir,
+    pub resume: Option<ResumePoint>,
+    pub log: &'a mut dyn FnMut(&str),
+}
+
+impl Session<'_> {
+    /// [`train`] with this session's plan, run, resume point and log.
+    pub fn train<E: Experiment>(self, exp: &mut E) -> Result<Finished<E::Record>> {
+        train(exp, self.plan, self.run, self.resume, self.log)
+    }
+}
+
 pub fn train<E: Experiment>(
     exp: &mut E,
     plan: &Plan,

@@ -70,7 +70,7 @@ fn classifier_epoch(p: &Prepared, m: &mut LstmClassifier<Cpu>) -> Result<f64> {
     for (step, batch) in p.batches.iter().enumerate() {
         let texts: Vec<&[u32]> = batch.iter().map(|&i| p.ids[i].as_slice()).collect();
         let labels: Vec<u32> = batch.iter().map(|&i| p.labels[i]).collect();
-        steps::classifier_step(m, &texts, &labels, (0, step as u64), 1e-3)?;
+        steps::classifier_step(&Cpu, m, &texts, &labels, (0, step as u64), 1e-3)?;
     }
     Ok(began.elapsed().as_secs_f64())
 }
@@ -87,7 +87,7 @@ fn pretrain_epoch(p: &Prepared, m: &mut LstmLm<Cpu>) -> Result<f64> {
         if texts.is_empty() {
             continue;
         }
-        steps::lm_step(m, &texts, (0, step as u64), 1e-3)?;
+        steps::lm_step(&Cpu, m, &texts, (0, step as u64), 1e-3)?;
     }
     Ok(began.elapsed().as_secs_f64())
 }

@@ -139,6 +139,8 @@ pub fn run(job: &CompareJob, log: &mut dyn FnMut(&str)) -> Result<Comparison> {
         cfg.pretrain.check()?;
     }
     RunDir::check(&job.out, job.existing)?;
+    crate::compute::dispatch::check(cfg.classifier.device)?;
+    crate::compute::dispatch::check(cfg.pretrain.device)?;
     if job.existing == Existing::Resume {
         let saved: CompareConfig = crate::data::json::read_json(&job.out.join("config.json"))?;
         same_options(&job.out, &saved, cfg, "")?;

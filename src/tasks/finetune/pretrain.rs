@@ -12,7 +12,8 @@
 use super::batches::{bucketed, in_order};
 use super::data::{self, Text};
 use super::steps;
-use crate::compute::cpu::Cpu;
+use crate::compute::dispatch::{check as check_device, on_device, OnBackend};
+use crate::compute::{Backend, Device};
 use crate::data::keras_vocab::KerasVocab;
 use crate::data::labeled::Example;
 use crate::data::split;
@@ -23,7 +24,7 @@ use crate::report::run_dir::{Existing, RunDir};
 use crate::tasks::device_checkpoint;
 use crate::train::checkpoint::TensorFile;
 use crate::train::early_stop::EarlyStop;
-use crate::train::epochs::{self, same_options, Crash, Epoch, Experiment, Plan, ResumePoint};
+use crate::train::epochs::{same_options, Crash, Epoch, Experiment, Finished, Plan, ResumePoint, Session};
 use crate::train::progress::EpochProgress;
 use crate::train::schedule::Schedule;
 use crate::train::stop;
@@ -60,6 +61,9 @@ pub struct PretrainConfig {
     /// A pre-training run whose weights start this one (its vocabulary and sizes with them).
     #[serde(default)]
     pub from: Option<PathBuf>,
+    /// Where the model trains (runs from before the option: the CPU).
+    #[serde(default)]
+    pub device: Device,
 }
 
 impl PretrainConfig {
@@ -231,8 +235,9 @@ fn lm_texts(pool: &[Text], vocab: &KerasVocab, labels: &[String], max_len: usize
     Ok(encoded.ids.into_iter().filter(|ids| ids.len() >= 2).collect())
 }
 
-struct Pretraining<'a> {
-    model: LstmLm<Cpu>,
+struct Pretraining<'a, B: Backend> {
+    be: &'a B,
+    model: LstmLm<B>,
     host: LanguageModel,
     cfg: &'a PretrainConfig,
     train: &'a [Vec<u32>],
@@ -240,14 +245,14 @@ struct Pretraining<'a> {
     tokens_per_second: f64,
 }
 
-impl Pretraining<'_> {
+impl<B: Backend> Pretraining<'_, B> {
     /// The mean loss per real target over `texts`, without dropout.
     fn mean_loss(&self, texts: &[Vec<u32>]) -> Result<f64> {
         let lengths: Vec<usize> = texts.iter().map(Vec::len).collect();
         let (mut sum, mut count) = (0.0, 0usize);
         for batch in in_order(&lengths, self.cfg.batch_size) {
             let rows: Vec<&[u32]> = batch.iter().map(|&i| texts[i].as_slice()).collect();
-            let (loss, n) = steps::lm_loss(&self.model, &rows)?;
+            let (loss, n) = steps::lm_loss(self.be, &self.model, &rows)?;
             sum += loss * n as f64;
             count += n;
         }
@@ -255,7 +260,7 @@ impl Pretraining<'_> {
     }
 }
 
-impl Experiment for Pretraining<'_> {
+impl<B: Backend> Experiment for Pretraining<'_, B> {
     type Record = PretrainEpoch;
 
     fn valid_loss(record: &PretrainEpoch) -> f64 {
@@ -275,7 +280,7 @@ impl Experiment for Pretraining<'_> {
             crash.check(step, batches.len());
             let rows: Vec<&[u32]> = batch.iter().map(|&i| self.train[i].as_slice()).collect();
             let key = (epoch as u64) << 32 | step as u64;
-            let (loss, n) = steps::lm_step(&mut self.model, &rows, (cfg.seed, key), lr)?;
+            let (loss, n) = steps::lm_step(self.be, &mut self.model, &rows, (cfg.seed, key), lr)?;
             if !loss.is_finite() {
                 bail!(stop::message(&format!("the loss became {loss}"), epoch, step + 1, lr));
             }
@@ -301,13 +306,13 @@ impl Experiment for Pretraining<'_> {
     }
 
     fn save(&mut self, path: &Path, meta: serde_json::Value) -> Result<()> {
-        device_checkpoint::save(&Cpu, path, self.model.params(), &mut self.host.params, &meta)
+        device_checkpoint::save(self.be, path, self.model.params(), &mut self.host.params, &meta)
     }
 
     fn restore(&mut self, file: TensorFile) -> Result<()> {
         let (state, taken) = device_checkpoint::restore(file, &mut self.host.params)?;
-        self.model = LstmLm::new(&Cpu, &self.host)?;
-        self.model.params_mut().restore_optimizer(&Cpu, &state, taken)
+        self.model = LstmLm::new(self.be, &self.host)?;
+        self.model.params_mut().restore_optimizer(self.be, &state, taken)
     }
 
     fn describe(&self, r: &PretrainEpoch, seconds: f64) -> String {
@@ -381,7 +386,7 @@ pub fn run(job: &PretrainJob, log: &mut dyn FnMut(&str)) -> Result<Pretrained> {
             .load_into(&mut host.params, &part)
             .with_context(|| format!("starting from {}", f.best.display()))?;
     }
-    let model = LstmLm::new(&Cpu, &host)?;
+    check_device(cfg.device)?;
     let run = RunDir::create(&job.out, job.existing)?;
     if resume.is_none() {
         run.write_json("config.json", cfg)?;
@@ -398,22 +403,28 @@ pub fn run(job: &PretrainJob, log: &mut dyn FnMut(&str)) -> Result<Pretrained> {
         from.as_ref()
             .map_or(String::new(), |f| format!(", starting from {}", f.dir.display()))
     ));
-    let mut exp = Pretraining {
-        model,
-        host,
-        cfg,
-        train: &train,
-        valid: &valid,
-        tokens_per_second: 0.0,
-    };
     let plan = Plan {
         epochs: cfg.epochs,
         lr: cfg.lr,
         schedule: Schedule::Constant,
         early_stop: EarlyStop::after(cfg.patience),
-        meta: serde_json::json!({ "model": exp.host.cfg }),
+        meta: serde_json::json!({ "model": host.cfg }),
     };
-    let finished = epochs::train(&mut exp, &plan, &run, resume, log)?;
+    let finished = on_device(
+        cfg.device,
+        PretrainOn {
+            host,
+            cfg,
+            train: &train,
+            valid: &valid,
+            session: Session {
+                plan: &plan,
+                run: &run,
+                resume,
+                log,
+            },
+        },
+    )?;
     Ok(Pretrained {
         run_dir: run.root.clone(),
         best_epoch: finished.best_epoch,
@@ -422,4 +433,30 @@ pub fn run(job: &PretrainJob, log: &mut dyn FnMut(&str)) -> Result<Pretrained> {
         train_texts: train.len(),
         seconds: began.elapsed().as_secs_f64(),
     })
+}
+
+/// The epochs of one pre-training run on a backend.
+struct PretrainOn<'a> {
+    host: LanguageModel,
+    cfg: &'a PretrainConfig,
+    train: &'a [Vec<u32>],
+    valid: &'a [Vec<u32>],
+    session: Session<'a>,
+}
+
+impl OnBackend for PretrainOn<'_> {
+    type Output = Finished<PretrainEpoch>;
+
+    fn run<B: Backend>(self, be: &B) -> Result<Finished<PretrainEpoch>> {
+        let mut exp = Pretraining {
+            be,
+            model: LstmLm::new(be, &self.host)?,
+            host: self.host,
+            cfg: self.cfg,
+            train: self.train,
+            valid: self.valid,
+            tokens_per_second: 0.0,
+        };
+        self.session.train(&mut exp)
+    }
 }

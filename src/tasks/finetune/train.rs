@@ -10,8 +10,8 @@ use super::batches::{bucketed, in_order};
 use super::data::{self, Encoded};
 use super::pretrain::PretrainedRun;
 use super::steps;
-use crate::compute::cpu::Cpu;
-use crate::compute::Backend;
+use crate::compute::dispatch::{check as check_device, on_device, OnBackend};
+use crate::compute::{Backend, Device};
 use crate::data::keras_vocab::KerasVocab;
 use crate::models::lstm_classifier::{ClassifierConfig, LstmClassifier, Pool};
 use crate::nn::params::Params;
@@ -21,7 +21,7 @@ use crate::report::run_dir::{Existing, RunDir};
 use crate::tasks::device_checkpoint;
 use crate::train::checkpoint::TensorFile;
 use crate::train::early_stop::EarlyStop;
-use crate::train::epochs::{self, Crash, Epoch, Experiment, Plan};
+use crate::train::epochs::{self, Crash, Epoch, Experiment, Finished, Plan, Session};
 use crate::train::metrics;
 use crate::train::progress::EpochProgress;
 use crate::train::schedule::{slanted_triangular, Schedule};
@@ -68,6 +68,9 @@ pub struct FinetuneConfig {
     pub gradual_unfreeze: bool,
     pub valid_fraction: f64,
     pub patience: Option<usize>,
+    /// Where the classifier trains (runs from before the option: the CPU).
+    #[serde(default)]
+    pub device: Device,
 }
 
 impl FinetuneConfig {
@@ -132,8 +135,9 @@ pub struct Finetuned {
 /// The layer groups from the head down, for discriminative rates and gradual unfreezing.
 const GROUPS: [&str; 3] = ["fc.", "rnn.", "encoder."];
 
-struct Finetuning<'a> {
-    model: LstmClassifier<Cpu>,
+struct Finetuning<'a, B: Backend> {
+    be: &'a B,
+    model: LstmClassifier<B>,
     host: Params,
     cfg: &'a FinetuneConfig,
     train: &'a Encoded,
@@ -142,7 +146,7 @@ struct Finetuning<'a> {
     batches_per_epoch: usize,
 }
 
-impl Finetuning<'_> {
+impl<B: Backend> Finetuning<'_, B> {
     /// The mean loss and the accuracy over `set`, without dropout.
     fn evaluate(&self, set: &Encoded) -> Result<(f64, f64)> {
         let lengths: Vec<usize> = set.ids.iter().map(Vec::len).collect();
@@ -150,10 +154,11 @@ impl Finetuning<'_> {
         for batch in in_order(&lengths, self.cfg.batch_size) {
             let texts: Vec<&[u32]> = batch.iter().map(|&i| set.ids[i].as_slice()).collect();
             let labels: Vec<u32> = batch.iter().map(|&i| set.labels[i]).collect();
-            let x = self.model.batch(&Cpu, &texts, &labels)?;
-            let (batch_loss, logits) = self.model.loss(&Cpu, &x)?;
-            loss += Cpu.download(&batch_loss)?[0] as f64 * batch.len() as f64;
-            correct += metrics::correct(&Cpu.download(&logits)?, self.model.cfg.classes, &labels);
+            let be = self.be;
+            let x = self.model.batch(be, &texts, &labels)?;
+            let (batch_loss, logits) = self.model.loss(be, &x)?;
+            loss += be.download(&batch_loss)?[0] as f64 * batch.len() as f64;
+            correct += metrics::correct(&be.download(&logits)?, self.model.cfg.classes, &labels);
         }
         let n = set.ids.len().max(1) as f64;
         Ok((loss / n, correct as f64 / n))
@@ -173,7 +178,7 @@ impl Finetuning<'_> {
     }
 }
 
-impl Experiment for Finetuning<'_> {
+impl<B: Backend> Experiment for Finetuning<'_, B> {
     type Record = FinetuneEpoch;
 
     fn valid_loss(record: &FinetuneEpoch) -> f64 {
@@ -199,7 +204,8 @@ impl Experiment for Finetuning<'_> {
             let texts: Vec<&[u32]> = batch.iter().map(|&i| self.train.ids[i].as_slice()).collect();
             let labels: Vec<u32> = batch.iter().map(|&i| self.train.labels[i]).collect();
             let key = (epoch as u64) << 32 | step as u64;
-            let (loss, right) = steps::classifier_step(&mut self.model, &texts, &labels, (cfg.seed, key), step_lr)?;
+            let (loss, right) =
+                steps::classifier_step(self.be, &mut self.model, &texts, &labels, (cfg.seed, key), step_lr)?;
             correct += right;
             if !loss.is_finite() {
                 bail!(stop::message(
@@ -233,13 +239,13 @@ impl Experiment for Finetuning<'_> {
     }
 
     fn save(&mut self, path: &Path, meta: serde_json::Value) -> Result<()> {
-        device_checkpoint::save(&Cpu, path, self.model.params(), &mut self.host, &meta)
+        device_checkpoint::save(self.be, path, self.model.params(), &mut self.host, &meta)
     }
 
     fn restore(&mut self, file: TensorFile) -> Result<()> {
         let (state, taken) = device_checkpoint::restore(file, &mut self.host)?;
-        self.model = LstmClassifier::new(&Cpu, self.model.cfg.clone(), &self.host)?;
-        self.model.params_mut().restore_optimizer(&Cpu, &state, taken)
+        self.model = LstmClassifier::new(self.be, self.model.cfg.clone(), &self.host)?;
+        self.model.params_mut().restore_optimizer(self.be, &state, taken)
     }
 
     fn describe(&self, r: &FinetuneEpoch, seconds: f64) -> String {
@@ -315,7 +321,7 @@ pub fn run(job: &FinetuneJob, log: &mut dyn FnMut(&str)) -> Result<Finetuned> {
             .load_into(&mut host, &Part::Prefixes(vec!["encoder.".into(), "rnn.".into()]))
             .with_context(|| format!("taking the embedding and LSTM from {}", f.best.display()))?;
     }
-    let model = LstmClassifier::new(&Cpu, model_cfg.clone(), &host)?;
+    check_device(cfg.device)?;
     let run = RunDir::create(&job.out, job.existing)?;
     if resume.is_none() {
         run.write_json("config.json", &cfg)?;
@@ -334,16 +340,6 @@ pub fn run(job: &FinetuneJob, log: &mut dyn FnMut(&str)) -> Result<Finetuned> {
             None => "from scratch".to_string(),
         }
     ));
-    let batches_per_epoch = train.ids.len().div_ceil(cfg.batch_size);
-    let mut exp = Finetuning {
-        model,
-        host,
-        cfg: &cfg,
-        train: &train,
-        valid: &valid,
-        test: &test,
-        batches_per_epoch,
-    };
     let plan = Plan {
         epochs: cfg.epochs,
         lr: cfg.lr,
@@ -351,7 +347,21 @@ pub fn run(job: &FinetuneJob, log: &mut dyn FnMut(&str)) -> Result<Finetuned> {
         early_stop: EarlyStop::after(cfg.patience),
         meta: serde_json::json!({ "model": model_cfg }),
     };
-    let finished = epochs::train(&mut exp, &plan, &run, resume, log)?;
+    let finished = on_device(
+        cfg.device,
+        TrainOn {
+            model_cfg,
+            host,
+            cfg: &cfg,
+            sets: (&train, &valid, &test),
+            session: Session {
+                plan: &plan,
+                run: &run,
+                resume,
+                log,
+            },
+        },
+    )?;
     let best = finished
         .history
         .iter()
@@ -386,6 +396,35 @@ pub fn run(job: &FinetuneJob, log: &mut dyn FnMut(&str)) -> Result<Finetuned> {
     );
     crate::atomic::write_atomic(&run.path("report.md"), report.as_bytes())?;
     Ok(result)
+}
+
+/// The epochs of one run on a backend.
+struct TrainOn<'a> {
+    model_cfg: ClassifierConfig,
+    host: Params,
+    cfg: &'a FinetuneConfig,
+    /// Train, valid and test.
+    sets: (&'a Encoded, &'a Encoded, &'a Encoded),
+    session: Session<'a>,
+}
+
+impl OnBackend for TrainOn<'_> {
+    type Output = Finished<FinetuneEpoch>;
+
+    fn run<B: Backend>(self, be: &B) -> Result<Finished<FinetuneEpoch>> {
+        let (train, valid, test) = self.sets;
+        let mut exp = Finetuning {
+            be,
+            model: LstmClassifier::new(be, self.model_cfg, &self.host)?,
+            host: self.host,
+            cfg: self.cfg,
+            train,
+            valid,
+            test,
+            batches_per_epoch: train.ids.len().div_ceil(self.cfg.batch_size),
+        };
+        self.session.train(&mut exp)
+    }
 }
 
 fn curves(run: &RunDir, history: &[FinetuneEpoch], best_epoch: usize) -> Result<()> {

@@ -18,7 +18,7 @@ use crate::report::run_dir::{Existing, RunDir};
 use crate::tasks::device_checkpoint;
 use crate::train::checkpoint::TensorFile;
 use crate::train::early_stop::EarlyStop;
-use crate::train::epochs::{self, Crash, Epoch, Experiment, Finished, Plan, ResumePoint};
+use crate::train::epochs::{self, Crash, Epoch, Experiment, Finished, Plan, Session};
 use crate::train::metrics::{argmax_rows, MeanSd};
 use crate::train::progress::EpochProgress;
 use crate::train::schedule::Schedule;
@@ -304,10 +304,12 @@ pub fn run(job: &QaTrainJob, log: &mut dyn FnMut(&str)) -> Result<QaTrained> {
             head_cfg,
             train: &train,
             valid: &valid,
-            plan: &plan,
-            run: &run,
-            resume,
-            log,
+            session: Session {
+                plan: &plan,
+                run: &run,
+                resume,
+                log,
+            },
         },
     )?;
     let best = finished
@@ -361,10 +363,7 @@ struct TrainOn<'a> {
     head_cfg: HeadConfig,
     train: &'a FeatureFile,
     valid: &'a FeatureFile,
-    plan: &'a Plan,
-    run: &'a RunDir,
-    resume: Option<ResumePoint>,
-    log: &'a mut dyn FnMut(&str),
+    session: Session<'a>,
 }
 
 impl OnBackend for TrainOn<'_> {
@@ -381,7 +380,7 @@ impl OnBackend for TrainOn<'_> {
             train: self.train,
             valid: self.valid,
         };
-        epochs::train(&mut exp, self.plan, self.run, self.resume, self.log)
+        self.session.train(&mut exp)
     }
 }
 

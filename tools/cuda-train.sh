@@ -17,7 +17,10 @@
 #   variational    better-rnnlm with --variational --embedding-dropout 0.1 on cuda
 #   classify       problem 77's batch sweep (SLP, batch 1 to 1024) on cpu and on cuda, then
 #                  README's R8 MLP on both devices: needs R8 and $TSUMUGI_HOME/r8-glove-100d.bin
-#                  (tools/cuda-classify-data.py writes both into the carried folder)
+#   finetune       the pre-training article's recipe at its own sizes (LSTM 512) on cuda: the
+#                  language model on sentiment's texts, then the classifier at 1,000 texts
+#                  from it and from scratch (seed 0)
+# tools/cuda-data.py writes PTB, R8, sentiment and the R8 vectors into the carried folder.
 # Each run's log is copied to OUT, and but for the parity runs its metrics.jsonl and report.md.
 set -uo pipefail
 out=${1:-gpu-runs}
@@ -59,6 +62,17 @@ for stage in $stages; do
             timeout 240 $bin classify train --vectors "$vectors" --device $device --json \
                 --out "$runs/r8-$device" 2>"$out/r8-$device.log" | tee "$out/r8-$device.json"
             cp "$runs/r8-$device/metrics.jsonl" "$out/r8-$device.metrics.jsonl" 2>/dev/null
+        done
+        ;;
+    finetune)
+        timeout "${PRETRAIN_SECONDS:-300}" $bin finetune pretrain --device cuda --epochs 20 --patience 3 \
+            --out "$runs/lm" 2>&1 | tee "$out/finetune-lm.log"
+        for arm in scratch pretrained; do
+            from=""
+            [ $arm = pretrained ] && from="--from $runs/lm"
+            timeout 120 $bin finetune train --device cuda --train-size 1000 $from --json \
+                --out "$runs/ft-$arm" 2>"$out/finetune-$arm.log" | tee "$out/finetune-$arm.json"
+            cp "$runs/ft-$arm/metrics.jsonl" "$out/finetune-$arm.metrics.jsonl" 2>/dev/null
         done
         ;;
     *) echo "unknown stage $stage" ;;

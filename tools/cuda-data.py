@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""Writes the word vectors R8's texts can look up, for a GPU machine that reaches no registry.
+"""Writes what tools/cuda-train.sh reads into a folder that travels to a GPU machine, which
+reaches no registry.
 
-    tools/cuda-classify-data.py CACHE OUT_DIR
+    tools/cuda-data.py CACHE OUT_DIR
 
-CACHE is a TSUMUGI_HOME whose datasets hold `r8` and `glove-100d` (`tsumugi data get` both).
-OUT_DIR/datasets/r8 gets R8 as it is, and OUT_DIR/r8-glove-100d.bin the GloVe rows of every
-word a tokenizer could ask for (each whitespace token, its parts between punctuation, and the
-lower case of both), in the same word2vec binary format: about 8 MB instead of 134, so it
-travels with the binary. `classify train --vectors OUT_DIR/r8-glove-100d.bin` then gives what
-`--vectors glove-100d` gives (check it on the CPU before carrying it).
+CACHE is a TSUMUGI_HOME whose datasets hold `r8`, `glove-100d`, `ptb` and `sentiment`
+(`tsumugi data get` each). OUT_DIR/datasets gets R8, PTB and sentiment as they are, and
+OUT_DIR/r8-glove-100d.bin the GloVe rows of every word a tokenizer could ask for in R8 (each
+whitespace token, its parts between punctuation, and the lower case of both), in the same
+word2vec binary format: about 8 MB instead of 134. `classify train --vectors
+OUT_DIR/r8-glove-100d.bin` then gives what `--vectors glove-100d` gives (check it on the CPU
+before carrying it). Run tools/cuda-train.sh with TSUMUGI_HOME=OUT_DIR.
 """
 import os
 import re
@@ -34,9 +36,10 @@ def wanted_words(r8_dir):
 
 def main():
     cache, out = sys.argv[1], sys.argv[2]
-    r8 = os.path.join(cache, "datasets", "r8")
-    words = wanted_words(r8)
-    shutil.copytree(r8, os.path.join(out, "datasets", "r8"), dirs_exist_ok=True)
+    for name in ["r8", "ptb", "sentiment"]:
+        src = os.path.join(cache, "datasets", name)
+        shutil.copytree(src, os.path.join(out, "datasets", name), dirs_exist_ok=True)
+    words = wanted_words(os.path.join(cache, "datasets", "r8"))
     src = os.path.join(cache, "datasets", "glove-100d", "glove-100d.bin")
     kept = []
     with open(src, "rb") as f:

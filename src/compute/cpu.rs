@@ -23,15 +23,41 @@ pub struct Cpu;
 /// Values per parallel block of the elementwise passes.
 const BLOCK: usize = 1 << 15;
 
-/// The block length for an elementwise pass over `len` values: one block (this thread) below
-/// 2¹⁶ values, where waking a second thread costs more than the pass (the MLP classifier's
-/// 60k-value weight at batch 64: a `bench classify` epoch took 0.053 s split in two blocks
-/// per update, 0.045 s in one). Elementwise, so the bits do not depend on it.
-fn elementwise_block(len: usize) -> usize {
-    if len < 1 << 16 {
-        len.max(1)
+/// Elementwise passes over fewer values than this run in one call on this thread, without
+/// rayon: waking a second thread costs more than such a pass (the MLP classifier's 60k-value
+/// weight at batch 64: a `bench classify` epoch took 0.053 s with its update split in two
+/// blocks, 0.045 s in one), and even one block through rayon's bridge showed in the
+/// batch-1 classifier's profile. Elementwise, so the bits do not depend on it.
+const SERIAL_BELOW: usize = 1 << 16;
+
+/// `f` over `y` in blocks on every thread, or at once on this thread when `y` is small.
+fn each(y: &mut [f32], f: impl Fn(&mut [f32]) + Sync + Send) {
+    if y.len() < SERIAL_BELOW {
+        f(y)
     } else {
-        BLOCK
+        y.par_chunks_mut(BLOCK).for_each(f)
+    }
+}
+
+/// `f` over matching blocks of `y` and `x` (one length), as [`each`].
+fn each_with(y: &mut [f32], x: &[f32], f: impl Fn(&mut [f32], &[f32]) + Sync + Send) {
+    if y.len() < SERIAL_BELOW {
+        f(y, x)
+    } else {
+        y.par_chunks_mut(BLOCK)
+            .zip(x.par_chunks(BLOCK))
+            .for_each(|(y, x)| f(y, x))
+    }
+}
+
+/// `f` over matching blocks of `w` and `g` (one length), both written, as [`each`].
+fn each_pair(w: &mut [f32], g: &mut [f32], f: impl Fn(&mut [f32], &mut [f32]) + Sync + Send) {
+    if w.len() < SERIAL_BELOW {
+        f(w, g)
+    } else {
+        w.par_chunks_mut(BLOCK)
+            .zip(g.par_chunks_mut(BLOCK))
+            .for_each(|(w, g)| f(w, g))
     }
 }
 
@@ -118,19 +144,13 @@ impl Backend for Cpu {
 
     fn add(&self, y: &mut Vec<f32>, x: &Vec<f32>) -> Result<()> {
         check_same("add", y.len(), x.len())?;
-        let block = elementwise_block(y.len());
-        y.par_chunks_mut(block)
-            .zip(x.par_chunks(block))
-            .for_each(|(y, x)| y.iter_mut().zip(x).for_each(|(y, x)| *y += x));
+        each_with(y, x, |y, x| y.iter_mut().zip(x).for_each(|(y, x)| *y += x));
         Ok(())
     }
 
     fn mul(&self, y: &mut Vec<f32>, x: &Vec<f32>) -> Result<()> {
         check_same("mul", y.len(), x.len())?;
-        let block = elementwise_block(y.len());
-        y.par_chunks_mut(block)
-            .zip(x.par_chunks(block))
-            .for_each(|(y, x)| y.iter_mut().zip(x).for_each(|(y, x)| *y *= x));
+        each_with(y, x, |y, x| y.iter_mut().zip(x).for_each(|(y, x)| *y *= x));
         Ok(())
     }
 
@@ -158,17 +178,13 @@ impl Backend for Cpu {
     }
 
     fn relu(&self, y: &mut Vec<f32>) -> Result<()> {
-        let block = elementwise_block(y.len());
-        y.par_chunks_mut(block).for_each(activation::relu);
+        each(y, activation::relu);
         Ok(())
     }
 
     fn relu_backward(&self, dy: &mut Vec<f32>, y: &Vec<f32>) -> Result<()> {
         check_same("relu backward", dy.len(), y.len())?;
-        let block = elementwise_block(dy.len());
-        dy.par_chunks_mut(block)
-            .zip(y.par_chunks(block))
-            .for_each(|(dy, y)| activation::relu_backward(dy, y));
+        each_with(dy, y, activation::relu_backward);
         Ok(())
     }
 
@@ -398,8 +414,7 @@ impl Backend for Cpu {
             None => 1.0,
         };
         let step = lr * scale;
-        let block = elementwise_block(w.len());
-        w.par_chunks_mut(block).zip(g.par_chunks_mut(block)).for_each(|(w, g)| {
+        each_pair(w, g, |w, g| {
             for (w, g) in w.iter_mut().zip(g.iter_mut()) {
                 *w -= step * *g;
                 *g = 0.0;
@@ -420,15 +435,14 @@ impl Backend for Cpu {
             check_same("sgd momentum buffer", buffer.len(), w.len())?;
         }
         // elementwise, so blocks on several threads give the one-thread result
-        let block = elementwise_block(w.len());
-        let blocks = w.par_chunks_mut(block).zip(g.par_chunks_mut(block));
         match momentum {
-            None => blocks.for_each(|(w, g)| sgd::sgd(w, g, &s)),
-            Some((buffer, first)) => {
-                blocks
-                    .zip(buffer.par_chunks_mut(block))
-                    .for_each(|((w, g), b)| sgd::sgd_momentum(w, g, b, first, &s));
-            }
+            None => each_pair(w, g, |w, g| sgd::sgd(w, g, &s)),
+            Some((buffer, first)) if w.len() < SERIAL_BELOW => sgd::sgd_momentum(w, g, buffer, first, &s),
+            Some((buffer, first)) => w
+                .par_chunks_mut(BLOCK)
+                .zip(g.par_chunks_mut(BLOCK))
+                .zip(buffer.par_chunks_mut(BLOCK))
+                .for_each(|((w, g), b)| sgd::sgd_momentum(w, g, b, first, &s)),
         }
         Ok(())
     }
@@ -436,11 +450,14 @@ impl Backend for Cpu {
     fn adamw(&self, w: &mut Vec<f32>, g: &mut Vec<f32>, m: &mut Vec<f32>, v: &mut Vec<f32>, s: AdamStep) -> Result<()> {
         check_adam(w.len(), g.len(), m.len(), v.len())?;
         // elementwise, so blocks on several threads give the one-thread result
-        let block = elementwise_block(w.len());
-        w.par_chunks_mut(block)
-            .zip(g.par_chunks_mut(block))
-            .zip(m.par_chunks_mut(block).zip(v.par_chunks_mut(block)))
-            .for_each(|((w, g), (m, v))| adam::adamw(w, g, m, v, &s));
+        if w.len() < SERIAL_BELOW {
+            adam::adamw(w, g, m, v, &s);
+        } else {
+            w.par_chunks_mut(BLOCK)
+                .zip(g.par_chunks_mut(BLOCK))
+                .zip(m.par_chunks_mut(BLOCK).zip(v.par_chunks_mut(BLOCK)))
+                .for_each(|((w, g), (m, v))| adam::adamw(w, g, m, v, &s));
+        }
         Ok(())
     }
 }

@@ -19,17 +19,19 @@ pub fn on_device<W: OnBackend>(device: Device, work: W) -> Result<W::Output> {
     }
 }
 
-/// Fails as [`on_device`] would when `device` cannot be used, so a command can say so before
-/// it writes anything.
+/// Fails when `device` cannot be used (a build without CUDA, or no device the driver reports),
+/// so a command can say so before it writes anything. It only asks the driver: the kernels are
+/// compiled once, by [`on_device`].
 pub fn check(device: Device) -> Result<()> {
-    struct Nothing;
-    impl OnBackend for Nothing {
-        type Output = ();
-        fn run<B: Backend>(self, _: &B) -> Result<()> {
-            Ok(())
-        }
+    if device == Device::Cpu {
+        return Ok(());
     }
-    on_device(device, Nothing)
+    let found = super::devices::cuda_devices().map_err(|e| anyhow::anyhow!("--device cuda: {e}"))?;
+    anyhow::ensure!(
+        !found.is_empty(),
+        "--device cuda: cannot use CUDA: the driver reports no device"
+    );
+    Ok(())
 }
 
 #[cfg(feature = "cuda")]

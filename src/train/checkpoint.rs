@@ -4,7 +4,6 @@
 
 use crate::nn::params::Params;
 use crate::nn::weights::Weights;
-use crate::train::optim::Optimizer;
 use anyhow::{anyhow, bail, Context, Result};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::collections::HashMap;
@@ -93,7 +92,7 @@ impl TensorFile {
     }
 
     /// The model's tensors, moved out as a weight source; optimizer state stays for
-    /// [`restore_optimizer`].
+    /// [`optimizer_state`].
     pub fn weights(&mut self) -> Weights {
         let (optimizer, model) = std::mem::take(&mut self.f32)
             .into_iter()
@@ -101,11 +100,6 @@ impl TensorFile {
         self.f32 = optimizer;
         Weights::new(self.source.clone(), model)
     }
-}
-
-/// Saves model parameters, optimizer state and `meta` to `path`.
-pub fn save(path: &Path, params: &Params, optimizer: &Optimizer, meta: &serde_json::Value) -> Result<()> {
-    save_with_state(path, params, optimizer.named_state(params), optimizer.steps, meta)
 }
 
 /// Saves model parameters, optimizer buffers named `{param}.{buffer}` (stored under
@@ -129,7 +123,8 @@ pub fn save_with_state<'a>(
     write_tensors(path, &tensors, &[], Some(&meta))
 }
 
-/// The optimizer buffers saved by [`save`] by `{param}.{buffer}`, and its step count.
+/// The optimizer buffers saved by [`save_with_state`] by `{param}.{buffer}`, and its step
+/// count.
 pub fn optimizer_state(file: &TensorFile) -> (HashMap<String, Vec<f32>>, u64) {
     let state: HashMap<String, Vec<f32>> = file
         .f32
@@ -142,10 +137,4 @@ pub fn optimizer_state(file: &TensorFile) -> (HashMap<String, Vec<f32>>, u64) {
         .and_then(|m| m["optimizer_steps"].as_u64())
         .unwrap_or(0);
     (state, steps)
-}
-
-/// Restores optimizer state saved by [`save`].
-pub fn restore_optimizer(file: &TensorFile, params: &Params, optimizer: &mut Optimizer) {
-    let (state, steps) = optimizer_state(file);
-    optimizer.restore_named(params, &state, steps);
 }

@@ -7,8 +7,10 @@ use super::shapes::{
     check_adam, check_batch_norm, check_bias_grad, check_column_sums, check_copy, check_dropout, check_gemm,
     check_lstm, check_lstm_backward, check_max_over_steps, check_row, check_rows, check_same, check_scalar, check_xent,
 };
-use super::{clip_scale, mask, AdamStep, Backend, Layout, LstmShape, SgdStep, Tiling};
+use super::{clip_scale, mask, AdamStep, Backend, Layout, LstmShape, PatchShape, SgdStep, Tiling};
 use crate::kernels::matmul::{matmul, matmul_onto_row};
+use crate::kernels::patches::{self, Patches};
+use crate::kernels::rows;
 use crate::kernels::{adam, sgd};
 use crate::nn::lstm_recurrence::{self as recurrence, Recurrent, Sizes, Taped};
 use crate::nn::vocab_loss::{softmax_cross_entropy, softmax_cross_entropy_grad};
@@ -142,6 +144,40 @@ impl Backend for Cpu {
         Ok(())
     }
 
+    fn patch_gemm(
+        &self,
+        out: &mut Vec<f32>,
+        row: &Vec<f32>,
+        x: &Vec<f32>,
+        ids: &Vec<u32>,
+        weight: &Vec<f32>,
+        s: PatchShape,
+    ) -> Result<()> {
+        patches::patches_times_weight_t(out, row, patch_matrix(x, ids, s), weight, s.outputs)
+    }
+
+    fn patch_gemm_weight_grad(
+        &self,
+        d_weight: &mut Vec<f32>,
+        dy: &Vec<f32>,
+        x: &Vec<f32>,
+        ids: &Vec<u32>,
+        s: PatchShape,
+    ) -> Result<()> {
+        patches::dy_t_times_patches(d_weight, dy, patch_matrix(x, ids, s), s.outputs)
+    }
+
+    fn patch_gemm_input_grad(
+        &self,
+        dx: &mut Vec<f32>,
+        dy: &Vec<f32>,
+        weight: &Vec<f32>,
+        ids: &Vec<u32>,
+        s: PatchShape,
+    ) -> Result<()> {
+        patches::add_dy_times_weight(dx, dy, weight, (ids, s.segments, s.width), s.outputs)
+    }
+
     fn add(&self, y: &mut Vec<f32>, x: &Vec<f32>) -> Result<()> {
         check_same("add", y.len(), x.len())?;
         each_with(y, x, |y, x| y.iter_mut().zip(x).for_each(|(y, x)| *y += x));
@@ -202,22 +238,18 @@ impl Backend for Cpu {
         let columns = [gamma.len(), beta.len(), running_mean.len(), running_var.len()];
         check_batch_norm(x.len(), out.len(), &columns, saved.len())?;
         let (c, rows) = (gamma.len(), x.len() / gamma.len());
-        out.copy_from_slice(x);
         match momentum {
             Some(momentum) => {
                 ensure!(rows > 1, "batch norm in training needs 2 rows or more, not {rows}");
                 let (mean, var) = batchnorm::batch_stats(x, c);
                 let inv_std = batchnorm::inv_std(&var, eps);
                 batchnorm::update_running(running_mean, running_var, &mean, &var, rows, momentum);
-                for row in out.chunks_exact_mut(c) {
-                    for j in 0..c {
-                        row[j] = gamma[j] * ((row[j] - mean[j]) * inv_std[j]) + beta[j];
-                    }
-                }
+                batchnorm::normalize(out, x, gamma, beta, (&mean, &inv_std));
                 saved[..c].copy_from_slice(&mean);
                 saved[c..].copy_from_slice(&inv_std);
             }
             None => {
+                out.copy_from_slice(x);
                 batchnorm::normalize_eval(out, gamma, beta, running_mean, running_var, eps);
                 saved[..c].copy_from_slice(running_mean);
                 saved[c..].copy_from_slice(&batchnorm::inv_std(running_var, eps));
@@ -244,40 +276,21 @@ impl Backend for Cpu {
         )?;
         check_same("batch norm backward", dy.len(), x.len())?;
         let c = gamma.len();
-        let (mean, inv_std) = saved.split_at(c);
-        let mut xhat = x.clone();
-        for row in xhat.chunks_exact_mut(c) {
-            for j in 0..c {
-                row[j] = (row[j] - mean[j]) * inv_std[j];
-            }
-        }
-        dx.copy_from_slice(dy);
-        batchnorm::backward(dx, &xhat, gamma, inv_std, d_gamma, d_beta, x.len() / c);
+        batchnorm::backward(dx, dy, x, saved.split_at(c), gamma, d_gamma, d_beta);
         Ok(())
     }
 
     fn gather_rows(&self, out: &mut Vec<f32>, table: &Vec<f32>, ids: &Vec<u32>, width: usize) -> Result<()> {
         check_rows("gather", ids.len(), out.len(), width)?;
-        let rows = table.len() / width.max(1);
-        for (row, &id) in out.chunks_exact_mut(width).zip(ids) {
-            let id = id as usize;
-            ensure!(id < rows, "gather: id {id} outside a table of {rows} rows");
-            row.copy_from_slice(&table[id * width..(id + 1) * width]);
-        }
+        check_ids("gather", ids, table.len(), width)?;
+        rows::gather_rows(out, table, ids, width);
         Ok(())
     }
 
     fn scatter_add_rows(&self, table: &mut Vec<f32>, rows: &Vec<f32>, ids: &Vec<u32>, width: usize) -> Result<()> {
         check_rows("scatter", ids.len(), rows.len(), width)?;
-        let count = table.len() / width.max(1);
-        for (row, &id) in rows.chunks_exact(width).zip(ids) {
-            let id = id as usize;
-            ensure!(id < count, "scatter: id {id} outside a table of {count} rows");
-            table[id * width..(id + 1) * width]
-                .iter_mut()
-                .zip(row)
-                .for_each(|(t, v)| *t += v);
-        }
+        check_ids("scatter", ids, table.len(), width)?;
+        rows::scatter_add_rows(table, rows, ids, width);
         Ok(())
     }
 
@@ -292,24 +305,47 @@ impl Backend for Cpu {
         let batch = lengths.len();
         check_max_over_steps(out.len(), argmax.len(), x.len(), batch, hidden)?;
         let steps = x.len() / (batch * hidden);
-        for (b, &len) in lengths.iter().enumerate() {
-            let len = len as usize;
-            ensure!(
-                (1..=steps).contains(&len),
-                "max over steps: a length of {len} for {steps} steps"
-            );
-            for j in 0..hidden {
-                let mut best = b * hidden + j;
-                for t in 1..len {
-                    let at = (t * batch + b) * hidden + j;
-                    // the first of equal values, as torch.max does on the CPU
-                    if x[at] > x[best] {
-                        best = at;
+        if let Some(len) = lengths.iter().find(|&&len| !(1..=steps).contains(&(len as usize))) {
+            anyhow::bail!("max over steps: a length of {len} for {steps} steps");
+        }
+        // Sequences in blocks on every thread; each steps over whole rows (a pooling window's
+        // four pixels are rows far apart), a value replaced only by a larger one: the first of
+        // equal values, as torch.max does on the CPU.
+        let per = (SERIAL_BELOW / hidden.max(1)).max(1);
+        let pool = |(i, (best, at)): (usize, (&mut [f32], &mut [u32]))| {
+            for (s, (best, at)) in best
+                .chunks_exact_mut(hidden)
+                .zip(at.chunks_exact_mut(hidden))
+                .enumerate()
+            {
+                let b = i * per + s;
+                best.copy_from_slice(&x[b * hidden..][..hidden]);
+                at.iter_mut()
+                    .enumerate()
+                    .for_each(|(j, a)| *a = (b * hidden + j) as u32);
+                for t in 1..lengths[b] as usize {
+                    let first = (t * batch + b) * hidden;
+                    for (j, &v) in x[first..][..hidden].iter().enumerate() {
+                        if v > best[j] {
+                            best[j] = v;
+                            at[j] = (first + j) as u32;
+                        }
                     }
                 }
-                out[b * hidden + j] = x[best];
-                argmax[b * hidden + j] = best as u32;
             }
+        };
+        if out.len() < SERIAL_BELOW {
+            if hidden > 0 {
+                out.chunks_mut(per * hidden)
+                    .zip(argmax.chunks_mut(per * hidden))
+                    .enumerate()
+                    .for_each(pool);
+            }
+        } else {
+            out.par_chunks_mut(per * hidden)
+                .zip(argmax.par_chunks_mut(per * hidden))
+                .enumerate()
+                .for_each(pool);
         }
         Ok(())
     }
@@ -464,6 +500,25 @@ impl Backend for Cpu {
 
 /// Every target a class of `v` (read on the host, which only the CPU can do cheaply; on a GPU
 /// the caller checks ids before upload, as [`crate::models::lm::LstmLm::batch`] does).
+/// Every id a row of a table of `len` values in rows of `width`.
+fn check_ids(what: &str, ids: &[u32], len: usize, width: usize) -> Result<()> {
+    let rows = len / width.max(1);
+    match ids.iter().find(|&&id| id as usize >= rows) {
+        Some(id) => anyhow::bail!("{what}: id {id} outside a table of {rows} rows"),
+        None => Ok(()),
+    }
+}
+
+/// The patch matrix of `s` over `x` by `ids`.
+fn patch_matrix<'a>(x: &'a [f32], ids: &'a [u32], s: PatchShape) -> Patches<'a> {
+    Patches {
+        table: x,
+        ids,
+        segments: s.segments,
+        width: s.width,
+    }
+}
+
 fn check_targets(targets: &[u32], v: usize) -> Result<()> {
     ensure!(
         targets.iter().all(|&t| (t as usize) < v),

@@ -56,6 +56,33 @@ pub struct LstmShape {
     pub hidden: usize,
 }
 
+/// A convolution's patch matrix for one call: patch row `p` is `segments` rows of `width`
+/// values (ids `p·S..(p+1)·S` of a table) side by side, `K = segments · width` columns, met by
+/// a weight `[outputs, K]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PatchShape {
+    pub segments: usize,
+    pub width: usize,
+    pub outputs: usize,
+}
+
+impl PatchShape {
+    /// `K`, the patch width.
+    pub fn cols(&self) -> usize {
+        self.segments * self.width
+    }
+
+    /// Patch rows of a buffer of `len` values with `outputs` columns (an output or its gradient).
+    fn rows_of(&self, len: usize) -> Result<usize> {
+        anyhow::ensure!(
+            self.outputs > 0 && len.is_multiple_of(self.outputs),
+            "{len} values do not make rows of {} outputs",
+            self.outputs
+        );
+        Ok(len / self.outputs)
+    }
+}
+
 /// Which draw each value of a dropout mask takes.
 #[derive(Debug, Clone, Copy)]
 pub enum Tiling<'a, I> {
@@ -138,6 +165,91 @@ pub trait Backend {
         k: usize,
         n: usize,
     ) -> Result<()>;
+
+    // --- products with a convolution's patches ---------------------------------------------
+
+    /// `out[P, n] = row[n] + patches[P, K] · weight[n, K]ᵀ` (a convolution's forward as im2col
+    /// and one product), the patches over `x` by `ids` as [`PatchShape`] says. This default
+    /// gathers the patches whole; the CPU gathers a block of rows at a time, in cache.
+    fn patch_gemm(
+        &self,
+        out: &mut Self::Buf,
+        row: &Self::Buf,
+        x: &Self::Buf,
+        ids: &Self::Ids,
+        weight: &Self::Buf,
+        s: PatchShape,
+    ) -> Result<()> {
+        let (rows, k) = (s.rows_of(self.len(out))?, s.cols());
+        let mut patches = self.scratch(rows * k)?;
+        self.gather_rows(&mut patches, x, ids, s.width)?;
+        let done = self.gemm_onto_row(
+            out,
+            row,
+            &patches,
+            Layout::Plain,
+            weight,
+            Layout::Transposed,
+            rows,
+            k,
+            s.outputs,
+        );
+        self.release(patches);
+        done
+    }
+    /// `d_weight[n, K] = dy[P, n]ᵀ · patches[P, K]` (overwritten): the weight's gradient.
+    fn patch_gemm_weight_grad(
+        &self,
+        d_weight: &mut Self::Buf,
+        dy: &Self::Buf,
+        x: &Self::Buf,
+        ids: &Self::Ids,
+        s: PatchShape,
+    ) -> Result<()> {
+        let (rows, k) = (s.rows_of(self.len(dy))?, s.cols());
+        let mut patches = self.scratch(rows * k)?;
+        self.gather_rows(&mut patches, x, ids, s.width)?;
+        let done = self.gemm(
+            d_weight,
+            dy,
+            Layout::Transposed,
+            &patches,
+            Layout::Plain,
+            s.outputs,
+            rows,
+            k,
+            false,
+        );
+        self.release(patches);
+        done
+    }
+    /// `dx[ids, :] += dy[P, n] · weight[n, K]`, each patch row's segments added back to the
+    /// rows of `dx` they came from: the input's gradient.
+    fn patch_gemm_input_grad(
+        &self,
+        dx: &mut Self::Buf,
+        dy: &Self::Buf,
+        weight: &Self::Buf,
+        ids: &Self::Ids,
+        s: PatchShape,
+    ) -> Result<()> {
+        let (rows, k) = (s.rows_of(self.len(dy))?, s.cols());
+        let mut d_patches = self.scratch(rows * k)?;
+        self.gemm(
+            &mut d_patches,
+            dy,
+            Layout::Plain,
+            weight,
+            Layout::Plain,
+            rows,
+            s.outputs,
+            k,
+            false,
+        )?;
+        let done = self.scatter_add_rows(dx, &d_patches, ids, s.width);
+        self.release(d_patches);
+        done
+    }
 
     // --- elementwise and reductions -------------------------------------------------------
 

@@ -4,7 +4,7 @@
 //! path. Tolerances are relative to the largest reference value: products and sums may group
 //! their additions differently on each device.
 
-use super::{mask, AdamStep, Backend, Layout, LstmShape, SgdStep, Tiling};
+use super::{mask, AdamStep, Backend, Layout, LstmShape, PatchShape, SgdStep, Tiling};
 use anyhow::Result;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -388,6 +388,66 @@ pub fn run<B: Backend>(be: &B) -> Result<Vec<OpCheck>> {
         .zip(&x[7..57])
         .for_each(|(w, v)| *w = *v as f64);
     checks.push(compare("copy at offsets", &be.download(&dst)?, &want));
+    checks.extend(patch_checks(be, &mut ChaCha8Rng::seed_from_u64(21))?);
+    Ok(checks)
+}
+
+/// The three products with a convolution's patches, over more patch rows than the CPU's
+/// block (so its blocks and their seams are covered), ids repeating as a convolution's do.
+fn patch_checks<B: Backend>(be: &B, rng: &mut ChaCha8Rng) -> Result<Vec<OpCheck>> {
+    let (table_rows, rows) = (700, 1100);
+    let s = PatchShape {
+        segments: 9,
+        width: 8,
+        outputs: 12,
+    };
+    let (k, n, w) = (s.cols(), s.outputs, s.width);
+    let table = random(rng, table_rows * w, 1.0);
+    let ids: Vec<u32> = (0..rows * s.segments)
+        .map(|_| rng.gen_range(0..table_rows as u32))
+        .collect();
+    let patch = |p: usize, t: usize| table[ids[p * s.segments + t / w] as usize * w + t % w] as f64;
+    let (weight, row, dy) = (random(rng, n * k, 1.0), random(rng, n, 1.0), random(rng, rows * n, 1.0));
+    let (tb, ib, wb, rb, dyb) = (
+        be.upload(&table)?,
+        be.upload_ids(&ids)?,
+        be.upload(&weight)?,
+        be.upload(&row)?,
+        be.upload(&dy)?,
+    );
+    let mut checks = Vec::new();
+
+    let mut out = be.zeros(rows * n)?;
+    be.patch_gemm(&mut out, &rb, &tb, &ib, &wb, s)?;
+    let want: Vec<f64> = (0..rows * n)
+        .map(|x| {
+            let (p, j) = (x / n, x % n);
+            row[j] as f64 + (0..k).map(|t| patch(p, t) * weight[j * k + t] as f64).sum::<f64>()
+        })
+        .collect();
+    checks.push(compare("patch gemm (a convolution)", &be.download(&out)?, &want));
+
+    let mut d_weight = be.upload(&vec![7.0; n * k])?;
+    be.patch_gemm_weight_grad(&mut d_weight, &dyb, &tb, &ib, s)?;
+    let want: Vec<f64> = (0..n * k)
+        .map(|x| {
+            let (j, t) = (x / k, x % k);
+            (0..rows).map(|p| dy[p * n + j] as f64 * patch(p, t)).sum()
+        })
+        .collect();
+    checks.push(compare("patch gemm weight gradient", &be.download(&d_weight)?, &want));
+
+    let start = random(rng, table_rows * w, 1.0);
+    let mut dx = be.upload(&start)?;
+    be.patch_gemm_input_grad(&mut dx, &dyb, &wb, &ib, s)?;
+    let mut want: Vec<f64> = start.iter().map(|v| *v as f64).collect();
+    for p in 0..rows {
+        for t in 0..k {
+            let v: f64 = (0..n).map(|j| dy[p * n + j] as f64 * weight[j * k + t] as f64).sum();
+            want[ids[p * s.segments + t / w] as usize * w + t % w] += v;
+        }
+    }
+    checks.push(compare("patch gemm input gradient", &be.download(&dx)?, &want));
     Ok(checks)
 }
 

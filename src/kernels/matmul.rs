@@ -2,8 +2,9 @@
 //! the `gemm` crate (the kernel candle uses on CPU) elsewhere, and [`super::small_gemm`] for
 //! products of a few rows.
 
+pub use super::sgemm::Out;
 pub use super::sgemm::Start;
-use super::sgemm::{self, Out, Right};
+use super::sgemm::{self, Right};
 pub use super::view::View;
 use gemm::Parallelism;
 
@@ -305,6 +306,18 @@ fn gemm_crate_views(
 /// `c[i, j] (+)= Σ_k a[i, k]·b[k, j]` over strided views, with `c` row-major at `c_offset` with
 /// row stride `c_row_stride`; single-threaded (callers parallelise over heads).
 pub fn matmul_view(c: &mut [f32], c_offset: usize, c_row_stride: usize, a: View, b: View, accumulate: bool) {
+    let out = Out {
+        data: c,
+        offset: c_offset,
+        row_stride: c_row_stride,
+    };
+    view_product(out, a, b, Start::accumulating(accumulate), 1);
+}
+
+/// `C = start + a · b` over strided views on `threads` threads of the current pool, always on
+/// sgemm where the CPU has it (never the few-row kernels), so a product split into blocks of
+/// rows sums every element exactly as the whole product would.
+pub fn view_product(out: Out, a: View, b: View, start: Start, threads: usize) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(b.rows, k, "matmul_view: inner dimensions {k} and {}", b.rows);
     assert!(
@@ -314,6 +327,7 @@ pub fn matmul_view(c: &mut [f32], c_offset: usize, c_row_stride: usize, a: View,
     if m == 0 || n == 0 {
         return;
     }
+    let (c, c_offset, c_row_stride) = (out.data, out.offset, out.row_stride);
     assert!(
         c_offset + (m - 1) * c_row_stride + n <= c.len(),
         "matmul_view: c out of bounds"
@@ -324,9 +338,20 @@ pub fn matmul_view(c: &mut [f32], c_offset: usize, c_row_stride: usize, a: View,
             offset: c_offset,
             row_stride: c_row_stride,
         };
-        return sgemm::product(out, a, Right::View(b), Start::accumulating(accumulate), 1);
+        return sgemm::product(out, a, Right::View(b), start, threads);
     }
-    gemm_crate_views(c, c_offset, c_row_stride, a, b, accumulate, 1);
+    let accumulate = match start {
+        Start::Zero => false,
+        Start::Existing => true,
+        Start::Row(row) => {
+            assert_eq!(row.len(), n, "matmul: a row of {} values for {n} columns", row.len());
+            for i in 0..m {
+                c[c_offset + i * c_row_stride..][..n].copy_from_slice(row);
+            }
+            true
+        }
+    };
+    gemm_crate_views(c, c_offset, c_row_stride, a, b, accumulate, threads);
 }
 
 #[cfg(test)]

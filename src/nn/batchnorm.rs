@@ -2,27 +2,100 @@
 //! (biased variance) in training, running statistics (updated with the unbiased variance,
 //! momentum 0.1) in eval. The CPU backend's `batch_norm` and its backward are these functions.
 
+use rayon::prelude::*;
+use std::ops::Range;
+
 pub const EPS: f32 = 1e-5;
 pub const MOMENTUM: f32 = 0.1;
+
+/// Inputs of fewer values than this run on one thread.
+const PARALLEL_FROM: usize = 1 << 16;
+
+/// `f` over groups of columns `0..d`, one per thread (one group for a small input), the
+/// results in column order. Each column's sum runs over its rows in order whatever the
+/// grouping, so the bits do not depend on the thread count.
+fn by_columns(d: usize, len: usize, f: impl Fn(Range<usize>) -> Vec<f32> + Sync) -> Vec<f32> {
+    let groups = if len < PARALLEL_FROM {
+        1
+    } else {
+        rayon::current_num_threads().min(d).max(1)
+    };
+    if groups == 1 {
+        return f(0..d);
+    }
+    let per = d.div_ceil(groups);
+    (0..groups)
+        .into_par_iter()
+        .map(|g| f((g * per).min(d)..((g + 1) * per).min(d)))
+        .collect::<Vec<_>>()
+        .concat()
+}
+
+/// `f(block, at)` over blocks of whole rows of `out` `[R, D]`, `at` the block's first value,
+/// on every thread (elementwise, so the bits do not depend on it).
+fn by_rows(out: &mut [f32], d: usize, f: impl Fn(&mut [f32], usize) + Sync + Send) {
+    if out.len() < PARALLEL_FROM {
+        return f(out, 0);
+    }
+    let block = (PARALLEL_FROM / d).max(1) * d;
+    out.par_chunks_mut(block).enumerate().for_each(|(i, o)| f(o, i * block));
+}
 
 /// Per-column mean and biased variance of `x` `[R, D]`.
 pub fn batch_stats(x: &[f32], d: usize) -> (Vec<f32>, Vec<f32>) {
     let rows = (x.len() / d) as f32;
-    let mut mean = vec![0f32; d];
-    let mut var = vec![0f32; d];
-    for row in x.chunks_exact(d) {
-        for (m, v) in mean.iter_mut().zip(row) {
-            *m += v;
+    let mean_var = by_columns(d, x.len(), |cols| {
+        let w = cols.len();
+        let mut mean = vec![0f32; w];
+        let mut var = vec![0f32; w];
+        for row in x.chunks_exact(d) {
+            for (m, v) in mean.iter_mut().zip(&row[cols.clone()]) {
+                *m += v;
+            }
         }
-    }
-    mean.iter_mut().for_each(|m| *m /= rows);
-    for row in x.chunks_exact(d) {
-        for ((s, v), m) in var.iter_mut().zip(row).zip(&mean) {
-            *s += (v - m) * (v - m);
+        mean.iter_mut().for_each(|m| *m /= rows);
+        for row in x.chunks_exact(d) {
+            for ((s, v), m) in var.iter_mut().zip(&row[cols.clone()]).zip(&mean) {
+                *s += (v - m) * (v - m);
+            }
         }
+        var.iter_mut().for_each(|s| *s /= rows);
+        // each group's means, then its variances
+        [mean, var].concat()
+    });
+    unzip_groups(&mean_var, d, x.len())
+}
+
+/// The (first, second) halves of each column group's result, put back in column order.
+fn unzip_groups(joined: &[f32], d: usize, len: usize) -> (Vec<f32>, Vec<f32>) {
+    let groups = if len < PARALLEL_FROM {
+        1
+    } else {
+        rayon::current_num_threads().min(d).max(1)
+    };
+    let per = d.div_ceil(groups);
+    let (mut first, mut second) = (Vec::with_capacity(d), Vec::with_capacity(d));
+    let mut at = 0;
+    for g in 0..groups {
+        let w = ((g + 1) * per).min(d) - (g * per).min(d);
+        first.extend_from_slice(&joined[at..at + w]);
+        second.extend_from_slice(&joined[at + w..at + 2 * w]);
+        at += 2 * w;
     }
-    var.iter_mut().for_each(|s| *s /= rows);
-    (mean, var)
+    (first, second)
+}
+
+/// Training-mode normalisation: `out = γ·((x − μ)·inv_std) + β` over `[R, D]`.
+pub fn normalize(out: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32], (mean, inv_std): (&[f32], &[f32])) {
+    let d = gamma.len();
+    by_rows(out, d, |out, at| {
+        for (row, xrow) in out.chunks_exact_mut(d).zip(x[at..].chunks_exact(d)) {
+            let per_column = gamma.iter().zip(beta).zip(mean.iter().zip(inv_std));
+            for ((o, v), ((g, b), (m, is))) in row.iter_mut().zip(xrow).zip(per_column) {
+                *o = g * ((v - m) * is) + b;
+            }
+        }
+    });
 }
 
 /// 1/√(var + eps) per column.
@@ -60,37 +133,58 @@ pub fn normalize_eval(x: &mut [f32], gamma: &[f32], beta: &[f32], mean: &[f32], 
     }
 }
 
-/// The training backward over `[R, D]`, in place: `dy` becomes dx; dγ += Σ dy·x̂, dβ += Σ dy.
+/// The training backward over `x` `[R, D]`: dx from dy; dγ += Σ dy·x̂, dβ += Σ dy, with
+/// x̂ = (x − μ)·inv_std taken as it is needed (not stored: a copy the size of the input).
 /// dx = inv_std/R · (R·dx̂ − Σdx̂ − x̂·Σ(dx̂·x̂)), with dx̂ = dy·γ.
+#[allow(clippy::too_many_arguments)]
 pub fn backward(
-    dy: &mut [f32],
-    xhat: &[f32],
+    dx: &mut [f32],
+    dy: &[f32],
+    x: &[f32],
+    (mean, inv_std): (&[f32], &[f32]),
     gamma: &[f32],
-    inv_std: &[f32],
     d_gamma: &mut [f32],
     d_beta: &mut [f32],
-    rows: usize,
 ) {
     let d = gamma.len();
-    let mut sum_dy = vec![0f32; d];
-    let mut sum_dy_xhat = vec![0f32; d];
-    for (row, hrow) in dy.chunks_exact(d).zip(xhat.chunks_exact(d)) {
-        for j in 0..d {
-            sum_dy[j] += row[j];
-            sum_dy_xhat[j] += row[j] * hrow[j];
+    let sums = by_columns(d, x.len(), |cols| {
+        let w = cols.len();
+        let (mean, inv_std) = (&mean[cols.clone()], &inv_std[cols.clone()]);
+        let mut sum_dy = vec![0f32; w];
+        let mut sum_dy_xhat = vec![0f32; w];
+        for (row, xrow) in dy.chunks_exact(d).zip(x.chunks_exact(d)) {
+            let values = row[cols.clone()]
+                .iter()
+                .zip(&xrow[cols.clone()])
+                .zip(mean.iter().zip(inv_std));
+            for ((s, sx), ((g, v), (m, is))) in sum_dy.iter_mut().zip(sum_dy_xhat.iter_mut()).zip(values) {
+                let xhat = (v - m) * is;
+                *s += g;
+                *sx += g * xhat;
+            }
         }
-    }
+        [sum_dy, sum_dy_xhat].concat()
+    });
+    let (sum_dy, sum_dy_xhat) = unzip_groups(&sums, d, x.len());
     for (g, s) in d_gamma.iter_mut().zip(&sum_dy_xhat) {
         *g += s;
     }
     for (g, s) in d_beta.iter_mut().zip(&sum_dy) {
         *g += s;
     }
-    let n = rows as f32;
-    for (row, hrow) in dy.chunks_exact_mut(d).zip(xhat.chunks_exact(d)) {
-        for j in 0..d {
-            let k = gamma[j] * inv_std[j] / n;
-            row[j] = k * (n * row[j] - sum_dy[j] - hrow[j] * sum_dy_xhat[j]);
+    let n = (x.len() / d) as f32;
+    let k: Vec<f32> = (0..d).map(|j| gamma[j] * inv_std[j] / n).collect();
+    by_rows(dx, d, |out, at| {
+        let rows = dy[at..].chunks_exact(d).zip(x[at..].chunks_exact(d));
+        for (out, (row, xrow)) in out.chunks_exact_mut(d).zip(rows) {
+            let per_column = k
+                .iter()
+                .zip(sum_dy.iter().zip(&sum_dy_xhat))
+                .zip(mean.iter().zip(inv_std));
+            for (((o, g), v), ((k, (s, sx)), (m, is))) in out.iter_mut().zip(row).zip(xrow).zip(per_column) {
+                let xhat = (v - m) * is;
+                *o = k * (n * g - s - xhat * sx);
+            }
         }
-    }
+    });
 }

@@ -29,6 +29,11 @@ impl<B: Backend> BatchNormTape<B> {
     pub fn input(&self) -> &B::Buf {
         &self.x
     }
+
+    /// The layer's input, to hand back to the backend once the backward is done.
+    pub fn into_input(self) -> B::Buf {
+        self.x
+    }
 }
 
 impl<B: Backend> BatchNorm<B> {
@@ -75,7 +80,7 @@ impl<B: Backend> BatchNorm<B> {
     /// `x` `[R, C]` → `[R, C]`: batch statistics when `train` (the running ones move), else the
     /// running statistics.
     pub fn forward(&mut self, be: &B, values: &[B::Buf], x: B::Buf, train: bool) -> Result<(B::Buf, BatchNormTape<B>)> {
-        let mut out = be.zeros(be.len(&x))?;
+        let mut out = be.scratch(be.len(&x))?; // every value written
         let mut saved = be.zeros(2 * self.channels)?;
         be.batch_norm(
             &mut out,
@@ -98,8 +103,8 @@ impl<B: Backend> BatchNorm<B> {
         tape: &BatchNormTape<B>,
         dy: &B::Buf,
     ) -> Result<B::Buf> {
-        let mut dx = be.zeros(be.len(dy))?;
-        // `upload` takes the weight's slot before the bias's
+        let mut dx = be.scratch(be.len(dy))?; // every value written
+                                              // `upload` takes the weight's slot before the bias's
         let (lo, hi) = grads.split_at_mut(self.bias);
         be.batch_norm_backward(
             &mut dx,

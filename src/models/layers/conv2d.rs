@@ -1,12 +1,13 @@
 //! `nn.Conv2d(in, out, k)` (stride 1, no padding) over [`Backend`], as one product: the input
-//! `[N·H·W, Cin]` (channels-last) is gathered into patches `[N·OH·OW, k·k·Cin]` (im2col, one
-//! row gather of width Cin per kernel position), which meet the weight in one GEMM. The weight
+//! `[N·H·W, Cin]` (channels-last) read as patches `[N·OH·OW, k·k·Cin]` (im2col, one row of
+//! width Cin per kernel position) meets the weight in one GEMM ([`Backend::patch_gemm`], which
+//! on the CPU never stores the patches whole). The weight
 //! stays in PyTorch's `[Cout, Cin, k, k]`; the product reads it permuted to `[Cout, k, k, Cin]`
 //! (a gather of its 9·Cin·Cout values), and its gradient goes back through the same
 //! permutation.
 
 use super::torch_default_bound;
-use crate::compute::{Backend, Layout};
+use crate::compute::{Backend, PatchShape};
 use crate::models::device_params::{DeviceParams, Slot};
 use crate::nn::params::{Init, Params};
 use anyhow::{ensure, Result};
@@ -36,20 +37,12 @@ pub struct Conv2d<B: Backend> {
     pub kernel: usize,
 }
 
-/// What backward needs: the patches and where they came from.
+/// What backward needs besides the input: where the patches came from, and the permuted
+/// weight.
 pub struct Conv2dTape<B: Backend> {
-    patches: B::Buf,
     sources: B::Ids,
     weight: B::Buf,
     grid: Grid,
-}
-
-impl<B: Backend> Conv2dTape<B> {
-    /// Hands the patches (the second conv's are 64 MB at the article's batch of 100) back to
-    /// the backend for the next step's.
-    pub fn release(self, be: &B) {
-        be.release(self.patches);
-    }
 }
 
 impl<B: Backend> Conv2d<B> {
@@ -96,6 +89,14 @@ impl<B: Backend> Conv2d<B> {
         })
     }
 
+    fn patches(&self) -> PatchShape {
+        PatchShape {
+            segments: self.kernel * self.kernel,
+            width: self.inputs,
+            outputs: self.outputs,
+        }
+    }
+
     /// The output grid of an input grid.
     pub fn output_grid(&self, g: Grid) -> Grid {
         Grid {
@@ -115,7 +116,6 @@ impl<B: Backend> Conv2d<B> {
             g.w
         );
         let o = self.output_grid(g);
-        let patch = k * k * self.inputs;
         // sources[(p, ky, kx)] = the input pixel under kernel position (ky, kx) of output pixel p
         let mut sources = Vec::with_capacity(o.pixels() * k * k);
         for n in 0..g.n {
@@ -130,27 +130,14 @@ impl<B: Backend> Conv2d<B> {
             }
         }
         let sources = be.upload_ids(&sources)?;
-        let mut patches = be.scratch(o.pixels() * patch)?; // [N·OH·OW, k·k·Cin], every row gathered
-        be.gather_rows(&mut patches, x, &sources, self.inputs)?;
-        let mut weight = be.zeros(self.outputs * patch)?; // [Cout, k·k·Cin]
+        let mut weight = be.zeros(self.outputs * self.patches().cols())?; // [Cout, k·k·Cin]
         be.gather_rows(&mut weight, &values[self.weight], &self.permutation, 1)?;
-        let mut out = be.zeros(o.pixels() * self.outputs)?;
-        // out[P, Cout] = b + patches[P, k·k·Cin] · weight[Cout, k·k·Cin]ᵀ
-        be.gemm_onto_row(
-            &mut out,
-            &values[self.bias],
-            &patches,
-            Layout::Plain,
-            &weight,
-            Layout::Transposed,
-            o.pixels(),
-            patch,
-            self.outputs,
-        )?;
+        // out[P, Cout] = b + patches[P, k·k·Cin] · weight[Cout, k·k·Cin]ᵀ, every value written
+        let mut out = be.scratch(o.pixels() * self.outputs)?;
+        be.patch_gemm(&mut out, &values[self.bias], x, &sources, &weight, self.patches())?;
         Ok((
             out,
             Conv2dTape {
-                patches,
                 sources,
                 weight,
                 grid: g,
@@ -158,52 +145,38 @@ impl<B: Backend> Conv2d<B> {
         ))
     }
 
-    /// Adds dW and db to the gradients (a first layer stops here).
-    pub fn weight_grads(&self, be: &B, grads: &mut [B::Buf], tape: &Conv2dTape<B>, dy: &B::Buf) -> Result<()> {
-        let (patch, pixels) = (
-            self.kernel * self.kernel * self.inputs,
-            self.output_grid(tape.grid).pixels(),
-        );
+    /// Adds dW and db to the gradients from the forward's input `x` (a first layer stops
+    /// here).
+    pub fn weight_grads(
+        &self,
+        be: &B,
+        grads: &mut [B::Buf],
+        tape: &Conv2dTape<B>,
+        x: &B::Buf,
+        dy: &B::Buf,
+    ) -> Result<()> {
         be.column_sums(&mut grads[self.bias], dy, self.outputs, true)?;
         // dW[Cout, k·k·Cin] = dy[P, Cout]ᵀ · patches[P, k·k·Cin], then back to PyTorch's order
-        let mut d_weight = be.zeros(self.outputs * patch)?;
-        be.gemm(
-            &mut d_weight,
-            dy,
-            Layout::Transposed,
-            &tape.patches,
-            Layout::Plain,
-            self.outputs,
-            pixels,
-            patch,
-            false,
-        )?;
-        be.scatter_add_rows(&mut grads[self.weight], &d_weight, &self.permutation, 1)
+        let mut d_weight = be.scratch(self.outputs * self.patches().cols())?;
+        be.patch_gemm_weight_grad(&mut d_weight, dy, x, &tape.sources, self.patches())?;
+        let done = be.scatter_add_rows(&mut grads[self.weight], &d_weight, &self.permutation, 1);
+        be.release(d_weight);
+        done
     }
 
     /// [`Conv2d::weight_grads`], and returns dx `[N·H·W, Cin]`.
-    pub fn backward(&self, be: &B, grads: &mut [B::Buf], tape: &Conv2dTape<B>, dy: &B::Buf) -> Result<B::Buf> {
-        self.weight_grads(be, grads, tape, dy)?;
-        let (patch, pixels) = (
-            self.kernel * self.kernel * self.inputs,
-            self.output_grid(tape.grid).pixels(),
-        );
-        // d_patches[P, k·k·Cin] = dy[P, Cout] · weight[Cout, k·k·Cin], added back to their pixels
-        let mut d_patches = be.scratch(pixels * patch)?; // written in full by the product
-        be.gemm(
-            &mut d_patches,
-            dy,
-            Layout::Plain,
-            &tape.weight,
-            Layout::Plain,
-            pixels,
-            self.outputs,
-            patch,
-            false,
-        )?;
+    pub fn backward(
+        &self,
+        be: &B,
+        grads: &mut [B::Buf],
+        tape: &Conv2dTape<B>,
+        x: &B::Buf,
+        dy: &B::Buf,
+    ) -> Result<B::Buf> {
+        self.weight_grads(be, grads, tape, x, dy)?;
+        // dx[pixels, Cin] += the rows of dy[P, Cout] · weight[Cout, k·k·Cin], back where they came from
         let mut dx = be.zeros(tape.grid.pixels() * self.inputs)?;
-        be.scatter_add_rows(&mut dx, &d_patches, &tape.sources, self.inputs)?;
-        be.release(d_patches);
+        be.patch_gemm_input_grad(&mut dx, dy, &tape.weight, &tape.sources, self.patches())?;
         Ok(dx)
     }
 }

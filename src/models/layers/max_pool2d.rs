@@ -39,12 +39,13 @@ pub fn forward<B: Backend>(be: &B, x: &B::Buf, g: Grid, channels: usize) -> Resu
         }
     }
     let sources = be.upload_ids(&sources)?;
-    let mut windows = be.zeros(4 * p.pixels() * channels)?;
+    let mut windows = be.scratch(4 * p.pixels() * channels)?; // every row gathered
     be.gather_rows(&mut windows, x, &sources, channels)?;
-    let mut out = be.zeros(p.pixels() * channels)?;
+    let mut out = be.scratch(p.pixels() * channels)?; // every value written
     let mut argmax = be.upload_ids(&vec![0; p.pixels() * channels])?;
     let lengths = be.upload_ids(&vec![4; p.pixels()])?;
     be.max_over_steps(&mut out, &mut argmax, &windows, &lengths, channels)?;
+    be.release(windows);
     Ok((
         out,
         MaxPoolTape {
@@ -63,5 +64,6 @@ pub fn backward<B: Backend>(be: &B, tape: &MaxPoolTape<B>, dy: &B::Buf) -> Resul
     be.scatter_add_rows(&mut d_windows, dy, &tape.argmax, 1)?;
     let mut dx = be.zeros(tape.grid.pixels() * c)?;
     be.scatter_add_rows(&mut dx, &d_windows, &tape.sources, c)?;
+    be.release(d_windows);
     Ok(dx)
 }

@@ -1,0 +1,115 @@
+//! Row gathers and scatter-adds over `f32` tables, the CPU's side of
+//! `Backend::gather_rows` and `scatter_add_rows` (embeddings, pooling windows, a convolution's
+//! patches): fixed-width copies instead of a `memmove` call per row, and both split among the
+//! threads when large, in a way that keeps the bits of one thread.
+
+use rayon::prelude::*;
+
+/// Row copies and scatter-adds over fewer values than this run on one thread.
+const PARALLEL_FROM: usize = 1 << 16;
+
+/// Scatter-adds of narrower rows run on one thread.
+const SPLIT_WIDTH: usize = 16;
+
+/// `dst[i, :] = table[ids[i], :]`, rows of `width`, in blocks on every thread when large.
+/// Every id must be a row of `table` (callers check: this panics otherwise).
+pub fn gather_rows(dst: &mut [f32], table: &[f32], ids: &[u32], width: usize) {
+    if width == 0 {
+        return;
+    }
+    let copy = |dst: &mut [f32], ids: &[u32]| match width {
+        16 => copy_rows::<16>(dst, table, ids),
+        32 => copy_rows::<32>(dst, table, ids),
+        64 => copy_rows::<64>(dst, table, ids),
+        _ => {
+            for (out, &id) in dst.chunks_exact_mut(width).zip(ids) {
+                out.copy_from_slice(&table[id as usize * width..][..width]);
+            }
+        }
+    };
+    if dst.len() < PARALLEL_FROM {
+        return copy(dst, ids);
+    }
+    let rows = (PARALLEL_FROM / width).max(1);
+    dst.par_chunks_mut(rows * width)
+        .zip(ids.par_chunks(rows))
+        .for_each(|(dst, ids)| copy(dst, ids));
+}
+
+/// Rows `ids` of `table` (rows of `W`) into `dst`: a fixed-size copy is a few vector moves,
+/// where `copy_from_slice` of an unknown length calls `memmove` for every row.
+fn copy_rows<const W: usize>(dst: &mut [f32], table: &[f32], ids: &[u32]) {
+    for (out, &id) in dst.chunks_exact_mut(W).zip(ids) {
+        let out: &mut [f32; W] = out.try_into().expect("chunks of W");
+        *out = table[id as usize * W..][..W].try_into().expect("W floats");
+    }
+}
+
+/// `table[ids[i], :] += rows[i, :]`, rows of `width`. Each destination row gets its rows added
+/// in order of `i`, as one thread would add them, so when large the table is split among the
+/// threads by rows and each walks every id, adding only those it owns: the same bits for any
+/// thread count. Rows narrower than [`SPLIT_WIDTH`] stay on one thread, where walking every id
+/// twice costs as much as the adds. Every id must be a row of `table` (callers check: this
+/// panics otherwise).
+pub fn scatter_add_rows(table: &mut [f32], rows: &[f32], ids: &[u32], width: usize) {
+    if width == 0 {
+        return;
+    }
+    let add = |part: &mut [f32], lo: usize| {
+        let hi = lo + part.len() / width;
+        for (row, &id) in rows.chunks_exact(width).zip(ids) {
+            let id = id as usize;
+            if (lo..hi).contains(&id) {
+                part[(id - lo) * width..][..width]
+                    .iter_mut()
+                    .zip(row)
+                    .for_each(|(t, v)| *t += v);
+            }
+        }
+    };
+    let threads = rayon::current_num_threads();
+    if rows.len() < PARALLEL_FROM || threads == 1 || width < SPLIT_WIDTH {
+        return add(table, 0);
+    }
+    let per = (table.len() / width).div_ceil(threads).max(1);
+    table
+        .par_chunks_mut(per * width)
+        .enumerate()
+        .for_each(|(t, part)| add(part, t * per));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Large enough to be split among threads, ids repeating: the same bits as one loop.
+    #[test]
+    fn split_gathers_and_scatter_adds_equal_one_loop_bit_for_bit() {
+        for width in [1, 3, 32, 64] {
+            let (table_rows, count) = (1000, 3 * PARALLEL_FROM / width + 7);
+            let table: Vec<f32> = (0..table_rows * width).map(|i| (i as f32 * 0.37).sin()).collect();
+            let ids: Vec<u32> = (0..count).map(|i| ((i * 7919) % table_rows) as u32).collect();
+            let rows: Vec<f32> = (0..count * width).map(|i| (i as f32 * 0.11).cos()).collect();
+
+            let mut gathered = vec![0.0; count * width];
+            gather_rows(&mut gathered, &table, &ids, width);
+            let mut summed = table.clone();
+            scatter_add_rows(&mut summed, &rows, &ids, width);
+
+            let mut want_summed = table.clone();
+            for (i, &id) in ids.iter().enumerate() {
+                let id = id as usize;
+                assert_eq!(
+                    gathered[i * width..][..width],
+                    table[id * width..][..width],
+                    "width {width}"
+                );
+                for j in 0..width {
+                    want_summed[id * width + j] += rows[i * width + j];
+                }
+            }
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&summed), bits(&want_summed), "width {width}");
+        }
+    }
+}

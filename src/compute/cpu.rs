@@ -5,7 +5,8 @@
 
 use super::shapes::{
     check_adam, check_batch_norm, check_bias_grad, check_column_sums, check_copy, check_dropout, check_gemm,
-    check_lstm, check_lstm_backward, check_max_over_steps, check_row, check_rows, check_same, check_scalar, check_xent,
+    check_lstm, check_lstm_backward, check_max_over_steps, check_max_pool, check_row, check_rows, check_same,
+    check_scalar, check_xent,
 };
 use super::{clip_scale, mask, AdamStep, Backend, Layout, LstmShape, PatchShape, SgdStep, Tiling};
 use crate::kernels::matmul::{matmul, matmul_onto_row};
@@ -325,12 +326,7 @@ impl Backend for Cpu {
                     .for_each(|(j, a)| *a = (b * hidden + j) as u32);
                 for t in 1..lengths[b] as usize {
                     let first = (t * batch + b) * hidden;
-                    for (j, &v) in x[first..][..hidden].iter().enumerate() {
-                        if v > best[j] {
-                            best[j] = v;
-                            at[j] = (first + j) as u32;
-                        }
-                    }
+                    rows::keep_larger(best, at, &x[first..][..hidden], first as u32);
                 }
             }
         };
@@ -344,6 +340,43 @@ impl Backend for Cpu {
         } else {
             out.par_chunks_mut(per * hidden)
                 .zip(argmax.par_chunks_mut(per * hidden))
+                .enumerate()
+                .for_each(pool);
+        }
+        Ok(())
+    }
+
+    fn max_pool2x2(
+        &self,
+        out: &mut Vec<f32>,
+        argmax: &mut Vec<u32>,
+        x: &Vec<f32>,
+        (n, h, w): (usize, usize, usize),
+        c: usize,
+    ) -> Result<()> {
+        check_max_pool(out.len(), argmax.len(), x.len(), (n, h, w), c)?;
+        let (ph, pw) = (h / 2, w / 2);
+        // one pooled row of every image per block, on every thread
+        let pool = |(q, (best, at)): (usize, (&mut [f32], &mut [u32]))| {
+            let (image, py) = (q / ph, q % ph);
+            for (px, (best, at)) in best.chunks_exact_mut(c).zip(at.chunks_exact_mut(c)).enumerate() {
+                let r = (image * h + 2 * py) * w + 2 * px;
+                best.copy_from_slice(&x[r * c..][..c]);
+                at.iter_mut().enumerate().for_each(|(j, a)| *a = (r * c + j) as u32);
+                for pixel in [r + 1, r + w, r + w + 1] {
+                    rows::keep_larger(best, at, &x[pixel * c..][..c], (pixel * c) as u32);
+                }
+            }
+        };
+        let row = pw * c;
+        if out.len() < SERIAL_BELOW {
+            out.chunks_mut(row)
+                .zip(argmax.chunks_mut(row))
+                .enumerate()
+                .for_each(pool);
+        } else {
+            out.par_chunks_mut(row)
+                .zip(argmax.par_chunks_mut(row))
                 .enumerate()
                 .for_each(pool);
         }

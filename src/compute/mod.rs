@@ -320,6 +320,20 @@ pub trait Backend {
         hidden: usize,
     ) -> Result<()>;
 
+    /// 2×2 max pooling with stride 2 of `n` channels-last images `x` `[n·h·w, C]` into `out`
+    /// `[n·(h/2)·(w/2), C]` (an odd last row or column dropped, as torch does). `argmax` gets
+    /// the flat index in `x` of each maximum, the first of equal values in the order (0, 0),
+    /// (0, 1), (1, 0), (1, 1) as torch takes it, so the backward is
+    /// [`Backend::scatter_add_rows`] of width 1 into a zeroed dx.
+    fn max_pool2x2(
+        &self,
+        out: &mut Self::Buf,
+        argmax: &mut Self::Ids,
+        x: &Self::Buf,
+        images: (usize, usize, usize),
+        channels: usize,
+    ) -> Result<()>;
+
     // --- dropout --------------------------------------------------------------------------
 
     /// Fills `mask` with 0 (probability `p`) or 1/(1−p), drawn by [`mask::keep`] from `key` and

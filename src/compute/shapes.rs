@@ -152,6 +152,26 @@ pub(super) fn check_max_over_steps(out: usize, argmax: usize, x: usize, batch: u
     Ok(())
 }
 
+/// 2×2 max pooling's operands: `x` `[n·h·w, C]`, `out` and `argmax` `[n·(h/2)·(w/2), C]`.
+pub(super) fn check_max_pool(
+    out: usize,
+    argmax: usize,
+    x: usize,
+    (n, h, w): (usize, usize, usize),
+    c: usize,
+) -> Result<()> {
+    let pooled = n * (h / 2) * (w / 2) * c;
+    ensure!(
+        pooled > 0 && x == n * h * w * c && out == pooled && argmax == pooled,
+        "2×2 max pooling: {x} values into {out} (argmax {argmax}) for {n} images of {h}×{w}×{c}"
+    );
+    ensure!(
+        x <= u32::MAX as usize,
+        "2×2 max pooling: {x} values are more than u32 indices reach"
+    );
+    Ok(())
+}
+
 /// Batch normalisation's operands: `x`, `out` (or dx, dy) `[R, C]` with `R ≥ 1`, the per-column
 /// vectors `[C]`, `saved` `[2C]`.
 pub(super) fn check_batch_norm(x: usize, out: usize, columns: &[usize], saved: usize) -> Result<()> {

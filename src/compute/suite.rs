@@ -389,7 +389,41 @@ pub fn run<B: Backend>(be: &B) -> Result<Vec<OpCheck>> {
         .for_each(|(w, v)| *w = *v as f64);
     checks.push(compare("copy at offsets", &be.download(&dst)?, &want));
     checks.extend(patch_checks(be, &mut ChaCha8Rng::seed_from_u64(21))?);
+    checks.extend(max_pool_checks(be, &mut ChaCha8Rng::seed_from_u64(22))?);
     Ok(checks)
+}
+
+/// 2×2 max pooling of odd-sized images (the last row and column dropped), with ties: the
+/// pooled values, and the argmax as the pooled gradient's destination (ones scattered at width
+/// 1 land on the first maximum of each window).
+fn max_pool_checks<B: Backend>(be: &B, rng: &mut ChaCha8Rng) -> Result<Vec<OpCheck>> {
+    let (n, h, w, c) = (3, 7, 9, 5);
+    // values on a coarse grid, so windows hold ties
+    let x: Vec<f32> = (0..n * h * w * c).map(|_| rng.gen_range(-4..4) as f32).collect();
+    let pooled = n * (h / 2) * (w / 2) * c;
+    let (mut out, mut argmax) = (be.zeros(pooled)?, be.upload_ids(&vec![0; pooled])?);
+    be.max_pool2x2(&mut out, &mut argmax, &be.upload(&x)?, (n, h, w), c)?;
+    let mut want = Vec::new();
+    let mut want_hits = vec![0f64; x.len()];
+    for image in 0..n {
+        for py in 0..h / 2 {
+            for px in 0..w / 2 {
+                for ch in 0..c {
+                    let r = (image * h + 2 * py) * w + 2 * px;
+                    let at = [r, r + 1, r + w, r + w + 1].map(|p| p * c + ch);
+                    let best = at.iter().copied().fold(at[0], |b, i| if x[i] > x[b] { i } else { b });
+                    want.push(x[best] as f64);
+                    want_hits[best] += 1.0;
+                }
+            }
+        }
+    }
+    let mut hits = be.zeros(x.len())?;
+    be.scatter_add_rows(&mut hits, &be.upload(&vec![1.0; pooled])?, &argmax, 1)?;
+    Ok(vec![
+        OpCheck::within("max pool 2×2", &be.download(&out)?, &want, 0.0, 1.0),
+        OpCheck::within("max pool 2×2: argmax", &be.download(&hits)?, &want_hits, 0.0, 1.0),
+    ])
 }
 
 /// The three products with a convolution's patches, over more patch rows than the CPU's

@@ -3,6 +3,7 @@
 //! patches): fixed-width copies instead of a `memmove` call per row, and both split among the
 //! threads when large, in a way that keeps the bits of one thread.
 
+use super::fastmath::widest_vectors;
 use rayon::prelude::*;
 
 /// Row copies and scatter-adds over fewer values than this run on one thread.
@@ -18,6 +19,7 @@ pub fn gather_rows(dst: &mut [f32], table: &[f32], ids: &[u32], width: usize) {
         return;
     }
     let copy = |dst: &mut [f32], ids: &[u32]| match width {
+        1 => dst.iter_mut().zip(ids).for_each(|(d, &id)| *d = table[id as usize]),
         16 => copy_rows::<16>(dst, table, ids),
         32 => copy_rows::<32>(dst, table, ids),
         64 => copy_rows::<64>(dst, table, ids),
@@ -55,18 +57,7 @@ pub fn scatter_add_rows(table: &mut [f32], rows: &[f32], ids: &[u32], width: usi
     if width == 0 {
         return;
     }
-    let add = |part: &mut [f32], lo: usize| {
-        let hi = lo + part.len() / width;
-        for (row, &id) in rows.chunks_exact(width).zip(ids) {
-            let id = id as usize;
-            if (lo..hi).contains(&id) {
-                part[(id - lo) * width..][..width]
-                    .iter_mut()
-                    .zip(row)
-                    .for_each(|(t, v)| *t += v);
-            }
-        }
-    };
+    let add = |part: &mut [f32], lo: usize| add_owned_rows(part, lo, rows, ids, width);
     let threads = rayon::current_num_threads();
     if rows.len() < PARALLEL_FROM || threads == 1 || width < SPLIT_WIDTH {
         return add(table, 0);
@@ -76,6 +67,41 @@ pub fn scatter_add_rows(table: &mut [f32], rows: &[f32], ids: &[u32], width: usi
         .par_chunks_mut(per * width)
         .enumerate()
         .for_each(|(t, part)| add(part, t * per));
+}
+
+widest_vectors! {
+    /// The part of [`scatter_add_rows`] that lands in `part`, the table's rows from `lo` on.
+    fn add_owned_rows(part: &mut [f32], lo: usize, rows: &[f32], ids: &[u32], width: usize) = add_owned_rows_body;
+}
+
+#[inline(always)]
+fn add_owned_rows_body(part: &mut [f32], lo: usize, rows: &[f32], ids: &[u32], width: usize) {
+    let hi = lo + part.len() / width;
+    for (row, &id) in rows.chunks_exact(width).zip(ids) {
+        let id = id as usize;
+        if (lo..hi).contains(&id) {
+            part[(id - lo) * width..][..width]
+                .iter_mut()
+                .zip(row)
+                .for_each(|(t, v)| *t += v);
+        }
+    }
+}
+
+widest_vectors! {
+    /// A running maximum over rows: where `row` holds a larger value than `best`, it replaces
+    /// it and `at` gets its index, `first + j` (an equal value leaves the first in place, as
+    /// torch.max takes it). Selects, not branches, so the loop vectorises.
+    pub fn keep_larger(best: &mut [f32], at: &mut [u32], row: &[f32], first: u32) = keep_larger_body;
+}
+
+#[inline(always)]
+fn keep_larger_body(best: &mut [f32], at: &mut [u32], row: &[f32], first: u32) {
+    for (j, ((b, a), &v)) in best.iter_mut().zip(at.iter_mut()).zip(row).enumerate() {
+        let larger = v > *b;
+        *b = if larger { v } else { *b };
+        *a = if larger { first + j as u32 } else { *a };
+    }
 }
 
 #[cfg(test)]

@@ -5,13 +5,23 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-/// x ← max(x, 0); the backward mask is `x > 0` of the output.
-pub fn relu(x: &mut [f32]) {
+widest_vectors! {
+    /// x ← max(x, 0); the backward mask is `x > 0` of the output.
+    pub fn relu(x: &mut [f32]) = relu_body;
+}
+
+#[inline(always)]
+fn relu_body(x: &mut [f32]) {
     x.iter_mut().for_each(|v| *v = v.max(0.0));
 }
 
-/// dy ← dy · [y > 0], where `y` is the ReLU output.
-pub fn relu_backward(dy: &mut [f32], y: &[f32]) {
+widest_vectors! {
+    /// dy ← dy · [y > 0], where `y` is the ReLU output.
+    pub fn relu_backward(dy: &mut [f32], y: &[f32]) = relu_backward_body;
+}
+
+#[inline(always)]
+fn relu_backward_body(dy: &mut [f32], y: &[f32]) {
     // a select, not a branch, so the loop vectorises (it was a compare and jump per value)
     for (d, v) in dy.iter_mut().zip(y) {
         *d = if *v <= 0.0 { 0.0 } else { *d };

@@ -2,6 +2,7 @@
 //! (biased variance) in training, running statistics (updated with the unbiased variance,
 //! momentum 0.1) in eval. The CPU backend's `batch_norm` and its backward are these functions.
 
+use crate::kernels::fastmath::widest_vectors;
 use rayon::prelude::*;
 use std::ops::Range;
 
@@ -48,17 +49,9 @@ pub fn batch_stats(x: &[f32], d: usize) -> (Vec<f32>, Vec<f32>) {
         let w = cols.len();
         let mut mean = vec![0f32; w];
         let mut var = vec![0f32; w];
-        for row in x.chunks_exact(d) {
-            for (m, v) in mean.iter_mut().zip(&row[cols.clone()]) {
-                *m += v;
-            }
-        }
+        column_sums(&mut mean, x, d, cols.start);
         mean.iter_mut().for_each(|m| *m /= rows);
-        for row in x.chunks_exact(d) {
-            for ((s, v), m) in var.iter_mut().zip(&row[cols.clone()]).zip(&mean) {
-                *s += (v - m) * (v - m);
-            }
-        }
+        centered_square_sums(&mut var, x, d, cols.start, &mean);
         var.iter_mut().for_each(|s| *s /= rows);
         // each group's means, then its variances
         [mean, var].concat()
@@ -89,12 +82,7 @@ fn unzip_groups(joined: &[f32], d: usize, len: usize) -> (Vec<f32>, Vec<f32>) {
 pub fn normalize(out: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32], (mean, inv_std): (&[f32], &[f32])) {
     let d = gamma.len();
     by_rows(out, d, |out, at| {
-        for (row, xrow) in out.chunks_exact_mut(d).zip(x[at..].chunks_exact(d)) {
-            let per_column = gamma.iter().zip(beta).zip(mean.iter().zip(inv_std));
-            for ((o, v), ((g, b), (m, is))) in row.iter_mut().zip(xrow).zip(per_column) {
-                *o = g * ((v - m) * is) + b;
-            }
-        }
+        normalize_rows(out, &x[at..at + out.len()], gamma, beta, mean, inv_std)
     });
 }
 
@@ -149,20 +137,10 @@ pub fn backward(
     let d = gamma.len();
     let sums = by_columns(d, x.len(), |cols| {
         let w = cols.len();
-        let (mean, inv_std) = (&mean[cols.clone()], &inv_std[cols.clone()]);
         let mut sum_dy = vec![0f32; w];
         let mut sum_dy_xhat = vec![0f32; w];
-        for (row, xrow) in dy.chunks_exact(d).zip(x.chunks_exact(d)) {
-            let values = row[cols.clone()]
-                .iter()
-                .zip(&xrow[cols.clone()])
-                .zip(mean.iter().zip(inv_std));
-            for ((s, sx), ((g, v), (m, is))) in sum_dy.iter_mut().zip(sum_dy_xhat.iter_mut()).zip(values) {
-                let xhat = (v - m) * is;
-                *s += g;
-                *sx += g * xhat;
-            }
-        }
+        let (mean, inv_std) = (&mean[cols.clone()], &inv_std[cols.clone()]);
+        grad_sums(&mut sum_dy, &mut sum_dy_xhat, dy, x, d, cols.start, mean, inv_std);
         [sum_dy, sum_dy_xhat].concat()
     });
     let (sum_dy, sum_dy_xhat) = unzip_groups(&sums, d, x.len());
@@ -174,17 +152,122 @@ pub fn backward(
     }
     let n = (x.len() / d) as f32;
     let k: Vec<f32> = (0..d).map(|j| gamma[j] * inv_std[j] / n).collect();
+    let sums = (&sum_dy[..], &sum_dy_xhat[..]);
     by_rows(dx, d, |out, at| {
-        let rows = dy[at..].chunks_exact(d).zip(x[at..].chunks_exact(d));
-        for (out, (row, xrow)) in out.chunks_exact_mut(d).zip(rows) {
-            let per_column = k
-                .iter()
-                .zip(sum_dy.iter().zip(&sum_dy_xhat))
-                .zip(mean.iter().zip(inv_std));
-            for (((o, g), v), ((k, (s, sx)), (m, is))) in out.iter_mut().zip(row).zip(xrow).zip(per_column) {
-                let xhat = (v - m) * is;
-                *o = k * (n * g - s - xhat * sx);
-            }
-        }
+        let (dy, x) = (&dy[at..at + out.len()], &x[at..at + out.len()]);
+        grad_input(out, dy, x, &k, n, sums, mean, inv_std)
     });
+}
+
+// The loops below run over whole rows, one lane per column: each column's sum still adds its
+// rows in order, so the widest vectors give the bits of the baseline build.
+
+widest_vectors! {
+    /// `sums[j] += Σ_rows x[r, first + j]` over `x` `[R, d]`.
+    fn column_sums(sums: &mut [f32], x: &[f32], d: usize, first: usize) = column_sums_body;
+}
+
+#[inline(always)]
+fn column_sums_body(sums: &mut [f32], x: &[f32], d: usize, first: usize) {
+    let w = sums.len();
+    for row in x.chunks_exact(d) {
+        for (s, v) in sums.iter_mut().zip(&row[first..first + w]) {
+            *s += v;
+        }
+    }
+}
+
+widest_vectors! {
+    /// `sums[j] += Σ_rows (x[r, first + j] − mean[j])²`.
+    fn centered_square_sums(sums: &mut [f32], x: &[f32], d: usize, first: usize, mean: &[f32]) = centered_square_sums_body;
+}
+
+#[inline(always)]
+fn centered_square_sums_body(sums: &mut [f32], x: &[f32], d: usize, first: usize, mean: &[f32]) {
+    let w = sums.len();
+    for row in x.chunks_exact(d) {
+        for ((s, v), m) in sums.iter_mut().zip(&row[first..first + w]).zip(&mean[..w]) {
+            *s += (v - m) * (v - m);
+        }
+    }
+}
+
+widest_vectors! {
+    /// `out = γ·((x − μ)·inv_std) + β` over whole rows.
+    fn normalize_rows(out: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32], mean: &[f32], inv_std: &[f32]) = normalize_rows_body;
+}
+
+#[inline(always)]
+fn normalize_rows_body(out: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32], mean: &[f32], inv_std: &[f32]) {
+    let d = gamma.len();
+    for (row, xrow) in out.chunks_exact_mut(d).zip(x.chunks_exact(d)) {
+        let per_column = gamma.iter().zip(beta).zip(mean.iter().zip(inv_std));
+        for ((o, v), ((g, b), (m, is))) in row.iter_mut().zip(xrow).zip(per_column) {
+            *o = g * ((v - m) * is) + b;
+        }
+    }
+}
+
+widest_vectors! {
+    /// The backward's column sums of dy and dy·x̂ for columns `first..first + w` (`mean` and
+    /// `inv_std` those columns').
+    #[allow(clippy::too_many_arguments)]
+    fn grad_sums(sum_dy: &mut [f32], sum_dy_xhat: &mut [f32], dy: &[f32], x: &[f32], d: usize, first: usize, mean: &[f32], inv_std: &[f32]) = grad_sums_body;
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn grad_sums_body(
+    sum_dy: &mut [f32],
+    sum_dy_xhat: &mut [f32],
+    dy: &[f32],
+    x: &[f32],
+    d: usize,
+    first: usize,
+    mean: &[f32],
+    inv_std: &[f32],
+) {
+    let w = sum_dy.len();
+    for (row, xrow) in dy.chunks_exact(d).zip(x.chunks_exact(d)) {
+        let values = row[first..first + w]
+            .iter()
+            .zip(&xrow[first..first + w])
+            .zip(mean[..w].iter().zip(&inv_std[..w]));
+        for ((s, sx), ((g, v), (m, is))) in sum_dy.iter_mut().zip(sum_dy_xhat.iter_mut()).zip(values) {
+            let xhat = (v - m) * is;
+            *s += g;
+            *sx += g * xhat;
+        }
+    }
+}
+
+widest_vectors! {
+    /// dx over whole rows: `k·(n·dy − Σdy − x̂·Σdy·x̂)`, `k` = γ·inv_std/n per column.
+    #[allow(clippy::too_many_arguments)]
+    fn grad_input(out: &mut [f32], dy: &[f32], x: &[f32], k: &[f32], n: f32, sums: (&[f32], &[f32]), mean: &[f32], inv_std: &[f32]) = grad_input_body;
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn grad_input_body(
+    out: &mut [f32],
+    dy: &[f32],
+    x: &[f32],
+    k: &[f32],
+    n: f32,
+    (sum_dy, sum_dy_xhat): (&[f32], &[f32]),
+    mean: &[f32],
+    inv_std: &[f32],
+) {
+    let d = k.len();
+    for (out, (row, xrow)) in out.chunks_exact_mut(d).zip(dy.chunks_exact(d).zip(x.chunks_exact(d))) {
+        let per_column = k
+            .iter()
+            .zip(sum_dy.iter().zip(sum_dy_xhat))
+            .zip(mean.iter().zip(inv_std));
+        for (((o, g), v), ((k, (s, sx)), (m, is))) in out.iter_mut().zip(row).zip(xrow).zip(per_column) {
+            let xhat = (v - m) * is;
+            *o = k * (n * g - s - xhat * sx);
+        }
+    }
 }

@@ -110,6 +110,27 @@ extern "C" __global__ void max_over_steps(float* out, u32* argmax, const float* 
     }
 }
 
+// 2x2 max pooling, stride 2, of n channels-last images [n*h*w, c]: out and argmax
+// [n*(h/2)*(w/2), c], argmax the flat index in x of the first maximum in the order (0,0), (0,1),
+// (1,0), (1,1)
+extern "C" __global__ void max_pool2x2(float* out, u32* argmax, const float* x, u32 n, u32 h, u32 w, u32 c) {
+    u64 ph = h / 2, pw = w / 2;
+    u64 total = (u64)n * ph * pw * c;
+    for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < total; i += (u64)gridDim.x * blockDim.x) {
+        u64 ch = i % c, q = i / c;
+        u64 px = q % pw, py = (q / pw) % ph, image = q / (pw * ph);
+        u64 r = (image * h + 2 * py) * w + 2 * px;
+        u64 pixels[4] = {r, r + 1, r + w, r + w + 1};
+        u64 best = r * c + ch;
+        for (int t = 1; t < 4; t++) {
+            u64 at = pixels[t] * c + ch;
+            if (x[at] > x[best]) best = at;
+        }
+        out[i] = x[best];
+        argmax[i] = (u32)best;
+    }
+}
+
 // table[ids[i], :] += rows[i, :] (atomic: a word may appear many times in a batch)
 extern "C" __global__ void scatter_add_rows(float* table, const float* src, const u32* ids, u32 rows, u32 width) {
     u64 total = (u64)rows * width;

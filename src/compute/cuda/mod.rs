@@ -11,7 +11,8 @@ pub mod driver;
 
 use super::shapes::{
     check_adam, check_batch_norm, check_bias_grad, check_column_sums, check_copy, check_dropout, check_gemm,
-    check_lstm, check_lstm_backward, check_max_over_steps, check_row, check_rows, check_same, check_scalar, check_xent,
+    check_lstm, check_lstm_backward, check_max_over_steps, check_max_pool, check_row, check_rows, check_same,
+    check_scalar, check_xent,
 };
 use super::{AdamStep, Backend, Layout, LstmShape, SgdStep, Tiling};
 use anyhow::{anyhow, ensure, Result};
@@ -60,6 +61,7 @@ struct Kernels {
     torch_sgd: CudaFunction,
     adamw: CudaFunction,
     max_over_steps: CudaFunction,
+    max_pool2x2: CudaFunction,
     relu: CudaFunction,
     relu_backward: CudaFunction,
     batch_norm_stats: CudaFunction,
@@ -133,6 +135,7 @@ impl Cuda {
                 torch_sgd: f("torch_sgd")?,
                 adamw: f("adamw")?,
                 max_over_steps: f("max_over_steps")?,
+                max_pool2x2: f("max_pool2x2")?,
                 relu: f("relu")?,
                 relu_backward: f("relu_backward")?,
                 batch_norm_stats: f("batch_norm_stats")?,
@@ -505,6 +508,31 @@ impl Backend for Cuda {
             pl,
             b,
             h
+        )
+    }
+
+    fn max_pool2x2(
+        &self,
+        out: &mut CudaSlice<f32>,
+        argmax: &mut CudaSlice<u32>,
+        x: &CudaSlice<f32>,
+        (n, h, w): (usize, usize, usize),
+        channels: usize,
+    ) -> Result<()> {
+        check_max_pool(out.len(), argmax.len(), x.len(), (n, h, w), channels)?;
+        let (po, pa, px) = (self.ptr(out), self.ptr(argmax), self.ptr(x));
+        let (n, h, w, c) = (n as u32, h as u32, w as u32, channels as u32);
+        launch!(
+            self,
+            self.k.max_pool2x2,
+            Self::spread(out.len()),
+            po,
+            pa,
+            px,
+            n,
+            h,
+            w,
+            c
         )
     }
 

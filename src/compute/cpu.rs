@@ -196,9 +196,7 @@ impl Backend for Cpu {
         if !accumulate {
             sums.fill(0.0);
         }
-        for row in x.chunks_exact(cols) {
-            sums.iter_mut().zip(row).for_each(|(s, v)| *s += v);
-        }
+        batchnorm::add_column_sums(sums, x, cols);
         Ok(())
     }
 

@@ -127,26 +127,28 @@ pub fn dy_t_times_patches(d_weight: &mut [f32], dy: &[f32], p: Patches, n: usize
         d_weight.len(),
         dy.len()
     );
-    let partials: Vec<Vec<f32>> = blocks(rows)
-        .map(|(first, count)| {
+    // one partial product per block, every value written by its product
+    let mut partials = recycle::overwritable(rows.div_ceil(BLOCK_ROWS) * n * k);
+    partials
+        .par_chunks_mut(n * k)
+        .zip(blocks(rows))
+        .for_each(|(partial, (first, count))| {
             let mut patches = recycle::overwritable(count * k);
             p.gather(&mut patches, first, count);
-            let mut partial = vec![0f32; n * k];
             let out = Out {
-                data: &mut partial,
+                data: partial,
                 offset: 0,
                 row_stride: k,
             };
             let dy_t = View::row_major(&dy[first * n..(first + count) * n], count, n).t();
             view_product(out, dy_t, View::row_major(&patches, count, k), Start::Zero, 1);
             recycle::recycle(patches);
-            partial
-        })
-        .collect();
+        });
     d_weight.fill(0.0);
-    for partial in &partials {
+    for partial in partials.chunks_exact(n * k) {
         d_weight.iter_mut().zip(partial).for_each(|(d, v)| *d += v);
     }
+    recycle::recycle(partials);
     Ok(())
 }
 

@@ -48,9 +48,9 @@ fn copy_rows<const W: usize>(dst: &mut [f32], table: &[f32], ids: &[u32]) {
 }
 
 /// `table[ids[i], :] += rows[i, :]`, rows of `width`. Each destination row gets its rows added
-/// in order of `i`, as one thread would add them, so when large the table is split among the
-/// threads by rows and each walks every id, adding only those it owns: the same bits for any
-/// thread count. Rows narrower than [`SPLIT_WIDTH`] stay on one thread, where walking every id
+/// in order of `i`, as one thread would add them, so when large the rows the ids reach are
+/// split among the threads and each walks every id, adding only those it owns: the same bits
+/// for any thread count. Rows narrower than [`SPLIT_WIDTH`] stay on one thread, where walking every id
 /// twice costs as much as the adds. Every id must be a row of `table` (callers check: this
 /// panics otherwise).
 pub fn scatter_add_rows(table: &mut [f32], rows: &[f32], ids: &[u32], width: usize) {
@@ -62,11 +62,17 @@ pub fn scatter_add_rows(table: &mut [f32], rows: &[f32], ids: &[u32], width: usi
     if rows.len() < PARALLEL_FROM || threads == 1 || width < SPLIT_WIDTH {
         return add(table, 0);
     }
-    let per = (table.len() / width).div_ceil(threads).max(1);
-    table
+    // split the rows the ids reach (a convolution's block reaches a narrow band), not the table
+    let (first, last) = ids.iter().fold((u32::MAX, 0), |(lo, hi), &id| (lo.min(id), hi.max(id)));
+    let (first, last) = (first as usize, last as usize);
+    if last < first {
+        return;
+    }
+    let per = (last + 1 - first).div_ceil(threads).max(1);
+    table[first * width..(last + 1) * width]
         .par_chunks_mut(per * width)
         .enumerate()
-        .for_each(|(t, part)| add(part, t * per));
+        .for_each(|(t, part)| add(part, first + t * per));
 }
 
 widest_vectors! {
@@ -77,6 +83,13 @@ widest_vectors! {
 #[inline(always)]
 fn add_owned_rows_body(part: &mut [f32], lo: usize, rows: &[f32], ids: &[u32], width: usize) {
     let hi = lo + part.len() / width;
+    if width == 1 && lo == 0 && hi == part.len() {
+        // the whole table, one value per id (a pooling or flattening gradient)
+        for (v, &id) in rows.iter().zip(ids) {
+            part[id as usize] += v;
+        }
+        return;
+    }
     for (row, &id) in rows.chunks_exact(width).zip(ids) {
         let id = id as usize;
         if (lo..hi).contains(&id) {

@@ -42,6 +42,18 @@ fn by_rows(out: &mut [f32], d: usize, f: impl Fn(&mut [f32], usize) + Sync + Sen
     out.par_chunks_mut(block).enumerate().for_each(|(i, o)| f(o, i * block));
 }
 
+/// `sums[j] += Σ_rows x[r, j]` over `x` `[R, D]` (a bias's gradient), each column's rows added
+/// in order onto what `sums` holds; groups of columns on every thread when large.
+pub fn add_column_sums(sums: &mut [f32], x: &[f32], d: usize) {
+    if x.len() < PARALLEL_FROM || d < 2 {
+        return column_sums(sums, x, d, 0);
+    }
+    let per = d.div_ceil(rayon::current_num_threads().min(d));
+    sums.par_chunks_mut(per)
+        .enumerate()
+        .for_each(|(g, s)| column_sums(s, x, d, g * per));
+}
+
 /// Per-column mean and biased variance of `x` `[R, D]`.
 pub fn batch_stats(x: &[f32], d: usize) -> (Vec<f32>, Vec<f32>) {
     let rows = (x.len() / d) as f32;

@@ -64,6 +64,20 @@ fn each_pair(w: &mut [f32], g: &mut [f32], f: impl Fn(&mut [f32], &mut [f32]) + 
     }
 }
 
+/// `f(i, values, ids)` over matching blocks `i` of `block` values of `out` and `ids` (a
+/// pooling's maxima and argmax), on every thread, or on this one when `out` is small.
+fn each_block(out: &mut [f32], ids: &mut [u32], block: usize, f: impl Fn(usize, &mut [f32], &mut [u32]) + Sync + Send) {
+    let f = |(i, (out, ids)): (usize, (&mut [f32], &mut [u32]))| f(i, out, ids);
+    if out.len() < SERIAL_BELOW {
+        out.chunks_mut(block).zip(ids.chunks_mut(block)).enumerate().for_each(f);
+    } else {
+        out.par_chunks_mut(block)
+            .zip(ids.par_chunks_mut(block))
+            .enumerate()
+            .for_each(f);
+    }
+}
+
 impl Backend for Cpu {
     type Buf = Vec<f32>;
     type Ids = Vec<u32>;
@@ -281,14 +295,14 @@ impl Backend for Cpu {
 
     fn gather_rows(&self, out: &mut Vec<f32>, table: &Vec<f32>, ids: &Vec<u32>, width: usize) -> Result<()> {
         check_rows("gather", ids.len(), out.len(), width)?;
-        check_ids("gather", ids, table.len(), width)?;
+        rows::check_ids("gather", ids, table.len(), width)?;
         rows::gather_rows(out, table, ids, width);
         Ok(())
     }
 
     fn scatter_add_rows(&self, table: &mut Vec<f32>, rows: &Vec<f32>, ids: &Vec<u32>, width: usize) -> Result<()> {
         check_rows("scatter", ids.len(), rows.len(), width)?;
-        check_ids("scatter", ids, table.len(), width)?;
+        rows::check_ids("scatter", ids, table.len(), width)?;
         rows::scatter_add_rows(table, rows, ids, width);
         Ok(())
     }
@@ -310,8 +324,8 @@ impl Backend for Cpu {
         // Sequences in blocks on every thread; each steps over whole rows (a pooling window's
         // four pixels are rows far apart), a value replaced only by a larger one: the first of
         // equal values, as torch.max does on the CPU.
-        let per = (SERIAL_BELOW / hidden.max(1)).max(1);
-        let pool = |(i, (best, at)): (usize, (&mut [f32], &mut [u32]))| {
+        let per = (SERIAL_BELOW / hidden).max(1);
+        each_block(out, argmax, per * hidden, |i, best, at| {
             for (s, (best, at)) in best
                 .chunks_exact_mut(hidden)
                 .zip(at.chunks_exact_mut(hidden))
@@ -327,20 +341,7 @@ impl Backend for Cpu {
                     rows::keep_larger(best, at, &x[first..][..hidden], first as u32);
                 }
             }
-        };
-        if out.len() < SERIAL_BELOW {
-            if hidden > 0 {
-                out.chunks_mut(per * hidden)
-                    .zip(argmax.chunks_mut(per * hidden))
-                    .enumerate()
-                    .for_each(pool);
-            }
-        } else {
-            out.par_chunks_mut(per * hidden)
-                .zip(argmax.par_chunks_mut(per * hidden))
-                .enumerate()
-                .for_each(pool);
-        }
+        });
         Ok(())
     }
 
@@ -354,8 +355,8 @@ impl Backend for Cpu {
     ) -> Result<()> {
         check_max_pool(out.len(), argmax.len(), x.len(), (n, h, w), c)?;
         let (ph, pw) = (h / 2, w / 2);
-        // one pooled row of every image per block, on every thread
-        let pool = |(q, (best, at)): (usize, (&mut [f32], &mut [u32]))| {
+        // one pooled row of an image per block
+        each_block(out, argmax, pw * c, |q, best, at| {
             let (image, py) = (q / ph, q % ph);
             for (px, (best, at)) in best.chunks_exact_mut(c).zip(at.chunks_exact_mut(c)).enumerate() {
                 let r = (image * h + 2 * py) * w + 2 * px;
@@ -365,19 +366,7 @@ impl Backend for Cpu {
                     rows::keep_larger(best, at, &x[pixel * c..][..c], (pixel * c) as u32);
                 }
             }
-        };
-        let row = pw * c;
-        if out.len() < SERIAL_BELOW {
-            out.chunks_mut(row)
-                .zip(argmax.chunks_mut(row))
-                .enumerate()
-                .for_each(pool);
-        } else {
-            out.par_chunks_mut(row)
-                .zip(argmax.par_chunks_mut(row))
-                .enumerate()
-                .for_each(pool);
-        }
+        });
         Ok(())
     }
 
@@ -529,17 +518,6 @@ impl Backend for Cpu {
     }
 }
 
-/// Every target a class of `v` (read on the host, which only the CPU can do cheaply; on a GPU
-/// the caller checks ids before upload, as [`crate::models::lm::LstmLm::batch`] does).
-/// Every id a row of a table of `len` values in rows of `width`.
-fn check_ids(what: &str, ids: &[u32], len: usize, width: usize) -> Result<()> {
-    let rows = len / width.max(1);
-    match ids.iter().find(|&&id| id as usize >= rows) {
-        Some(id) => anyhow::bail!("{what}: id {id} outside a table of {rows} rows"),
-        None => Ok(()),
-    }
-}
-
 /// The patch matrix of `s` over `x` by `ids`.
 fn patch_matrix<'a>(x: &'a [f32], ids: &'a [u32], s: PatchShape) -> Patches<'a> {
     Patches {
@@ -550,6 +528,8 @@ fn patch_matrix<'a>(x: &'a [f32], ids: &'a [u32], s: PatchShape) -> Patches<'a> 
     }
 }
 
+/// Every target a class of `v` (read on the host, which only the CPU can do cheaply; on a GPU
+/// the caller checks ids before upload, as [`crate::models::lm::LstmLm::batch`] does).
 fn check_targets(targets: &[u32], v: usize) -> Result<()> {
     ensure!(
         targets.iter().all(|&t| (t as usize) < v),

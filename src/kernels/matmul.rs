@@ -119,11 +119,7 @@ impl FixedB {
         }
         match &self.form {
             FixedForm::Plain { data, layout } => {
-                match start {
-                    Start::Row(row) => c.chunks_exact_mut(n).for_each(|r| r.copy_from_slice(row)),
-                    Start::Zero | Start::Existing => {}
-                }
-                let accumulate = !matches!(start, Start::Zero);
+                let accumulate = lay_start(c, 0, n, m, start);
                 gemm_crate_views(c, 0, n, a, stored(data, k, n, *layout), accumulate, threads);
             }
             FixedForm::Packed(packed) => {
@@ -193,14 +189,7 @@ fn product(c: &mut [f32], a: &[f32], la: Layout, b: &[f32], lb: Layout, m: usize
         };
         return sgemm::product(out, a, Right::View(b), start, threads);
     }
-    let accumulate = match start {
-        Start::Zero => false,
-        Start::Existing => true,
-        Start::Row(row) => {
-            c.chunks_exact_mut(n).for_each(|r| r.copy_from_slice(row));
-            true
-        }
-    };
+    let accumulate = lay_start(c, 0, n, m, start);
     if small {
         return match lb {
             Layout::Transposed => super::small_gemm::nt(c, a, b, m, k, n, accumulate),
@@ -324,6 +313,9 @@ pub fn view_product(out: Out, a: View, b: View, start: Start, threads: usize) {
         a.extent() <= a.data.len() && b.extent() <= b.data.len(),
         "matmul_view: view out of bounds"
     );
+    if let Start::Row(row) = start {
+        assert_eq!(row.len(), n, "matmul: a row of {} values for {n} columns", row.len());
+    }
     if m == 0 || n == 0 {
         return;
     }
@@ -340,18 +332,24 @@ pub fn view_product(out: Out, a: View, b: View, start: Start, threads: usize) {
         };
         return sgemm::product(out, a, Right::View(b), start, threads);
     }
-    let accumulate = match start {
+    let accumulate = lay_start(c, c_offset, c_row_stride, m, start);
+    gemm_crate_views(c, c_offset, c_row_stride, a, b, accumulate, threads);
+}
+
+/// For the kernels that only overwrite or add (the `gemm` crate, the few-row kernels): copies
+/// a [`Start::Row`] into each of C's `m` rows (at `c_offset`, `c_row_stride` apart) and says
+/// whether the product is to be added onto C.
+fn lay_start(c: &mut [f32], c_offset: usize, c_row_stride: usize, m: usize, start: Start) -> bool {
+    match start {
         Start::Zero => false,
         Start::Existing => true,
         Start::Row(row) => {
-            assert_eq!(row.len(), n, "matmul: a row of {} values for {n} columns", row.len());
             for i in 0..m {
-                c[c_offset + i * c_row_stride..][..n].copy_from_slice(row);
+                c[c_offset + i * c_row_stride..][..row.len()].copy_from_slice(row);
             }
             true
         }
-    };
-    gemm_crate_views(c, c_offset, c_row_stride, a, b, accumulate, threads);
+    }
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@
 
 use super::matmul::{view_product, Out, Start, View};
 use super::recycle;
-use super::rows::{gather_rows, scatter_add_rows};
+use super::rows::{check_ids, gather_rows, scatter_add_rows};
 use anyhow::{ensure, Result};
 use rayon::prelude::*;
 
@@ -45,7 +45,7 @@ impl Patches<'_> {
 
     /// Every id a row of the table, whole patch rows.
     pub fn check(&self) -> Result<()> {
-        check_ids(self.table.len(), self.ids, self.segments, self.width)
+        check_patch_ids(self.table.len(), self.ids, self.segments, self.width)
     }
 
     /// Patch rows `first..first + rows` into `dst` `[rows, cols]`.
@@ -62,7 +62,7 @@ impl Patches<'_> {
 
 /// `ids` make whole patch rows of `segments`, each a row of a table of `table_len` values in
 /// rows of `width`.
-fn check_ids(table_len: usize, ids: &[u32], segments: usize, width: usize) -> Result<()> {
+fn check_patch_ids(table_len: usize, ids: &[u32], segments: usize, width: usize) -> Result<()> {
     ensure!(segments > 0 && width > 0, "patches of {segments} segments of {width}");
     ensure!(
         ids.len().is_multiple_of(segments),
@@ -73,11 +73,7 @@ fn check_ids(table_len: usize, ids: &[u32], segments: usize, width: usize) -> Re
         table_len.is_multiple_of(width),
         "a table of {table_len} values does not make rows of {width}"
     );
-    let rows = table_len / width;
-    if let Some(&id) = ids.iter().find(|&&id| id as usize >= rows) {
-        anyhow::bail!("patches: id {id} outside a table of {rows} rows");
-    }
-    Ok(())
+    check_ids("patches", ids, table_len, width)
 }
 
 /// The blocks of `rows` rows: `(first, count)`.
@@ -162,7 +158,7 @@ pub fn add_dy_times_weight(
     (ids, segments, width): (&[u32], usize, usize),
     n: usize,
 ) -> Result<()> {
-    check_ids(table.len(), ids, segments, width)?;
+    check_patch_ids(table.len(), ids, segments, width)?;
     let (rows, k, w) = (ids.len() / segments, segments * width, width);
     ensure!(
         weight.len() == n * k && dy.len() == rows * n,

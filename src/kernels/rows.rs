@@ -4,6 +4,7 @@
 //! threads when large, in a way that keeps the bits of one thread.
 
 use super::fastmath::widest_vectors;
+use anyhow::Result;
 use rayon::prelude::*;
 
 /// Row copies and scatter-adds over fewer values than this run on one thread.
@@ -12,8 +13,18 @@ const PARALLEL_FROM: usize = 1 << 16;
 /// Scatter-adds of narrower rows run on one thread.
 const SPLIT_WIDTH: usize = 16;
 
+/// Every id a row of a table of `len` values in rows of `width`; `what` names the operation in
+/// the error.
+pub fn check_ids(what: &str, ids: &[u32], len: usize, width: usize) -> Result<()> {
+    let rows = len / width.max(1);
+    match ids.iter().find(|&&id| id as usize >= rows) {
+        Some(id) => anyhow::bail!("{what}: id {id} outside a table of {rows} rows"),
+        None => Ok(()),
+    }
+}
+
 /// `dst[i, :] = table[ids[i], :]`, rows of `width`, in blocks on every thread when large.
-/// Every id must be a row of `table` (callers check: this panics otherwise).
+/// Every id must be a row of `table` ([`check_ids`]: this panics otherwise).
 pub fn gather_rows(dst: &mut [f32], table: &[f32], ids: &[u32], width: usize) {
     if width == 0 {
         return;
@@ -41,18 +52,18 @@ pub fn gather_rows(dst: &mut [f32], table: &[f32], ids: &[u32], width: usize) {
 /// Rows `ids` of `table` (rows of `W`) into `dst`: a fixed-size copy is a few vector moves,
 /// where `copy_from_slice` of an unknown length calls `memmove` for every row.
 fn copy_rows<const W: usize>(dst: &mut [f32], table: &[f32], ids: &[u32]) {
-    for (out, &id) in dst.chunks_exact_mut(W).zip(ids) {
-        let out: &mut [f32; W] = out.try_into().expect("chunks of W");
-        *out = table[id as usize * W..][..W].try_into().expect("W floats");
+    let table = table.as_chunks::<W>().0;
+    for (out, &id) in dst.as_chunks_mut::<W>().0.iter_mut().zip(ids) {
+        *out = table[id as usize];
     }
 }
 
 /// `table[ids[i], :] += rows[i, :]`, rows of `width`. Each destination row gets its rows added
 /// in order of `i`, as one thread would add them, so when large the rows the ids reach are
 /// split among the threads and each walks every id, adding only those it owns: the same bits
-/// for any thread count. Rows narrower than [`SPLIT_WIDTH`] stay on one thread, where walking every id
-/// twice costs as much as the adds. Every id must be a row of `table` (callers check: this
-/// panics otherwise).
+/// for any thread count. Rows narrower than [`SPLIT_WIDTH`] stay on one thread, where walking
+/// every id twice costs as much as the adds. Every id must be a row of `table`
+/// ([`check_ids`]: this panics otherwise).
 pub fn scatter_add_rows(table: &mut [f32], rows: &[f32], ids: &[u32], width: usize) {
     if width == 0 {
         return;

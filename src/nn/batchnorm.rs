@@ -4,7 +4,6 @@
 
 use crate::kernels::fastmath::widest_vectors;
 use rayon::prelude::*;
-use std::ops::Range;
 
 pub const EPS: f32 = 1e-5;
 pub const MOMENTUM: f32 = 0.1;
@@ -12,24 +11,34 @@ pub const MOMENTUM: f32 = 0.1;
 /// Inputs of fewer values than this run on one thread.
 const PARALLEL_FROM: usize = 1 << 16;
 
-/// `f` over groups of columns `0..d`, one per thread (one group for a small input), the
-/// results in column order. Each column's sum runs over its rows in order whatever the
+/// Columns per group for an input of `len` values with `d` columns: all of them when small,
+/// else one group per thread. Each column's sum runs over its rows in order whatever the
 /// grouping, so the bits do not depend on the thread count.
-fn by_columns(d: usize, len: usize, f: impl Fn(Range<usize>) -> Vec<f32> + Sync) -> Vec<f32> {
-    let groups = if len < PARALLEL_FROM {
-        1
-    } else {
-        rayon::current_num_threads().min(d).max(1)
-    };
-    if groups == 1 {
-        return f(0..d);
+fn columns_per_group(d: usize, len: usize) -> usize {
+    if len < PARALLEL_FROM {
+        return d.max(1);
     }
-    let per = d.div_ceil(groups);
-    (0..groups)
-        .into_par_iter()
-        .map(|g| f((g * per).min(d)..((g + 1) * per).min(d)))
-        .collect::<Vec<_>>()
-        .concat()
+    d.div_ceil(rayon::current_num_threads().min(d).max(1)).max(1)
+}
+
+/// `f(first, a, b)` over matching groups of columns (from column `first`) of two per-column
+/// results `a` and `b` `[D]`, for an input of `len` values, groups on every thread. Each group
+/// works on its own copy: the loops store their sums at every row, and two groups' sums side
+/// by side share a cache line (writing them in place made the CNN epoch about 10% slower).
+fn by_columns(a: &mut [f32], b: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32], &mut [f32]) + Sync + Send) {
+    let per = columns_per_group(a.len(), len);
+    if per >= a.len() {
+        return f(0, a, b);
+    }
+    a.par_chunks_mut(per)
+        .zip(b.par_chunks_mut(per))
+        .enumerate()
+        .for_each(|(g, (a, b))| {
+            let (mut own_a, mut own_b) = (a.to_vec(), b.to_vec());
+            f(g * per, &mut own_a, &mut own_b);
+            a.copy_from_slice(&own_a);
+            b.copy_from_slice(&own_b);
+        });
 }
 
 /// `f(block, at)` over blocks of whole rows of `out` `[R, D]`, `at` the block's first value,
@@ -45,49 +54,29 @@ fn by_rows(out: &mut [f32], d: usize, f: impl Fn(&mut [f32], usize) + Sync + Sen
 /// `sums[j] += Σ_rows x[r, j]` over `x` `[R, D]` (a bias's gradient), each column's rows added
 /// in order onto what `sums` holds; groups of columns on every thread when large.
 pub fn add_column_sums(sums: &mut [f32], x: &[f32], d: usize) {
-    if x.len() < PARALLEL_FROM || d < 2 {
+    let per = columns_per_group(d, x.len());
+    if per >= d {
         return column_sums(sums, x, d, 0);
     }
-    let per = d.div_ceil(rayon::current_num_threads().min(d));
-    sums.par_chunks_mut(per)
-        .enumerate()
-        .for_each(|(g, s)| column_sums(s, x, d, g * per));
+    sums.par_chunks_mut(per).enumerate().for_each(|(g, s)| {
+        // on a copy, as in `by_columns`
+        let mut own = s.to_vec();
+        column_sums(&mut own, x, d, g * per);
+        s.copy_from_slice(&own);
+    });
 }
 
 /// Per-column mean and biased variance of `x` `[R, D]`.
 pub fn batch_stats(x: &[f32], d: usize) -> (Vec<f32>, Vec<f32>) {
     let rows = (x.len() / d) as f32;
-    let mean_var = by_columns(d, x.len(), |cols| {
-        let w = cols.len();
-        let mut mean = vec![0f32; w];
-        let mut var = vec![0f32; w];
-        column_sums(&mut mean, x, d, cols.start);
+    let (mut mean, mut var) = (vec![0f32; d], vec![0f32; d]);
+    by_columns(&mut mean, &mut var, x.len(), |first, mean, var| {
+        column_sums(mean, x, d, first);
         mean.iter_mut().for_each(|m| *m /= rows);
-        centered_square_sums(&mut var, x, d, cols.start, &mean);
+        centered_square_sums(var, x, d, first, mean);
         var.iter_mut().for_each(|s| *s /= rows);
-        // each group's means, then its variances
-        [mean, var].concat()
     });
-    unzip_groups(&mean_var, d, x.len())
-}
-
-/// The (first, second) halves of each column group's result, put back in column order.
-fn unzip_groups(joined: &[f32], d: usize, len: usize) -> (Vec<f32>, Vec<f32>) {
-    let groups = if len < PARALLEL_FROM {
-        1
-    } else {
-        rayon::current_num_threads().min(d).max(1)
-    };
-    let per = d.div_ceil(groups);
-    let (mut first, mut second) = (Vec::with_capacity(d), Vec::with_capacity(d));
-    let mut at = 0;
-    for g in 0..groups {
-        let w = ((g + 1) * per).min(d) - (g * per).min(d);
-        first.extend_from_slice(&joined[at..at + w]);
-        second.extend_from_slice(&joined[at + w..at + 2 * w]);
-        at += 2 * w;
-    }
-    (first, second)
+    (mean, var)
 }
 
 /// Training-mode normalisation: `out = γ·((x − μ)·inv_std) + β` over `[R, D]`.
@@ -147,15 +136,11 @@ pub fn backward(
     d_beta: &mut [f32],
 ) {
     let d = gamma.len();
-    let sums = by_columns(d, x.len(), |cols| {
-        let w = cols.len();
-        let mut sum_dy = vec![0f32; w];
-        let mut sum_dy_xhat = vec![0f32; w];
-        let (mean, inv_std) = (&mean[cols.clone()], &inv_std[cols.clone()]);
-        grad_sums(&mut sum_dy, &mut sum_dy_xhat, dy, x, d, cols.start, mean, inv_std);
-        [sum_dy, sum_dy_xhat].concat()
+    let (mut sum_dy, mut sum_dy_xhat) = (vec![0f32; d], vec![0f32; d]);
+    by_columns(&mut sum_dy, &mut sum_dy_xhat, x.len(), |first, s, sx| {
+        let cols = first..first + s.len();
+        grad_sums(s, sx, dy, x, d, first, &mean[cols.clone()], &inv_std[cols]);
     });
-    let (sum_dy, sum_dy_xhat) = unzip_groups(&sums, d, x.len());
     for (g, s) in d_gamma.iter_mut().zip(&sum_dy_xhat) {
         *g += s;
     }

@@ -242,6 +242,23 @@ fn compare_prints_rows_per_size_and_arm() {
     assert!(rows
         .iter()
         .all(|r| r["seeds"] == 2 && r["accuracy_sd"].as_f64().unwrap() >= 0.0));
+    // the last-epoch reading: each seed's run trained both epochs, so it is epoch 2's
+    let run = out.join("runs/40-scratch-seed0/result.json");
+    let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run).unwrap()).unwrap();
+    let last = run["history"][1]["test_accuracy"].as_f64().unwrap();
+    let other = out.join("runs/40-scratch-seed1/result.json");
+    let other: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(other).unwrap()).unwrap();
+    let mean = (last + other["history"][1]["test_accuracy"].as_f64().unwrap()) / 2.0;
+    assert!(
+        (rows[0]["last_epoch_accuracy_mean"].as_f64().unwrap() - mean).abs() < 1e-12,
+        "{v}"
+    );
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("## test accuracy at the best-valid epoch"), "{report}");
+    assert!(
+        report.contains("## test accuracy at the last epoch trained"),
+        "{report}"
+    );
     for f in [
         "report.md",
         "accuracy.png",
@@ -254,6 +271,7 @@ fn compare_prints_rows_per_size_and_arm() {
     let again = compare("--resume");
     assert!(!again.contains("epoch 1:"), "{again}");
     assert!(again.contains("| 40 |"), "{again}");
+    assert!(again.contains("at the last epoch trained"), "{again}");
 }
 
 #[test]

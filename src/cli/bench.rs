@@ -19,6 +19,17 @@ pub enum QaCase {
     All,
 }
 
+/// Which epoch `bench finetune` times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FinetuneCase {
+    /// One epoch of the classifier.
+    Classifier,
+    /// One pre-training epoch of the language model.
+    Pretrain,
+    /// Both.
+    All,
+}
+
 #[derive(Subcommand)]
 pub enum BenchCommand {
     /// A LUKE-base-sized forward pass (768 × 12 layers, sequence 128, 2 entities) at batch 1
@@ -72,6 +83,9 @@ pub enum BenchCommand {
     /// (embedding 200, LSTM 512, Adam, batch 32) on `sentiment`, alternating with the PyTorch
     /// peer's epochs over the same batches.
     Finetune {
+        /// Which epoch to time.
+        #[arg(long, value_enum, default_value_t = FinetuneCase::All)]
+        case: FinetuneCase,
         /// Python with torch installed, for the peer (skipped with --no-peer).
         #[arg(long, env = "TSUMUGI_PYTHON", default_value = "python3")]
         python: String,
@@ -256,6 +270,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
         }
 
         BenchCommand::Finetune {
+            case,
             python,
             peer_script,
             no_peer,
@@ -266,6 +281,8 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             threads,
         } => {
             let b = bench::finetune::BenchFinetune {
+                classifier: case != FinetuneCase::Pretrain,
+                pretrain: case != FinetuneCase::Classifier,
                 texts,
                 embed,
                 hidden,

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use tsumugi::data::json::read_json;
 use tsumugi::models::lstm_classifier::Pool;
 use tsumugi::report::run_dir::{absolute, path_or_name};
-use tsumugi::tasks::finetune::compare::{self, Arm, CompareConfig, CompareJob};
+use tsumugi::tasks::finetune::compare::{self, Arm, CompareConfig, CompareJob, Reading};
 use tsumugi::tasks::finetune::pretrain::{self, PretrainConfig, PretrainJob};
 use tsumugi::tasks::finetune::train::{self, FinetuneConfig, FinetuneJob, RateSchedule};
 
@@ -420,7 +420,10 @@ pub fn run(cmd: FinetuneCommand, typed: &[String]) -> Result<()> {
             if json {
                 return print_json(&serde_json::json!({ "rows": done.rows }));
             }
-            print!("{}", compare::table(&job.config, &done.rows));
+            for reading in [Reading::BestValid, Reading::LastEpoch] {
+                println!("{}:", reading.caption());
+                print!("{}", compare::table(&job.config, &done.rows, reading));
+            }
             println!(
                 "{:.0} s; the report and figures are in {}",
                 done.seconds,

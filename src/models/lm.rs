@@ -33,6 +33,15 @@ struct Tape<B: Backend> {
     top: B::Buf,
 }
 
+impl<B: Backend> Tape<B> {
+    /// Hands the step's large buffers back for the next step's [`Backend::scratch`].
+    fn release(self, be: &B) {
+        self.layers.into_iter().for_each(|t| t.release(be));
+        let masks = self.input_mask.into_iter().chain(self.out_masks.into_iter().flatten());
+        masks.chain([self.top]).for_each(|m| be.release(m));
+    }
+}
+
 /// The (h, c) state of every layer `[B, H]`, carried across batches.
 pub struct State<B: Backend> {
     pub h: Vec<B::Buf>,
@@ -168,7 +177,7 @@ impl<B: Backend> LstmLm<B> {
         let masked = |values: &mut B::Buf, p: f32, site: u64, tiling: Tiling<'_, B::Ids>| -> Result<Option<B::Buf>> {
             match dropout {
                 Some((seed, step)) if p > 0.0 => {
-                    let mut m = be.zeros(be.len(values))?;
+                    let mut m = be.scratch(be.len(values))?;
                     be.dropout_mask(&mut m, p, mask::key(seed, step, site), tiling)?;
                     be.mul(values, &m)?;
                     Ok(Some(m))
@@ -187,7 +196,7 @@ impl<B: Backend> LstmLm<B> {
             masked(values, self.cfg.dropout, site, tiling)
         };
         // input[T·B, D] = embedding rows of the tokens, words dropped, then dropped
-        let mut input = be.zeros(rows * d)?;
+        let mut input = be.scratch(rows * d)?;
         be.gather_rows(&mut input, &values[self.embedding], &x.tokens, d)?;
         let by_word = Tiling::ByWord {
             ids: &x.tokens,
@@ -197,6 +206,7 @@ impl<B: Backend> LstmLm<B> {
         let input_mask = match (word_mask, drop(&mut input, 0, d)?) {
             (Some(mut w), Some(m)) => {
                 be.mul(&mut w, &m)?;
+                be.release(m);
                 Some(w)
             }
             (w, m) => w.or(m),
@@ -210,7 +220,7 @@ impl<B: Backend> LstmLm<B> {
             let tape = layer.forward(be, values, input, (steps, batch), (h0, c0))?;
             be.copy(&mut state.h[l], 0, &tape.out, (steps - 1) * batch * h, batch * h)?;
             be.copy(&mut state.c[l], 0, &tape.cells, (steps - 1) * batch * h, batch * h)?;
-            let mut next = be.zeros(rows * h)?;
+            let mut next = be.scratch(rows * h)?;
             be.copy(&mut next, 0, &tape.out, 0, rows * h)?;
             out_masks.push(drop(&mut next, 1 + l as u64, h)?);
             layers.push(tape);
@@ -219,14 +229,15 @@ impl<B: Backend> LstmLm<B> {
         // only the scored rows go through the decoder: top[N, H]
         let (top, n) = match &x.keep {
             Some((ids, n)) => {
-                let mut kept = be.zeros(n * h)?;
+                let mut kept = be.scratch(n * h)?;
                 be.gather_rows(&mut kept, &input, ids, h)?;
+                be.release(input);
                 (kept, *n)
             }
             None => (input, rows),
         };
         // logits[N, V] = b[V] + top[N, H] · Wᵀ[H, V]
-        let mut logits = be.zeros(n * v)?;
+        let mut logits = be.scratch(n * v)?;
         be.gemm_onto_row(
             &mut logits,
             &values[self.decoder_bias],
@@ -288,7 +299,7 @@ impl<B: Backend> LstmLm<B> {
             h,
             true,
         )?;
-        let mut d_top = be.zeros(n * h)?;
+        let mut d_top = be.scratch(n * h)?;
         be.gemm(
             &mut d_top,
             &d_logits,
@@ -300,12 +311,13 @@ impl<B: Backend> LstmLm<B> {
             h,
             false,
         )?;
-        drop(d_logits);
+        be.release(d_logits);
         // d_out[T·B, H]: the scored rows' gradients in place, zero elsewhere
         let mut d_out = match &x.keep {
             Some((ids, _)) => {
                 let mut all = be.zeros(rows * h)?;
                 be.scatter_add_rows(&mut all, &d_top, ids, h)?;
+                be.release(d_top);
                 all
             }
             None => d_top,
@@ -314,13 +326,16 @@ impl<B: Backend> LstmLm<B> {
             if let Some(m) = m {
                 be.mul(&mut d_out, m)?;
             }
-            d_out = layer.backward(be, values, grads, t, &d_out)?;
+            let d_in = layer.backward(be, values, grads, t, &d_out)?;
+            be.release(std::mem::replace(&mut d_out, d_in));
         }
         if let Some(m) = &tape.input_mask {
             be.mul(&mut d_out, m)?;
         }
         // scatter-add d_input[T·B, D] into the embedding rows of the tokens
         be.scatter_add_rows(&mut grads[self.embedding], &d_out, &x.tokens, d)?;
+        be.release(d_out);
+        tape.release(be);
         Ok(loss)
     }
 

@@ -203,7 +203,7 @@ impl<B: Backend> LstmClassifier<B> {
         let drop = |buf: &mut B::Buf, p: f32, site: u64| -> Result<Option<B::Buf>> {
             match dropout {
                 Some((seed, step)) if p > 0.0 => {
-                    let mut m = be.zeros(be.len(buf))?;
+                    let mut m = be.scratch(be.len(buf))?;
                     be.dropout_mask(&mut m, p, mask::key(seed, step, site), Tiling::Each)?;
                     be.mul(buf, &m)?;
                     Ok(Some(m))
@@ -212,7 +212,7 @@ impl<B: Backend> LstmClassifier<B> {
             }
         };
         // input[T·B, D] = embedding rows of the tokens, dropped
-        let mut input = be.zeros(rows * d)?;
+        let mut input = be.scratch(rows * d)?;
         be.gather_rows(&mut input, &values[self.embedding], &x.tokens, d)?;
         let input_mask = drop(&mut input, self.cfg.input_dropout, 0)?;
         let zeros = (be.zeros(batch * h)?, be.zeros(batch * h)?);
@@ -387,6 +387,11 @@ impl<B: Backend> LstmClassifier<B> {
             be.mul(&mut d_in, m)?;
         }
         be.scatter_add_rows(&mut grads[self.embedding], &d_in, &x.tokens, d)?;
+        // the step's large buffers serve the next one
+        be.release(d_in);
+        be.release(d_out);
+        tape.input_mask.into_iter().for_each(|m| be.release(m));
+        tape.lstm.release(be);
         Ok((loss, logits))
     }
 

@@ -70,7 +70,7 @@ impl LstmLayer {
         let mut bias = be.zeros(4 * h)?;
         be.copy(&mut bias, 0, &values[self.bias_ih], 0, 4 * h)?;
         be.add(&mut bias, &values[self.bias_hh])?;
-        let mut gates = be.zeros(rows * 4 * h)?;
+        let mut gates = be.scratch(rows * 4 * h)?;
         be.gemm_onto_row(
             &mut gates,
             &bias,
@@ -82,7 +82,7 @@ impl LstmLayer {
             self.input,
             4 * h,
         )?;
-        let (mut out, mut cells) = (be.zeros(rows * h)?, be.zeros(rows * h)?);
+        let (mut out, mut cells) = (be.scratch(rows * h)?, be.scratch(rows * h)?);
         let shape = LstmShape {
             steps,
             batch,
@@ -125,7 +125,7 @@ impl LstmLayer {
             batch: t.batch,
             hidden: h,
         };
-        let mut d_gates = be.zeros(rows * 4 * h)?;
+        let mut d_gates = be.scratch(rows * 4 * h)?;
         be.lstm_backward(
             shape,
             &values[self.weight_hh],
@@ -137,7 +137,7 @@ impl LstmLayer {
         )?;
         // h_prev[T·B, H] = [h0; out[..T-1]]
         let step_rows = t.batch * h;
-        let mut h_prev = be.zeros(rows * h)?;
+        let mut h_prev = be.scratch(rows * h)?;
         be.copy(&mut h_prev, 0, &t.h0, 0, step_rows)?;
         be.copy(&mut h_prev, step_rows, &t.out, 0, (t.steps - 1) * step_rows)?;
         // dW_hh[4H, H] += d_gatesᵀ · h_prev ;  dW_ih[4H, In] += d_gatesᵀ · input
@@ -166,7 +166,7 @@ impl LstmLayer {
         be.column_sums(&mut grads[self.bias_ih], &d_gates, 4 * h, true)?;
         be.column_sums(&mut grads[self.bias_hh], &d_gates, 4 * h, true)?;
         // d_input[T·B, In] = d_gates · W_ih
-        let mut d_in = be.zeros(rows * self.input)?;
+        let mut d_in = be.scratch(rows * self.input)?;
         be.gemm(
             &mut d_in,
             &d_gates,
@@ -178,6 +178,17 @@ impl LstmLayer {
             self.input,
             false,
         )?;
+        be.release(d_gates);
+        be.release(h_prev);
         Ok(d_in)
+    }
+}
+
+impl<B: Backend> LstmTape<B> {
+    /// Hands the tape's large buffers back for the next step's [`Backend::scratch`].
+    pub fn release(self, be: &B) {
+        for buf in [self.input, self.gates, self.cells, self.out] {
+            be.release(buf);
+        }
     }
 }

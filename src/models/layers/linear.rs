@@ -58,7 +58,7 @@ impl Linear {
     /// `x` `[R, In]` → `[R, Out]`.
     pub fn forward<B: Backend>(&self, be: &B, values: &[B::Buf], x: &B::Buf, rows: usize) -> Result<B::Buf> {
         let (i, o) = (self.inputs, self.outputs);
-        let mut y = be.zeros(rows * o)?;
+        let mut y = be.scratch(rows * o)?; // every value written
         match self.bias {
             // y[R, Out] = b + x[R, In] · W[Out, In]ᵀ
             Some(bias) => be.gemm_onto_row(
@@ -128,7 +128,7 @@ impl Linear {
         self.weight_grads(be, grads, x, dy, rows)?;
         let (i, o) = (self.inputs, self.outputs);
         // dx[R, In] = dy[R, Out] · W[Out, In]
-        let mut dx = be.zeros(rows * i)?;
+        let mut dx = be.scratch(rows * i)?; // every value written
         be.gemm(
             &mut dx,
             dy,

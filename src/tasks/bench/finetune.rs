@@ -21,6 +21,9 @@ use std::time::Instant;
 /// What the benchmark runs.
 #[derive(Debug, Clone)]
 pub struct BenchFinetune {
+    /// Whether to time the classifier epoch and the pre-training epoch.
+    pub classifier: bool,
+    pub pretrain: bool,
     pub texts: usize,
     pub embed: usize,
     pub hidden: usize,
@@ -118,9 +121,17 @@ pub fn run(b: &BenchFinetune) -> Result<Vec<CaseResult>> {
         embedding_dropout: 0.0,
     };
     let mut lm = LstmLm::new(&Cpu, &LanguageModel::new(lm_cfg, 0)?)?;
+    let cases: Vec<&'static str> = [("classifier", b.classifier), ("pretrain", b.pretrain)]
+        .into_iter()
+        .filter_map(|(case, on)| on.then_some(case))
+        .collect();
     // warm-ups, as the peer does
-    classifier_epoch(&p, &mut clf)?;
-    pretrain_epoch(&p, &mut lm)?;
+    if b.classifier {
+        classifier_epoch(&p, &mut clf)?;
+    }
+    if b.pretrain {
+        pretrain_epoch(&p, &mut lm)?;
+    }
     let mut peer = match &b.peer {
         Some((python, script)) => {
             let file = tempfile::NamedTempFile::new()?;
@@ -142,7 +153,7 @@ pub fn run(b: &BenchFinetune) -> Result<Vec<CaseResult>> {
         None => None,
     };
     let mut results = Vec::new();
-    for case in ["classifier", "pretrain"] {
+    for case in cases {
         let mut ours = || match case {
             "classifier" => classifier_epoch(&p, &mut clf),
             _ => pretrain_epoch(&p, &mut lm),

@@ -109,7 +109,9 @@ impl Reading {
     pub fn caption(&self) -> &'static str {
         match self {
             Reading::BestValid => "test accuracy at the best-valid epoch",
-            Reading::LastEpoch => "test accuracy at the last epoch trained (the article's reading of its curves)",
+            Reading::LastEpoch => {
+                "test accuracy at the last epoch trained (the article's reading of its curves, when no --patience ends the runs early)"
+            }
         }
     }
 

@@ -161,7 +161,7 @@ where
                 let x_tick = |v: &f64| {
                     if !whole_x {
                         format!("{v}")
-                    } else if (v - v.round()).abs() < 1e-9 {
+                    } else if (v - v.round()).abs() < 1e-9 && (!panel.log_x || one_two_five(*v)) {
                         format!("{}", v.round() as i64)
                     } else {
                         String::new()
@@ -169,6 +169,8 @@ where
                 };
                 chart
                     .configure_mesh()
+                    // a log axis has a light line at every 1..9 × 10ᵏ: they crowd into a band
+                    .x_max_light_lines(if panel.log_x { 0 } else { 10 })
                     .x_label_formatter(&x_tick)
                     .x_desc(&panel.x_label)
                     .y_desc(&panel.y_label)
@@ -236,6 +238,16 @@ where
         }
     }
     Ok(())
+}
+
+/// Whether `v` is 1, 2 or 5 × 10ᵏ: the ticks a log axis labels (all nine per decade run into
+/// each other).
+fn one_two_five(v: f64) -> bool {
+    if v <= 0.0 {
+        return false;
+    }
+    let lead = v / 10f64.powf(v.log10().floor());
+    [1.0, 2.0, 5.0].iter().any(|d| (lead - d).abs() < 1e-6)
 }
 
 /// A line of an epoch figure: its name and how an epoch's record gives its value.
@@ -435,6 +447,17 @@ pub fn confusion_matrix(stem: &Path, title: &str, labels: &[String], matrix: &[V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A log axis labels 1, 2 and 5 of each decade and nothing between.
+    #[test]
+    fn log_axes_label_one_two_and_five_per_decade() {
+        let labelled: Vec<u32> = (1..=20000).filter(|&v| one_two_five(v as f64)).collect();
+        assert_eq!(
+            labelled,
+            [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000]
+        );
+        assert!(!one_two_five(0.0) && !one_two_five(-10.0) && one_two_five(0.5));
+    }
 
     /// A PNG that cannot be written (here its temporary name is taken by a folder; a full disk
     /// fails the same way) is an error naming the figure, not a bare backend error.

@@ -3,7 +3,7 @@
 //! with each seed, and the test accuracies are summarised as mean ± sd per size and arm, read
 //! two ways: at the best-valid epoch (the selection a held-out split allows), and at the last
 //! epoch trained (the article's reading of its curves, where scratch has over-fitted by then).
-//! Two figures: accuracy against train size, and valid accuracy per
+//! Two figures: accuracy against train size (both readings), and valid accuracy per
 //! epoch at each size (the article's three plots, where scratch over-fits).
 //!
 //! Every run lives in its own folder under `runs/`, and a finished one leaves `result.json`:
@@ -325,22 +325,29 @@ fn figures(run: &RunDir, rows: &[Row], results: &[(Option<usize>, Arm, Vec<Finet
         }
     }
     let by_arm = |arm: Arm| rows.iter().filter(move |r| r.arm == arm);
-    let accuracy = Panel {
-        title: "test accuracy at the best-valid epoch (mean ± sd)".into(),
+    // one panel per reading, side by side
+    let accuracy: Vec<Panel> = [
+        (Reading::BestValid, "best-valid epoch"),
+        (Reading::LastEpoch, "last epoch trained"),
+    ]
+    .into_iter()
+    .map(|(reading, at)| Panel {
+        title: format!("test accuracy at the {at} (mean ± sd)"),
         x_label: "training texts".into(),
         y_label: "accuracy".into(),
         series: arms
             .iter()
             .map(|&arm| Series {
                 name: arm.name().to_string(),
-                points: by_arm(arm).map(|r| (r.train_size as f64, r.accuracy_mean)).collect(),
-                errors: by_arm(arm).map(|r| r.accuracy_sd).collect(),
+                points: by_arm(arm).map(|r| (r.train_size as f64, reading.of(r).0)).collect(),
+                errors: by_arm(arm).map(|r| reading.of(r).1).collect(),
             })
             .collect(),
         log_x: true,
         marker: None,
-    };
-    line_panels(&run.path("accuracy"), &[accuracy])?;
+    })
+    .collect();
+    line_panels(&run.path("accuracy"), &accuracy)?;
     let mut sizes: Vec<Option<usize>> = results.iter().map(|r| r.0).collect();
     sizes.dedup();
     let panels: Vec<Panel> = sizes

@@ -420,7 +420,7 @@ pub fn run(cmd: FinetuneCommand, typed: &[String]) -> Result<()> {
             if json {
                 return print_json(&serde_json::json!({ "rows": done.rows }));
             }
-            for reading in [Reading::BestValid, Reading::LastEpoch] {
+            for reading in Reading::ALL {
                 println!("{}:", reading.caption());
                 print!("{}", compare::table(&job.config, &done.rows, reading));
             }

@@ -125,12 +125,13 @@ pub fn run(b: &BenchFinetune) -> Result<Vec<CaseResult>> {
         .into_iter()
         .filter_map(|(case, on)| on.then_some(case))
         .collect();
+    let mut epoch = |case: &str| match case {
+        "classifier" => classifier_epoch(&p, &mut clf),
+        _ => pretrain_epoch(&p, &mut lm),
+    };
     // warm-ups, as the peer does
-    if b.classifier {
-        classifier_epoch(&p, &mut clf)?;
-    }
-    if b.pretrain {
-        pretrain_epoch(&p, &mut lm)?;
+    for case in &cases {
+        epoch(case)?;
     }
     let mut peer = match &b.peer {
         Some((python, script)) => {
@@ -154,10 +155,7 @@ pub fn run(b: &BenchFinetune) -> Result<Vec<CaseResult>> {
     };
     let mut results = Vec::new();
     for case in cases {
-        let mut ours = || match case {
-            "classifier" => classifier_epoch(&p, &mut clf),
-            _ => pretrain_epoch(&p, &mut lm),
-        };
+        let mut ours = || epoch(case);
         let (seconds, paired) = match &mut peer {
             Some((served, _)) => {
                 let paired = alternate(b.repeats, served, case, &mut ours)?;

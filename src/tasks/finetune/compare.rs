@@ -105,14 +105,24 @@ pub enum Reading {
 }
 
 impl Reading {
-    /// The table's caption.
-    pub fn caption(&self) -> &'static str {
+    /// Both, in the order the tables and the figure's panels show them.
+    pub const ALL: [Reading; 2] = [Reading::BestValid, Reading::LastEpoch];
+
+    /// Which epoch's test accuracy it is.
+    fn epoch(&self) -> &'static str {
         match self {
-            Reading::BestValid => "test accuracy at the best-valid epoch",
-            Reading::LastEpoch => {
-                "test accuracy at the last epoch trained (the article's reading of its curves, when no --patience ends the runs early)"
-            }
+            Reading::BestValid => "best-valid epoch",
+            Reading::LastEpoch => "last epoch trained",
         }
+    }
+
+    /// The table's caption.
+    pub fn caption(&self) -> String {
+        let why = match self {
+            Reading::BestValid => "",
+            Reading::LastEpoch => " (the article's reading of its curves, when no --patience ends the runs early)",
+        };
+        format!("test accuracy at the {}{why}", self.epoch())
     }
 
     fn of(&self, r: &Row) -> (f64, f64) {
@@ -266,7 +276,7 @@ pub fn markdown(cfg: &CompareConfig, rows: &[Row]) -> String {
         "Mean ± sd over {} seeds; data `{}`; one language model serves every seed.\n",
         cfg.seeds, cfg.classifier.data
     );
-    for reading in [Reading::BestValid, Reading::LastEpoch] {
+    for reading in Reading::ALL {
         let _ = writeln!(md, "## {}\n", reading.caption());
         md.push_str(&table(cfg, rows, reading));
         md.push('\n');
@@ -326,27 +336,24 @@ fn figures(run: &RunDir, rows: &[Row], results: &[(Option<usize>, Arm, Vec<Finet
     }
     let by_arm = |arm: Arm| rows.iter().filter(move |r| r.arm == arm);
     // one panel per reading, side by side
-    let accuracy: Vec<Panel> = [
-        (Reading::BestValid, "best-valid epoch"),
-        (Reading::LastEpoch, "last epoch trained"),
-    ]
-    .into_iter()
-    .map(|(reading, at)| Panel {
-        title: format!("test accuracy at the {at} (mean ± sd)"),
-        x_label: "training texts".into(),
-        y_label: "accuracy".into(),
-        series: arms
-            .iter()
-            .map(|&arm| Series {
-                name: arm.name().to_string(),
-                points: by_arm(arm).map(|r| (r.train_size as f64, reading.of(r).0)).collect(),
-                errors: by_arm(arm).map(|r| reading.of(r).1).collect(),
-            })
-            .collect(),
-        log_x: true,
-        marker: None,
-    })
-    .collect();
+    let accuracy: Vec<Panel> = Reading::ALL
+        .into_iter()
+        .map(|reading| Panel {
+            title: format!("test accuracy at the {} (mean ± sd)", reading.epoch()),
+            x_label: "training texts".into(),
+            y_label: "accuracy".into(),
+            series: arms
+                .iter()
+                .map(|&arm| Series {
+                    name: arm.name().to_string(),
+                    points: by_arm(arm).map(|r| (r.train_size as f64, reading.of(r).0)).collect(),
+                    errors: by_arm(arm).map(|r| reading.of(r).1).collect(),
+                })
+                .collect(),
+            log_x: true,
+            marker: None,
+        })
+        .collect();
     line_panels(&run.path("accuracy"), &accuracy)?;
     let mut sizes: Vec<Option<usize>> = results.iter().map(|r| r.0).collect();
     sizes.dedup();

@@ -15,10 +15,11 @@ bin=dist/cuda/tsumugi
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader
     python3 -c "import torch; print('torch', torch.__version__, 'cudnn', torch.backends.cudnn.version())"
     $bin device
-    $bin device --check
+    # Each step has its own limit, so one that hangs leaves the device time to the rest.
+    timeout 120 $bin device --check
     for batch in 20 128; do
-        $bin bench lstm --device cuda --batch "$batch" --repeats 20 --python python3
+        timeout 120 $bin bench lstm --device cuda --batch "$batch" --repeats 20 --python python3
     done
-    $bin bench classify --device cuda --repeats 5 --python python3
-    $bin bench qa --case cnn --device cuda --repeats 3 --python python3
+    timeout 120 $bin bench classify --device cuda --repeats 5 --python python3
+    timeout 120 $bin bench qa --case cnn --device cuda --repeats 3 --python python3
 } 2>&1 | tee "$log"

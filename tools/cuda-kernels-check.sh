@@ -2,10 +2,13 @@
 # Checks src/compute/cuda/kernels.cu for C++ syntax and type errors on a machine without CUDA:
 # the kernels are compiled by NVRTC only at run time, on a GPU, so a typo would otherwise first
 # show there. g++ reads the file with the CUDA built-ins stubbed (thread indices, shuffles,
-# atomics); it checks no CUDA semantics, only that NVRTC will not stop at a syntax error.
+# atomics); it checks no CUDA semantics, only that NVRTC will not stop at a syntax error. Then
+# tools/cuda-kernels-emulate.cpp runs the barrier-free column reductions on the CPU, thread by
+# emulated thread, against plain loops.
 set -euo pipefail
 stub=$(mktemp --suffix=.h)
-trap 'rm -f "$stub"' EXIT
+bin=$(mktemp)
+trap 'rm -f "$stub" "$bin"' EXIT
 cat > "$stub" <<'STUB'
 #include <math.h>
 #define __global__
@@ -22,3 +25,5 @@ static inline float __shfl_xor_sync(unsigned, float v, int) { return v; }
 STUB
 g++ -fsyntax-only -x c++ -include "$stub" -Wno-unused "$(dirname "$0")/../src/compute/cuda/kernels.cu"
 echo "kernels.cu: no syntax error"
+g++ -O2 -x c++ -include "$stub" -Wno-unused -o "$bin" "$(dirname "$0")/cuda-kernels-emulate.cpp"
+"$bin"

@@ -214,7 +214,10 @@ pub fn run<B: Backend>(be: &B) -> Result<Vec<OpCheck>> {
         .collect();
     checks.push(compare("relu backward", &be.download(&db)?, &want));
 
-    checks.extend(batch_norm_checks(be, &mut rng)?);
+    // 37 columns: more than one block of 32 on a GPU; 4,099 rows: the GPU's column reductions
+    // in 64 chunks of 65 rows and a last one of four
+    checks.extend(batch_norm_checks(be, &mut rng, (200, 37), "")?);
+    checks.extend(batch_norm_checks(be, &mut rng, (4099, 5), " (4099 rows)")?);
 
     // dropout: the mask of mask.rs, value for value, for each tiling
     let (p, key) = (0.3f32, mask::key(5, 17, 2));
@@ -587,9 +590,15 @@ fn lstm<B: Backend>(be: &B, shape: LstmShape, rng: &mut ChaCha8Rng) -> Result<Ve
 }
 
 /// Batch normalisation in training (output, running stats, backward) and evaluation, against
-/// f64 loops. Rows 200, columns 37 (more than one block of 32 on a GPU).
-fn batch_norm_checks<B: Backend>(be: &B, rng: &mut ChaCha8Rng) -> Result<Vec<OpCheck>> {
-    let (rows, cols, eps, momentum) = (200, 37, 1e-5f64, 0.1f64);
+/// f64 loops, at `rows × cols`; `tag` follows "batch norm" in the checks' names.
+fn batch_norm_checks<B: Backend>(
+    be: &B,
+    rng: &mut ChaCha8Rng,
+    (rows, cols): (usize, usize),
+    tag: &str,
+) -> Result<Vec<OpCheck>> {
+    let (eps, momentum) = (1e-5f64, 0.1f64);
+    let name = |what: &str| format!("batch norm{tag}{what}");
     let x = random(rng, rows * cols, 2.0);
     let dy = random(rng, rows * cols, 1.0);
     let gamma = random(rng, cols, 1.5);
@@ -641,15 +650,15 @@ fn batch_norm_checks<B: Backend>(be: &B, rng: &mut ChaCha8Rng) -> Result<Vec<OpC
         Some(momentum as f32),
     )?;
     let mut checks = vec![
-        compare("batch norm, training", &be.download(&out)?, &want_out),
-        compare("batch norm: running mean", &be.download(&rm)?, &want_rm),
-        compare("batch norm: running variance", &be.download(&rv)?, &want_rv),
+        compare(&name(", training"), &be.download(&out)?, &want_out),
+        compare(&name(": running mean"), &be.download(&rm)?, &want_rm),
+        compare(&name(": running variance"), &be.download(&rv)?, &want_rv),
     ];
     let (mut dx, mut dg, mut db) = (be.zeros(x.len())?, be.zeros(cols)?, be.zeros(cols)?);
     be.batch_norm_backward(&mut dx, &be.upload(&dy)?, &xb, &gb, &saved, &mut dg, &mut db)?;
-    checks.push(compare("batch norm backward: input", &be.download(&dx)?, &want_dx));
-    checks.push(compare("batch norm backward: γ", &be.download(&dg)?, &sum_dy_xhat));
-    checks.push(compare("batch norm backward: β", &be.download(&db)?, &sum_dy));
+    checks.push(compare(&name(" backward: input"), &be.download(&dx)?, &want_dx));
+    checks.push(compare(&name(" backward: γ"), &be.download(&dg)?, &sum_dy_xhat));
+    checks.push(compare(&name(" backward: β"), &be.download(&db)?, &sum_dy));
 
     // evaluation: the running statistics, which stay as they are
     be.batch_norm(
@@ -669,9 +678,9 @@ fn batch_norm_checks<B: Backend>(be: &B, rng: &mut ChaCha8Rng) -> Result<Vec<OpC
             (x[i] as f64 - rm_now[j] as f64) / (rv_now[j] as f64 + eps).sqrt() * gamma[j] as f64 + beta[j] as f64
         })
         .collect();
-    checks.push(compare("batch norm, evaluation", &be.download(&out)?, &want_eval));
+    checks.push(compare(&name(", evaluation"), &be.download(&out)?, &want_eval));
     checks.push(compare(
-        "batch norm, evaluation: running mean unchanged",
+        &name(", evaluation: running mean unchanged"),
         &rm_now,
         &want_rm,
     ));

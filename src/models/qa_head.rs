@@ -15,6 +15,7 @@
 use super::device_params::{Adam, DeviceParams};
 use super::layers::batch_norm::{BatchNorm, BatchNormTape};
 use super::layers::conv2d::{Conv2d, Conv2dTape, Grid};
+use super::layers::ids_cache::IdsCache;
 use super::layers::linear::Linear;
 use super::layers::max_pool2d::{self, MaxPoolTape};
 use crate::compute::Backend;
@@ -23,6 +24,7 @@ use anyhow::{bail, ensure, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -124,6 +126,9 @@ struct Cnn<B: Backend> {
     fc1: Linear,
     bn4: BatchNorm<B>,
     fc2: Linear,
+    /// Per batch size: where each value of the flattened `[N, c2·P]` sits in the pooled
+    /// `[N·P, c2]`.
+    flatten: IdsCache<B, usize>,
 }
 
 pub struct QaHead<B: Backend> {
@@ -147,7 +152,7 @@ struct CnnTape<B: Backend> {
     bn2: BatchNormTape<B>,
     relu2: B::Buf,
     pool: MaxPoolTape<B>,
-    flatten: B::Ids,
+    flatten: Arc<B::Ids>,
     bn3: BatchNormTape<B>,
     normed: B::Buf,
     bn4: BatchNormTape<B>,
@@ -224,6 +229,7 @@ impl<B: Backend> QaHead<B> {
                     fc1: Linear::upload(be, p, host, "fc1", cfg.flat(), w)?,
                     bn4: BatchNorm::upload(be, p, host, "bn4", w)?,
                     fc2: Linear::upload(be, p, host, "fc2", w, o)?,
+                    flatten: IdsCache::new(),
                 }))
             }
         };
@@ -349,18 +355,20 @@ impl<B: Backend> Cnn<B> {
         be.relu(&mut relu2)?;
         let g2 = self.conv2.output_grid(g1);
         let (pooled, pool) = max_pool2d::forward(be, &relu2, g2, c2)?; // [N·10·14, c2]
-                                                                       // flat[n, c·P + p] = pooled[(n·P + p)·c2 + c]: torch's view(-1, c2·P) of [N, c2, PH, PW]
         let pixels = max_pool2d::pooled_grid(g2);
         let per = pixels.h * pixels.w;
-        let mut ids = Vec::with_capacity(n * c2 * per);
-        for i in 0..n {
-            for c in 0..c2 {
-                for p in 0..per {
-                    ids.push(((i * per + p) * c2 + c) as u32);
+        // flat[n, c·P + p] = pooled[(n·P + p)·c2 + c]: torch's view(-1, c2·P) of [N, c2, PH, PW]
+        let flatten = self.flatten.get(be, n, || {
+            let mut ids = Vec::with_capacity(n * c2 * per);
+            for i in 0..n {
+                for c in 0..c2 {
+                    for p in 0..per {
+                        ids.push(((i * per + p) * c2 + c) as u32);
+                    }
                 }
             }
-        }
-        let flatten = be.upload_ids(&ids)?;
+            ids
+        })?;
         let mut flat = be.scratch(n * c2 * per)?; // every value gathered
         be.gather_rows(&mut flat, &pooled, &flatten, 1)?;
         let (normed, bn3) = self.bn3.forward(be, values, flat, train)?; // [N, flat]

@@ -60,18 +60,54 @@ extern "C" __global__ void mul_inplace(float* y, const float* x, u64 n) {
         y[i] *= x[i];
 }
 
-// sums[cols] (+)= Σ_rows x[rows, cols]; block (32, 8): 32 columns, 8 row lanes reduced in shared memory
-extern "C" __global__ void column_sums(float* sums, const float* x, u32 rows, u32 cols, int accumulate) {
-    __shared__ float part[8][33];
-    u32 col = blockIdx.x * 32 + threadIdx.x;
-    float s = 0.0f;
-    if (col < cols)
-        for (u32 r = threadIdx.y; r < rows; r += 8) s += x[(u64)r * cols + col];
-    part[threadIdx.y][threadIdx.x] = s;
-    __syncthreads();
-    if (threadIdx.y == 0 && col < cols) {
-        float t = 0.0f;
-        for (int k = 0; k < 8; k++) t += part[k][threadIdx.x];
+// The column reductions (column sums, batch-norm statistics and their gradient sums) run in two
+// passes without atomics or barriers, so the sums are the same every run: column_partials sums
+// each column over fixed chunks of rows, one thread per (chunk, column), and a finishing kernel
+// adds a column's chunks in order. A single pass, one block of 32 columns over every row, left a
+// convolution's 40,000 rows of 32 channels to one or two of the card's multiprocessors.
+//
+// part[k, cols] = Σ over rows [k·chunk, (k+1)·chunk) of the first value, and for what ≠ 0
+// part[chunks + k, cols] of the second, in double:
+//   what 0: x;  what 1: x and x²;  what 2: dy and dy·x̂, x̂ = (x − mean)·inv_std, saved = (mean, inv_std)
+extern "C" __global__ void column_partials(double* part, const float* x, const float* dy, const float* saved,
+                                           u32 rows, u32 cols, u32 chunk, int what) {
+    u32 chunks = (rows + chunk - 1) / chunk;
+    u64 total = (u64)chunks * cols;
+    for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < total; i += (u64)gridDim.x * blockDim.x) {
+        u32 col = (u32)(i % cols), k = (u32)(i / cols);
+        u32 end = rows - k * chunk < chunk ? rows : k * chunk + chunk;
+        double s = 0.0, q = 0.0;
+        for (u32 r = k * chunk; r < end; r++) {
+            u64 at = (u64)r * cols + col;
+            double v = x[at];
+            if (what == 0) {
+                s += v;
+            } else if (what == 1) {
+                s += v;
+                q += v * v;
+            } else {
+                double d = dy[at];
+                s += d;
+                q += d * ((v - saved[col]) * saved[cols + col]);
+            }
+        }
+        part[(u64)k * cols + col] = s;
+        if (what != 0) part[((u64)chunks + k) * cols + col] = q;
+    }
+}
+
+// Σ over chunks, in chunk order, of part[which·chunks + k, col]
+__device__ double chunk_total(const double* part, u32 chunks, u32 cols, u32 col, u32 which) {
+    double t = 0.0;
+    for (u32 k = 0; k < chunks; k++) t += part[((u64)which * chunks + k) * cols + col];
+    return t;
+}
+
+// sums[cols] (+)= the column sums of column_partials(what 0)
+extern "C" __global__ void column_sums_finish(float* sums, const double* part, u32 chunks, u32 cols,
+                                              int accumulate) {
+    for (u32 col = blockIdx.x * blockDim.x + threadIdx.x; col < cols; col += gridDim.x * blockDim.x) {
+        float t = (float)chunk_total(part, chunks, cols, col, 0);
         sums[col] = accumulate ? sums[col] + t : t;
     }
 }
@@ -278,40 +314,25 @@ extern "C" __global__ void relu_backward(float* dy, const float* y, u64 n) {
         if (y[i] <= 0.0f) dy[i] = 0.0f;
 }
 
-// Batch statistics of x [rows, cols] per column; block (32, 8) as column_sums, sums in double.
-// train: saved = (mean, 1/sqrt(var + eps)) of the batch (var biased) and the running stats move
-// by momentum toward mean and the unbiased var; else saved comes from the running stats.
-extern "C" __global__ void batch_norm_stats(float* saved, float* running_mean, float* running_var, const float* x,
-                                            u32 rows, u32 cols, float eps, float momentum, int train) {
-    __shared__ double part[2][8][33];
-    u32 col = blockIdx.x * 32 + threadIdx.x;
-    double s = 0.0, q = 0.0;
-    if (train && col < cols)
-        for (u32 r = threadIdx.y; r < rows; r += 8) {
-            double v = x[(u64)r * cols + col];
-            s += v;
-            q += v * v;
+// Batch statistics per column from column_partials(what 1) of x [rows, cols]. train: saved =
+// (mean, 1/sqrt(var + eps)) of the batch (var biased) and the running stats move by momentum
+// toward mean and the unbiased var; else saved comes from the running stats (part unread).
+extern "C" __global__ void batch_norm_stats(float* saved, float* running_mean, float* running_var,
+                                            const double* part, u32 chunks, u32 rows, u32 cols, float eps,
+                                            float momentum, int train) {
+    for (u32 col = blockIdx.x * blockDim.x + threadIdx.x; col < cols; col += gridDim.x * blockDim.x) {
+        if (!train) {
+            saved[col] = running_mean[col];
+            saved[cols + col] = 1.0f / sqrtf(running_var[col] + eps);
+            continue;
         }
-    part[0][threadIdx.y][threadIdx.x] = s;
-    part[1][threadIdx.y][threadIdx.x] = q;
-    __syncthreads();
-    if (threadIdx.y != 0 || col >= cols) return;
-    if (!train) {
-        saved[col] = running_mean[col];
-        saved[cols + col] = 1.0f / sqrtf(running_var[col] + eps);
-        return;
+        double mean = chunk_total(part, chunks, cols, col, 0) / rows;
+        double var = fmax(chunk_total(part, chunks, cols, col, 1) / rows - mean * mean, 0.0);
+        saved[col] = (float)mean;
+        saved[cols + col] = 1.0f / sqrtf((float)var + eps);
+        running_mean[col] = (1.0f - momentum) * running_mean[col] + momentum * (float)mean;
+        running_var[col] = (1.0f - momentum) * running_var[col] + momentum * (float)(var * rows / (rows - 1.0));
     }
-    double ts = 0.0, tq = 0.0;
-    for (int k = 0; k < 8; k++) {
-        ts += part[0][k][threadIdx.x];
-        tq += part[1][k][threadIdx.x];
-    }
-    double mean = ts / rows;
-    double var = fmax(tq / rows - mean * mean, 0.0);
-    saved[col] = (float)mean;
-    saved[cols + col] = 1.0f / sqrtf((float)var + eps);
-    running_mean[col] = (1.0f - momentum) * running_mean[col] + momentum * (float)mean;
-    running_var[col] = (1.0f - momentum) * running_var[col] + momentum * (float)(var * rows / (rows - 1.0));
 }
 
 // out = gamma * (x - mean) * inv_std + beta, columns of saved = (mean, inv_std)
@@ -323,31 +344,17 @@ extern "C" __global__ void batch_norm_apply(float* out, const float* x, const fl
     }
 }
 
-// sums = (Σ dy, Σ dy·x̂) per column, added to d_beta and d_gamma; block (32, 8)
-extern "C" __global__ void batch_norm_grad_sums(float* sums, float* d_gamma, float* d_beta, const float* dy,
-                                                const float* x, const float* saved, u32 rows, u32 cols) {
-    __shared__ float part[2][8][33];
-    u32 col = blockIdx.x * 32 + threadIdx.x;
-    float s = 0.0f, q = 0.0f;
-    if (col < cols)
-        for (u32 r = threadIdx.y; r < rows; r += 8) {
-            u64 at = (u64)r * cols + col;
-            s += dy[at];
-            q += dy[at] * (x[at] - saved[col]) * saved[cols + col];
-        }
-    part[0][threadIdx.y][threadIdx.x] = s;
-    part[1][threadIdx.y][threadIdx.x] = q;
-    __syncthreads();
-    if (threadIdx.y != 0 || col >= cols) return;
-    float ts = 0.0f, tq = 0.0f;
-    for (int k = 0; k < 8; k++) {
-        ts += part[0][k][threadIdx.x];
-        tq += part[1][k][threadIdx.x];
+// sums = (Σ dy, Σ dy·x̂) per column from column_partials(what 2), added to d_beta and d_gamma
+extern "C" __global__ void batch_norm_grad_sums(float* sums, float* d_gamma, float* d_beta, const double* part,
+                                                u32 chunks, u32 cols) {
+    for (u32 col = blockIdx.x * blockDim.x + threadIdx.x; col < cols; col += gridDim.x * blockDim.x) {
+        float ts = (float)chunk_total(part, chunks, cols, col, 0);
+        float tq = (float)chunk_total(part, chunks, cols, col, 1);
+        sums[col] = ts;
+        sums[cols + col] = tq;
+        d_beta[col] += ts;
+        d_gamma[col] += tq;
     }
-    sums[col] = ts;
-    sums[cols + col] = tq;
-    d_beta[col] += ts;
-    d_gamma[col] += tq;
 }
 
 // dx = gamma·inv_std/R · (R·dy − Σdy − x̂·Σ(dy·x̂))

@@ -45,11 +45,29 @@ const THREADS: u32 = 256;
 /// Most blocks an elementwise kernel is launched with; each thread then strides over the rest.
 const MAX_BLOCKS: u32 = 4096;
 
+/// Which sums per column `column_partials` takes (its `what`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sums {
+    /// Σx
+    Values = 0,
+    /// Σx and Σx²: batch-norm statistics
+    ValuesAndSquares = 1,
+    /// Σdy and Σdy·x̂: batch-norm gradient sums
+    GradientAndProduct = 2,
+}
+
+/// Rows per chunk of the column reductions: about √rows, and at least 32, so the first pass
+/// runs chunks × columns threads and the second adds about √rows values per column.
+fn column_chunk(rows: usize) -> usize {
+    ((rows as f64).sqrt().ceil() as usize).max(32)
+}
+
 struct Kernels {
     fill_rows: CudaFunction,
     add_inplace: CudaFunction,
     mul_inplace: CudaFunction,
-    column_sums: CudaFunction,
+    column_partials: CudaFunction,
+    column_sums_finish: CudaFunction,
     sum_of_squares: CudaFunction,
     gather_rows: CudaFunction,
     scatter_add_rows: CudaFunction,
@@ -123,7 +141,8 @@ impl Cuda {
                 fill_rows: f("fill_rows")?,
                 add_inplace: f("add_inplace")?,
                 mul_inplace: f("mul_inplace")?,
-                column_sums: f("column_sums")?,
+                column_partials: f("column_partials")?,
+                column_sums_finish: f("column_sums_finish")?,
                 sum_of_squares: f("sum_of_squares")?,
                 gather_rows: f("gather_rows")?,
                 scatter_add_rows: f("scatter_add_rows")?,
@@ -154,13 +173,28 @@ impl Cuda {
         p
     }
 
-    /// Blocks of (32 columns, 8 row lanes), one per 32 columns: the column reductions.
-    fn by_columns(cols: usize) -> LaunchConfig {
-        LaunchConfig {
-            grid_dim: (cols.div_ceil(32) as u32, 1, 1),
-            block_dim: (32, 8, 1),
-            shared_mem_bytes: 0,
-        }
+    /// The first pass of every column reduction (kernels.cu's `column_partials`) over `x [rows,
+    /// cols]`: each column's sums over fixed chunks of rows, in doubles, `[chunks, cols]` for
+    /// each of the sums `what` names. The chunks depend on `rows` alone, so the sums do not
+    /// change from run to run. `dy` and `saved` are read only for [`Sums::GradientAndProduct`].
+    fn column_partials(
+        &self,
+        x: u64,
+        dy: u64,
+        saved: u64,
+        rows: usize,
+        cols: usize,
+        what: Sums,
+    ) -> Result<(CudaSlice<f64>, u32)> {
+        let chunk = column_chunk(rows);
+        let chunks = rows.div_ceil(chunk);
+        let sums = if what == Sums::Values { 1 } else { 2 };
+        // SAFETY: column_partials writes every value that a finishing kernel reads.
+        let part = unsafe { self.stream.alloc::<f64>((sums * chunks * cols).max(1)) }.map_err(err("allocation"))?;
+        let (pp, r, c, ch, w) = (self.ptr(&part), rows as u32, cols as u32, chunk as u32, what as i32);
+        let cfg = Self::spread(chunks * cols);
+        launch!(self, self.k.column_partials, cfg, pp, x, dy, saved, r, c, ch, w)?;
+        Ok((part, chunks as u32))
     }
 
     /// A grid-stride launch over `n` values.
@@ -328,15 +362,18 @@ impl Backend for Cuda {
 
     fn column_sums(&self, sums: &mut CudaSlice<f32>, x: &CudaSlice<f32>, cols: usize, accumulate: bool) -> Result<()> {
         check_column_sums(sums.len(), x.len(), cols)?;
-        let (ps, px, rows, n, acc) = (
-            self.ptr(sums),
-            self.ptr(x),
-            (x.len() / cols) as u32,
-            cols as u32,
-            accumulate as i32,
-        );
-        let cfg = Self::by_columns(cols);
-        launch!(self, self.k.column_sums, cfg, ps, px, rows, n, acc)
+        let (part, chunks) = self.column_partials(self.ptr(x), 0, 0, x.len() / cols, cols, Sums::Values)?;
+        let (ps, pp, c, acc) = (self.ptr(sums), self.ptr(&part), cols as u32, accumulate as i32);
+        launch!(
+            self,
+            self.k.column_sums_finish,
+            Self::spread(cols),
+            ps,
+            pp,
+            chunks,
+            c,
+            acc
+        )
     }
 
     fn sum_of_squares(&self, acc: &mut CudaSlice<f32>, x: &CudaSlice<f32>) -> Result<()> {
@@ -398,27 +435,32 @@ impl Backend for Cuda {
             momentum.is_none() || rows > 1,
             "batch norm in training needs 2 rows or more, not {rows}"
         );
-        let (ps, pm, pv, px) = (
-            self.ptr(saved),
-            self.ptr(running_mean),
-            self.ptr(running_var),
-            self.ptr(x),
-        );
+        let px = self.ptr(x);
+        // evaluation reads the running statistics only: no partial sums
+        let (part, chunks) = match momentum {
+            Some(_) => {
+                let (part, chunks) = self.column_partials(px, 0, 0, rows, cols, Sums::ValuesAndSquares)?;
+                (Some(part), chunks)
+            }
+            None => (None, 0),
+        };
+        let pp = part.as_ref().map_or(0, |p| self.ptr(p));
+        let (ps, pm, pv) = (self.ptr(saved), self.ptr(running_mean), self.ptr(running_var));
         let (r, c, train, mom) = (
             rows as u32,
             cols as u32,
             momentum.is_some() as i32,
             momentum.unwrap_or(0.0),
         );
-        let cfg = Self::by_columns(cols);
         launch!(
             self,
             self.k.batch_norm_stats,
-            cfg,
+            Self::spread(cols),
             ps,
             pm,
             pv,
-            px,
+            pp,
+            chunks,
             r,
             c,
             eps,
@@ -458,18 +500,19 @@ impl Backend for Cuda {
         )?;
         check_same("batch norm backward", dy.len(), x.len())?;
         let (cols, rows) = (gamma.len(), x.len() / gamma.len());
-        let sums = self.zeros(2 * cols)?;
-        let (pu, pg, pb, pdy, px, ps) = (
+        let (pdy, px, ps) = (self.ptr(dy), self.ptr(x), self.ptr(saved));
+        let (part, chunks) = self.column_partials(px, pdy, ps, rows, cols, Sums::GradientAndProduct)?;
+        // SAFETY: batch_norm_grad_sums writes all 2·cols values before batch_norm_grad_input reads them.
+        let sums = unsafe { self.stream.alloc::<f32>(2 * cols) }.map_err(err("allocation"))?;
+        let (pu, pg, pb, pp, c) = (
             self.ptr(&sums),
             self.ptr(d_gamma),
             self.ptr(d_beta),
-            self.ptr(dy),
-            self.ptr(x),
-            self.ptr(saved),
+            self.ptr(&part),
+            cols as u32,
         );
-        let (r, c) = (rows as u32, cols as u32);
-        let cfg = Self::by_columns(cols);
-        launch!(self, self.k.batch_norm_grad_sums, cfg, pu, pg, pb, pdy, px, ps, r, c)?;
+        let cfg = Self::spread(cols);
+        launch!(self, self.k.batch_norm_grad_sums, cfg, pu, pg, pb, pp, chunks, c)?;
         let (pdx, pgamma, n) = (self.ptr(dx), self.ptr(gamma), x.len() as u64);
         launch!(
             self,

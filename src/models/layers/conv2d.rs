@@ -4,14 +4,16 @@
 //! on the CPU never stores the patches whole). The weight
 //! stays in PyTorch's `[Cout, Cin, k, k]`; the product reads it permuted to `[Cout, k, k, Cin]`
 //! (a gather of its 9·Cin·Cout values), and its gradient goes back through the same
-//! permutation.
+//! permutation. The patch sources depend on the input grid alone and are made once per grid.
 
+use super::ids_cache::IdsCache;
 use super::torch_default_bound;
 use crate::compute::{Backend, PatchShape};
 use crate::models::device_params::{DeviceParams, Slot};
 use crate::nn::params::{Init, Params};
 use anyhow::{ensure, Result};
 use rand::Rng;
+use std::sync::Arc;
 
 /// Images of a batch: `n` images of `h × w`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +34,9 @@ pub struct Conv2d<B: Backend> {
     bias: Slot,
     /// `[Cout·k·k·Cin]`: where each value of the permuted weight sits in PyTorch's layout.
     permutation: B::Ids,
+    /// Per input grid, `[OH·OW·N, k·k]`: the input pixel under each kernel position of each
+    /// output pixel.
+    sources: IdsCache<B, Grid>,
     pub inputs: usize,
     pub outputs: usize,
     pub kernel: usize,
@@ -40,7 +45,7 @@ pub struct Conv2d<B: Backend> {
 /// What backward needs besides the input: where the patches came from, and the permuted
 /// weight.
 pub struct Conv2dTape<B: Backend> {
-    sources: B::Ids,
+    sources: Arc<B::Ids>,
     weight: B::Buf,
     grid: Grid,
 }
@@ -83,6 +88,7 @@ impl<B: Backend> Conv2d<B> {
             weight: params.upload(be, host, &format!("{prefix}.weight"))?,
             bias: params.upload(be, host, &format!("{prefix}.bias"))?,
             permutation: be.upload_ids(&permutation)?,
+            sources: IdsCache::new(),
             inputs,
             outputs,
             kernel,
@@ -117,19 +123,21 @@ impl<B: Backend> Conv2d<B> {
         );
         let o = self.output_grid(g);
         // sources[(p, ky, kx)] = the input pixel under kernel position (ky, kx) of output pixel p
-        let mut sources = Vec::with_capacity(o.pixels() * k * k);
-        for n in 0..g.n {
-            for y in 0..o.h {
-                for x in 0..o.w {
-                    for ky in 0..k {
-                        for kx in 0..k {
-                            sources.push(((n * g.h + y + ky) * g.w + x + kx) as u32);
+        let sources = self.sources.get(be, g, || {
+            let mut sources = Vec::with_capacity(o.pixels() * k * k);
+            for n in 0..g.n {
+                for y in 0..o.h {
+                    for x in 0..o.w {
+                        for ky in 0..k {
+                            for kx in 0..k {
+                                sources.push(((n * g.h + y + ky) * g.w + x + kx) as u32);
+                            }
                         }
                     }
                 }
             }
-        }
-        let sources = be.upload_ids(&sources)?;
+            sources
+        })?;
         let mut weight = be.zeros(self.outputs * self.patches().cols())?; // [Cout, k·k·Cin]
         be.gather_rows(&mut weight, &values[self.weight], &self.permutation, 1)?;
         // out[P, Cout] = b + patches[P, k·k·Cin] · weight[Cout, k·k·Cin]ᵀ, every value written

@@ -5,6 +5,7 @@
 
 pub mod batch_norm;
 pub mod conv2d;
+pub mod ids_cache;
 pub mod linear;
 pub mod max_pool2d;
 

@@ -4,9 +4,12 @@
 // gives the same answer in any thread order, so this checks its indexing and arithmetic where no
 // GPU is at hand. (Kernels with __syncthreads are left to `tsumugi device --check` on a GPU.)
 //
-// Covered: the two-pass column reductions (column_partials with column_sums_finish,
-// batch_norm_stats and batch_norm_grad_sums), at shapes with one partial chunk, several, an
-// uneven last one, and a convolution's 48,400 rows of 32 channels; each under two launch shapes.
+// Covered, each under two launch shapes:
+// - the two-pass column reductions (column_partials with column_sums_finish, batch_norm_stats
+//   and batch_norm_grad_sums), at shapes with one partial chunk, several, an uneven last one, and
+//   a convolution's 48,400 rows of 32 channels;
+// - the ordered scatter-add (scatter_order, then scatter_add_sorted), which must give the bits of
+//   adding the rows one after another in row order, as the CPU does.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -107,15 +110,43 @@ static void check(unsigned rows, unsigned cols, bool small_grid) {
     }
 }
 
+static void check_scatter(unsigned n, unsigned width, unsigned words, bool small_grid) {
+    srand(n * 7 + width);
+    std::vector<unsigned> ids(n), order(n);
+    std::vector<float> src((size_t)n * width), table((size_t)words * width);
+    for (auto& id : ids) id = (unsigned)(rand() % words) / (1 + rand() % 3);  // skewed: repeats
+    for (auto& v : src) v = (float)rand() / RAND_MAX - 0.5f;
+    for (auto& v : table) v = (float)rand() / RAND_MAX;
+    std::vector<float> want = table;
+    for (unsigned i = 0; i < n; i++)
+        for (unsigned c = 0; c < width; c++) want[(size_t)ids[i] * width + c] += src[(size_t)i * width + c];
+    unsigned threads = small_grid ? 5 : 256;
+    auto blocks = [&](unsigned long long m) { return small_grid ? 3u : spread_blocks(m); };
+    launch(blocks(n), threads, [&] { scatter_order(order.data(), ids.data(), n); });
+    launch(blocks((unsigned long long)n * width), threads,
+           [&] { scatter_add_sorted(table.data(), src.data(), ids.data(), order.data(), n, width); });
+    for (size_t i = 0; i < table.size(); i++)
+        if (table[i] != want[i]) {
+            if (failures < 20)
+                std::printf("FAIL ordered scatter-add (%u rows × %u): value %zu is %.9g, in row order %.9g\n", n,
+                            width, i, table[i], want[i]);
+            failures++;
+        }
+}
+
 int main() {
     const unsigned shapes[][2] = {{0, 3}, {1, 5}, {2, 4}, {31, 2}, {33, 3}, {40, 125}, {200, 37},
                                   {1025, 9}, {100, 300}, {48400, 32}};
     for (auto& s : shapes)
         for (bool small_grid : {false, true}) check(s[0], s[1], small_grid);
+    const unsigned scatters[][3] = {{1, 4, 3}, {7, 2, 3}, {700, 13, 50}, {4480, 3, 1000}};
+    for (auto& s : scatters)
+        for (bool small_grid : {false, true}) check_scatter(s[0], s[1], s[2], small_grid);
     if (failures) {
         std::printf("%d emulated kernel values off\n", failures);
         return 1;
     }
-    std::printf("kernels.cu: the column reductions, emulated on the CPU, match their references\n");
+    std::printf("kernels.cu: the column reductions and the ordered scatter-add, emulated on the CPU, match "
+                "their references\n");
     return 0;
 }

@@ -399,6 +399,25 @@ pub fn check_step_against_cpu<B: Backend>(be: &B) -> Result<Vec<OpCheck>> {
             checks.push(close(format!("{label}: d {name}"), g, w));
         }
         checks.push(close(format!("{label}: weights after SGD"), &got.weights, &cpu.weights));
+        // no sum on the device may depend on thread timing (atomics), or a resumed run drifts
+        let again = one_step(be, &model, &tokens, &targets, steps, batch)?;
+        let bits = |r: &StepResult| -> Vec<f32> {
+            let grads = r.gradients.iter().flat_map(|(_, g)| g.iter().copied());
+            r.loss
+                .iter()
+                .copied()
+                .chain(grads)
+                .chain(r.weights.iter().copied())
+                .collect()
+        };
+        let first: Vec<f64> = bits(&got).iter().map(|v| *v as f64).collect();
+        checks.push(OpCheck::within(
+            &format!("{label}, run twice: the same bits"),
+            &bits(&again),
+            &first,
+            0.0,
+            1.0,
+        ));
     }
     Ok(checks)
 }

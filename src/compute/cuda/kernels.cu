@@ -112,14 +112,15 @@ extern "C" __global__ void column_sums_finish(float* sums, const double* part, u
     }
 }
 
-// acc[0] += Σ x² (blocks of 256, one atomic add each)
-extern "C" __global__ void sum_of_squares(float* acc, const float* x, u64 n) {
+// partial[block] = Σ x² over the block's grid-stride share (blocks of 256); cuda/mod.rs adds the
+// partials in block order, so the norm has the same bits every run
+extern "C" __global__ void sum_of_squares(float* partial, const float* x, u64 n) {
     __shared__ float shared[32];
     float s = 0.0f;
     for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n; i += (u64)gridDim.x * blockDim.x)
         s += x[i] * x[i];
     s = block_sum(s, shared);
-    if (threadIdx.x == 0) atomicAdd(acc, s);
+    if (threadIdx.x == 0) partial[blockIdx.x] = s;
 }
 
 // out[i, :] = table[ids[i], :]
@@ -167,11 +168,43 @@ extern "C" __global__ void max_pool2x2(float* out, u32* argmax, const float* x, 
     }
 }
 
-// table[ids[i], :] += rows[i, :] (atomic: a word may appear many times in a batch)
+// table[ids[i], :] += rows[i, :] with atomic adds: the same bits every run only where no id
+// repeats (a permutation, pooling's argmax); cuda/mod.rs sends repeated ids of up to
+// SORTED_SCATTER_ROWS rows through scatter_order and scatter_add_sorted instead
 extern "C" __global__ void scatter_add_rows(float* table, const float* src, const u32* ids, u32 rows, u32 width) {
     u64 total = (u64)rows * width;
     for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < total; i += (u64)gridDim.x * blockDim.x)
         atomicAdd(&table[(u64)ids[i / width] * width + i % width], src[i]);
+}
+
+// order[rank] = i, where rank is row i's place when the rows are ordered by (ids[i], i): n²
+// comparisons, for scatters of a few thousand rows (a batch's tokens)
+extern "C" __global__ void scatter_order(u32* order, const u32* ids, u32 n) {
+    for (u32 i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+        u32 id = ids[i], rank = 0;
+        for (u32 j = 0; j < n; j++) {
+            u32 other = ids[j];
+            rank += other < id || (other == id && j < i);
+        }
+        order[rank] = i;
+    }
+}
+
+// table[ids[i], :] += src[i, :] in the order of i, as the CPU adds them: one thread per (sorted
+// position p, column) adds the run of equal ids that starts at p, in row order (order from
+// scatter_order); no atomics, so the same bits every run
+extern "C" __global__ void scatter_add_sorted(float* table, const float* src, const u32* ids, const u32* order,
+                                              u32 n, u32 width) {
+    u64 total = (u64)n * width;
+    for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < total; i += (u64)gridDim.x * blockDim.x) {
+        u32 p = (u32)(i / width), col = (u32)(i % width);
+        u32 id = ids[order[p]];
+        if (p > 0 && ids[order[p - 1]] == id) continue;  // not the start of a run
+        u64 at = (u64)id * width + col;
+        float t = table[at];
+        for (u32 q = p; q < n && ids[order[q]] == id; q++) t += src[(u64)order[q] * width + col];
+        table[at] = t;
+    }
 }
 
 // mask[i] = 0 with probability p, else 1/(1-p); the draw is src/compute/mask.rs's `uniform` of
@@ -187,9 +220,10 @@ extern "C" __global__ void dropout_mask(float* mask, u64 n, float p, float scale
     }
 }
 
-// One block per row of logits [rows, v]: loss[0] += (logsumexp − logit[target]) / rows; with
+// One block per row of logits [rows, v]: row_loss[row] = (logsumexp − logit[target]) / rows
+// (cuda/mod.rs adds them in row order); with
 // `grad`, the row becomes (softmax − onehot) / rows (its column sums are taken by column_sums).
-extern "C" __global__ void softmax_xent(float* loss, float* logits, const u32* targets, u32 rows, u32 v,
+extern "C" __global__ void softmax_xent(float* row_loss, float* logits, const u32* targets, u32 rows, u32 v,
                                         int grad) {
     __shared__ float shared[32];
     float* row = logits + (u64)blockIdx.x * v;
@@ -203,7 +237,7 @@ extern "C" __global__ void softmax_xent(float* loss, float* logits, const u32* t
     for (u32 j = threadIdx.x; j < v; j += blockDim.x) s += expf(row[j] - m);
     s = block_sum(s, shared);
     float inv_n = 1.0f / (float)rows;
-    if (threadIdx.x == 0) atomicAdd(loss, (m + logf(s) - target_logit) * inv_n);
+    if (threadIdx.x == 0) row_loss[blockIdx.x] = (m + logf(s) - target_logit) * inv_n;
     if (grad) {
         float scale = inv_n / s;
         for (u32 j = threadIdx.x; j < v; j += blockDim.x)

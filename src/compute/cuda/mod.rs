@@ -40,6 +40,11 @@ macro_rules! launch {
 /// The kernels' source, compiled at run time.
 const KERNELS: &str = include_str!("kernels.cu");
 
+/// Most rows a scatter-add orders on the device (n² comparisons) to add repeated ids in row
+/// order, with the same bits every run; longer ones (a pooling's argmax, whose ids never repeat)
+/// add atomically.
+const SORTED_SCATTER_ROWS: usize = 16384;
+
 /// Threads per block of the elementwise kernels.
 const THREADS: u32 = 256;
 /// Most blocks an elementwise kernel is launched with; each thread then strides over the rest.
@@ -71,6 +76,8 @@ struct Kernels {
     sum_of_squares: CudaFunction,
     gather_rows: CudaFunction,
     scatter_add_rows: CudaFunction,
+    scatter_order: CudaFunction,
+    scatter_add_sorted: CudaFunction,
     dropout_mask: CudaFunction,
     softmax_xent: CudaFunction,
     lstm_cell_forward: CudaFunction,
@@ -146,6 +153,8 @@ impl Cuda {
                 sum_of_squares: f("sum_of_squares")?,
                 gather_rows: f("gather_rows")?,
                 scatter_add_rows: f("scatter_add_rows")?,
+                scatter_order: f("scatter_order")?,
+                scatter_add_sorted: f("scatter_add_sorted")?,
                 dropout_mask: f("dropout_mask")?,
                 softmax_xent: f("softmax_xent")?,
                 lstm_cell_forward: f("lstm_cell_forward")?,
@@ -378,12 +387,17 @@ impl Backend for Cuda {
 
     fn sum_of_squares(&self, acc: &mut CudaSlice<f32>, x: &CudaSlice<f32>) -> Result<()> {
         check_scalar(acc.len())?;
-        let (pa, px, n) = (self.ptr(acc), self.ptr(x), x.len() as u64);
+        // the grid depends on the length alone, so the partials, and their sum, do too
+        let blocks = x.len().div_ceil(THREADS as usize).clamp(1, 1024);
+        // SAFETY: every block writes its partial.
+        let partial = unsafe { self.stream.alloc::<f32>(blocks) }.map_err(err("allocation"))?;
+        let (pp, px, n) = (self.ptr(&partial), self.ptr(x), x.len() as u64);
         let cfg = LaunchConfig {
-            grid_dim: (x.len().div_ceil(THREADS as usize).clamp(1, 1024) as u32, 1, 1),
+            grid_dim: (blocks as u32, 1, 1),
             ..Self::spread(x.len())
         };
-        launch!(self, self.k.sum_of_squares, cfg, pa, px, n)
+        launch!(self, self.k.sum_of_squares, cfg, pp, px, n)?;
+        self.column_sums(acc, &partial, 1, true)
     }
 
     fn gather_rows(
@@ -405,7 +419,17 @@ impl Backend for Cuda {
         width: usize,
     ) -> Result<()> {
         check_rows("scatter", ids.len(), rows.len(), width)?;
-        self.by_rows(&self.k.scatter_add_rows, table, rows, ids, width, rows.len())
+        let n = ids.len();
+        if n == 0 || n > SORTED_SCATTER_ROWS {
+            return self.by_rows(&self.k.scatter_add_rows, table, rows, ids, width, rows.len());
+        }
+        // SAFETY: scatter_order writes one place for each of the n rows (ranks are distinct).
+        let order = unsafe { self.stream.alloc::<u32>(n) }.map_err(err("allocation"))?;
+        let (po, pi, count) = (self.ptr(&order), self.ptr(ids), n as u32);
+        launch!(self, self.k.scatter_order, Self::spread(n), po, pi, count)?;
+        let (pt, ps, w) = (self.ptr(table), self.ptr(rows), width as u32);
+        let cfg = Self::spread(rows.len());
+        launch!(self, self.k.scatter_add_sorted, cfg, pt, ps, pi, po, count, w)
     }
 
     fn relu(&self, y: &mut CudaSlice<f32>) -> Result<()> {
@@ -875,8 +899,13 @@ impl Cuda {
         grad: bool,
     ) -> Result<()> {
         check_xent(loss.len(), logits.len(), targets.len(), v)?;
+        if targets.is_empty() {
+            return Ok(()); // no rows, no terms (and no launch of zero blocks)
+        }
+        // SAFETY: each row's block writes its loss term.
+        let row_loss = unsafe { self.stream.alloc::<f32>(targets.len()) }.map_err(err("allocation"))?;
         let (pl, px, pt, rows, vv, g) = (
-            self.ptr(loss),
+            self.ptr(&row_loss),
             self.ptr(logits),
             self.ptr(targets),
             targets.len() as u32,
@@ -888,6 +917,8 @@ impl Cuda {
             block_dim: (1024, 1, 1),
             shared_mem_bytes: 0,
         };
-        launch!(self, self.k.softmax_xent, cfg, pl, px, pt, rows, vv, g)
+        launch!(self, self.k.softmax_xent, cfg, pl, px, pt, rows, vv, g)?;
+        // the rows' terms added in a fixed order, onto loss[0]
+        self.column_sums(loss, &row_loss, 1, true)
     }
 }

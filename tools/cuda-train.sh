@@ -17,6 +17,11 @@
 #   variational    better-rnnlm with --variational --embedding-dropout 0.1 on cuda
 #   classify       problem 77's batch sweep (SLP, batch 1 to 1024) on cpu and on cuda, then
 #                  README's R8 MLP on both devices: needs R8 and $TSUMUGI_HOME/r8-glove-100d.bin
+#   reproducible   better-rnnlm's model (dropout, clipping) for 2 epochs of 300 batches on cuda,
+#                  three times: plain, again, and killed halfway through epoch 2 then resumed
+#                  (TSUMUGI_CRASH_IN_EPOCH=2): prints whether the three metrics.jsonl (without
+#                  their seconds) and last checkpoints are the same bytes (REPRO_DEVICE=cpu and
+#                  REPRO_BATCHES=10 try it on the CPU)
 #   finetune       the pre-training article's recipe at its own sizes (LSTM 512) on cuda: the
 #                  language model on sentiment's texts, then the classifier at 1,000 texts
 #                  from it and from scratch (seed 0)
@@ -63,6 +68,24 @@ for stage in $stages; do
                 --out "$runs/r8-$device" 2>"$out/r8-$device.log" | tee "$out/r8-$device.json"
             cp "$runs/r8-$device/metrics.jsonl" "$out/r8-$device.metrics.jsonl" 2>/dev/null
         done
+        ;;
+    reproducible)
+        repro() { # name [env...]: one short better-rnnlm run on cuda
+            local name=$1
+            shift
+            env "$@" timeout 120 $bin lm train --preset better-rnnlm --epochs 2 \
+                --max-batches "${REPRO_BATCHES:-300}" --device "${REPRO_DEVICE:-cuda}" --out "$runs/$name" \
+                >"$out/$name.log" 2>&1
+        }
+        repro repro-a
+        repro repro-b
+        repro repro-cut TSUMUGI_CRASH_IN_EPOCH=2
+        timeout 120 $bin lm train --out "$runs/repro-cut" --resume >>"$out/repro-cut.log" 2>&1
+        for name in repro-a repro-b repro-cut; do
+            printf '%s: metrics %s checkpoint %s\n' "$name" \
+                "$(sed 's/"seconds":[0-9.e+-]*//g' "$runs/$name/metrics.jsonl" | sha256sum | cut -c1-16)" \
+                "$(sha256sum <"$runs/$name/checkpoints/last.safetensors" | cut -c1-16)"
+        done | tee "$out/reproducible.txt"
         ;;
     finetune)
         timeout "${PRETRAIN_SECONDS:-300}" $bin finetune pretrain --device cuda --epochs 20 --patience 3 \

@@ -45,16 +45,17 @@ static unsigned spread_blocks(unsigned long long n) {
     return b < 1 ? 1 : b > 4096 ? 4096 : (unsigned)b;
 }
 
-static void check(unsigned rows, unsigned cols, bool small_grid) {
+static void check(unsigned rows, unsigned cols, bool small_grid, bool relu) {
     unsigned chunk = (unsigned)std::ceil(std::sqrt((double)rows));
     if (chunk < 32) chunk = 32;  // cuda/mod.rs's column_chunk
     unsigned chunks = (rows + chunk - 1) / chunk;
     size_t n = (size_t)rows * cols;
-    std::vector<float> x(n), dy(n), start(cols), saved(2 * cols), running_mean(cols), running_var(cols);
+    std::vector<float> x(n), dy(n), y(n), start(cols), saved(2 * cols), running_mean(cols), running_var(cols);
     srand(rows * 31 + cols);
     auto uniform = [] { return (float)rand() / RAND_MAX * 2.0f - 1.0f; };
     for (auto& v : x) v = 2.0f * uniform() + 0.5f;
     for (auto& v : dy) v = uniform();
+    for (auto& v : y) v = std::fmax(uniform(), 0.0f);  // a ReLU's output: zero about half the time
     for (auto& v : start) v = uniform();
     std::vector<double> part(2 * (size_t)(chunks ? chunks : 1) * cols);
     auto first = [&](unsigned long long threads) { return small_grid ? 2u : spread_blocks(threads); };
@@ -69,7 +70,7 @@ static void check(unsigned rows, unsigned cols, bool small_grid) {
     // column sums, accumulated onto start
     std::vector<float> sums = start;
     launch(first((unsigned long long)chunks * cols), threads,
-           [&] { column_partials(part.data(), x.data(), nullptr, nullptr, rows, cols, chunk, 0); });
+           [&] { column_partials(part.data(), x.data(), nullptr, nullptr, nullptr, rows, cols, chunk, 0); });
     launch(first(cols), threads, [&] { column_sums_finish(sums.data(), part.data(), chunks, cols, 1); });
     for (unsigned j = 0; j < cols; j++) expect("column sums", rows, cols, sums[j], start[j] + sum[j]);
     if (rows < 2) return;
@@ -78,7 +79,7 @@ static void check(unsigned rows, unsigned cols, bool small_grid) {
     for (unsigned j = 0; j < cols; j++) running_mean[j] = 0.5f, running_var[j] = 1.5f;
     float eps = 1e-5f, momentum = 0.1f;
     launch(first((unsigned long long)chunks * cols), threads,
-           [&] { column_partials(part.data(), x.data(), nullptr, nullptr, rows, cols, chunk, 1); });
+           [&] { column_partials(part.data(), x.data(), nullptr, nullptr, nullptr, rows, cols, chunk, 1); });
     launch(first(cols), threads, [&] {
         batch_norm_stats(saved.data(), running_mean.data(), running_var.data(), part.data(), chunks, rows, cols, eps,
                          momentum, 1);
@@ -91,15 +92,29 @@ static void check(unsigned rows, unsigned cols, bool small_grid) {
                0.9 * 1.5 + 0.1 * var[j] * rows / (rows - 1.0));
     }
 
-    // batch-norm gradient sums, with the saved statistics just computed
+    // the normalisation itself, with or without the ReLU after it
+    std::vector<float> gamma(cols), beta(cols), out(n), dx(n);
+    for (unsigned j = 0; j < cols; j++) gamma[j] = 0.5f + j % 3, beta[j] = 0.1f * (j % 5) - 0.2f;
+    launch(first(n), threads, [&] {
+        batch_norm_apply(out.data(), x.data(), gamma.data(), beta.data(), saved.data(), n, cols, relu);
+    });
     for (size_t i = 0; i < n; i++) {
         unsigned j = i % cols;
-        sdy[j] += dy[i];
-        sdyx[j] += (double)dy[i] * ((x[i] - saved[j]) * (double)saved[cols + j]);
+        double v = gamma[j] * ((x[i] - mean[j]) / std::sqrt(var[j] + eps)) + beta[j];
+        expect("batch norm output", rows, cols, out[i], relu ? std::fmax(v, 0.0) : v);
+    }
+
+    // batch-norm gradient sums, with the saved statistics just computed; through the ReLU,
+    // dy counts only where its output y is above 0
+    auto g = [&](size_t i) { return relu && y[i] <= 0.0f ? 0.0 : (double)dy[i]; };
+    for (size_t i = 0; i < n; i++) {
+        unsigned j = i % cols;
+        sdy[j] += g(i);
+        sdyx[j] += g(i) * ((x[i] - saved[j]) * (double)saved[cols + j]);
     }
     std::vector<float> gsums(2 * cols), d_gamma(cols, 1.0f), d_beta(cols, -1.0f);
     launch(first((unsigned long long)chunks * cols), threads,
-           [&] { column_partials(part.data(), x.data(), dy.data(), saved.data(), rows, cols, chunk, 2); });
+           [&] { column_partials(part.data(), x.data(), dy.data(), saved.data(), relu ? y.data() : nullptr, rows, cols, chunk, 2); });
     launch(first(cols), threads,
            [&] { batch_norm_grad_sums(gsums.data(), d_gamma.data(), d_beta.data(), part.data(), chunks, cols); });
     for (unsigned j = 0; j < cols; j++) {
@@ -107,6 +122,21 @@ static void check(unsigned rows, unsigned cols, bool small_grid) {
         expect("batch norm Σdy·x̂", rows, cols, gsums[cols + j], sdyx[j]);
         expect("batch norm dβ", rows, cols, d_beta[j], sdy[j] - 1.0);
         expect("batch norm dγ", rows, cols, d_gamma[j], sdyx[j] + 1.0);
+    }
+    launch(first(n), threads, [&] {
+        batch_norm_grad_input(dx.data(), dy.data(), x.data(), gamma.data(), saved.data(), gsums.data(),
+                              relu ? y.data() : nullptr, n, cols);
+    });
+    for (size_t i = 0; i < n; i++) {
+        unsigned j = i % cols;
+        double inv = 1.0 / std::sqrt(var[j] + eps), xhat = (x[i] - mean[j]) * inv;
+        double want = gamma[j] * inv / rows * (rows * g(i) - sdy[j] - xhat * sdyx[j]);
+        // dx subtracts sums of rows terms: its rounding scales with them, not with dx
+        double scale = gamma[j] * inv * (std::fabs(g(i)) + (std::fabs(sdy[j]) + std::fabs(sdyx[j])) / rows);
+        if (!(std::fabs(dx[i] - want) <= 1e-5 * std::fmax(1.0, scale))) {
+            if (failures < 20) std::printf("FAIL batch norm dx (%u × %u): got %.9g, want %.9g\n", rows, cols, dx[i], want);
+            failures++;
+        }
     }
 }
 
@@ -138,7 +168,8 @@ int main() {
     const unsigned shapes[][2] = {{0, 3}, {1, 5}, {2, 4}, {31, 2}, {33, 3}, {40, 125}, {200, 37},
                                   {1025, 9}, {100, 300}, {48400, 32}};
     for (auto& s : shapes)
-        for (bool small_grid : {false, true}) check(s[0], s[1], small_grid);
+        for (bool small_grid : {false, true})
+            for (bool relu : {false, true}) check(s[0], s[1], small_grid, relu);
     const unsigned scatters[][3] = {{1, 4, 3}, {7, 2, 3}, {700, 13, 50}, {4480, 3, 1000}};
     for (auto& s : scatters)
         for (bool small_grid : {false, true}) check_scatter(s[0], s[1], s[2], small_grid);

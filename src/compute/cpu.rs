@@ -247,6 +247,7 @@ impl Backend for Cpu {
         saved: &mut Vec<f32>,
         eps: f32,
         momentum: Option<f32>,
+        relu: bool,
     ) -> Result<()> {
         let columns = [gamma.len(), beta.len(), running_mean.len(), running_var.len()];
         check_batch_norm(x.len(), out.len(), &columns, saved.len())?;
@@ -257,13 +258,16 @@ impl Backend for Cpu {
                 let (mean, var) = batchnorm::batch_stats(x, c);
                 let inv_std = batchnorm::inv_std(&var, eps);
                 batchnorm::update_running(running_mean, running_var, &mean, &var, rows, momentum);
-                batchnorm::normalize(out, x, gamma, beta, (&mean, &inv_std));
+                batchnorm::normalize(out, x, gamma, beta, (&mean, &inv_std), relu);
                 saved[..c].copy_from_slice(&mean);
                 saved[c..].copy_from_slice(&inv_std);
             }
             None => {
                 out.copy_from_slice(x);
                 batchnorm::normalize_eval(out, gamma, beta, running_mean, running_var, eps);
+                if relu {
+                    activation::relu(out);
+                }
                 saved[..c].copy_from_slice(running_mean);
                 saved[c..].copy_from_slice(&batchnorm::inv_std(running_var, eps));
             }
@@ -280,6 +284,7 @@ impl Backend for Cpu {
         saved: &Vec<f32>,
         d_gamma: &mut Vec<f32>,
         d_beta: &mut Vec<f32>,
+        relu_out: Option<&Vec<f32>>,
     ) -> Result<()> {
         check_batch_norm(
             x.len(),
@@ -288,8 +293,12 @@ impl Backend for Cpu {
             saved.len(),
         )?;
         check_same("batch norm backward", dy.len(), x.len())?;
+        if let Some(y) = relu_out {
+            check_same("batch norm backward through its ReLU", y.len(), x.len())?;
+        }
         let c = gamma.len();
-        batchnorm::backward(dx, dy, x, saved.split_at(c), gamma, d_gamma, d_beta);
+        let relu_out = relu_out.map(Vec::as_slice);
+        batchnorm::backward(dx, dy, x, saved.split_at(c), gamma, d_gamma, d_beta, relu_out);
         Ok(())
     }
 

@@ -274,6 +274,8 @@ pub trait Backend {
     /// With `momentum` (training), μ and σ² are the batch's (σ² biased), and the running stats
     /// move toward μ and the unbiased σ² by `momentum`, as torch does; without (evaluation), μ
     /// and σ² are the running stats. `saved` `[2C]` gets (μ, 1/√(σ² + eps)) for the backward.
+    /// With `relu`, `out` is the ReLU of that, in the same pass (a BatchNorm → ReLU pair).
+    #[allow(clippy::too_many_arguments)]
     fn batch_norm(
         &self,
         out: &mut Self::Buf,
@@ -284,9 +286,13 @@ pub trait Backend {
         saved: &mut Self::Buf,
         eps: f32,
         momentum: Option<f32>,
+        relu: bool,
     ) -> Result<()>;
     /// The training-mode backward: `dx` `[R, C]` from `dy`, with the column sums of `dy·x̂`
-    /// and `dy` added to `d_gamma` and `d_beta` `[C]`.
+    /// and `dy` added to `d_gamma` and `d_beta` `[C]`. With `relu_out` (the output of a
+    /// `batch_norm` with `relu`), `dy` is the gradient after the ReLU and is taken as 0 where
+    /// `relu_out ≤ 0`, as [`Backend::relu_backward`] would have made it, in the same passes.
+    #[allow(clippy::too_many_arguments)]
     fn batch_norm_backward(
         &self,
         dx: &mut Self::Buf,
@@ -296,6 +302,7 @@ pub trait Backend {
         saved: &Self::Buf,
         d_gamma: &mut Self::Buf,
         d_beta: &mut Self::Buf,
+        relu_out: Option<&Self::Buf>,
     ) -> Result<()>;
 
     // --- embeddings -----------------------------------------------------------------------

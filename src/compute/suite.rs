@@ -666,6 +666,7 @@ fn batch_norm_checks<B: Backend>(
         &mut saved,
         eps as f32,
         Some(momentum as f32),
+        false,
     )?;
     let mut checks = vec![
         compare(&name(", training"), &be.download(&out)?, &want_out),
@@ -673,10 +674,49 @@ fn batch_norm_checks<B: Backend>(
         compare(&name(": running variance"), &be.download(&rv)?, &want_rv),
     ];
     let (mut dx, mut dg, mut db) = (be.zeros(x.len())?, be.zeros(cols)?, be.zeros(cols)?);
-    be.batch_norm_backward(&mut dx, &be.upload(&dy)?, &xb, &gb, &saved, &mut dg, &mut db)?;
+    let dyb = be.upload(&dy)?;
+    be.batch_norm_backward(&mut dx, &dyb, &xb, &gb, &saved, &mut dg, &mut db, None)?;
     checks.push(compare(&name(" backward: input"), &be.download(&dx)?, &want_dx));
     checks.push(compare(&name(" backward: γ"), &be.download(&dg)?, &sum_dy_xhat));
     checks.push(compare(&name(" backward: β"), &be.download(&db)?, &sum_dy));
+
+    // the same with a ReLU folded in after it, forward and backward (on running statistics of
+    // their own, which the evaluation below does not read)
+    let (mut rm2, mut rv2) = (be.upload(&running)?, be.upload(&running)?);
+    let (mut relu_out, mut saved2) = (be.zeros(x.len())?, be.zeros(2 * cols)?);
+    be.batch_norm(
+        &mut relu_out,
+        &xb,
+        &gb,
+        &bb,
+        (&mut rm2, &mut rv2),
+        &mut saved2,
+        eps as f32,
+        Some(momentum as f32),
+        true,
+    )?;
+    let y = be.download(&relu_out)?;
+    let want_relu: Vec<f64> = want_out.iter().map(|v| v.max(0.0)).collect();
+    checks.push(compare(&name(" + ReLU"), &y, &want_relu));
+    // dy counts where the ReLU let its input through (read off the output the backend made,
+    // so a value at the edge cannot flip between reference and backend)
+    let through = |i: usize| if y[i] <= 0.0 { 0.0 } else { dy[i] as f64 };
+    let (mut s_dy, mut s_dy_xhat) = (vec![0f64; cols], vec![0f64; cols]);
+    for i in 0..x.len() {
+        s_dy[i % cols] += through(i);
+        s_dy_xhat[i % cols] += through(i) * xhat(i);
+    }
+    let want_dx: Vec<f64> = (0..x.len())
+        .map(|i| {
+            let j = i % cols;
+            gamma[j] as f64 / (var[j] + eps).sqrt() / n * (n * through(i) - s_dy[j] - xhat(i) * s_dy_xhat[j])
+        })
+        .collect();
+    let (mut dx, mut dg, mut db) = (be.zeros(x.len())?, be.zeros(cols)?, be.zeros(cols)?);
+    be.batch_norm_backward(&mut dx, &dyb, &xb, &gb, &saved2, &mut dg, &mut db, Some(&relu_out))?;
+    checks.push(compare(&name(" + ReLU backward: input"), &be.download(&dx)?, &want_dx));
+    checks.push(compare(&name(" + ReLU backward: γ"), &be.download(&dg)?, &s_dy_xhat));
+    checks.push(compare(&name(" + ReLU backward: β"), &be.download(&db)?, &s_dy));
 
     // evaluation: the running statistics, which stay as they are
     be.batch_norm(
@@ -688,6 +728,7 @@ fn batch_norm_checks<B: Backend>(
         &mut saved,
         eps as f32,
         None,
+        false,
     )?;
     let (rm_now, rv_now) = (be.download(&rm)?, be.download(&rv)?);
     let want_eval: Vec<f64> = (0..x.len())

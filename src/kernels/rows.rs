@@ -17,6 +17,13 @@ const SPLIT_WIDTH: usize = 16;
 /// the error.
 pub fn check_ids(what: &str, ids: &[u32], len: usize, width: usize) -> Result<()> {
     let rows = len / width.max(1);
+    // the largest id first: a branch-free pass the compiler vectorises (an early-exit search
+    // over a convolution's 1.1 M patch ids a step was 1.75% of the CNN epoch); the first id
+    // outside is looked for only when there is one
+    let largest = ids.iter().fold(0u32, |m, &id| m.max(id));
+    if ids.is_empty() || (largest as usize) < rows {
+        return Ok(());
+    }
     match ids.iter().find(|&&id| id as usize >= rows) {
         Some(id) => anyhow::bail!("{what}: id {id} outside a table of {rows} rows"),
         None => Ok(()),

@@ -161,14 +161,18 @@ impl<B: Backend> Classifier<B> {
             let input = tapes.last().map_or(&x, BlockTape::output);
             // [B, H] = b + input · Wᵀ
             let h = block.fc.forward(be, values, input, rows)?;
-            let (mut h, bn) = match &mut block.bn {
+            // the ReLU after the BatchNorm in its pass, or alone
+            let (h, bn) = match &mut block.bn {
                 Some(bn) => {
-                    let (out, tape) = bn.forward(be, values, h, true)?;
+                    let (out, tape) = bn.forward(be, values, h, true, true)?;
                     (out, Some(tape))
                 }
-                None => (h, None),
+                None => {
+                    let mut h = h;
+                    be.relu(&mut h)?;
+                    (h, None)
+                }
             };
-            be.relu(&mut h)?;
             let dropped = if self.dropout > 0.0 {
                 let n = be.len(&h);
                 let mask = be.upload(&dropout_mask(n, self.dropout, rng))?;
@@ -210,9 +214,9 @@ impl<B: Backend> Classifier<B> {
             if let Some((mask, _)) = &t.dropped {
                 be.mul(&mut dy, mask)?;
             }
-            be.relu_backward(&mut dy, &t.activated)?;
-            if let (Some(bn), Some(bt)) = (&block.bn, &t.bn) {
-                dy = bn.backward(be, (split.0, &mut *split.1), bt, &dy)?;
+            match (&block.bn, &t.bn) {
+                (Some(bn), Some(bt)) => dy = bn.backward(be, (split.0, &mut *split.1), bt, &dy, Some(&t.activated))?,
+                _ => be.relu_backward(&mut dy, &t.activated)?,
             }
             let input = if i == 0 {
                 &tape.input
@@ -240,11 +244,14 @@ impl<B: Backend> Classifier<B> {
         let mut h: Option<B::Buf> = None;
         for block in &mut self.blocks {
             let next = block.fc.forward(be, values, h.as_ref().unwrap_or(x), rows)?;
-            let mut next = match &mut block.bn {
-                Some(bn) => bn.forward(be, values, next, false)?.0,
-                None => next,
+            let next = match &mut block.bn {
+                Some(bn) => bn.forward(be, values, next, false, true)?.0,
+                None => {
+                    let mut next = next;
+                    be.relu(&mut next)?;
+                    next
+                }
             };
-            be.relu(&mut next)?;
             h = Some(next);
         }
         self.out.forward(be, values, h.as_ref().unwrap_or(x), rows)

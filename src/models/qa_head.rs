@@ -347,12 +347,10 @@ impl<B: Backend> Cnn<B> {
         };
         // x [N, H] is the channels-last image [N·rows·cols, 1]
         let (y, conv1) = self.conv1.forward(be, values, x, g0)?; // [N·22·30, c1]
-        let (mut relu1, bn1) = self.bn1.forward(be, values, y, train)?;
-        be.relu(&mut relu1)?;
+        let (relu1, bn1) = self.bn1.forward(be, values, y, train, true)?;
         let g1 = self.conv1.output_grid(g0);
         let (y, conv2) = self.conv2.forward(be, values, &relu1, g1)?; // [N·20·28, c2]
-        let (mut relu2, bn2) = self.bn2.forward(be, values, y, train)?;
-        be.relu(&mut relu2)?;
+        let (relu2, bn2) = self.bn2.forward(be, values, y, train, true)?;
         let g2 = self.conv2.output_grid(g1);
         let (pooled, pool) = max_pool2d::forward(be, &relu2, g2, c2)?; // [N·10·14, c2]
         let pixels = max_pool2d::pooled_grid(g2);
@@ -371,10 +369,10 @@ impl<B: Backend> Cnn<B> {
         })?;
         let mut flat = be.scratch(n * c2 * per)?; // every value gathered
         be.gather_rows(&mut flat, &pooled, &flatten, 1)?;
-        let (normed, bn3) = self.bn3.forward(be, values, flat, train)?; // [N, flat]
+        let (normed, bn3) = self.bn3.forward(be, values, flat, train, false)?; // [N, flat]
         let mut relu3 = self.fc1.forward(be, values, &normed, n)?; // [N, width]
         be.relu(&mut relu3)?;
-        let (fc2_in, bn4) = self.bn4.forward(be, values, relu3, train)?; // bn4's input is the ReLU's output
+        let (fc2_in, bn4) = self.bn4.forward(be, values, relu3, train, false)?; // bn4's input is the ReLU's output
         let logits = self.fc2.forward(be, values, &fc2_in, n)?;
         Ok((
             logits,
@@ -405,18 +403,20 @@ impl<B: Backend> Cnn<B> {
         n: usize,
     ) -> Result<()> {
         let d = self.fc2.backward(be, (values, &mut *grads), &t.fc2_in, d_logits, n)?;
-        let mut d = self.bn4.backward(be, (values, &mut *grads), &t.bn4, &d)?;
+        let mut d = self.bn4.backward(be, (values, &mut *grads), &t.bn4, &d, None)?;
         be.relu_backward(&mut d, t.bn4.input())?;
         let d = self.fc1.backward(be, (values, &mut *grads), &t.normed, &d, n)?;
-        let d_flat = self.bn3.backward(be, (values, &mut *grads), &t.bn3, &d)?;
+        let d_flat = self.bn3.backward(be, (values, &mut *grads), &t.bn3, &d, None)?;
         let mut d_pooled = be.zeros(be.len(&d_flat))?;
         be.scatter_add_rows(&mut d_pooled, &d_flat, &t.flatten, 1)?;
-        let mut d = max_pool2d::backward(be, &t.pool, &d_pooled)?;
-        be.relu_backward(&mut d, &t.relu2)?;
-        let d = self.bn2.backward(be, (values, &mut *grads), &t.bn2, &d)?;
-        let mut d = self.conv2.backward(be, grads, &t.conv2, &t.relu1, &d)?;
-        be.relu_backward(&mut d, &t.relu1)?;
-        let d = self.bn1.backward(be, (values, &mut *grads), &t.bn1, &d)?;
+        let d = max_pool2d::backward(be, &t.pool, &d_pooled)?;
+        let d = self
+            .bn2
+            .backward(be, (values, &mut *grads), &t.bn2, &d, Some(&t.relu2))?;
+        let d = self.conv2.backward(be, grads, &t.conv2, &t.relu1, &d)?;
+        let d = self
+            .bn1
+            .backward(be, (values, &mut *grads), &t.bn1, &d, Some(&t.relu1))?;
         self.conv1.weight_grads(be, grads, &t.conv1, x, &d)
     }
 }

@@ -79,11 +79,23 @@ pub fn batch_stats(x: &[f32], d: usize) -> (Vec<f32>, Vec<f32>) {
     (mean, var)
 }
 
-/// Training-mode normalisation: `out = γ·((x − μ)·inv_std) + β` over `[R, D]`.
-pub fn normalize(out: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32], (mean, inv_std): (&[f32], &[f32])) {
+/// Training-mode normalisation: `out = γ·((x − μ)·inv_std) + β` over `[R, D]`, and with
+/// `relu` its ReLU (the bits of [`crate::nn::activation::relu`] after it).
+pub fn normalize(
+    out: &mut [f32],
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    (mean, inv_std): (&[f32], &[f32]),
+    relu: bool,
+) {
     let d = gamma.len();
     by_rows(out, d, |out, at| {
-        normalize_rows(out, &x[at..at + out.len()], gamma, beta, mean, inv_std)
+        let x = &x[at..at + out.len()];
+        match relu {
+            true => normalize_relu_rows(out, x, gamma, beta, mean, inv_std),
+            false => normalize_rows(out, x, gamma, beta, mean, inv_std),
+        }
     });
 }
 
@@ -124,7 +136,8 @@ pub fn normalize_eval(x: &mut [f32], gamma: &[f32], beta: &[f32], mean: &[f32], 
 
 /// The training backward over `x` `[R, D]`: dx from dy; dγ += Σ dy·x̂, dβ += Σ dy, with
 /// x̂ = (x − μ)·inv_std taken as it is needed (not stored: a copy the size of the input).
-/// dx = inv_std/R · (R·dx̂ − Σdx̂ − x̂·Σ(dx̂·x̂)), with dx̂ = dy·γ.
+/// dx = inv_std/R · (R·dx̂ − Σdx̂ − x̂·Σ(dx̂·x̂)), with dx̂ = dy·γ. With `relu_out`, dy is
+/// taken as 0 where `relu_out ≤ 0` (the ReLU after the normalisation, undone on the way).
 #[allow(clippy::too_many_arguments)]
 pub fn backward(
     dx: &mut [f32],
@@ -134,12 +147,17 @@ pub fn backward(
     gamma: &[f32],
     d_gamma: &mut [f32],
     d_beta: &mut [f32],
+    relu_out: Option<&[f32]>,
 ) {
     let d = gamma.len();
     let (mut sum_dy, mut sum_dy_xhat) = (vec![0f32; d], vec![0f32; d]);
     by_columns(&mut sum_dy, &mut sum_dy_xhat, x.len(), |first, s, sx| {
         let cols = first..first + s.len();
-        grad_sums(s, sx, dy, x, d, first, &mean[cols.clone()], &inv_std[cols]);
+        let (mean, inv_std) = (&mean[cols.clone()], &inv_std[cols]);
+        match relu_out {
+            Some(y) => grad_sums_through_relu(s, sx, (dy, y), x, d, first, mean, inv_std),
+            None => grad_sums(s, sx, (dy, dy), x, d, first, mean, inv_std),
+        }
     });
     for (g, s) in d_gamma.iter_mut().zip(&sum_dy_xhat) {
         *g += s;
@@ -152,7 +170,13 @@ pub fn backward(
     let sums = (&sum_dy[..], &sum_dy_xhat[..]);
     by_rows(dx, d, |out, at| {
         let (dy, x) = (&dy[at..at + out.len()], &x[at..at + out.len()]);
-        grad_input(out, dy, x, &k, n, sums, mean, inv_std)
+        match relu_out {
+            Some(y) => {
+                let y = &y[at..at + out.len()];
+                grad_input_through_relu(out, (dy, y), x, &k, n, sums, mean, inv_std)
+            }
+            None => grad_input(out, (dy, dy), x, &k, n, sums, mean, inv_std),
+        }
     });
 }
 
@@ -191,33 +215,62 @@ fn centered_square_sums_body(sums: &mut [f32], x: &[f32], d: usize, first: usize
 
 widest_vectors! {
     /// `out = γ·((x − μ)·inv_std) + β` over whole rows.
-    fn normalize_rows(out: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32], mean: &[f32], inv_std: &[f32]) = normalize_rows_body;
+    fn normalize_rows(out: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32], mean: &[f32], inv_std: &[f32]) = normalize_rows_body::<false>;
+}
+
+widest_vectors! {
+    /// [`normalize_rows`], then the ReLU.
+    fn normalize_relu_rows(out: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32], mean: &[f32], inv_std: &[f32]) = normalize_rows_body::<true>;
 }
 
 #[inline(always)]
-fn normalize_rows_body(out: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32], mean: &[f32], inv_std: &[f32]) {
+fn normalize_rows_body<const RELU: bool>(
+    out: &mut [f32],
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    mean: &[f32],
+    inv_std: &[f32],
+) {
     let d = gamma.len();
     for (row, xrow) in out.chunks_exact_mut(d).zip(x.chunks_exact(d)) {
         let per_column = gamma.iter().zip(beta).zip(mean.iter().zip(inv_std));
         for ((o, v), ((g, b), (m, is))) in row.iter_mut().zip(xrow).zip(per_column) {
-            *o = g * ((v - m) * is) + b;
+            let y = g * ((v - m) * is) + b;
+            *o = if RELU { y.max(0.0) } else { y };
         }
+    }
+}
+
+/// dy, or 0 where the ReLU's output `y` is ≤ 0 (`relu_backward`'s select).
+#[inline(always)]
+fn through_relu<const RELU: bool>(dy: f32, y: f32) -> f32 {
+    if RELU && y <= 0.0 {
+        0.0
+    } else {
+        dy
     }
 }
 
 widest_vectors! {
     /// The backward's column sums of dy and dy·x̂ for columns `first..first + w` (`mean` and
-    /// `inv_std` those columns').
+    /// `inv_std` those columns'); `dy` comes as (dy, anything of its shape).
     #[allow(clippy::too_many_arguments)]
-    fn grad_sums(sum_dy: &mut [f32], sum_dy_xhat: &mut [f32], dy: &[f32], x: &[f32], d: usize, first: usize, mean: &[f32], inv_std: &[f32]) = grad_sums_body;
+    fn grad_sums(sum_dy: &mut [f32], sum_dy_xhat: &mut [f32], dy: (&[f32], &[f32]), x: &[f32], d: usize, first: usize, mean: &[f32], inv_std: &[f32]) = grad_sums_body::<false>;
+}
+
+widest_vectors! {
+    /// [`grad_sums`] with `dy` = (the gradient after a ReLU, the ReLU's output).
+    #[allow(clippy::too_many_arguments)]
+    fn grad_sums_through_relu(sum_dy: &mut [f32], sum_dy_xhat: &mut [f32], dy: (&[f32], &[f32]), x: &[f32], d: usize, first: usize, mean: &[f32], inv_std: &[f32]) = grad_sums_body::<true>;
 }
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn grad_sums_body(
+fn grad_sums_body<const RELU: bool>(
     sum_dy: &mut [f32],
     sum_dy_xhat: &mut [f32],
-    dy: &[f32],
+    (dy, y): (&[f32], &[f32]),
     x: &[f32],
     d: usize,
     first: usize,
@@ -225,12 +278,14 @@ fn grad_sums_body(
     inv_std: &[f32],
 ) {
     let w = sum_dy.len();
-    for (row, xrow) in dy.chunks_exact(d).zip(x.chunks_exact(d)) {
+    for ((row, yrow), xrow) in dy.chunks_exact(d).zip(y.chunks_exact(d)).zip(x.chunks_exact(d)) {
         let values = row[first..first + w]
             .iter()
+            .zip(&yrow[first..first + w])
             .zip(&xrow[first..first + w])
             .zip(mean[..w].iter().zip(&inv_std[..w]));
-        for ((s, sx), ((g, v), (m, is))) in sum_dy.iter_mut().zip(sum_dy_xhat.iter_mut()).zip(values) {
+        for ((s, sx), (((g, y), v), (m, is))) in sum_dy.iter_mut().zip(sum_dy_xhat.iter_mut()).zip(values) {
+            let g = through_relu::<RELU>(*g, *y);
             let xhat = (v - m) * is;
             *s += g;
             *sx += g * xhat;
@@ -239,16 +294,23 @@ fn grad_sums_body(
 }
 
 widest_vectors! {
-    /// dx over whole rows: `k·(n·dy − Σdy − x̂·Σdy·x̂)`, `k` = γ·inv_std/n per column.
+    /// dx over whole rows: `k·(n·dy − Σdy − x̂·Σdy·x̂)`, `k` = γ·inv_std/n per column; `dy`
+    /// comes as (dy, anything of its shape).
     #[allow(clippy::too_many_arguments)]
-    fn grad_input(out: &mut [f32], dy: &[f32], x: &[f32], k: &[f32], n: f32, sums: (&[f32], &[f32]), mean: &[f32], inv_std: &[f32]) = grad_input_body;
+    fn grad_input(out: &mut [f32], dy: (&[f32], &[f32]), x: &[f32], k: &[f32], n: f32, sums: (&[f32], &[f32]), mean: &[f32], inv_std: &[f32]) = grad_input_body::<false>;
+}
+
+widest_vectors! {
+    /// [`grad_input`] with `dy` = (the gradient after a ReLU, the ReLU's output).
+    #[allow(clippy::too_many_arguments)]
+    fn grad_input_through_relu(out: &mut [f32], dy: (&[f32], &[f32]), x: &[f32], k: &[f32], n: f32, sums: (&[f32], &[f32]), mean: &[f32], inv_std: &[f32]) = grad_input_body::<true>;
 }
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn grad_input_body(
+fn grad_input_body<const RELU: bool>(
     out: &mut [f32],
-    dy: &[f32],
+    (dy, y): (&[f32], &[f32]),
     x: &[f32],
     k: &[f32],
     n: f32,
@@ -257,12 +319,15 @@ fn grad_input_body(
     inv_std: &[f32],
 ) {
     let d = k.len();
-    for (out, (row, xrow)) in out.chunks_exact_mut(d).zip(dy.chunks_exact(d).zip(x.chunks_exact(d))) {
+    let rows = dy.chunks_exact(d).zip(y.chunks_exact(d)).zip(x.chunks_exact(d));
+    for (out, ((row, yrow), xrow)) in out.chunks_exact_mut(d).zip(rows) {
         let per_column = k
             .iter()
             .zip(sum_dy.iter().zip(sum_dy_xhat))
             .zip(mean.iter().zip(inv_std));
-        for (((o, g), v), ((k, (s, sx)), (m, is))) in out.iter_mut().zip(row).zip(xrow).zip(per_column) {
+        let values = row.iter().zip(yrow).zip(xrow);
+        for ((o, ((g, y), v)), ((k, (s, sx)), (m, is))) in out.iter_mut().zip(values).zip(per_column) {
+            let g = through_relu::<RELU>(*g, *y);
             let xhat = (v - m) * is;
             *o = k * (n * g - s - xhat * sx);
         }

@@ -68,9 +68,10 @@ extern "C" __global__ void mul_inplace(float* y, const float* x, u64 n) {
 //
 // part[k, cols] = Σ over rows [k·chunk, (k+1)·chunk) of the first value, and for what ≠ 0
 // part[chunks + k, cols] of the second, in double:
-//   what 0: x;  what 1: x and x²;  what 2: dy and dy·x̂, x̂ = (x − mean)·inv_std, saved = (mean, inv_std)
+//   what 0: x;  what 1: x and x²;  what 2: dy and dy·x̂, x̂ = (x − mean)·inv_std, saved = (mean, inv_std),
+//   dy taken as 0 where relu_out ≤ 0 when relu_out is given (a ReLU after the normalisation)
 extern "C" __global__ void column_partials(double* part, const float* x, const float* dy, const float* saved,
-                                           u32 rows, u32 cols, u32 chunk, int what) {
+                                           const float* relu_out, u32 rows, u32 cols, u32 chunk, int what) {
     u32 chunks = (rows + chunk - 1) / chunk;
     u64 total = (u64)chunks * cols;
     for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < total; i += (u64)gridDim.x * blockDim.x) {
@@ -86,7 +87,7 @@ extern "C" __global__ void column_partials(double* part, const float* x, const f
                 s += v;
                 q += v * v;
             } else {
-                double d = dy[at];
+                double d = relu_out && relu_out[at] <= 0.0f ? 0.0 : dy[at];
                 s += d;
                 q += d * ((v - saved[col]) * saved[cols + col]);
             }
@@ -369,12 +370,13 @@ extern "C" __global__ void batch_norm_stats(float* saved, float* running_mean, f
     }
 }
 
-// out = gamma * (x - mean) * inv_std + beta, columns of saved = (mean, inv_std)
+// out = gamma * (x - mean) * inv_std + beta, columns of saved = (mean, inv_std); with relu, its ReLU
 extern "C" __global__ void batch_norm_apply(float* out, const float* x, const float* gamma, const float* beta,
-                                            const float* saved, u64 n, u32 cols) {
+                                            const float* saved, u64 n, u32 cols, int relu) {
     for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n; i += (u64)gridDim.x * blockDim.x) {
         u32 j = i % cols;
-        out[i] = gamma[j] * ((x[i] - saved[j]) * saved[cols + j]) + beta[j];
+        float y = gamma[j] * ((x[i] - saved[j]) * saved[cols + j]) + beta[j];
+        out[i] = relu ? fmaxf(y, 0.0f) : y;
     }
 }
 
@@ -392,13 +394,16 @@ extern "C" __global__ void batch_norm_grad_sums(float* sums, float* d_gamma, flo
 }
 
 // dx = gamma·inv_std/R · (R·dy − Σdy − x̂·Σ(dy·x̂))
+// (dy taken as 0 where relu_out ≤ 0 when relu_out is given)
 extern "C" __global__ void batch_norm_grad_input(float* dx, const float* dy, const float* x, const float* gamma,
-                                                 const float* saved, const float* sums, u64 n, u32 cols) {
+                                                 const float* saved, const float* sums, const float* relu_out, u64 n,
+                                                 u32 cols) {
     float rows = (float)(n / cols);
     for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n; i += (u64)gridDim.x * blockDim.x) {
         u32 j = i % cols;
+        float g = relu_out && relu_out[i] <= 0.0f ? 0.0f : dy[i];
         float xhat = (x[i] - saved[j]) * saved[cols + j];
         float k = gamma[j] * saved[cols + j] / rows;
-        dx[i] = k * (rows * dy[i] - sums[j] - xhat * sums[cols + j]);
+        dx[i] = k * (rows * g - sums[j] - xhat * sums[cols + j]);
     }
 }

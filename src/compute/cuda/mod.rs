@@ -185,12 +185,15 @@ impl Cuda {
     /// The first pass of every column reduction (kernels.cu's `column_partials`) over `x [rows,
     /// cols]`: each column's sums over fixed chunks of rows, in doubles, `[chunks, cols]` for
     /// each of the sums `what` names. The chunks depend on `rows` alone, so the sums do not
-    /// change from run to run. `dy` and `saved` are read only for [`Sums::GradientAndProduct`].
+    /// change from run to run. `dy`, `saved` and `relu_out` (0 for none) are read only for
+    /// [`Sums::GradientAndProduct`].
+    #[allow(clippy::too_many_arguments)]
     fn column_partials(
         &self,
         x: u64,
         dy: u64,
         saved: u64,
+        relu_out: u64,
         rows: usize,
         cols: usize,
         what: Sums,
@@ -202,7 +205,20 @@ impl Cuda {
         let part = unsafe { self.stream.alloc::<f64>((sums * chunks * cols).max(1)) }.map_err(err("allocation"))?;
         let (pp, r, c, ch, w) = (self.ptr(&part), rows as u32, cols as u32, chunk as u32, what as i32);
         let cfg = Self::spread(chunks * cols);
-        launch!(self, self.k.column_partials, cfg, pp, x, dy, saved, r, c, ch, w)?;
+        launch!(
+            self,
+            self.k.column_partials,
+            cfg,
+            pp,
+            x,
+            dy,
+            saved,
+            relu_out,
+            r,
+            c,
+            ch,
+            w
+        )?;
         Ok((part, chunks as u32))
     }
 
@@ -371,7 +387,7 @@ impl Backend for Cuda {
 
     fn column_sums(&self, sums: &mut CudaSlice<f32>, x: &CudaSlice<f32>, cols: usize, accumulate: bool) -> Result<()> {
         check_column_sums(sums.len(), x.len(), cols)?;
-        let (part, chunks) = self.column_partials(self.ptr(x), 0, 0, x.len() / cols, cols, Sums::Values)?;
+        let (part, chunks) = self.column_partials(self.ptr(x), 0, 0, 0, x.len() / cols, cols, Sums::Values)?;
         let (ps, pp, c, acc) = (self.ptr(sums), self.ptr(&part), cols as u32, accumulate as i32);
         launch!(
             self,
@@ -451,6 +467,7 @@ impl Backend for Cuda {
         saved: &mut CudaSlice<f32>,
         eps: f32,
         momentum: Option<f32>,
+        relu: bool,
     ) -> Result<()> {
         let columns = [gamma.len(), beta.len(), running_mean.len(), running_var.len()];
         check_batch_norm(x.len(), out.len(), &columns, saved.len())?;
@@ -463,7 +480,7 @@ impl Backend for Cuda {
         // evaluation reads the running statistics only: no partial sums
         let (part, chunks) = match momentum {
             Some(_) => {
-                let (part, chunks) = self.column_partials(px, 0, 0, rows, cols, Sums::ValuesAndSquares)?;
+                let (part, chunks) = self.column_partials(px, 0, 0, 0, rows, cols, Sums::ValuesAndSquares)?;
                 (Some(part), chunks)
             }
             None => (None, 0),
@@ -491,7 +508,13 @@ impl Backend for Cuda {
             mom,
             train
         )?;
-        let (po, pg, pb, n) = (self.ptr(out), self.ptr(gamma), self.ptr(beta), x.len() as u64);
+        let (po, pg, pb, n, then_relu) = (
+            self.ptr(out),
+            self.ptr(gamma),
+            self.ptr(beta),
+            x.len() as u64,
+            relu as i32,
+        );
         launch!(
             self,
             self.k.batch_norm_apply,
@@ -502,7 +525,8 @@ impl Backend for Cuda {
             pb,
             ps,
             n,
-            c
+            c,
+            then_relu
         )
     }
 
@@ -515,6 +539,7 @@ impl Backend for Cuda {
         saved: &CudaSlice<f32>,
         d_gamma: &mut CudaSlice<f32>,
         d_beta: &mut CudaSlice<f32>,
+        relu_out: Option<&CudaSlice<f32>>,
     ) -> Result<()> {
         check_batch_norm(
             x.len(),
@@ -524,8 +549,12 @@ impl Backend for Cuda {
         )?;
         check_same("batch norm backward", dy.len(), x.len())?;
         let (cols, rows) = (gamma.len(), x.len() / gamma.len());
+        if let Some(y) = relu_out {
+            check_same("batch norm backward through its ReLU", y.len(), x.len())?;
+        }
         let (pdy, px, ps) = (self.ptr(dy), self.ptr(x), self.ptr(saved));
-        let (part, chunks) = self.column_partials(px, pdy, ps, rows, cols, Sums::GradientAndProduct)?;
+        let py = relu_out.map_or(0, |y| self.ptr(y));
+        let (part, chunks) = self.column_partials(px, pdy, ps, py, rows, cols, Sums::GradientAndProduct)?;
         // SAFETY: batch_norm_grad_sums writes all 2·cols values before batch_norm_grad_input reads them.
         let sums = unsafe { self.stream.alloc::<f32>(2 * cols) }.map_err(err("allocation"))?;
         let (pu, pg, pb, pp, c) = (
@@ -548,6 +577,7 @@ impl Backend for Cuda {
             pgamma,
             ps,
             pu,
+            py,
             n,
             c
         )

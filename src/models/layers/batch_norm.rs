@@ -78,8 +78,16 @@ impl<B: Backend> BatchNorm<B> {
     }
 
     /// `x` `[R, C]` → `[R, C]`: batch statistics when `train` (the running ones move), else the
-    /// running statistics.
-    pub fn forward(&mut self, be: &B, values: &[B::Buf], x: B::Buf, train: bool) -> Result<(B::Buf, BatchNormTape<B>)> {
+    /// running statistics; with `relu`, the ReLU of that in the same pass (a BatchNorm → ReLU
+    /// pair, whose backward is [`BatchNorm::backward`] with the output as `relu_out`).
+    pub fn forward(
+        &mut self,
+        be: &B,
+        values: &[B::Buf],
+        x: B::Buf,
+        train: bool,
+        relu: bool,
+    ) -> Result<(B::Buf, BatchNormTape<B>)> {
         let mut out = be.scratch(be.len(&x))?; // every value written
         let mut saved = be.zeros(2 * self.channels)?;
         be.batch_norm(
@@ -91,17 +99,20 @@ impl<B: Backend> BatchNorm<B> {
             &mut saved,
             EPS,
             train.then_some(MOMENTUM),
+            relu,
         )?;
         Ok((out, BatchNormTape { x, saved }))
     }
 
-    /// dγ, dβ added; returns dx `[R, C]`.
+    /// dγ, dβ added; returns dx `[R, C]`. After a forward with `relu`, `dy` is the gradient
+    /// of the ReLU's output and `relu_out` that output.
     pub fn backward(
         &self,
         be: &B,
         (values, grads): (&[B::Buf], &mut [B::Buf]),
         tape: &BatchNormTape<B>,
         dy: &B::Buf,
+        relu_out: Option<&B::Buf>,
     ) -> Result<B::Buf> {
         let mut dx = be.scratch(be.len(dy))?; // every value written
                                               // `upload` takes the weight's slot before the bias's
@@ -114,6 +125,7 @@ impl<B: Backend> BatchNorm<B> {
             &tape.saved,
             &mut lo[self.weight],
             &mut hi[0],
+            relu_out,
         )?;
         Ok(dx)
     }

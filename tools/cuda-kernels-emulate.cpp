@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "../src/compute/cuda/kernels.cu"
@@ -164,12 +165,48 @@ static void check_scatter(unsigned n, unsigned width, unsigned words, bool small
         }
 }
 
+// max_pool2x2_backward against a scatter of dy by argmax into zeros, bit for bit (odd sizes: the
+// last row and column get 0; a −0 gradient arrives as +0)
+static void check_unpool(unsigned n, unsigned h, unsigned w, unsigned c, bool small_grid) {
+    unsigned ph = h / 2, pw = w / 2;
+    size_t pooled = (size_t)n * ph * pw * c, total = (size_t)n * h * w * c;
+    std::vector<float> x(total), dy(pooled), dx(total, NAN32), want(total, 0.0f);
+    std::vector<unsigned> argmax(pooled);
+    srand(n * h * w + c);
+    for (auto& v : x) v = (float)(rand() % 9);  // ties
+    for (auto& v : dy) v = (float)rand() / RAND_MAX - 0.5f;
+    dy[0] = -0.0f;
+    size_t q = 0;
+    for (unsigned i = 0; i < n; i++)
+        for (unsigned py = 0; py < ph; py++)
+            for (unsigned px = 0; px < pw; px++)
+                for (unsigned ch = 0; ch < c; ch++, q++) {
+                    size_t r = ((size_t)i * h + 2 * py) * w + 2 * px, at[4] = {r, r + 1, r + w, r + w + 1};
+                    size_t best = at[0] * c + ch;
+                    for (size_t p : at)
+                        if (x[p * c + ch] > x[best]) best = p * c + ch;
+                    argmax[q] = (unsigned)best;
+                    want[best] += dy[q];
+                }
+    launch(small_grid ? 3u : spread_blocks(total), small_grid ? 7 : 256,
+           [&] { max_pool2x2_backward(dx.data(), dy.data(), argmax.data(), n, h, w, c); });
+    for (size_t i = 0; i < total; i++)
+        if (std::memcmp(&dx[i], &want[i], 4) != 0) {
+            if (failures < 20) std::printf("FAIL max pool backward (%u×%u×%u×%u): value %zu is %g, scattered %g\n", n, h, w, c, i, dx[i], want[i]);
+            failures++;
+        }
+}
+
 int main() {
     const unsigned shapes[][2] = {{0, 3}, {1, 5}, {2, 4}, {31, 2}, {33, 3}, {40, 125}, {200, 37},
                                   {1025, 9}, {100, 300}, {48400, 32}};
     for (auto& s : shapes)
         for (bool small_grid : {false, true})
             for (bool relu : {false, true}) check(s[0], s[1], small_grid, relu);
+    for (bool small_grid : {false, true}) {
+        check_unpool(3, 7, 9, 5, small_grid);
+        check_unpool(2, 20, 28, 64, small_grid);
+    }
     const unsigned scatters[][3] = {{1, 4, 3}, {7, 2, 3}, {700, 13, 50}, {4480, 3, 1000}};
     for (auto& s : scatters)
         for (bool small_grid : {false, true}) check_scatter(s[0], s[1], s[2], small_grid);
@@ -177,7 +214,7 @@ int main() {
         std::printf("%d emulated kernel values off\n", failures);
         return 1;
     }
-    std::printf("kernels.cu: the column reductions and the ordered scatter-add, emulated on the CPU, match "
-                "their references\n");
+    std::printf("kernels.cu: the column reductions, batch norm, the max pooling's backward and the "
+                "ordered scatter-add, emulated on the CPU, match their references\n");
     return 0;
 }

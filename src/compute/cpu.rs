@@ -379,6 +379,39 @@ impl Backend for Cpu {
         Ok(())
     }
 
+    fn max_pool2x2_backward(
+        &self,
+        dx: &mut Vec<f32>,
+        dy: &Vec<f32>,
+        argmax: &Vec<u32>,
+        (n, h, w): (usize, usize, usize),
+        c: usize,
+    ) -> Result<()> {
+        check_max_pool(dy.len(), argmax.len(), dx.len(), (n, h, w), c)?;
+        let (ph, pw) = (h / 2, w / 2);
+        // one input row of an image per block; an odd last row or column gets 0
+        let unpool = |r: usize, row: &mut [f32]| {
+            let (image, y) = (r / h, r % h);
+            if y >= 2 * ph {
+                return row.fill(0.0);
+            }
+            for (x, px) in row.chunks_exact_mut(c).enumerate() {
+                if x >= 2 * pw {
+                    px.fill(0.0);
+                    continue;
+                }
+                let (q, p) = (((image * ph + y / 2) * pw + x / 2) * c, (r * w + x) * c);
+                rows::from_window(px, &dy[q..q + c], &argmax[q..q + c], p as u32);
+            }
+        };
+        if dx.len() < SERIAL_BELOW {
+            dx.chunks_mut(w * c).enumerate().for_each(|(r, row)| unpool(r, row));
+        } else {
+            dx.par_chunks_mut(w * c).enumerate().for_each(|(r, row)| unpool(r, row));
+        }
+        Ok(())
+    }
+
     fn dropout_mask(&self, out: &mut Vec<f32>, p: f32, key: u64, tiling: Tiling<'_, Vec<u32>>) -> Result<()> {
         check_dropout(p, &tiling, out.len(), Vec::len)?;
         let ids: &[u32] = match tiling {

@@ -330,13 +330,24 @@ pub trait Backend {
     /// 2×2 max pooling with stride 2 of `n` channels-last images `x` `[n·h·w, C]` into `out`
     /// `[n·(h/2)·(w/2), C]` (an odd last row or column dropped, as torch does). `argmax` gets
     /// the flat index in `x` of each maximum, the first of equal values in the order (0, 0),
-    /// (0, 1), (1, 0), (1, 1) as torch takes it, so the backward is
-    /// [`Backend::scatter_add_rows`] of width 1 into a zeroed dx.
+    /// (0, 1), (1, 0), (1, 1) as torch takes it, for [`Backend::max_pool2x2_backward`].
     fn max_pool2x2(
         &self,
         out: &mut Self::Buf,
         argmax: &mut Self::Ids,
         x: &Self::Buf,
+        images: (usize, usize, usize),
+        channels: usize,
+    ) -> Result<()>;
+    /// The backward of [`Backend::max_pool2x2`]: `dx` `[n·h·w, C]` gets `0 + dy` of its window
+    /// where `argmax` names it, and 0 elsewhere, every value written: the bits of a
+    /// scatter-add of `dy` by `argmax` into zeros, without the zero fill or the scattered
+    /// writes.
+    fn max_pool2x2_backward(
+        &self,
+        dx: &mut Self::Buf,
+        dy: &Self::Buf,
+        argmax: &Self::Ids,
         images: (usize, usize, usize),
         channels: usize,
     ) -> Result<()>;

@@ -415,8 +415,9 @@ pub fn run<B: Backend>(be: &B) -> Result<Vec<OpCheck>> {
 }
 
 /// 2×2 max pooling of odd-sized images (the last row and column dropped), with ties: the
-/// pooled values, and the argmax as the pooled gradient's destination (ones scattered at width
-/// 1 land on the first maximum of each window).
+/// pooled values, the argmax as the pooled gradient's destination (ones scattered at width 1
+/// land on the first maximum of each window), and the backward, which must give the bits of
+/// that scatter into zeros (a −0 gradient arriving as +0 among them).
 fn max_pool_checks<B: Backend>(be: &B, rng: &mut ChaCha8Rng) -> Result<Vec<OpCheck>> {
     let (n, h, w, c) = (3, 7, 9, 5);
     // values on a coarse grid, so windows hold ties
@@ -424,7 +425,7 @@ fn max_pool_checks<B: Backend>(be: &B, rng: &mut ChaCha8Rng) -> Result<Vec<OpChe
     let pooled = n * (h / 2) * (w / 2) * c;
     let (mut out, mut argmax) = (be.zeros(pooled)?, be.upload_ids(&vec![0; pooled])?);
     be.max_pool2x2(&mut out, &mut argmax, &be.upload(&x)?, (n, h, w), c)?;
-    let mut want = Vec::new();
+    let (mut want, mut want_at) = (Vec::new(), Vec::new());
     let mut want_hits = vec![0f64; x.len()];
     for image in 0..n {
         for py in 0..h / 2 {
@@ -434,6 +435,7 @@ fn max_pool_checks<B: Backend>(be: &B, rng: &mut ChaCha8Rng) -> Result<Vec<OpChe
                     let at = [r, r + 1, r + w, r + w + 1].map(|p| p * c + ch);
                     let best = at.iter().copied().fold(at[0], |b, i| if x[i] > x[b] { i } else { b });
                     want.push(x[best] as f64);
+                    want_at.push(best);
                     want_hits[best] += 1.0;
                 }
             }
@@ -441,9 +443,23 @@ fn max_pool_checks<B: Backend>(be: &B, rng: &mut ChaCha8Rng) -> Result<Vec<OpChe
     }
     let mut hits = be.zeros(x.len())?;
     be.scatter_add_rows(&mut hits, &be.upload(&vec![1.0; pooled])?, &argmax, 1)?;
+    let mut dy = random(rng, pooled, 1.0);
+    dy[0] = -0.0;
+    let mut dx = be.upload(&vec![f32::NAN; x.len()])?; // every value must be written
+    be.max_pool2x2_backward(&mut dx, &be.upload(&dy)?, &argmax, (n, h, w), c)?;
+    let mut scattered = vec![0f32; x.len()];
+    for (d, &at) in dy.iter().zip(&want_at) {
+        scattered[at] += d;
+    }
+    let dx = be.download(&dx)?;
+    let same_bits = dx.len() == scattered.len() && dx.iter().zip(&scattered).all(|(a, b)| a.to_bits() == b.to_bits());
+    let scattered: Vec<f64> = scattered.iter().map(|v| *v as f64).collect();
+    let mut backward = OpCheck::within("max pool 2×2 backward: a scatter's bits", &dx, &scattered, 0.0, 1.0);
+    backward.ok &= same_bits;
     Ok(vec![
         OpCheck::within("max pool 2×2", &be.download(&out)?, &want, 0.0, 1.0),
         OpCheck::within("max pool 2×2: argmax", &be.download(&hits)?, &want_hits, 0.0, 1.0),
+        backward,
     ])
 }
 

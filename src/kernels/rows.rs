@@ -120,6 +120,20 @@ fn add_owned_rows_body(part: &mut [f32], lo: usize, rows: &[f32], ids: &[u32], w
 }
 
 widest_vectors! {
+    /// One pixel of a 2×2 max pooling's backward: `px[j] = 0 + dy[j]` where the window's
+    /// maximum `at[j]` is this pixel's value `first + j`, else 0 (a select, so it vectorises;
+    /// `0 + dy` keeps the bits a scatter-add into zeros gives, −0 becoming +0).
+    pub fn from_window(px: &mut [f32], dy: &[f32], at: &[u32], first: u32) = from_window_body;
+}
+
+#[inline(always)]
+fn from_window_body(px: &mut [f32], dy: &[f32], at: &[u32], first: u32) {
+    for (j, (p, (d, a))) in px.iter_mut().zip(dy.iter().zip(at)).enumerate() {
+        *p = if *a == first + j as u32 { 0.0 + d } else { 0.0 };
+    }
+}
+
+widest_vectors! {
     /// A running maximum over rows: where `row` holds a larger value than `best`, it replaces
     /// it and `at` gets its index, `first + j` (an equal value leaves the first in place, as
     /// torch.max takes it). Selects, not branches, so the loop vectorises.

@@ -169,6 +169,25 @@ extern "C" __global__ void max_pool2x2(float* out, u32* argmax, const float* x, 
     }
 }
 
+// The backward of max_pool2x2, one thread per value of dx [n·h·w, c]: 0 + dy of its window where
+// the window's argmax names it, else 0 (an odd last row or column too): the bits of a
+// scatter-add into zeros, every value written once
+extern "C" __global__ void max_pool2x2_backward(float* dx, const float* dy, const u32* argmax, u32 n, u32 h, u32 w,
+                                                u32 c) {
+    u64 ph = h / 2, pw = w / 2;
+    u64 total = (u64)n * h * w * c;
+    for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < total; i += (u64)gridDim.x * blockDim.x) {
+        u64 ch = i % c, pixel = i / c;
+        u64 x = pixel % w, y = (pixel / w) % h, image = pixel / ((u64)w * h);
+        float v = 0.0f;
+        if (y < 2 * ph && x < 2 * pw) {
+            u64 q = ((image * ph + y / 2) * pw + x / 2) * c + ch;
+            if (argmax[q] == (u32)i) v = 0.0f + dy[q];
+        }
+        dx[i] = v;
+    }
+}
+
 // table[ids[i], :] += rows[i, :] with atomic adds: the same bits every run only where no id
 // repeats (a permutation, pooling's argmax); cuda/mod.rs sends repeated ids of up to
 // SORTED_SCATTER_ROWS rows through scatter_order and scatter_add_sorted instead

@@ -87,6 +87,7 @@ struct Kernels {
     adamw: CudaFunction,
     max_over_steps: CudaFunction,
     max_pool2x2: CudaFunction,
+    max_pool2x2_backward: CudaFunction,
     relu: CudaFunction,
     relu_backward: CudaFunction,
     batch_norm_stats: CudaFunction,
@@ -164,6 +165,7 @@ impl Cuda {
                 adamw: f("adamw")?,
                 max_over_steps: f("max_over_steps")?,
                 max_pool2x2: f("max_pool2x2")?,
+                max_pool2x2_backward: f("max_pool2x2_backward")?,
                 relu: f("relu")?,
                 relu_backward: f("relu_backward")?,
                 batch_norm_stats: f("batch_norm_stats")?,
@@ -631,6 +633,21 @@ impl Backend for Cuda {
             w,
             c
         )
+    }
+
+    fn max_pool2x2_backward(
+        &self,
+        dx: &mut CudaSlice<f32>,
+        dy: &CudaSlice<f32>,
+        argmax: &CudaSlice<u32>,
+        (n, h, w): (usize, usize, usize),
+        channels: usize,
+    ) -> Result<()> {
+        check_max_pool(dy.len(), argmax.len(), dx.len(), (n, h, w), channels)?;
+        let (pdx, pdy, pa) = (self.ptr(dx), self.ptr(dy), self.ptr(argmax));
+        let (n, h, w, c) = (n as u32, h as u32, w as u32, channels as u32);
+        let cfg = Self::spread(dx.len());
+        launch!(self, self.k.max_pool2x2_backward, cfg, pdx, pdy, pa, n, h, w, c)
     }
 
     fn dropout_mask(

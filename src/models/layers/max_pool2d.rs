@@ -1,6 +1,7 @@
 //! `nn.MaxPool2d(2, 2)` over [`Backend`] on channels-last `[N·H·W, C]`:
-//! [`Backend::max_pool2x2`] keeps where each maximum came from, so the backward is one
-//! scatter-add of width 1. An odd last row or column is dropped, as torch does.
+//! [`Backend::max_pool2x2`] keeps where each maximum came from, and
+//! [`Backend::max_pool2x2_backward`] sends each gradient there. An odd last row or column is
+//! dropped, as torch does.
 
 use super::conv2d::Grid;
 use crate::compute::Backend;
@@ -41,7 +42,8 @@ pub fn forward<B: Backend>(be: &B, x: &B::Buf, g: Grid, channels: usize) -> Resu
 
 /// dy `[N·PH·PW, C]` → dx `[N·H·W, C]`: each gradient goes to its window's maximum.
 pub fn backward<B: Backend>(be: &B, tape: &MaxPoolTape<B>, dy: &B::Buf) -> Result<B::Buf> {
-    let mut dx = be.zeros(tape.grid.pixels() * tape.channels)?;
-    be.scatter_add_rows(&mut dx, dy, &tape.argmax, 1)?;
+    let mut dx = be.scratch(tape.grid.pixels() * tape.channels)?; // every value written
+    let g = tape.grid;
+    be.max_pool2x2_backward(&mut dx, dy, &tape.argmax, (g.n, g.h, g.w), tape.channels)?;
     Ok(dx)
 }

@@ -19,7 +19,7 @@ struct D3 { unsigned x, y, z; };
 static D3 blockIdx, blockDim, threadIdx, gridDim;
 static inline void __syncthreads() {}
 static inline float __int_as_float(int i) { float f; __builtin_memcpy(&f, &i, 4); return f; }
-static inline float atomicAdd(float* a, float v) { float o = *a; *a += v; return o; }
+static inline unsigned atomicAdd(unsigned* a, unsigned v) { unsigned o = *a; *a += v; return o; }
 static inline float __shfl_down_sync(unsigned, float v, int) { return v; }
 static inline float __shfl_xor_sync(unsigned, float v, int) { return v; }
 STUB

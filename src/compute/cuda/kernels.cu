@@ -188,42 +188,86 @@ extern "C" __global__ void max_pool2x2_backward(float* dx, const float* dy, cons
     }
 }
 
-// table[ids[i], :] += rows[i, :] with atomic adds: the same bits every run only where no id
-// repeats (a permutation, pooling's argmax); cuda/mod.rs sends repeated ids of up to
-// SORTED_SCATTER_ROWS rows through scatter_order and scatter_add_sorted instead
-extern "C" __global__ void scatter_add_rows(float* table, const float* src, const u32* ids, u32 rows, u32 width) {
-    u64 total = (u64)rows * width;
-    for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < total; i += (u64)gridDim.x * blockDim.x)
-        atomicAdd(&table[(u64)ids[i / width] * width + i % width], src[i]);
+// Scatter-add by destination: table[ids[i], :] += src[i, :], each destination's rows added one
+// after another in the order of i, as the CPU adds them, so the sums have the same bits on
+// either device and every run. A counting sort groups the rows by destination (its integer
+// atomics give the same counts and runs in any order; each run is then sorted by row):
+//   scatter_count → scan_chunk_totals → scan_totals → scan_chunks → scatter_place →
+//   scatter_sort_runs → scatter_add_runs.
+// Ids at or past m (a table of m rows) are skipped.
+
+// counts[ids[i]] += 1
+extern "C" __global__ void scatter_count(u32* counts, const u32* ids, u32 n, u32 m) {
+    for (u32 i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
+        if (ids[i] < m) atomicAdd(&counts[ids[i]], 1u);
 }
 
-// order[rank] = i, where rank is row i's place when the rows are ordered by (ids[i], i): n²
-// comparisons, for scatters of a few thousand rows (a batch's tokens)
-extern "C" __global__ void scatter_order(u32* order, const u32* ids, u32 n) {
-    for (u32 i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
-        u32 id = ids[i], rank = 0;
-        for (u32 j = 0; j < n; j++) {
-            u32 other = ids[j];
-            rank += other < id || (other == id && j < i);
-        }
-        order[rank] = i;
+// totals[k] = Σ counts over chunk k (rows [k·chunk, (k+1)·chunk) of m), one thread per chunk
+extern "C" __global__ void scan_chunk_totals(u32* totals, const u32* counts, u32 m, u32 chunk) {
+    u32 chunks = (m + chunk - 1) / chunk;
+    for (u32 k = blockIdx.x * blockDim.x + threadIdx.x; k < chunks; k += gridDim.x * blockDim.x) {
+        u32 end = m - k * chunk < chunk ? m : k * chunk + chunk, t = 0;
+        for (u32 j = k * chunk; j < end; j++) t += counts[j];
+        totals[k] = t;
     }
 }
 
-// table[ids[i], :] += src[i, :] in the order of i, as the CPU adds them: one thread per (sorted
-// position p, column) adds the run of equal ids that starts at p, in row order (order from
-// scatter_order); no atomics, so the same bits every run
-extern "C" __global__ void scatter_add_sorted(float* table, const float* src, const u32* ids, const u32* order,
-                                              u32 n, u32 width) {
-    u64 total = (u64)n * width;
+// totals becomes its exclusive prefix sum; one thread
+extern "C" __global__ void scan_totals(u32* totals, u32 chunks) {
+    if (blockIdx.x != 0 || threadIdx.x != 0) return;
+    u32 run = 0;
+    for (u32 k = 0; k < chunks; k++) {
+        u32 t = totals[k];
+        totals[k] = run;
+        run += t;
+    }
+}
+
+// offsets[j] = Σ counts[0..j) for j ≤ m (offsets[m] = every counted row), one thread per chunk
+extern "C" __global__ void scan_chunks(u32* offsets, const u32* counts, const u32* totals, u32 m, u32 chunk) {
+    u32 chunks = (m + chunk - 1) / chunk;
+    for (u32 k = blockIdx.x * blockDim.x + threadIdx.x; k < chunks; k += gridDim.x * blockDim.x) {
+        u32 end = m - k * chunk < chunk ? m : k * chunk + chunk, run = totals[k];
+        for (u32 j = k * chunk; j < end; j++) {
+            offsets[j] = run;
+            run += counts[j];
+        }
+        if (end == m) offsets[m] = run;
+    }
+}
+
+// index[offsets[d] ..] gets the rows i with ids[i] = d, in whatever order the atomics give
+extern "C" __global__ void scatter_place(u32* index, u32* cursor, const u32* offsets, const u32* ids, u32 n, u32 m) {
+    for (u32 i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+        u32 d = ids[i];
+        if (d < m) index[offsets[d] + atomicAdd(&cursor[d], 1u)] = i;
+    }
+}
+
+// each destination's run of rows sorted ascending (insertion sort: runs are short, a
+// convolution's at most k², a word's its occurrences in a batch); one thread per destination
+extern "C" __global__ void scatter_sort_runs(u32* index, const u32* offsets, u32 m) {
+    for (u32 d = blockIdx.x * blockDim.x + threadIdx.x; d < m; d += gridDim.x * blockDim.x) {
+        u32 lo = offsets[d], hi = offsets[d + 1];
+        for (u32 a = lo + 1; a < hi; a++) {
+            u32 v = index[a], b = a;
+            for (; b > lo && index[b - 1] > v; b--) index[b] = index[b - 1];
+            index[b] = v;
+        }
+    }
+}
+
+// table[d, c] += src rows of d's run in order; one thread per (destination, column)
+extern "C" __global__ void scatter_add_runs(float* table, const float* src, const u32* index, const u32* offsets, u32 m,
+                                            u32 width) {
+    u64 total = (u64)m * width;
     for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < total; i += (u64)gridDim.x * blockDim.x) {
-        u32 p = (u32)(i / width), col = (u32)(i % width);
-        u32 id = ids[order[p]];
-        if (p > 0 && ids[order[p - 1]] == id) continue;  // not the start of a run
-        u64 at = (u64)id * width + col;
-        float t = table[at];
-        for (u32 q = p; q < n && ids[order[q]] == id; q++) t += src[(u64)order[q] * width + col];
-        table[at] = t;
+        u32 d = (u32)(i / width), col = (u32)(i % width);
+        u32 lo = offsets[d], hi = offsets[d + 1];
+        if (lo == hi) continue;
+        float t = table[i];
+        for (u32 k = lo; k < hi; k++) t += src[(u64)index[k] * width + col];
+        table[i] = t;
     }
 }
 

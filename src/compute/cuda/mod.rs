@@ -40,11 +40,6 @@ macro_rules! launch {
 /// The kernels' source, compiled at run time.
 const KERNELS: &str = include_str!("kernels.cu");
 
-/// Most rows a scatter-add orders on the device (n² comparisons) to add repeated ids in row
-/// order, with the same bits every run; longer ones (a pooling's argmax, whose ids never repeat)
-/// add atomically.
-const SORTED_SCATTER_ROWS: usize = 16384;
-
 /// Threads per block of the elementwise kernels.
 const THREADS: u32 = 256;
 /// Most blocks an elementwise kernel is launched with; each thread then strides over the rest.
@@ -61,8 +56,9 @@ enum Sums {
     GradientAndProduct = 2,
 }
 
-/// Rows per chunk of the column reductions: about √rows, and at least 32, so the first pass
-/// runs chunks × columns threads and the second adds about √rows values per column.
+/// Rows per chunk of the two-pass column reductions and of the scatter's prefix sum: about
+/// √rows, and at least 32, so the first pass runs chunks × columns threads and the second adds
+/// about √rows values per column.
 fn column_chunk(rows: usize) -> usize {
     ((rows as f64).sqrt().ceil() as usize).max(32)
 }
@@ -75,9 +71,13 @@ struct Kernels {
     column_sums_finish: CudaFunction,
     sum_of_squares: CudaFunction,
     gather_rows: CudaFunction,
-    scatter_add_rows: CudaFunction,
-    scatter_order: CudaFunction,
-    scatter_add_sorted: CudaFunction,
+    scatter_count: CudaFunction,
+    scan_chunk_totals: CudaFunction,
+    scan_totals: CudaFunction,
+    scan_chunks: CudaFunction,
+    scatter_place: CudaFunction,
+    scatter_sort_runs: CudaFunction,
+    scatter_add_runs: CudaFunction,
     dropout_mask: CudaFunction,
     softmax_xent: CudaFunction,
     lstm_cell_forward: CudaFunction,
@@ -153,9 +153,13 @@ impl Cuda {
                 column_sums_finish: f("column_sums_finish")?,
                 sum_of_squares: f("sum_of_squares")?,
                 gather_rows: f("gather_rows")?,
-                scatter_add_rows: f("scatter_add_rows")?,
-                scatter_order: f("scatter_order")?,
-                scatter_add_sorted: f("scatter_add_sorted")?,
+                scatter_count: f("scatter_count")?,
+                scan_chunk_totals: f("scan_chunk_totals")?,
+                scan_totals: f("scan_totals")?,
+                scan_chunks: f("scan_chunks")?,
+                scatter_place: f("scatter_place")?,
+                scatter_sort_runs: f("scatter_sort_runs")?,
+                scatter_add_runs: f("scatter_add_runs")?,
                 dropout_mask: f("dropout_mask")?,
                 softmax_xent: f("softmax_xent")?,
                 lstm_cell_forward: f("lstm_cell_forward")?,
@@ -437,17 +441,38 @@ impl Backend for Cuda {
         width: usize,
     ) -> Result<()> {
         check_rows("scatter", ids.len(), rows.len(), width)?;
-        let n = ids.len();
-        if n == 0 || n > SORTED_SCATTER_ROWS {
-            return self.by_rows(&self.k.scatter_add_rows, table, rows, ids, width, rows.len());
+        let (n, m) = (ids.len(), table.len() / width.max(1));
+        if n == 0 || m == 0 {
+            return Ok(());
         }
-        // SAFETY: scatter_order writes one place for each of the n rows (ranks are distinct).
-        let order = unsafe { self.stream.alloc::<u32>(n) }.map_err(err("allocation"))?;
-        let (po, pi, count) = (self.ptr(&order), self.ptr(ids), n as u32);
-        launch!(self, self.k.scatter_order, Self::spread(n), po, pi, count)?;
-        let (pt, ps, w) = (self.ptr(table), self.ptr(rows), width as u32);
-        let cfg = Self::spread(rows.len());
-        launch!(self, self.k.scatter_add_sorted, cfg, pt, ps, pi, po, count, w)
+        // the rows grouped by destination (kernels.cu's counting sort), then each
+        // destination's rows added in row order: the CPU's bits, every run
+        let alloc = |len: usize| {
+            // SAFETY: each kernel below writes what the next reads (see kernels.cu).
+            unsafe { self.stream.alloc::<u32>(len) }.map_err(err("allocation"))
+        };
+        let zeros = |len: usize| self.stream.alloc_zeros::<u32>(len).map_err(err("allocation"));
+        let (counts, cursor) = (zeros(m)?, zeros(m)?);
+        let chunk = column_chunk(m);
+        let chunks = m.div_ceil(chunk);
+        let (totals, offsets, index) = (alloc(chunks)?, alloc(m + 1)?, alloc(n)?);
+        let (pc, pu, pt, po, px) = (
+            self.ptr(&counts),
+            self.ptr(&cursor),
+            self.ptr(&totals),
+            self.ptr(&offsets),
+            self.ptr(&index),
+        );
+        let (pi, nn, mm, ch, cc) = (self.ptr(ids), n as u32, m as u32, chunk as u32, chunks as u32);
+        launch!(self, self.k.scatter_count, Self::spread(n), pc, pi, nn, mm)?;
+        launch!(self, self.k.scan_chunk_totals, Self::spread(chunks), pt, pc, mm, ch)?;
+        launch!(self, self.k.scan_totals, Self::spread(1), pt, cc)?;
+        launch!(self, self.k.scan_chunks, Self::spread(chunks), po, pc, pt, mm, ch)?;
+        launch!(self, self.k.scatter_place, Self::spread(n), px, pu, po, pi, nn, mm)?;
+        launch!(self, self.k.scatter_sort_runs, Self::spread(m), px, po, mm)?;
+        let (ptab, ps, w) = (self.ptr(table), self.ptr(rows), width as u32);
+        let cfg = Self::spread(m * width);
+        launch!(self, self.k.scatter_add_runs, cfg, ptab, ps, px, po, mm, w)
     }
 
     fn relu(&self, y: &mut CudaSlice<f32>) -> Result<()> {
@@ -916,7 +941,7 @@ impl Backend for Cuda {
 }
 
 impl Cuda {
-    /// Launches a row kernel `f(dst, src, ids, rows, width)` (gather, scatter-add) over the
+    /// Launches a row kernel `f(dst, src, ids, rows, width)` (the gather) over the
     /// `values` values of its `[ids, width]` side.
     fn by_rows(
         &self,

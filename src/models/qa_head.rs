@@ -24,7 +24,6 @@ use anyhow::{bail, ensure, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -127,8 +126,9 @@ struct Cnn<B: Backend> {
     bn4: BatchNorm<B>,
     fc2: Linear,
     /// Per batch size: where each value of the flattened `[N, c2·P]` sits in the pooled
-    /// `[N·P, c2]`.
+    /// `[N·P, c2]`, and the other way round (the backward's gather).
     flatten: IdsCache<B, usize>,
+    unflatten: IdsCache<B, usize>,
 }
 
 pub struct QaHead<B: Backend> {
@@ -152,7 +152,6 @@ struct CnnTape<B: Backend> {
     bn2: BatchNormTape<B>,
     relu2: B::Buf,
     pool: MaxPoolTape<B>,
-    flatten: Arc<B::Ids>,
     bn3: BatchNormTape<B>,
     normed: B::Buf,
     bn4: BatchNormTape<B>,
@@ -230,6 +229,7 @@ impl<B: Backend> QaHead<B> {
                     bn4: BatchNorm::upload(be, p, host, "bn4", w)?,
                     fc2: Linear::upload(be, p, host, "fc2", w, o)?,
                     flatten: IdsCache::new(),
+                    unflatten: IdsCache::new(),
                 }))
             }
         };
@@ -384,7 +384,6 @@ impl<B: Backend> Cnn<B> {
                 bn2,
                 relu2,
                 pool,
-                flatten,
                 bn3,
                 normed,
                 bn4,
@@ -407,8 +406,23 @@ impl<B: Backend> Cnn<B> {
         be.relu_backward(&mut d, t.bn4.input())?;
         let d = self.fc1.backward(be, (values, &mut *grads), &t.normed, &d, n)?;
         let d_flat = self.bn3.backward(be, (values, &mut *grads), &t.bn3, &d, None)?;
-        let mut d_pooled = be.zeros(be.len(&d_flat))?;
-        be.scatter_add_rows(&mut d_pooled, &d_flat, &t.flatten, 1)?;
+        // d_pooled[(n·P + p)·c2 + c] = d_flat[n, c·P + p]: the forward's permutation undone
+        // by a gather (the pooling's backward adds 0 to each value, so a −0 here changes no
+        // bit of what a scatter into zeros gave)
+        let (c2, per) = (self.conv2.outputs, be.len(&d_flat) / (n * self.conv2.outputs));
+        let unflatten = self.unflatten.get(be, n, || {
+            let mut ids = Vec::with_capacity(n * per * c2);
+            for i in 0..n {
+                for p in 0..per {
+                    for c in 0..c2 {
+                        ids.push((i * c2 * per + c * per + p) as u32);
+                    }
+                }
+            }
+            ids
+        })?;
+        let mut d_pooled = be.scratch(be.len(&d_flat))?; // every value gathered
+        be.gather_rows(&mut d_pooled, &d_flat, &unflatten, 1)?;
         let d = max_pool2d::backward(be, &t.pool, &d_pooled)?;
         let d = self
             .bn2

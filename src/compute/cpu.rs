@@ -106,6 +106,10 @@ impl Backend for Cpu {
         Ok(ids.to_vec())
     }
 
+    fn ids_for_output(&self, len: usize) -> Result<Vec<u32>> {
+        Ok(vec![0; len])
+    }
+
     fn download(&self, buf: &Vec<f32>) -> Result<Vec<f32>> {
         Ok(buf.clone())
     }

@@ -129,6 +129,9 @@ pub trait Backend {
     fn release(&self, buf: Self::Buf);
     fn upload(&self, values: &[f32]) -> Result<Self::Buf>;
     fn upload_ids(&self, ids: &[u32]) -> Result<Self::Ids>;
+    /// Ids that an operation will write in full (an argmax), made on the device without a
+    /// copy from the host.
+    fn ids_for_output(&self, len: usize) -> Result<Self::Ids>;
     /// Waits for the queued work and copies the values back.
     fn download(&self, buf: &Self::Buf) -> Result<Vec<f32>>;
     fn len(&self, buf: &Self::Buf) -> usize;

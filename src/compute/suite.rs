@@ -193,7 +193,7 @@ pub fn run<B: Backend>(be: &B) -> Result<Vec<OpCheck>> {
     let (steps, batch, hidden) = (6, 4, 9);
     let x = random(&mut rng, steps * batch * hidden, 1.0);
     let lengths: Vec<u32> = vec![6, 1, 3, 5];
-    let (mut out, mut arg) = (be.zeros(batch * hidden)?, be.upload_ids(&vec![0; batch * hidden])?);
+    let (mut out, mut arg) = (be.zeros(batch * hidden)?, be.ids_for_output(batch * hidden)?);
     be.max_over_steps(&mut out, &mut arg, &be.upload(&x)?, &be.upload_ids(&lengths)?, hidden)?;
     let mut want = Vec::new();
     let mut want_arg = Vec::new();
@@ -423,7 +423,7 @@ fn max_pool_checks<B: Backend>(be: &B, rng: &mut ChaCha8Rng) -> Result<Vec<OpChe
     // values on a coarse grid, so windows hold ties
     let x: Vec<f32> = (0..n * h * w * c).map(|_| rng.gen_range(-4..4) as f32).collect();
     let pooled = n * (h / 2) * (w / 2) * c;
-    let (mut out, mut argmax) = (be.zeros(pooled)?, be.upload_ids(&vec![0; pooled])?);
+    let (mut out, mut argmax) = (be.zeros(pooled)?, be.ids_for_output(pooled)?);
     be.max_pool2x2(&mut out, &mut argmax, &be.upload(&x)?, (n, h, w), c)?;
     let (mut want, mut want_at) = (Vec::new(), Vec::new());
     let mut want_hits = vec![0f64; x.len()];

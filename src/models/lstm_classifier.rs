@@ -238,7 +238,7 @@ impl<B: Backend> LstmClassifier<B> {
                 let mut part = be.zeros(batch * h)?;
                 be.gather_rows(&mut part, &lstm.out, &x.last_rows, h)?;
                 be.copy(&mut stack, 0, &part, 0, batch * h)?;
-                let mut argmax = be.upload_ids(&vec![0; batch * h])?;
+                let mut argmax = be.ids_for_output(batch * h)?;
                 be.max_over_steps(&mut part, &mut argmax, &lstm.out, &x.lengths, h)?;
                 be.copy(&mut stack, batch * h, &part, 0, batch * h)?;
                 be.copy(&mut stack, 2 * batch * h, &mean, 0, batch * h)?;

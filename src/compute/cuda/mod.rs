@@ -321,6 +321,11 @@ impl Backend for Cuda {
         self.stream.clone_htod(ids).map_err(err("copy to device"))
     }
 
+    fn ids_for_output(&self, len: usize) -> Result<CudaSlice<u32>> {
+        // SAFETY: the operation the ids are for writes every one (the trait's contract).
+        unsafe { self.stream.alloc(len) }.map_err(err("allocation"))
+    }
+
     fn download(&self, buf: &CudaSlice<f32>) -> Result<Vec<f32>> {
         self.stream.clone_dtoh(buf).map_err(err("copy to host"))
     }

@@ -28,7 +28,7 @@ pub fn forward<B: Backend>(be: &B, x: &B::Buf, g: Grid, channels: usize) -> Resu
     let p = pooled_grid(g);
     ensure!(p.h > 0 && p.w > 0, "2×2 max pooling over a {}×{} grid", g.h, g.w);
     let mut out = be.scratch(p.pixels() * channels)?; // every value written
-    let mut argmax = be.upload_ids(&vec![0; p.pixels() * channels])?;
+    let mut argmax = be.ids_for_output(p.pixels() * channels)?;
     be.max_pool2x2(&mut out, &mut argmax, x, (g.n, g.h, g.w), channels)?;
     Ok((
         out,

@@ -34,7 +34,7 @@ pub struct Conv2d<B: Backend> {
     bias: Slot,
     /// `[Cout·k·k·Cin]`: where each value of the permuted weight sits in PyTorch's layout.
     permutation: B::Ids,
-    /// Per input grid, `[OH·OW·N, k·k]`: the input pixel under each kernel position of each
+    /// Per input grid, `[N·OH·OW, k·k]`: the input pixel under each kernel position of each
     /// output pixel.
     sources: IdsCache<B, Grid>,
     pub inputs: usize,

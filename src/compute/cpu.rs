@@ -4,9 +4,9 @@
 //! the arithmetic of the slice-based layers.
 
 use super::shapes::{
-    check_adam, check_batch_norm, check_bias_grad, check_column_sums, check_copy, check_dropout, check_gemm,
-    check_lstm, check_lstm_backward, check_max_over_steps, check_max_pool, check_row, check_rows, check_same,
-    check_scalar, check_xent,
+    check_adam, check_batch_norm, check_batch_norm_backward, check_bias_grad, check_column_sums, check_copy,
+    check_dropout, check_gemm, check_lstm, check_lstm_backward, check_max_over_steps, check_max_pool, check_row,
+    check_rows, check_same, check_scalar, check_xent,
 };
 use super::{clip_scale, mask, AdamStep, Backend, Layout, LstmShape, PatchShape, SgdStep, Tiling};
 use crate::kernels::matmul::{matmul, matmul_onto_row};
@@ -290,16 +290,15 @@ impl Backend for Cpu {
         d_beta: &mut Vec<f32>,
         relu_out: Option<&Vec<f32>>,
     ) -> Result<()> {
-        check_batch_norm(
+        let columns = [gamma.len(), d_gamma.len(), d_beta.len()];
+        check_batch_norm_backward(
             x.len(),
             dx.len(),
-            &[gamma.len(), d_gamma.len(), d_beta.len()],
+            dy.len(),
+            &columns,
             saved.len(),
+            relu_out.map(Vec::len),
         )?;
-        check_same("batch norm backward", dy.len(), x.len())?;
-        if let Some(y) = relu_out {
-            check_same("batch norm backward through its ReLU", y.len(), x.len())?;
-        }
         let c = gamma.len();
         let relu_out = relu_out.map(Vec::as_slice);
         batchnorm::backward(dx, dy, x, saved.split_at(c), gamma, d_gamma, d_beta, relu_out);

@@ -186,3 +186,21 @@ pub(super) fn check_batch_norm(x: usize, out: usize, columns: &[usize], saved: u
     );
     Ok(())
 }
+
+/// The backward's operands: those of [`check_batch_norm`] (with `dx` as the output), `dy` and,
+/// when given, the ReLU output folded in, each the input's size.
+pub(super) fn check_batch_norm_backward(
+    x: usize,
+    dx: usize,
+    dy: usize,
+    columns: &[usize],
+    saved: usize,
+    relu_out: Option<usize>,
+) -> Result<()> {
+    check_batch_norm(x, dx, columns, saved)?;
+    check_same("batch norm backward", dy, x)?;
+    if let Some(y) = relu_out {
+        check_same("batch norm backward through its ReLU", y, x)?;
+    }
+    Ok(())
+}

@@ -10,9 +10,9 @@
 pub mod driver;
 
 use super::shapes::{
-    check_adam, check_batch_norm, check_bias_grad, check_column_sums, check_copy, check_dropout, check_gemm,
-    check_lstm, check_lstm_backward, check_max_over_steps, check_max_pool, check_row, check_rows, check_same,
-    check_scalar, check_xent,
+    check_adam, check_batch_norm, check_batch_norm_backward, check_bias_grad, check_column_sums, check_copy,
+    check_dropout, check_gemm, check_lstm, check_lstm_backward, check_max_over_steps, check_max_pool, check_row,
+    check_rows, check_same, check_scalar, check_xent,
 };
 use super::{AdamStep, Backend, Layout, LstmShape, SgdStep, Tiling};
 use anyhow::{anyhow, ensure, Result};
@@ -188,6 +188,17 @@ impl Cuda {
         p
     }
 
+    /// `len` values on the device, not initialised: for a buffer that a kernel queued before
+    /// any read writes in full. The stream-ordered allocator makes a fresh allocation as cheap
+    /// as a reused one, and frees it in stream order once dropped.
+    ///
+    /// # Safety
+    /// Every value must be written before it is read.
+    unsafe fn written_later<T: cudarc::driver::DeviceRepr>(&self, len: usize) -> Result<CudaSlice<T>> {
+        // SAFETY: the caller's contract above.
+        unsafe { self.stream.alloc::<T>(len) }.map_err(err("allocation"))
+    }
+
     /// The first pass of every column reduction (kernels.cu's `column_partials`) over `x [rows,
     /// cols]`: each column's sums over fixed chunks of rows, in doubles, `[chunks, cols]` for
     /// each of the sums `what` names. The chunks depend on `rows` alone, so the sums do not
@@ -208,7 +219,7 @@ impl Cuda {
         let chunks = rows.div_ceil(chunk);
         let sums = if what == Sums::Values { 1 } else { 2 };
         // SAFETY: column_partials writes every value that a finishing kernel reads.
-        let part = unsafe { self.stream.alloc::<f64>((sums * chunks * cols).max(1)) }.map_err(err("allocation"))?;
+        let part = unsafe { self.written_later::<f64>((sums * chunks * cols).max(1)) }?;
         let (pp, r, c, ch, w) = (self.ptr(&part), rows as u32, cols as u32, chunk as u32, what as i32);
         let cfg = Self::spread(chunks * cols);
         launch!(
@@ -304,9 +315,8 @@ impl Backend for Cuda {
     }
 
     fn scratch(&self, len: usize) -> Result<CudaSlice<f32>> {
-        // SAFETY: the caller writes every value before reading it (the trait's contract); the
-        // stream-ordered allocator makes a fresh allocation as cheap as a reused one.
-        unsafe { self.stream.alloc(len) }.map_err(err("allocation"))
+        // SAFETY: the caller writes every value before reading it (the trait's contract).
+        unsafe { self.written_later(len) }
     }
 
     fn release(&self, buf: CudaSlice<f32>) {
@@ -323,7 +333,7 @@ impl Backend for Cuda {
 
     fn ids_for_output(&self, len: usize) -> Result<CudaSlice<u32>> {
         // SAFETY: the operation the ids are for writes every one (the trait's contract).
-        unsafe { self.stream.alloc(len) }.map_err(err("allocation"))
+        unsafe { self.written_later(len) }
     }
 
     fn download(&self, buf: &CudaSlice<f32>) -> Result<Vec<f32>> {
@@ -417,7 +427,7 @@ impl Backend for Cuda {
         // the grid depends on the length alone, so the partials, and their sum, do too
         let blocks = x.len().div_ceil(THREADS as usize).clamp(1, 1024);
         // SAFETY: every block writes its partial.
-        let partial = unsafe { self.stream.alloc::<f32>(blocks) }.map_err(err("allocation"))?;
+        let partial = unsafe { self.written_later::<f32>(blocks) }?;
         let (pp, px, n) = (self.ptr(&partial), self.ptr(x), x.len() as u64);
         let cfg = LaunchConfig {
             grid_dim: (blocks as u32, 1, 1),
@@ -435,7 +445,14 @@ impl Backend for Cuda {
         width: usize,
     ) -> Result<()> {
         check_rows("gather", ids.len(), out.len(), width)?;
-        self.by_rows(&self.k.gather_rows, out, table, ids, width, out.len())
+        let (po, pt, pi, rows, w) = (
+            self.ptr(out),
+            self.ptr(table),
+            self.ptr(ids),
+            ids.len() as u32,
+            width as u32,
+        );
+        launch!(self, self.k.gather_rows, Self::spread(out.len()), po, pt, pi, rows, w)
     }
 
     fn scatter_add_rows(
@@ -454,7 +471,7 @@ impl Backend for Cuda {
         // destination's rows added in row order: the CPU's bits, every run
         let alloc = |len: usize| {
             // SAFETY: each kernel below writes what the next reads (see kernels.cu).
-            unsafe { self.stream.alloc::<u32>(len) }.map_err(err("allocation"))
+            unsafe { self.written_later::<u32>(len) }
         };
         let zeros = |len: usize| self.stream.alloc_zeros::<u32>(len).map_err(err("allocation"));
         let (counts, cursor) = (zeros(m)?, zeros(m)?);
@@ -573,22 +590,21 @@ impl Backend for Cuda {
         d_beta: &mut CudaSlice<f32>,
         relu_out: Option<&CudaSlice<f32>>,
     ) -> Result<()> {
-        check_batch_norm(
+        let columns = [gamma.len(), d_gamma.len(), d_beta.len()];
+        check_batch_norm_backward(
             x.len(),
             dx.len(),
-            &[gamma.len(), d_gamma.len(), d_beta.len()],
+            dy.len(),
+            &columns,
             saved.len(),
+            relu_out.map(|y| y.len()),
         )?;
-        check_same("batch norm backward", dy.len(), x.len())?;
         let (cols, rows) = (gamma.len(), x.len() / gamma.len());
-        if let Some(y) = relu_out {
-            check_same("batch norm backward through its ReLU", y.len(), x.len())?;
-        }
         let (pdy, px, ps) = (self.ptr(dy), self.ptr(x), self.ptr(saved));
         let py = relu_out.map_or(0, |y| self.ptr(y));
         let (part, chunks) = self.column_partials(px, pdy, ps, py, rows, cols, Sums::GradientAndProduct)?;
         // SAFETY: batch_norm_grad_sums writes all 2·cols values before batch_norm_grad_input reads them.
-        let sums = unsafe { self.stream.alloc::<f32>(2 * cols) }.map_err(err("allocation"))?;
+        let sums = unsafe { self.written_later::<f32>(2 * cols) }?;
         let (pu, pg, pb, pp, c) = (
             self.ptr(&sums),
             self.ptr(d_gamma),
@@ -946,27 +962,6 @@ impl Backend for Cuda {
 }
 
 impl Cuda {
-    /// Launches a row kernel `f(dst, src, ids, rows, width)` (the gather) over the
-    /// `values` values of its `[ids, width]` side.
-    fn by_rows(
-        &self,
-        f: &CudaFunction,
-        dst: &mut CudaSlice<f32>,
-        src: &CudaSlice<f32>,
-        ids: &CudaSlice<u32>,
-        width: usize,
-        values: usize,
-    ) -> Result<()> {
-        let (pd, ps, pi, rows, w) = (
-            self.ptr(dst),
-            self.ptr(src),
-            self.ptr(ids),
-            ids.len() as u32,
-            width as u32,
-        );
-        launch!(self, f, Self::spread(values), pd, ps, pi, rows, w)
-    }
-
     fn xent(
         &self,
         loss: &mut CudaSlice<f32>,
@@ -980,7 +975,7 @@ impl Cuda {
             return Ok(()); // no rows, no terms (and no launch of zero blocks)
         }
         // SAFETY: each row's block writes its loss term.
-        let row_loss = unsafe { self.stream.alloc::<f32>(targets.len()) }.map_err(err("allocation"))?;
+        let row_loss = unsafe { self.written_later::<f32>(targets.len()) }?;
         let (pl, px, pt, rows, vv, g) = (
             self.ptr(&row_loss),
             self.ptr(logits),

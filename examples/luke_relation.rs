@@ -23,6 +23,7 @@
 
 use anyhow::Result;
 use std::path::PathBuf;
+use tsumugi::compute::cpu::Cpu;
 use tsumugi::luke::batch::Batch;
 use tsumugi::luke::heads::LukeCheckpoint;
 use tsumugi::luke::tokenizer::{LukeTokenizer, Task};
@@ -35,7 +36,7 @@ fn main() -> Result<()> {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/luke/pair_dense_bin"));
 
     // 1. The model and the tokenizer, from the files transformers would read.
-    let model = LukeCheckpoint::load(&dir)?;
+    let model = LukeCheckpoint::load(&Cpu, &dir)?;
     let tokenizer = LukeTokenizer::from_dir(&dir)?;
     let cfg = &model.model.config;
     println!(
@@ -77,7 +78,7 @@ fn main() -> Result<()> {
 
     // 4. The forward pass: word and entity embeddings, entity-aware self-attention in every layer.
     let batch = Batch::new(&[&inputs], tokenizer.pad, tokenizer.entity_pad);
-    let outputs = model.model.forward(&batch, false)?;
+    let outputs = model.model.forward(&Cpu, &batch, false)?;
 
     // 5. The head: [head entity state ; tail entity state] → linear → one logit per relation.
     let logits = model.logits(&outputs, &batch, &[&inputs])?.remove(0);

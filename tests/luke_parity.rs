@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 use std::path::PathBuf;
+use tsumugi::compute::cpu::Cpu;
 use tsumugi::luke::batch::Batch;
 use tsumugi::luke::heads::LukeCheckpoint;
 use tsumugi::luke::tokenizer::{Encoding, LukeTokenizer, Task};
@@ -56,7 +57,7 @@ fn assert_close(got: &[f32], want: &[f32], what: &str) {
 fn check_fixture(name: &str) {
     let dir = fixture(name);
     let tok = LukeTokenizer::from_dir(&dir).unwrap();
-    let ckpt = LukeCheckpoint::load(&dir).unwrap();
+    let ckpt = LukeCheckpoint::load(&Cpu, &dir).unwrap();
     let task = tok.configured_task.unwrap_or(Task::Plain);
     for (i, ex) in golden(name).iter().enumerate() {
         let what = format!("{name} example {i}");
@@ -87,7 +88,7 @@ fn check_fixture(name: &str) {
         }
         let batch = Batch::new(&[&enc], 1, 0);
         let keep_all = ex.get("word_hidden_states").is_some();
-        let out = ckpt.model.forward(&batch, keep_all).unwrap();
+        let out = ckpt.model.forward(&Cpu, &batch, keep_all).unwrap();
         let logits = ckpt.logits(&out, &batch, &[&enc]).unwrap();
         assert_close(&logits[0], &floats(&ex["logits"]), &format!("{what}: logits"));
         if keep_all {
@@ -154,7 +155,7 @@ fn sentencepiece_multiple_choice_as_jcommonsenseqa() {
 fn check_choice_fixture(name: &str) {
     let dir = fixture(name);
     let tok = LukeTokenizer::from_dir(&dir).unwrap();
-    let ckpt = LukeCheckpoint::load(&dir).unwrap();
+    let ckpt = LukeCheckpoint::load(&Cpu, &dir).unwrap();
     let ex = &golden(name)[0];
     let question = ex["text"].as_str().unwrap();
     let encs: Vec<Encoding> = ex["choices"]
@@ -171,7 +172,7 @@ fn check_choice_fixture(name: &str) {
     let padded: Vec<i64> = batch.input_ids.iter().map(|&x| x as i64).collect();
     let want: Vec<i64> = ex["input_ids"].as_array().unwrap().iter().flat_map(ints).collect();
     assert_eq!(padded, want, "padded choice ids");
-    let out = ckpt.model.forward(&batch, false).unwrap();
+    let out = ckpt.model.forward(&Cpu, &batch, false).unwrap();
     let logits = ckpt.logits(&out, &batch, &refs).unwrap();
     assert_close(&logits[0], &floats(&ex["logits"]), "choice logits");
 }

@@ -1,5 +1,6 @@
 //! The flags of `tsumugi bench luke`, turned into the library's [`BenchLuke`].
 
+use super::flags::DeviceArg;
 use clap::Args;
 use std::path::PathBuf;
 use tsumugi::tasks::bench::luke::BenchLuke;
@@ -45,6 +46,10 @@ pub struct BenchLukeArgs {
     /// Threads for the peer (tsumugi uses every core, as RAYON_NUM_THREADS allows).
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
+    /// Where both sides run: cpu, or cuda (a build with the `cuda` feature; transformers on
+    /// `cuda:0`, fp32 without TF32 on both sides).
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    pub device: DeviceArg,
 }
 
 impl From<BenchLukeArgs> for BenchLuke {
@@ -63,6 +68,7 @@ impl From<BenchLukeArgs> for BenchLuke {
             batches: a.batches,
             repeats: a.repeats,
             threads: a.threads,
+            device: a.device.into(),
         }
     }
 }

@@ -4,18 +4,23 @@
 //! the arithmetic of the slice-based layers.
 
 use super::shapes::{
-    check_adam, check_batch_norm, check_batch_norm_backward, check_bias_grad, check_column_sums, check_copy,
-    check_dropout, check_gemm, check_lstm, check_lstm_backward, check_max_over_steps, check_max_pool, check_row,
-    check_rows, check_same, check_scalar, check_xent,
+    check_adam, check_affine, check_attend, check_batch_norm, check_batch_norm_backward, check_bias_grad,
+    check_column_sums, check_copy, check_dropout, check_gemm, check_layer_norm, check_lstm, check_lstm_backward,
+    check_max_over_steps, check_max_pool, check_row, check_rows, check_same, check_scalar, check_xent,
 };
-use super::{clip_scale, mask, AdamStep, Backend, Layout, LstmShape, PatchShape, SgdStep, Tiling};
+use super::{
+    clip_scale, mask, Activation, AdamStep, AttentionShape, AttentionWeights, Backend, DenseWeights, Layout, LstmShape,
+    PatchShape, SgdStep, Tiling,
+};
 use crate::kernels::matmul::{matmul, matmul_onto_row};
 use crate::kernels::patches::{self, Patches};
 use crate::kernels::rows;
 use crate::kernels::{adam, sgd};
+use crate::nn::dense::Dense;
+use crate::nn::entity_attention::SelfAttention;
 use crate::nn::lstm_recurrence::{self as recurrence, Recurrent, Sizes, Taped};
 use crate::nn::vocab_loss::{softmax_cross_entropy, softmax_cross_entropy_grad};
-use crate::nn::{activation, batchnorm};
+use crate::nn::{activate, activation, batchnorm, layer_norm};
 use anyhow::{ensure, Result};
 use rayon::prelude::*;
 
@@ -81,6 +86,8 @@ fn each_block(out: &mut [f32], ids: &mut [u32], block: usize, f: impl Fn(usize, 
 impl Backend for Cpu {
     type Buf = Vec<f32>;
     type Ids = Vec<u32>;
+    type Dense = Dense;
+    type Attention = SelfAttention;
 
     fn name(&self) -> String {
         format!("cpu ({} threads)", rayon::current_num_threads())
@@ -505,6 +512,54 @@ impl Backend for Cpu {
         let w = Recurrent::new(w_hh, Layout::Plain, 4 * hidden, hidden, steps);
         let taped = Taped { gates, cells, c0 };
         recurrence::backward(&w, Sizes { batch, hidden }, taped, d_out, d_gates);
+        Ok(())
+    }
+
+    fn dense(&self, w: DenseWeights) -> Result<Dense> {
+        Ok(w.pack())
+    }
+
+    fn affine(&self, y: &mut Vec<f32>, x: &Vec<f32>, first: usize, rows: usize, w: &Dense) -> Result<()> {
+        let (inputs, outputs) = (w.inputs(), w.outputs());
+        check_affine(y.len(), x.len(), first, rows, inputs, outputs)?;
+        w.forward_into(y, &x[first * inputs..(first + rows) * inputs], rows);
+        Ok(())
+    }
+
+    fn layer_norm(
+        &self,
+        x: &mut Vec<f32>,
+        first: usize,
+        rows: usize,
+        gamma: &Vec<f32>,
+        beta: &Vec<f32>,
+        eps: f32,
+    ) -> Result<()> {
+        let c = gamma.len();
+        check_layer_norm(x.len(), first, rows, c, beta.len())?;
+        layer_norm::layer_norm(&mut x[first * c..(first + rows) * c], gamma, beta, eps);
+        Ok(())
+    }
+
+    fn activate(&self, x: &mut Vec<f32>, act: Activation) -> Result<()> {
+        activate::activate(x, act);
+        Ok(())
+    }
+
+    fn attention(&self, w: AttentionWeights) -> Result<SelfAttention> {
+        Ok(SelfAttention::new(w))
+    }
+
+    fn attend(
+        &self,
+        context: &mut Vec<f32>,
+        hidden: &Vec<f32>,
+        a: &SelfAttention,
+        masks: &Vec<u32>,
+        shape: AttentionShape,
+    ) -> Result<()> {
+        check_attend(context.len(), hidden.len(), masks.len(), a.hidden(), shape)?;
+        a.context(context, hidden, masks, shape);
         Ok(())
     }
 

@@ -25,6 +25,9 @@ pub mod suite;
 pub use crate::kernels::adam::AdamStep;
 pub use crate::kernels::matmul::Layout;
 pub use crate::kernels::sgd::SgdStep;
+pub use crate::nn::activate::Activation;
+pub use crate::nn::dense::DenseWeights;
+pub use crate::nn::entity_attention::{AttentionShape, AttentionWeights};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
@@ -114,6 +117,11 @@ pub trait Backend {
     type Buf;
     /// Token ids (`u32`) on the device.
     type Ids;
+    /// A dense layer `y = x·Wᵀ + b` prepared once for [`Backend::affine`]: on the CPU its
+    /// weight packed into sgemm's panels, on a GPU uploaded.
+    type Dense;
+    /// A transformer layer's attention weights prepared once for [`Backend::attend`].
+    type Attention;
 
     /// A short name for messages (`cpu`, `cuda:0 NVIDIA H100 …`).
     fn name(&self) -> String;
@@ -405,6 +413,40 @@ pub trait Backend {
         c0: &Self::Buf,
         d_out: &Self::Buf,
         d_gates: &mut Self::Buf,
+    ) -> Result<()>;
+
+    // --- transformer inference ----------------------------------------------------------
+
+    fn dense(&self, w: DenseWeights) -> Result<Self::Dense>;
+    /// `y[rows, out] = x[first .. first + rows, in] · Wᵀ + b` (rows of `x` from `first`, so a
+    /// stacked block's row groups need no copies), every value of `y` written.
+    fn affine(&self, y: &mut Self::Buf, x: &Self::Buf, first: usize, rows: usize, w: &Self::Dense) -> Result<()>;
+    /// LayerNorm in place of rows `first .. first + rows` of `x` `[R, C]`, `C` = `gamma.len()`:
+    /// `(x − mean)/√(var + eps)·γ + β`, the variance biased, as PyTorch.
+    fn layer_norm(
+        &self,
+        x: &mut Self::Buf,
+        first: usize,
+        rows: usize,
+        gamma: &Self::Buf,
+        beta: &Self::Buf,
+        eps: f32,
+    ) -> Result<()>;
+    /// `x = act(x)`, elementwise.
+    fn activate(&self, x: &mut Self::Buf, act: Activation) -> Result<()>;
+    fn attention(&self, w: AttentionWeights) -> Result<Self::Attention>;
+    /// LUKE's (entity-aware) self-attention core over the stacked block `hidden`
+    /// `[B·W + B·N, H]` ([`AttentionShape`]): every row's context `[B·W + B·N, H]` into
+    /// `context` (every value written), before the output projection. Row `r` of a sequence
+    /// attends to its `W + N` keys with the query its (row group, key group) pair takes, keys
+    /// whose `masks` `[B, W + N]` value is 0 left out.
+    fn attend(
+        &self,
+        context: &mut Self::Buf,
+        hidden: &Self::Buf,
+        a: &Self::Attention,
+        masks: &Self::Ids,
+        shape: AttentionShape,
     ) -> Result<()>;
 
     // --- the optimizer --------------------------------------------------------------------

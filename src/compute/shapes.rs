@@ -2,7 +2,7 @@
 //! naming the operation (never a panic in sgemm or an out-of-bounds kernel), worded the same on
 //! every device.
 
-use super::{LstmShape, Tiling};
+use super::{AttentionShape, LstmShape, Tiling};
 use anyhow::{ensure, Result};
 
 /// Operand sizes of a product, checked so a wrong shape is an error, not a panic in sgemm.
@@ -202,5 +202,49 @@ pub(super) fn check_batch_norm_backward(
     if let Some(y) = relu_out {
         check_same("batch norm backward through its ReLU", y, x)?;
     }
+    Ok(())
+}
+
+/// `y` `[rows, out]` from rows `first .. first + rows` of `x` `[R, in]`.
+pub(super) fn check_affine(y: usize, x: usize, first: usize, rows: usize, inputs: usize, outputs: usize) -> Result<()> {
+    ensure!(
+        inputs > 0 && x.is_multiple_of(inputs) && first + rows <= x / inputs,
+        "affine: rows {first}..{} of {x} values of width {inputs}",
+        first + rows
+    );
+    ensure!(
+        y == rows * outputs,
+        "affine: {y} values for {rows} rows of {outputs} outputs"
+    );
+    Ok(())
+}
+
+/// Rows `first .. first + rows` of `x` of width `gamma` (= `beta`).
+pub(super) fn check_layer_norm(x: usize, first: usize, rows: usize, gamma: usize, beta: usize) -> Result<()> {
+    ensure!(
+        gamma == beta && gamma > 0,
+        "layer norm: γ of {gamma} values and β of {beta}"
+    );
+    ensure!(
+        x.is_multiple_of(gamma) && first + rows <= x / gamma,
+        "layer norm: rows {first}..{} of {x} values of width {gamma}",
+        first + rows
+    );
+    Ok(())
+}
+
+/// The attention core's blocks: `hidden` and `context` `[B·(W + N), H]`, `masks` `[B, W + N]`.
+pub(super) fn check_attend(context: usize, hidden: usize, masks: usize, h: usize, shape: AttentionShape) -> Result<()> {
+    let rows = shape.rows();
+    ensure!(
+        hidden == rows * h && context == hidden,
+        "attention: {hidden} hidden and {context} context values for {rows} rows of {h}"
+    );
+    ensure!(
+        masks == rows,
+        "attention: {masks} mask values for {} sequences of {} keys",
+        shape.batch,
+        shape.words + shape.entities
+    );
     Ok(())
 }

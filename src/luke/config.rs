@@ -43,15 +43,8 @@ impl HeadKind {
     }
 }
 
-/// The activation named by `hidden_act`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Activation {
-    /// Exact GELU, x·Φ(x) (transformers' "gelu").
-    Gelu,
-    /// tanh approximation ("gelu_new", "gelu_pytorch_tanh", "gelu_fast").
-    GeluTanh,
-    Relu,
-}
+/// The activation `hidden_act` names (never [`Activation::Tanh`]).
+pub use crate::nn::activate::Activation;
 
 #[derive(Debug, Deserialize)]
 struct RawConfig {

@@ -1,18 +1,18 @@
-//! Word and entity embeddings. Words: RoBERTa-style, positions counted from `pad + 1` over
+//! Word and entity embeddings, summed on the host before their LayerNorm (which the model
+//! applies on its backend). Words: RoBERTa-style, positions counted from `pad + 1` over
 //! non-pad tokens. Entities: entity vector (projected to the hidden size when
 //! `entity_emb_size` differs), plus the mean position embedding over the mention's words.
 
 use super::batch::Batch;
 use super::config::LukeConfig;
-use super::layers::{Dense, LayerNorm};
 use super::weights::Weights;
+use crate::nn::dense::Dense;
 use anyhow::{bail, Result};
 
 pub struct WordEmbeddings {
     words: Vec<f32>,
     positions: Vec<f32>,
     token_type: Vec<f32>,
-    norm: LayerNorm,
     hidden: usize,
     pad: u32,
     vocab: usize,
@@ -26,7 +26,6 @@ impl WordEmbeddings {
             words: w.take("embeddings.word_embeddings.weight", &[c.vocab_size, h])?,
             positions: w.take("embeddings.position_embeddings.weight", &[c.max_position_embeddings, h])?,
             token_type: w.take("embeddings.token_type_embeddings.weight", &[c.type_vocab_size, h])?,
-            norm: LayerNorm::load(w, "embeddings.LayerNorm", h, c.layer_norm_eps)?,
             hidden: h,
             pad: c.pad_token_id as u32,
             vocab: c.vocab_size,
@@ -34,7 +33,7 @@ impl WordEmbeddings {
         })
     }
 
-    /// `[B, W]` ids → `[B, W, H]`.
+    /// `[B, W]` ids → `[B, W, H]`, before the LayerNorm.
     pub fn forward(&self, batch: &Batch) -> Result<Vec<f32>> {
         let h = self.hidden;
         let mut out = vec![0f32; batch.size * batch.words * h];
@@ -71,7 +70,6 @@ impl WordEmbeddings {
                 }
             }
         }
-        self.norm.forward(&mut out);
         Ok(out)
     }
 }
@@ -81,7 +79,6 @@ pub struct EntityEmbeddings {
     dense: Option<Dense>,
     positions: Vec<f32>,
     token_type: Vec<f32>,
-    norm: LayerNorm,
     hidden: usize,
     emb_size: usize,
     vocab: usize,
@@ -107,7 +104,6 @@ impl EntityEmbeddings {
                 "entity_embeddings.token_type_embeddings.weight",
                 &[c.type_vocab_size, h],
             )?,
-            norm: LayerNorm::load(w, "entity_embeddings.LayerNorm", h, c.layer_norm_eps)?,
             hidden: h,
             emb_size: e,
             vocab: c.entity_vocab_size,
@@ -115,7 +111,8 @@ impl EntityEmbeddings {
         })
     }
 
-    /// `[B, N]` entity ids with `[B, N, M]` mention positions → `[B, N, H]`.
+    /// `[B, N]` entity ids with `[B, N, M]` mention positions → `[B, N, H]`, before the
+    /// LayerNorm.
     pub fn forward(&self, batch: &Batch) -> Result<Vec<f32>> {
         let (h, e) = (self.hidden, self.emb_size);
         let rows = batch.size * batch.entities;
@@ -157,7 +154,6 @@ impl EntityEmbeddings {
                 *o = (*o + p / denom) + t;
             }
         }
-        self.norm.forward(&mut out);
         Ok(out)
     }
 }

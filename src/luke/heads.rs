@@ -3,34 +3,37 @@
 
 use super::batch::Batch;
 use super::config::{HeadKind, LukeConfig};
-use super::layers::Dense;
 use super::model::{LukeModel, LukeOutput};
 use super::tokenizer::Encoding;
 use super::weights::Weights;
+use crate::compute::cpu::Cpu;
+use crate::compute::Backend;
+use crate::nn::dense::Dense;
 use anyhow::{bail, Result};
 use std::path::Path;
 
-/// A checkpoint: the encoder, its head's classifier (none for `LukeModel`) and label names.
-pub struct LukeCheckpoint {
-    pub model: LukeModel,
+/// A checkpoint: the encoder on backend `B`, its head's classifier (none for `LukeModel`; on
+/// the host, where the hidden states it reads come back) and label names.
+pub struct LukeCheckpoint<B: Backend = Cpu> {
+    pub model: LukeModel<B>,
     pub kind: HeadKind,
     classifier: Option<Dense>,
     pub labels: Vec<String>,
 }
 
-impl LukeCheckpoint {
-    /// Loads `config.json` and the weights of `dir`.
-    pub fn load(dir: &Path) -> Result<Self> {
+impl<B: Backend> LukeCheckpoint<B> {
+    /// Loads `config.json` and the weights of `dir`, the encoder's onto `be`.
+    pub fn load(be: &B, dir: &Path) -> Result<Self> {
         if !dir.is_dir() {
             bail!("{}: no such model directory", dir.display());
         }
         let config = LukeConfig::from_file(&dir.join("config.json"))?;
         let mut w = super::weights::load_dir(dir)?;
-        Self::from_weights(config, &mut w)
+        Self::from_weights(be, config, &mut w)
     }
 
-    pub fn from_weights(config: LukeConfig, w: &mut Weights) -> Result<Self> {
-        let model = LukeModel::load(w, &config)?;
+    pub fn from_weights(be: &B, config: LukeConfig, w: &mut Weights) -> Result<Self> {
+        let model = LukeModel::load(be, w, &config)?;
         let h = config.hidden_size;
         let (inputs, bias) = match config.head {
             HeadKind::Base => (0, false),

@@ -1,50 +1,99 @@
 //! `LukeModel`: embeddings, the encoder stack and the pooler, loaded from a checkpoint
-//! directory and run on a padded [`Batch`].
+//! directory and run on a padded [`Batch`] on any [`Backend`]. The embedding rows are
+//! assembled on the host (the tables stay there) and uploaded; everything after runs on the
+//! backend, and only the hidden states asked for come back.
 
-use super::attention::SelfAttention;
 use super::batch::Batch;
 use super::config::LukeConfig;
 use super::embeddings::{EntityEmbeddings, WordEmbeddings};
-use super::layers::{activate, add_into, Dense, LayerNorm};
 use super::weights::Weights;
-use crate::kernels::recycle::recycle;
+use crate::compute::{Activation, AttentionShape, AttentionWeights, Backend, DenseWeights};
 use anyhow::Result;
 
-/// Attention followed by the feed-forward block, applied to word and entity rows alike.
-struct Layer {
-    attention: SelfAttention,
-    intermediate: Dense,
-    output: Dense,
-    norm: LayerNorm,
+/// A LayerNorm's γ and β on the backend.
+struct Norm<B: Backend> {
+    gamma: B::Buf,
+    beta: B::Buf,
+    eps: f32,
 }
 
-impl Layer {
-    fn load(w: &mut Weights, i: usize, c: &LukeConfig) -> Result<Self> {
-        let p = format!("encoder.layer.{i}");
-        let (h, inter) = (c.hidden_size, c.intermediate_size);
+impl<B: Backend> Norm<B> {
+    fn load(be: &B, w: &mut Weights, prefix: &str, c: &LukeConfig) -> Result<Self> {
+        let h = c.hidden_size;
         Ok(Self {
-            attention: SelfAttention::load(w, &format!("{p}.attention"), c)?,
-            intermediate: Dense::load(w, &format!("{p}.intermediate.dense"), h, inter, true)?,
-            output: Dense::load(w, &format!("{p}.output.dense"), inter, h, true)?,
-            norm: LayerNorm::load(w, &format!("{p}.output.LayerNorm"), h, c.layer_norm_eps)?,
+            gamma: be.upload(&w.take(&format!("{prefix}.weight"), &[h])?)?,
+            beta: be.upload(&w.take(&format!("{prefix}.bias"), &[h])?)?,
+            eps: c.layer_norm_eps,
         })
     }
 
-    /// `x` `[rows, H]` → the layer's output, same shape; `x` and the intermediate block go back
-    /// to the buffer pool.
-    fn feed_forward(&self, x: Vec<f32>, rows: usize, c: &LukeConfig) -> Vec<f32> {
-        let mut mid = self.intermediate.forward(&x, rows); // [rows, I]
-        activate(&mut mid, c.activation);
-        let mut out = self.output.forward(&mid, rows); // [rows, H]
-        add_into(&mut out, &x);
-        self.norm.forward(&mut out);
-        recycle(mid);
-        recycle(x);
-        out
+    /// Rows `first .. first + rows` of `x` `[R, H]`, in place.
+    fn forward(&self, be: &B, x: &mut B::Buf, first: usize, rows: usize) -> Result<()> {
+        be.layer_norm(x, first, rows, &self.gamma, &self.beta, self.eps)
     }
 }
 
-/// What one forward pass yields.
+fn dense<B: Backend>(be: &B, w: &mut Weights, prefix: &str, inputs: usize, outputs: usize) -> Result<B::Dense> {
+    be.dense(DenseWeights::load(w, prefix, inputs, outputs, true)?)
+}
+
+/// Attention followed by the feed-forward block, applied to word and entity rows alike.
+struct Layer<B: Backend> {
+    attention: B::Attention,
+    attention_output: B::Dense,
+    attention_norm: Norm<B>,
+    intermediate: B::Dense,
+    output: B::Dense,
+    output_norm: Norm<B>,
+}
+
+impl<B: Backend> Layer<B> {
+    fn load(be: &B, w: &mut Weights, i: usize, c: &LukeConfig) -> Result<Self> {
+        let p = format!("encoder.layer.{i}");
+        let (h, inter) = (c.hidden_size, c.intermediate_size);
+        let attention = AttentionWeights::load(
+            w,
+            &format!("{p}.attention"),
+            h,
+            c.num_attention_heads,
+            c.use_entity_aware_attention,
+        )?;
+        Ok(Self {
+            attention: be.attention(attention)?,
+            attention_output: dense(be, w, &format!("{p}.attention.output.dense"), h, h)?,
+            attention_norm: Norm::load(be, w, &format!("{p}.attention.output.LayerNorm"), c)?,
+            intermediate: dense(be, w, &format!("{p}.intermediate.dense"), h, inter)?,
+            output: dense(be, w, &format!("{p}.output.dense"), inter, h)?,
+            output_norm: Norm::load(be, w, &format!("{p}.output.LayerNorm"), c)?,
+        })
+    }
+
+    /// `x` `[R, H]` (R = B·W + B·N) → the layer's output, same shape; `x` and every
+    /// intermediate block go back to the backend's pool.
+    fn forward(&self, be: &B, x: B::Buf, masks: &B::Ids, shape: AttentionShape, c: &LukeConfig) -> Result<B::Buf> {
+        let (rows, h) = (shape.rows(), c.hidden_size);
+        let mut context = be.scratch(rows * h)?; // [R, H]
+        be.attend(&mut context, &x, &self.attention, masks, shape)?;
+        let mut attended = be.scratch(rows * h)?; // [R, H]
+        be.affine(&mut attended, &context, 0, rows, &self.attention_output)?;
+        be.release(context);
+        be.add(&mut attended, &x)?;
+        self.attention_norm.forward(be, &mut attended, 0, rows)?;
+        be.release(x);
+        let mut mid = be.scratch(rows * c.intermediate_size)?; // [R, I]
+        be.affine(&mut mid, &attended, 0, rows, &self.intermediate)?;
+        be.activate(&mut mid, c.activation)?;
+        let mut out = be.scratch(rows * h)?; // [R, H]
+        be.affine(&mut out, &mid, 0, rows, &self.output)?;
+        be.release(mid);
+        be.add(&mut out, &attended)?;
+        self.output_norm.forward(be, &mut out, 0, rows)?;
+        be.release(attended);
+        Ok(out)
+    }
+}
+
+/// What one forward pass yields, on the host.
 pub struct LukeOutput {
     /// `[B, W, H]` after the last layer.
     pub word_hidden: Vec<f32>,
@@ -57,25 +106,30 @@ pub struct LukeOutput {
     pub all_entity_hidden: Vec<Vec<f32>>,
 }
 
-pub struct LukeModel {
+pub struct LukeModel<B: Backend> {
     pub config: LukeConfig,
     words: WordEmbeddings,
     entities: EntityEmbeddings,
-    layers: Vec<Layer>,
-    pooler: Option<Dense>,
+    word_norm: Norm<B>,
+    entity_norm: Norm<B>,
+    layers: Vec<Layer<B>>,
+    pooler: Option<B::Dense>,
 }
 
-impl LukeModel {
-    /// Takes the encoder's tensors out of `w` (the head's stay for the head to take).
-    pub fn load(w: &mut Weights, config: &LukeConfig) -> Result<Self> {
+impl<B: Backend> LukeModel<B> {
+    /// Takes the encoder's tensors out of `w` (the head's stay for the head to take) and
+    /// prepares them on `be`.
+    pub fn load(be: &B, w: &mut Weights, config: &LukeConfig) -> Result<Self> {
         let words = WordEmbeddings::load(w, config)?;
         let entities = EntityEmbeddings::load(w, config)?;
+        let word_norm = Norm::load(be, w, "embeddings.LayerNorm", config)?;
+        let entity_norm = Norm::load(be, w, "entity_embeddings.LayerNorm", config)?;
         let layers = (0..config.num_hidden_layers)
-            .map(|i| Layer::load(w, i, config))
+            .map(|i| Layer::load(be, w, i, config))
             .collect::<Result<Vec<_>>>()?;
         let h = config.hidden_size;
         let pooler = if w.contains("pooler.dense.weight") {
-            Some(Dense::load(w, "pooler.dense", h, h, true)?)
+            Some(dense(be, w, "pooler.dense", h, h)?)
         } else {
             None
         };
@@ -83,6 +137,8 @@ impl LukeModel {
             config: config.clone(),
             words,
             entities,
+            word_norm,
+            entity_norm,
             layers,
             pooler,
         })
@@ -93,60 +149,73 @@ impl LukeModel {
     }
 
     /// Embeddings, then the first `layers` layers; `keep` sees every state on the way
-    /// (embeddings first). Returns `[B·W + B·N, H]`: word rows, then entity rows.
-    fn encode(&self, batch: &Batch, layers: usize, mut keep: impl FnMut(&[f32])) -> Result<Vec<f32>> {
-        let c = &self.config;
-        let erows = batch.size * batch.entities;
-        let mut hidden = self.words.forward(batch)?;
+    /// (embeddings first). Returns `[B·W + B·N, H]` on the backend: word rows, then entity
+    /// rows.
+    fn encode(
+        &self,
+        be: &B,
+        batch: &Batch,
+        layers: usize,
+        mut keep: impl FnMut(&B::Buf) -> Result<()>,
+    ) -> Result<B::Buf> {
+        let shape = AttentionShape {
+            batch: batch.size,
+            words: batch.words,
+            entities: batch.entities,
+        };
+        let (wrows, erows) = (batch.size * batch.words, batch.size * batch.entities);
+        let mut rows = self.words.forward(batch)?; // [B·W, H]
         if erows > 0 {
-            hidden.extend(self.entities.forward(batch)?);
+            rows.extend(self.entities.forward(batch)?); // [B·N, H]
         }
-        let rows = hidden.len() / c.hidden_size;
+        let mut hidden = be.upload(&rows)?;
+        self.word_norm.forward(be, &mut hidden, 0, wrows)?;
+        self.entity_norm.forward(be, &mut hidden, wrows, erows)?;
+        let masks = be.upload_ids(&masks(batch))?;
         for layer in &self.layers[..layers] {
-            keep(&hidden);
-            let attended = layer.attention.forward(&hidden, batch);
-            let next = layer.feed_forward(attended, rows, c);
-            recycle(std::mem::replace(&mut hidden, next));
+            keep(&hidden)?;
+            hidden = layer.forward(be, hidden, &masks, shape, &self.config)?;
         }
         Ok(hidden)
     }
 
     /// The word rows `[B, W, H]` of `hidden_states[layer]` as transformers numbers them (0 =
     /// embeddings, `i` = after layer `i`), running only the layers it needs.
-    pub fn word_hidden_at(&self, batch: &Batch, layer: usize) -> Result<Vec<f32>> {
+    pub fn word_hidden_at(&self, be: &B, batch: &Batch, layer: usize) -> Result<Vec<f32>> {
         anyhow::ensure!(
             layer <= self.layers.len(),
             "hidden state {layer} asked of a model with {} layers",
             self.layers.len()
         );
-        let mut hidden = self.encode(batch, layer, |_| {})?;
-        hidden.truncate(batch.size * batch.words * self.config.hidden_size);
-        Ok(hidden)
+        let hidden = self.encode(be, batch, layer, |_| Ok(()))?;
+        let mut words = be.download(&hidden)?;
+        be.release(hidden);
+        words.truncate(batch.size * batch.words * self.config.hidden_size);
+        Ok(words)
     }
 
-    pub fn forward(&self, batch: &Batch, keep_all: bool) -> Result<LukeOutput> {
+    pub fn forward(&self, be: &B, batch: &Batch, keep_all: bool) -> Result<LukeOutput> {
         let h = self.config.hidden_size;
         let wrows = batch.size * batch.words;
         let mut all_word_hidden = Vec::new();
         let mut all_entity_hidden = Vec::new();
-        let mut keep = |hidden: &[f32]| {
+        let mut keep = |hidden: &B::Buf| -> Result<()> {
             if keep_all {
-                all_word_hidden.push(hidden[..wrows * h].to_vec());
-                all_entity_hidden.push(hidden[wrows * h..].to_vec());
+                let mut words = be.download(hidden)?;
+                all_entity_hidden.push(words.split_off(wrows * h));
+                all_word_hidden.push(words);
             }
+            Ok(())
         };
-        let mut hidden = self.encode(batch, self.layers.len(), &mut keep)?;
-        keep(&hidden);
-        let entities = hidden.split_off(wrows * h);
-        let words = hidden;
-        let pooled = self.pooler.as_ref().map(|dense| {
-            let first: Vec<f32> = (0..batch.size)
-                .flat_map(|b| words[b * batch.words * h..][..h].to_vec())
-                .collect();
-            let mut p = dense.forward(&first, batch.size);
-            p.iter_mut().for_each(|v| *v = v.tanh());
-            p
-        });
+        let hidden = self.encode(be, batch, self.layers.len(), &mut keep)?;
+        keep(&hidden)?;
+        let pooled = match &self.pooler {
+            Some(dense) => Some(self.pool(be, dense, &hidden, batch)?),
+            None => None,
+        };
+        let mut words = be.download(&hidden)?;
+        be.release(hidden);
+        let entities = words.split_off(wrows * h);
         Ok(LukeOutput {
             word_hidden: words,
             entity_hidden: entities,
@@ -155,4 +224,30 @@ impl LukeModel {
             all_entity_hidden,
         })
     }
+
+    /// `[B, H]`: tanh(dense(each sequence's first word row of `hidden`)).
+    fn pool(&self, be: &B, dense: &B::Dense, hidden: &B::Buf, batch: &Batch) -> Result<Vec<f32>> {
+        let h = self.config.hidden_size;
+        let first: Vec<u32> = (0..batch.size).map(|b| (b * batch.words) as u32).collect();
+        let mut rows = be.scratch(batch.size * h)?; // [B, H]
+        be.gather_rows(&mut rows, hidden, &be.upload_ids(&first)?, h)?;
+        let mut pooled = be.scratch(batch.size * h)?; // [B, H]
+        be.affine(&mut pooled, &rows, 0, batch.size, dense)?;
+        be.release(rows);
+        be.activate(&mut pooled, Activation::Tanh)?;
+        let values = be.download(&pooled)?;
+        be.release(pooled);
+        Ok(values)
+    }
+}
+
+/// `[B, W + N]`: 1 for each sequence's real words, then its real entities.
+fn masks(batch: &Batch) -> Vec<u32> {
+    (0..batch.size)
+        .flat_map(|b| {
+            let words = &batch.word_mask[b * batch.words..][..batch.words];
+            let entities = &batch.entity_mask[b * batch.entities..][..batch.entities];
+            words.iter().chain(entities).map(|&m| m as u32)
+        })
+        .collect()
 }

@@ -6,6 +6,9 @@ the batch-1 outputs in --out/reference.json so tsumugi can report its max |Δ| a
 Then, after one warm-up forward per batch size, it serves timed `model(**inputs)` calls under
 `torch.no_grad()` on the inputs tsumugi wrote (--inputs), one case per batch size ("1", "8"),
 which `tsumugi bench luke` alternates with its own (serve.py).
+
+With --device cuda the model runs on `cuda:0` in fp32 with TF32 off, and each timed forward
+ends by copying the last hidden states to the host, as tsumugi's does.
 """
 
 import argparse
@@ -30,10 +33,13 @@ def main():
     p.add_argument("--entity-vocab", type=int, default=1000)
     p.add_argument("--batches", default="1,8")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--serve", action="store_true", help="the only mode: answer timed forwards on stdin")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    torch.backends.cuda.matmul.allow_tf32 = False
     torch.manual_seed(0)
+    dev = torch.device(a.device)
     cfg = LukeConfig(
         vocab_size=a.vocab,
         entity_vocab_size=a.entity_vocab,
@@ -47,10 +53,11 @@ def main():
     model = LukeModel(cfg).eval()
     model.save_pretrained(a.out, safe_serialization=True)
     inputs = json.load(open(a.inputs))
+    model = model.to(dev)
     full = {
-        "input_ids": torch.tensor(inputs["input_ids"]),
-        "entity_ids": torch.tensor(inputs["entity_ids"]),
-        "entity_position_ids": torch.tensor(inputs["entity_position_ids"]),
+        "input_ids": torch.tensor(inputs["input_ids"], device=dev),
+        "entity_ids": torch.tensor(inputs["entity_ids"], device=dev),
+        "entity_position_ids": torch.tensor(inputs["entity_position_ids"], device=dev),
     }
     with torch.no_grad():
         out = model(**{k: v[:1] for k, v in full.items()})
@@ -62,14 +69,17 @@ def main():
 
     def forward(batch):
         with torch.no_grad():
-            model(**batch)
+            out = model(**batch)
+            if a.device == "cuda":
+                out.last_hidden_state.cpu()
+                out.entity_last_hidden_state.cpu()
 
     cases = {}
     for b in [int(x) for x in a.batches.split(",")]:
         batch = {k: v[:b] for k, v in full.items()}
         forward(batch)  # warm-up
         cases[str(b)] = lambda batch=batch: forward(batch)
-    serve(cases, torch=torch.__version__, threads=a.threads)
+    serve(cases, torch=torch.__version__, threads=a.threads, device=a.device)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 //! `tsumugi bench luke`: a LUKE-base-sized forward pass (768 hidden, 12 layers, 12 heads,
 //! entity_emb_size 256; sequence 128 with 2 entity mentions) here and in transformers
 //! (`tools/peers/luke_peer.py`), on the same random weights and inputs, at each batch size, the
-//! two sides' forwards alternating ([`super::served_peer`]).
+//! two sides' forwards alternating ([`super::served_peer`]), on the CPU or (`--device cuda`)
+//! on a GPU, where both sides copy the final hidden states back to the host.
 
 use super::served_peer::{alternate, ServedPeer};
 use super::{flag_args, max_delta_against, Timing};
+use crate::compute::dispatch::{self, OnBackend};
+use crate::compute::{Backend, Device};
 use crate::data::json::read_json;
 use crate::luke::batch::Batch;
 use crate::luke::heads::LukeCheckpoint;
@@ -43,6 +46,8 @@ pub struct BenchLuke {
     pub repeats: usize,
     /// Threads for the peer (tsumugi uses every core, as RAYON_NUM_THREADS allows).
     pub threads: usize,
+    /// Where both sides run.
+    pub device: Device,
 }
 
 /// `batch` synthetic sequences of `seq` tokens from a vocabulary of `vocab`, each with two
@@ -70,17 +75,17 @@ fn synthetic(batch: usize, seq: usize, vocab: usize) -> Vec<Encoding> {
         .collect()
 }
 
-/// One forward of `batch` (no hidden states kept); its seconds.
-fn time_forward(ckpt: &LukeCheckpoint, batch: &Batch) -> Result<f64> {
+/// One forward of `batch` (no hidden states kept, the last ones on the host); its seconds.
+fn time_forward<B: Backend>(be: &B, ckpt: &LukeCheckpoint<B>, batch: &Batch) -> Result<f64> {
     let began = Instant::now();
-    ckpt.model.forward(batch, false)?;
+    ckpt.model.forward(be, batch, false)?;
     Ok(began.elapsed().as_secs_f64())
 }
 
 /// Max |Δ| between tsumugi's batch-1 outputs and the peer's `reference.json`.
-fn max_delta(ckpt: &LukeCheckpoint, input: &Encoding, reference: &Path) -> Result<f32> {
+fn max_delta<B: Backend>(be: &B, ckpt: &LukeCheckpoint<B>, input: &Encoding, reference: &Path) -> Result<f32> {
     let r: serde_json::Value = read_json(reference)?;
-    let out = ckpt.model.forward(&Batch::new(&[input], 1, 0), false)?;
+    let out = ckpt.model.forward(be, &Batch::new(&[input], 1, 0), false)?;
     let mut worst = 0f32;
     for (key, ours) in [
         ("word_last_hidden_state", &out.word_hidden),
@@ -96,6 +101,23 @@ pub fn run(a: &BenchLuke) -> Result<String> {
     if a.repeats == 0 || a.seq < 8 || a.batches.contains(&0) || largest == 0 {
         bail!("--repeats and every --batches entry must be positive, --seq at least 8");
     }
+    dispatch::check(a.device)?;
+    dispatch::on_device(a.device, Bench(a))
+}
+
+/// The benchmark on the device `--device` names.
+struct Bench<'a>(&'a BenchLuke);
+
+impl OnBackend for Bench<'_> {
+    type Output = String;
+
+    fn run<B: Backend>(self, be: &B) -> Result<String> {
+        bench_on(be, self.0)
+    }
+}
+
+fn bench_on<B: Backend>(be: &B, a: &BenchLuke) -> Result<String> {
+    let largest = a.batches.iter().copied().max().unwrap_or(0);
     let scratch = tempfile::tempdir()?;
     let (dir, mut peer) = match (&a.model, a.no_peer) {
         (Some(dir), true) => (dir.clone(), None),
@@ -105,25 +127,30 @@ pub fn run(a: &BenchLuke) -> Result<String> {
             (dir, Some(peer))
         }
     };
-    let ckpt = LukeCheckpoint::load(&dir)?;
+    let ckpt = LukeCheckpoint::load(be, &dir)?;
     let cfg = &ckpt.model.config;
     if a.seq > cfg.max_words() {
         bail!("--seq {} exceeds the checkpoint's {} positions", a.seq, cfg.max_words());
     }
     let inputs = synthetic(largest, a.seq, cfg.vocab_size.max(8));
     let mut report = format!(
-        "LUKE forward, hidden {} × {} layers, {} heads, entity_emb {}, sequence {} + 2 entities:",
-        cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads, cfg.entity_emb_size, a.seq
+        "LUKE forward on {}, hidden {} × {} layers, {} heads, entity_emb {}, sequence {} + 2 entities:",
+        be.name(),
+        cfg.hidden_size,
+        cfg.num_hidden_layers,
+        cfg.num_attention_heads,
+        cfg.entity_emb_size,
+        a.seq
     );
     for &b in &a.batches {
         let refs: Vec<&Encoding> = inputs[..b].iter().collect();
         let batch = Batch::new(&refs, 1, 0);
-        time_forward(&ckpt, &batch)?; // warm-up
+        time_forward(be, &ckpt, &batch)?; // warm-up
         let line = match peer.as_mut() {
             None => {
                 let t = Timing::of(
                     (0..a.repeats)
-                        .map(|_| time_forward(&ckpt, &batch))
+                        .map(|_| time_forward(be, &ckpt, &batch))
                         .collect::<Result<_>>()?,
                 );
                 format!(
@@ -132,7 +159,7 @@ pub fn run(a: &BenchLuke) -> Result<String> {
                 )
             }
             Some(peer) => {
-                let paired = alternate(a.repeats, peer, &b.to_string(), || time_forward(&ckpt, &batch))?;
+                let paired = alternate(a.repeats, peer, &b.to_string(), || time_forward(be, &ckpt, &batch))?;
                 let (t, p) = (Timing::of(paired.ours.clone()), Timing::of(paired.peer.clone()));
                 format!(
                     "tsumugi {:.4} / {:.4} / {:.4} s (min / median / max); transformers {:.4} / {:.4} / {:.4} s; {}",
@@ -149,7 +176,7 @@ pub fn run(a: &BenchLuke) -> Result<String> {
         report.push_str(&format!("\n  batch {b}: {line}"));
     }
     if peer.is_some() {
-        let delta = max_delta(&ckpt, &inputs[0], &dir.join("reference.json"))?;
+        let delta = max_delta(be, &ckpt, &inputs[0], &dir.join("reference.json"))?;
         report.push_str(&format!("\n  outputs vs transformers (batch 1): max |Δ| {delta:.2e}"));
     }
     Ok(report)
@@ -174,6 +201,9 @@ fn start_peer(a: &BenchLuke, dir: &Path, inputs: &[Encoding]) -> Result<ServedPe
         ("--threads", a.threads),
     ]);
     let batches: Vec<String> = a.batches.iter().map(usize::to_string).collect();
+    if a.device == Device::Cuda {
+        args.extend(["--device".to_string(), "cuda".to_string()]);
+    }
     args.extend([
         "--out".to_string(),
         dir.display().to_string(),

@@ -9,6 +9,7 @@
 
 use super::served_peer::{alternate, Paired, ServedPeer};
 use super::{max_delta_against, side_by_side, Timing};
+use crate::compute::cpu::Cpu;
 use crate::compute::dispatch::{on_device, OnBackend};
 use crate::compute::{Backend, Device};
 use crate::data::json::read_json;
@@ -75,7 +76,7 @@ fn question_features(ckpt: &LukeCheckpoint, pairs: &[Encoding]) -> Result<(f64, 
     let batch = Batch::padded_to(&[&pairs[0]], 1, 0, longest);
     let layers = ckpt.model.config.num_hidden_layers;
     let h = ckpt.model.config.hidden_size;
-    let hidden = ckpt.model.word_hidden_at(&batch, layers - 1)?;
+    let hidden = ckpt.model.word_hidden_at(&Cpu, &batch, layers - 1)?;
     let x = pool_question(&hidden, batch.words, h, pairs, Pool::PaddedMean, 1);
     Ok((began.elapsed().as_secs_f64(), x))
 }
@@ -105,7 +106,7 @@ pub fn run_features(b: &BenchQa, python: &str, script: &Path) -> Result<Features
         b.threads.to_string(),
     ];
     let mut peer = ServedPeer::start(python, script, &args)?;
-    let ckpt = LukeCheckpoint::load(dir.path())?;
+    let ckpt = LukeCheckpoint::load(&Cpu, dir.path())?;
     let (_, ours) = question_features(&ckpt, &pairs)?; // warm-up
     let source = dir.path().join("reference.json");
     let max_delta = max_delta_against(&read_json(&source)?, "features", &ours, &source)?;

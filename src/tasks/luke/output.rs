@@ -2,6 +2,7 @@
 //! one line per example with `--input`).
 
 use super::input::Example;
+use crate::compute::Backend;
 use crate::luke::batch::Batch;
 use crate::luke::config::HeadKind;
 use crate::luke::heads::LukeCheckpoint;
@@ -136,7 +137,7 @@ fn prediction(labels: &[String], logits: &[f32], multi_label: bool) -> Value {
     json!({"label": labels[best], "index": best, "logits": logits, "probabilities": p})
 }
 
-fn to_json(o: &Outcome, ckpt: &LukeCheckpoint, style: Style) -> Value {
+fn to_json<B: Backend>(o: &Outcome, ckpt: &LukeCheckpoint<B>, style: Style) -> Value {
     let labels = &ckpt.labels;
     if style.encode {
         let mut v = json!({
@@ -230,7 +231,7 @@ fn human_row(logits: &[f32], labels: &[String], multi_label: bool) -> String {
     format!("{label}\t{p:.4}\t(next: {})", rest.join(", "))
 }
 
-fn print_human(o: &Outcome, ckpt: &LukeCheckpoint, style: Style) {
+fn print_human<B: Backend>(o: &Outcome, ckpt: &LukeCheckpoint<B>, style: Style) {
     let labels = &ckpt.labels;
     if style.encode {
         let h = o.word_hidden.last().and_then(|l| l.first()).map_or(0, Vec::len);
@@ -301,7 +302,7 @@ fn report_accuracy(outcomes: &[Outcome]) {
     );
 }
 
-pub fn print(outcomes: &[Outcome], ckpt: &LukeCheckpoint, style: Style) -> Result<()> {
+pub fn print<B: Backend>(outcomes: &[Outcome], ckpt: &LukeCheckpoint<B>, style: Style) -> Result<()> {
     for o in outcomes {
         if style.lines {
             println!("{}", serde_json::to_string(&to_json(o, ckpt, style))?);

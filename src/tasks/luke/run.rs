@@ -3,7 +3,8 @@
 
 use super::input::{read_jsonl, Example, Label};
 use super::output::{self, Outcome};
-use crate::compute::Device;
+use crate::compute::dispatch::{self, OnBackend};
+use crate::compute::{Backend, Device};
 use crate::luke::batch::Batch;
 use crate::luke::config::HeadKind;
 use crate::luke::heads::LukeCheckpoint;
@@ -56,14 +57,27 @@ fn task_for(head: Option<HeadKind>, tok: &LukeTokenizer) -> Task {
 }
 
 pub fn run(job: &LukeJob) -> Result<()> {
-    let (args, head) = (job, job.head);
-    if args.device == Device::Cuda {
-        bail!("--device cuda: LUKE on the GPU is not implemented yet (`tsumugi device` shows what this build can use); use --device cpu");
-    }
-    if args.batch_size == 0 {
+    if job.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    let ckpt = LukeCheckpoint::load(&args.model)?;
+    dispatch::check(job.device)?;
+    dispatch::on_device(job.device, Run(job))
+}
+
+/// The command's work on the device its job names.
+struct Run<'a>(&'a LukeJob);
+
+impl OnBackend for Run<'_> {
+    type Output = ();
+
+    fn run<B: Backend>(self, be: &B) -> Result<()> {
+        run_on(be, self.0)
+    }
+}
+
+fn run_on<B: Backend>(be: &B, job: &LukeJob) -> Result<()> {
+    let (args, head) = (job, job.head);
+    let ckpt = LukeCheckpoint::load(be, &args.model)?;
     let multi_label = args.multi_label || ckpt.model.config.multi_label;
     if args.multi_label && matches!(head, None | Some(HeadKind::MultipleChoice)) {
         bail!("--multi-label applies to the classify commands, not to choose or encode");
@@ -90,9 +104,9 @@ pub fn run(job: &LukeJob) -> Result<()> {
     };
     check_labels(head, multi_label, &examples)?;
     let outcomes = if head == Some(HeadKind::MultipleChoice) {
-        choose(&ckpt, &tok, &examples)?
+        choose(be, &ckpt, &tok, &examples)?
     } else {
-        classify(&ckpt, &tok, task, &examples, args, head.is_some())?
+        classify(be, &ckpt, &tok, task, &examples, args, head.is_some())?
     };
     let style = output::Style {
         encode: head.is_none(),
@@ -188,8 +202,9 @@ fn encode_all(
         .collect()
 }
 
-fn classify(
-    ckpt: &LukeCheckpoint,
+fn classify<B: Backend>(
+    be: &B,
+    ckpt: &LukeCheckpoint<B>,
     tok: &LukeTokenizer,
     task: Task,
     examples: &[(String, Example)],
@@ -210,7 +225,7 @@ fn classify(
     for (chunk, exs) in encodings.chunks(args.batch_size).zip(examples.chunks(args.batch_size)) {
         let refs: Vec<&Encoding> = chunk.iter().collect();
         let batch = Batch::new(&refs, tok.pad, tok.entity_pad);
-        let out = ckpt.model.forward(&batch, args.all_layers)?;
+        let out = ckpt.model.forward(be, &batch, args.all_layers)?;
         let logits = if !want_logits {
             vec![Vec::new(); chunk.len()]
         } else {
@@ -226,7 +241,12 @@ fn classify(
 }
 
 /// Multiple choice: each example's (text, choice) pairs form one batch.
-fn choose(ckpt: &LukeCheckpoint, tok: &LukeTokenizer, examples: &[(String, Example)]) -> Result<Vec<Outcome>> {
+fn choose<B: Backend>(
+    be: &B,
+    ckpt: &LukeCheckpoint<B>,
+    tok: &LukeTokenizer,
+    examples: &[(String, Example)],
+) -> Result<Vec<Outcome>> {
     let max_words = ckpt.model.config.max_words();
     let mut outcomes = Vec::new();
     for (place, ex) in examples {
@@ -254,7 +274,7 @@ fn choose(ckpt: &LukeCheckpoint, tok: &LukeTokenizer, examples: &[(String, Examp
             .with_context(|| place.clone())?;
         let refs: Vec<&Encoding> = encs.iter().collect();
         let batch = Batch::new(&refs, tok.pad, tok.entity_pad);
-        let out = ckpt.model.forward(&batch, false)?;
+        let out = ckpt.model.forward(be, &batch, false)?;
         let logits = ckpt.logits(&out, &batch, &refs)?.remove(0);
         outcomes.push(Outcome::choice(ex, label, logits));
     }

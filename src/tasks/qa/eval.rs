@@ -90,7 +90,7 @@ fn load_head(run: &Path) -> Result<Head> {
 
 pub fn evaluate(job: &EvalJob, log: &mut dyn FnMut(&str)) -> Result<Evaluation> {
     let questions = jcqa::read_labelled(&job.data)?;
-    let ckpt = LukeCheckpoint::load(&job.model)?;
+    let ckpt = LukeCheckpoint::load(&Cpu, &job.model)?;
     ensure!(
         ckpt.kind == LukeHead::MultipleChoice,
         "{} holds a {}, not a multiple-choice model (LukeForMultipleChoice)",
@@ -123,7 +123,7 @@ pub fn evaluate(job: &EvalJob, log: &mut dyn FnMut(&str)) -> Result<Evaluation> 
             .with_context(|| format!("{}: question {}", job.data.display(), i + 1))?;
         let refs: Vec<&Encoding> = pairs.iter().collect();
         let batch = Batch::new(&refs, tok.pad, tok.entity_pad);
-        let out = ckpt.model.forward(&batch, head.is_some())?;
+        let out = ckpt.model.forward(&Cpu, &batch, head.is_some())?;
         let logits = ckpt.logits(&out, &batch, &refs)?.remove(0);
         model_probs.extend(softmax(&logits, options));
         if let Some(head) = &mut head {

@@ -10,6 +10,7 @@
 //! the five pairs are separate sequences, so the other four never touch its states, and the
 //! article's features cost a fifth of its forward.
 
+use crate::compute::cpu::Cpu;
 use crate::data::jcqa::{self, Question};
 use crate::luke::batch::Batch;
 use crate::luke::heads::LukeCheckpoint;
@@ -89,7 +90,7 @@ pub fn extract(job: &FeaturesJob) -> Result<FeaturesSummary> {
         bail!("{} exists; give --overwrite to replace it", job.out.display());
     }
     let questions = jcqa::read_labelled(&job.data)?;
-    let ckpt = LukeCheckpoint::load(&job.model)?;
+    let ckpt = LukeCheckpoint::load(&Cpu, &job.model)?;
     let tok = LukeTokenizer::from_dir(&job.model)?;
     let model = &ckpt.model;
     let layer = resolve_layer(job.layer, model.config.num_hidden_layers)?;
@@ -117,7 +118,7 @@ pub fn extract(job: &FeaturesJob) -> Result<FeaturesSummary> {
         let refs: Vec<&Encoding> = group.iter().flat_map(|pairs| &pairs[..kept]).collect();
         let longest = group.iter().flatten().map(|e| e.input_ids.len()).max().unwrap_or(0);
         let batch = Batch::padded_to(&refs, tok.pad, tok.entity_pad, longest);
-        let hidden = model.word_hidden_at(&batch, layer)?; // [B·kept, W, H]
+        let hidden = model.word_hidden_at(&Cpu, &batch, layer)?; // [B·kept, W, H]
         for (q, pairs) in group.iter().enumerate() {
             let states = &hidden[q * kept * batch.words * h..][..kept * batch.words * h];
             features.extend(pool_question(states, batch.words, h, pairs, job.pool, kept));

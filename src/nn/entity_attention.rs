@@ -1,4 +1,5 @@
-//! LUKE's entity-aware self-attention. Keys and values are shared by words and entities, but
+//! LUKE's entity-aware self-attention core on the CPU (what `compute::cpu` runs for
+//! `Backend::attend`): every row's context before the output projection. Keys and values are shared by words and entities, but
 //! the query depends on the pair: word→word (`query`), word→entity (`w2e_query`),
 //! entity→word (`e2w_query`), entity→entity (`e2e_query`). With `use_entity_aware_attention`
 //! off, or no entities, every pair uses `query` and this is RoBERTa's attention.
@@ -11,18 +12,17 @@
 //! from the keys folded into `w2e_query` ([`WordEntityScores`]). Attention then runs per
 //! (sequence, head) on strided views of those blocks.
 
-use super::batch::Batch;
-use super::config::LukeConfig;
-use super::layers::{Dense, DenseWeights, LayerNorm};
+use super::dense::{Dense, DenseWeights};
 use super::weights::Weights;
 use super::word_entity::WordEntityScores;
 use crate::kernels::fastmath;
 use crate::kernels::matmul::{matmul_view, View};
-use crate::kernels::recycle::{overwritable, recycle};
+use crate::kernels::recycle::recycle;
 use anyhow::Result;
 use rayon::prelude::*;
 
 /// The projections: shared ones over all rows, and the entity-aware queries per row group.
+#[allow(clippy::large_enum_variant)] // one per layer, made once at load
 enum Projections {
     /// All rows → `[q | k | v]`.
     Plain(Dense),
@@ -36,10 +36,56 @@ enum Projections {
     },
 }
 
+/// One layer's attention weights as the checkpoint stores them (`[out, in]`), before packing.
+pub struct AttentionWeights {
+    pub query: DenseWeights,
+    pub key: DenseWeights,
+    pub value: DenseWeights,
+    /// `w2e_query`, `e2w_query`, `e2e_query`, when the attention is entity-aware.
+    pub entity_aware: Option<[DenseWeights; 3]>,
+    pub heads: usize,
+}
+
+impl AttentionWeights {
+    /// `{prefix}.self.{query,key,value}` (and the entity-aware queries), each `[hidden, hidden]`.
+    pub fn load(w: &mut Weights, prefix: &str, hidden: usize, heads: usize, entity_aware: bool) -> Result<Self> {
+        let mut dense = |name: &str| DenseWeights::load(w, &format!("{prefix}.self.{name}"), hidden, hidden, true);
+        let (query, key, value) = (dense("query")?, dense("key")?, dense("value")?);
+        let entity_aware = if entity_aware {
+            Some([dense("w2e_query")?, dense("e2w_query")?, dense("e2e_query")?])
+        } else {
+            None
+        };
+        Ok(Self {
+            query,
+            key,
+            value,
+            entity_aware,
+            heads,
+        })
+    }
+}
+
+/// The rows of one attention call: `batch` sequences of `words` word rows and `entities`
+/// entity rows, stacked `[B·W + B·N, H]` (every sequence's words, then every sequence's
+/// entities); its masks are `[B, W + N]`, 1 for a real token or entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttentionShape {
+    pub batch: usize,
+    pub words: usize,
+    pub entities: usize,
+}
+
+impl AttentionShape {
+    /// `B·(W + N)`.
+    pub fn rows(&self) -> usize {
+        self.batch * (self.words + self.entities)
+    }
+}
+
+/// The attention core on the CPU, its weights packed once.
 pub struct SelfAttention {
     projections: Projections,
-    output: Dense,
-    norm: LayerNorm,
     heads: usize,
     head_size: usize,
 }
@@ -100,35 +146,34 @@ impl<'a> Group<'a> {
 }
 
 impl SelfAttention {
-    pub fn load(w: &mut Weights, prefix: &str, c: &LukeConfig) -> Result<Self> {
-        let h = c.hidden_size;
-        let dense = |w: &mut Weights, name: &str| DenseWeights::load(w, &format!("{prefix}.self.{name}"), h, h, true);
-        let (query, key, value) = (dense(w, "query")?, dense(w, "key")?, dense(w, "value")?);
-        let projections = if c.use_entity_aware_attention {
-            let (w2e, e2w, e2e) = (dense(w, "w2e_query")?, dense(w, "e2w_query")?, dense(w, "e2e_query")?);
-            Projections::EntityAware {
-                shared: DenseWeights::concat(&[&key, &value]).pack(),
-                words: query.pack(),
+    pub fn new(w: AttentionWeights) -> Self {
+        let h = w.query.outputs();
+        let projections = match w.entity_aware {
+            Some([w2e, e2w, e2e]) => Projections::EntityAware {
+                shared: DenseWeights::concat(&[&w.key, &w.value]).pack(),
+                words: w.query.pack(),
                 entities: DenseWeights::concat(&[&e2w, &e2e]).pack(),
-                word_entity: Box::new(WordEntityScores::new(w2e, c.num_attention_heads)),
-            }
-        } else {
-            Projections::Plain(DenseWeights::concat(&[&query, &key, &value]).pack())
+                word_entity: Box::new(WordEntityScores::new(w2e, w.heads)),
+            },
+            None => Projections::Plain(DenseWeights::concat(&[&w.query, &w.key, &w.value]).pack()),
         };
-        Ok(Self {
+        Self {
             projections,
-            output: Dense::load(w, &format!("{prefix}.output.dense"), h, h, true)?,
-            norm: LayerNorm::load(w, &format!("{prefix}.output.LayerNorm"), h, c.layer_norm_eps)?,
-            heads: c.num_attention_heads,
-            head_size: c.head_size(),
-        })
+            heads: w.heads,
+            head_size: h / w.heads,
+        }
     }
 
-    /// The stacked block `[B·W + B·N, H]` → attention output after the residual LayerNorm, same
-    /// shape; its blocks come from the buffer pool (`kernels::recycle`) and the intermediate
-    /// ones go back there.
-    pub fn forward(&self, hidden: &[f32], batch: &Batch) -> Vec<f32> {
-        let (bsz, nw, ne) = (batch.size, batch.words, batch.entities);
+    pub fn hidden(&self) -> usize {
+        self.heads * self.head_size
+    }
+
+    /// The stacked block `hidden` `[B·W + B·N, H]` → every row's attention context into
+    /// `context`, same shape (every value written), before the output projection; `masks`
+    /// `[B, W + N]`. The intermediate blocks come from the buffer pool (`kernels::recycle`)
+    /// and go back there.
+    pub fn context(&self, context: &mut [f32], hidden: &[f32], masks: &[u32], batch: AttentionShape) {
+        let (bsz, nw, ne) = (batch.batch, batch.words, batch.entities);
         let h = self.heads * self.head_size;
         let (wrows, rows) = (bsz * nw, bsz * (nw + ne));
         let (shared_block, word_q_block, entity_q_block) = match &self.projections {
@@ -173,11 +218,20 @@ impl SelfAttention {
         // Context per (sequence, head): [W + N, d].
         let contexts: Vec<Vec<f32>> = (0..bsz * self.heads)
             .into_par_iter()
-            .map(|task| self.attend(&groups, &shared, kv_col, batch, task / self.heads, task % self.heads))
+            .map(|task| {
+                self.attend(
+                    &groups,
+                    &shared,
+                    kv_col,
+                    masks,
+                    batch,
+                    task / self.heads,
+                    task % self.heads,
+                )
+            })
             .collect();
         let d = self.head_size;
         // Every (row, head) slice is written below.
-        let mut context = overwritable(rows * h);
         for (task, ctx) in contexts.iter().enumerate() {
             let (b, head) = (task / self.heads, task % self.heads);
             for (r, row) in ctx.chunks_exact(d).enumerate() {
@@ -185,24 +239,21 @@ impl SelfAttention {
                 context[at * h + head * d..][..d].copy_from_slice(row);
             }
         }
-        let mut out = self.output.forward(&context, rows);
-        super::layers::add_into(&mut out, hidden);
-        self.norm.forward(&mut out);
-        recycle(context);
         for block in [word_q_block, entity_q_block].into_iter().flatten() {
             recycle(block);
         }
         recycle(shared_block);
-        out
     }
 
     /// Softmax attention of sequence `b`, head `head`: returns its context rows `[W + N, d]`.
+    #[allow(clippy::too_many_arguments)]
     fn attend<'a>(
         &self,
         groups: &[Group<'a>; 2],
         shared: &Projected<'a>,
         kv_col: usize,
-        batch: &Batch,
+        masks: &[u32],
+        batch: AttentionShape,
         b: usize,
         head: usize,
     ) -> Vec<f32> {
@@ -241,14 +292,10 @@ impl SelfAttention {
             row0 += queries.rows;
         }
         let scale = 1.0 / (d as f32).sqrt();
-        let mask: Vec<bool> = batch.word_mask[b * batch.words..][..batch.words]
-            .iter()
-            .chain(&batch.entity_mask[b * batch.entities..][..batch.entities])
-            .copied()
-            .collect();
+        let mask = &masks[b * keys..][..keys];
         for row in scores.chunks_exact_mut(keys.max(1)).take(keys) {
-            for (s, &m) in row.iter_mut().zip(&mask) {
-                *s = if m { *s * scale } else { f32::NEG_INFINITY };
+            for (s, &m) in row.iter_mut().zip(mask) {
+                *s = if m != 0 { *s * scale } else { f32::NEG_INFINITY };
             }
             let max = fastmath::max(row);
             let sum = fastmath::exp_shifted_sum(row, max);

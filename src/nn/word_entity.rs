@@ -13,7 +13,7 @@
 //! at load: folding per sequence had re-packed those rows for every sequence, 1.5% of a
 //! batch-8 LUKE-base forward in `perf` for a product of two rows.
 
-use super::layers::DenseWeights;
+use super::dense::DenseWeights;
 use crate::kernels::matmul::{matmul_view, FixedB, Layout};
 use crate::kernels::view::View;
 use rayon::prelude::*;

@@ -22,6 +22,7 @@ static inline float __int_as_float(int i) { float f; __builtin_memcpy(&f, &i, 4)
 static inline unsigned atomicAdd(unsigned* a, unsigned v) { unsigned o = *a; *a += v; return o; }
 static inline float __shfl_down_sync(unsigned, float v, int) { return v; }
 static inline float __shfl_xor_sync(unsigned, float v, int) { return v; }
+static inline double __shfl_xor_sync(unsigned, double v, int) { return v; }
 STUB
 g++ -fsyntax-only -x c++ -include "$stub" -Wno-unused "$(dirname "$0")/../src/compute/cuda/kernels.cu"
 echo "kernels.cu: no syntax error"

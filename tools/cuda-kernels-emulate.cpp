@@ -10,7 +10,10 @@
 //   a convolution's 48,400 rows of 32 channels;
 // - the scatter-add by destination (a counting sort, then each destination's rows in order),
 //   which must give the bits of adding the rows one after another in row order, as the CPU
-//   does, with its atomics served in reverse order.
+//   does, with its atomics served in reverse order;
+// - the attention's head split and merge over a stacked [B·W + B·N, width] block (each
+//   sequence's words, then each one's entities), against the rows as plain loops find them, and
+//   the merge as the split's inverse, bit for bit; the activations against their definitions.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -223,6 +226,54 @@ static void check_unpool(unsigned n, unsigned h, unsigned w, unsigned c, bool sm
         }
 }
 
+// move_heads into heads from a stacked block against a plain walk over (sequence, head,
+// position), then back into a block, which must return the columns it took bit for bit
+static void check_heads(unsigned batch, unsigned words, unsigned entities, unsigned heads, unsigned d, bool small_grid) {
+    unsigned h = heads * d, keys = words + entities, width = 3 * h, col = h;
+    size_t rows = (size_t)batch * keys;
+    std::vector<float> x(rows * width), split((size_t)batch * heads * keys * d, NAN32), merged(rows * h, NAN32);
+    for (size_t i = 0; i < x.size(); i++) x[i] = (float)i * 0.5f - 7.0f;
+    unsigned blocks = small_grid ? 3u : spread_blocks(split.size()), threads = small_grid ? 7 : 256;
+    launch(blocks, threads, [&] { move_heads(split.data(), x.data(), width, col, batch, words, entities, heads, d, 1); });
+    size_t at = 0;
+    for (unsigned b = 0; b < batch; b++)
+        for (unsigned hd = 0; hd < heads; hd++) {
+            for (unsigned t = 0; t < keys; t++) {
+                size_t row = t < words ? (size_t)b * words + t : (size_t)batch * words + (size_t)b * entities + t - words;
+                for (unsigned j = 0; j < d; j++, at++)
+                    if (std::memcmp(&split[at], &x[row * width + col + hd * d + j], 4) != 0) {
+                        if (failures < 20) std::printf("FAIL split heads (B %u W %u N %u): value %zu\n", batch, words, entities, at);
+                        failures++;
+                    }
+            }
+        }
+    std::vector<float> block(rows * h);  // the split's source columns alone
+    for (size_t r = 0; r < rows; r++)
+        for (unsigned j = 0; j < h; j++) block[r * h + j] = x[r * width + col + j];
+    launch(blocks, threads, [&] { move_heads(split.data(), merged.data(), h, 0, batch, words, entities, heads, d, 0); });
+    if (std::memcmp(merged.data(), block.data(), 4 * block.size()) != 0) {
+        std::printf("FAIL merge heads (B %u W %u N %u): not the split's inverse\n", batch, words, entities);
+        failures++;
+    }
+}
+
+static void check_activations() {
+    std::vector<float> xs;
+    for (int i = -400; i <= 400; i++) xs.push_back(i / 37.0f);
+    for (int act = 0; act < 4; act++) {
+        std::vector<float> y = xs;
+        launch(2, 7, [&] { activate(y.data(), y.size(), act); });
+        for (size_t i = 0; i < xs.size(); i++) {
+            double v = xs[i];
+            double want = act == 0 ? 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)))
+                        : act == 1 ? 0.5 * v * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (v + 0.044715 * v * v * v)))
+                        : act == 2 ? std::fmax(v, 0.0)
+                                   : std::tanh(v);
+            expect("activation", act, (unsigned)i, y[i], want);
+        }
+    }
+}
+
 int main() {
     const unsigned shapes[][2] = {{0, 3}, {1, 5}, {2, 4}, {31, 2}, {33, 3}, {40, 125}, {200, 37},
                                   {1025, 9}, {100, 300}, {48400, 32}};
@@ -236,11 +287,15 @@ int main() {
     const unsigned scatters[][3] = {{1, 4, 3}, {7, 2, 3}, {700, 13, 50}, {4480, 3, 1000}, {50400, 4, 6600}};
     for (auto& s : scatters)
         for (bool small_grid : {false, true}) check_scatter(s[0], s[1], s[2], small_grid);
+    const unsigned attention[][5] = {{1, 5, 0, 2, 3}, {2, 7, 2, 3, 4}, {3, 130, 2, 12, 64}, {4, 1, 3, 1, 8}};
+    for (auto& a : attention)
+        for (bool small_grid : {false, true}) check_heads(a[0], a[1], a[2], a[3], a[4], small_grid);
+    check_activations();
     if (failures) {
         std::printf("%d emulated kernel values off\n", failures);
         return 1;
     }
-    std::printf("kernels.cu: the column reductions, batch norm, the max pooling's backward and the "
-                "scatter-add by destination, emulated on the CPU, match their references\n");
+    std::printf("kernels.cu: the column reductions, batch norm, the max pooling's backward, the "
+                "scatter-add by destination, the attention's head split and merge and the activations, emulated on the CPU, match their references\n");
     return 0;
 }

@@ -313,7 +313,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 device: device.into(),
             };
             if case != QaCase::Cnn && b.device == Device::Cuda {
-                anyhow::bail!("--device cuda: the feature case runs LUKE, which has no CUDA path yet; give --case cnn");
+                anyhow::bail!("--device cuda: the feature case times one question on the CPU (LUKE on the card: `bench luke --device cuda`); give --case cnn");
             }
             if case != QaCase::Cnn {
                 if no_peer {

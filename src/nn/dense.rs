@@ -15,6 +15,22 @@ pub struct DenseWeights {
 }
 
 impl DenseWeights {
+    /// From values: `weight` `[outputs, inputs]`, `bias` `[outputs]`.
+    pub fn new(weight: Vec<f32>, bias: Option<Vec<f32>>, inputs: usize, outputs: usize) -> Result<Self> {
+        anyhow::ensure!(
+            weight.len() == inputs * outputs && bias.as_ref().is_none_or(|b| b.len() == outputs),
+            "dense {inputs} → {outputs}: a weight of {} values and a bias of {:?}",
+            weight.len(),
+            bias.as_ref().map(Vec::len)
+        );
+        Ok(Self {
+            weight,
+            bias,
+            inputs,
+            outputs,
+        })
+    }
+
     pub fn load(w: &mut Weights, prefix: &str, inputs: usize, outputs: usize, bias: bool) -> Result<Self> {
         let weight = w.take(&format!("{prefix}.weight"), &[outputs, inputs])?;
         let bias = if bias {

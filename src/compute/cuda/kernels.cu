@@ -20,14 +20,15 @@ __device__ __forceinline__ u64 mix64(u64 z) {
 
 __device__ __forceinline__ float sigmoidf_(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-// Sum of `v` over the block (blockDim.x a multiple of 32, at most 1024); every thread gets it.
-__device__ float block_sum(float v, float* shared) {
+// Sum of `v` over the block (blockDim.x a multiple of 32, at most 1024), in the type of `v`
+// (float, or double for LayerNorm's statistics); every thread gets it.
+template <typename T> __device__ T block_sum(T v, T* shared) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffff, v, o);
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
     __syncthreads();
     if (lane == 0) shared[warp] = v;
     __syncthreads();
-    v = lane < warps ? shared[lane] : 0.0f;
+    v = lane < warps ? shared[lane] : (T)0;
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffff, v, o);
     return v;
 }
@@ -468,5 +469,91 @@ extern "C" __global__ void batch_norm_grad_input(float* dx, const float* dy, con
         float xhat = (x[i] - saved[j]) * saved[cols + j];
         float k = gamma[j] * saved[cols + j] / rows;
         dx[i] = k * (rows * g - sums[j] - xhat * sums[cols + j]);
+    }
+}
+
+// ---- transformer inference (LUKE) ----------------------------------------------------------
+
+// One block per row of x [rows, cols], in place: (x − mean)/√(var + eps)·g + b, the mean and
+// the biased variance summed in doubles (as the CPU does).
+extern "C" __global__ void layer_norm(float* x, const float* g, const float* b, u32 rows, u32 cols, float eps) {
+    __shared__ double shared[32];
+    for (u32 r = blockIdx.x; r < rows; r += gridDim.x) {
+        float* row = x + (u64)r * cols;
+        double s = 0.0;
+        for (u32 j = threadIdx.x; j < cols; j += blockDim.x) s += (double)row[j];
+        double mean = block_sum(s, shared) / (double)cols;
+        double q = 0.0;
+        for (u32 j = threadIdx.x; j < cols; j += blockDim.x) {
+            double d = (double)row[j] - mean;
+            q += d * d;
+        }
+        double inv = 1.0 / sqrt(block_sum(q, shared) / (double)cols + (double)eps);
+        for (u32 j = threadIdx.x; j < cols; j += blockDim.x)
+            row[j] = (float)(((double)row[j] - mean) * inv) * g[j] + b[j];
+    }
+}
+
+// x = act(x): 0 exact GELU, 1 GELU's tanh approximation, 2 ReLU, 3 tanh
+extern "C" __global__ void activate(float* x, u64 n, int act) {
+    for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < n; i += (u64)gridDim.x * blockDim.x) {
+        float v = x[i];
+        if (act == 0) v = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+        else if (act == 1) v = 0.5f * v * (1.0f + tanhf(0.7978845608f * (v + 0.044715f * v * v * v)));
+        else if (act == 2) v = fmaxf(v, 0.0f);
+        else v = tanhf(v);
+        x[i] = v;
+    }
+}
+
+// The block row of position t of sequence b in a stacked [B·W + B·N, width] block: its words
+// first (t < W), then its entities.
+__device__ __forceinline__ u64 stacked_row(u32 b, u32 t, u32 batch, u32 words, u32 entities) {
+    return t < words ? (u64)b * words + t : (u64)batch * words + (u64)b * entities + (t - words);
+}
+
+// Between a stacked block x (rows of `width`) and its heads [(b·H + h)·K + t, i] (K = W + N),
+// the slice at columns col + h·d + i of row stacked_row(b, t): with `to_heads` each (sequence,
+// head)'s rows are made contiguous for the batched products; without, the heads' context goes
+// back into the block's rows.
+extern "C" __global__ void move_heads(float* heads, float* x, u32 width, u32 col, u32 batch, u32 words, u32 entities,
+                                      u32 nheads, u32 d, int to_heads) {
+    u32 keys = words + entities;
+    u64 total = (u64)batch * nheads * keys * d;
+    for (u64 i = blockIdx.x * (u64)blockDim.x + threadIdx.x; i < total; i += (u64)gridDim.x * blockDim.x) {
+        u32 j = i % d;
+        u64 row = i / d;
+        u32 t = row % keys;
+        u64 bh = row / keys;
+        u32 h = bh % nheads, b = bh / nheads;
+        u64 at = stacked_row(b, t, batch, words, entities) * width + col + (u64)h * d + j;
+        if (to_heads) heads[i] = x[at];
+        else x[at] = heads[i];
+    }
+}
+
+// One block per score row [K] of sequence b = row / (H·K): scaled, masked keys (masks[b·K + j]
+// = 0) set to −∞, then the softmax in place.
+extern "C" __global__ void attention_softmax(float* scores, const u32* masks, u32 rows, u32 keys, u32 nheads,
+                                             float scale) {
+    __shared__ float shared[32];
+    for (u32 r = blockIdx.x; r < rows; r += gridDim.x) {
+        float* row = scores + (u64)r * keys;
+        const u32* mask = masks + (u64)(r / ((u64)nheads * keys)) * keys;
+        float m = -INF32;
+        for (u32 j = threadIdx.x; j < keys; j += blockDim.x) {
+            float s = mask[j] ? row[j] * scale : -INF32;
+            row[j] = s;
+            m = fmaxf(m, s);
+        }
+        m = block_max(m, shared);
+        float sum = 0.0f;
+        for (u32 j = threadIdx.x; j < keys; j += blockDim.x) {
+            float e = expf(row[j] - m);
+            row[j] = e;
+            sum += e;
+        }
+        sum = block_sum(sum, shared);
+        for (u32 j = threadIdx.x; j < keys; j += blockDim.x) row[j] /= sum;
     }
 }

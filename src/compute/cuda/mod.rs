@@ -10,11 +10,13 @@
 pub mod driver;
 
 use super::shapes::{
-    check_adam, check_batch_norm, check_batch_norm_backward, check_bias_grad, check_column_sums, check_copy,
-    check_dropout, check_gemm, check_lstm, check_lstm_backward, check_max_over_steps, check_max_pool, check_row,
-    check_rows, check_same, check_scalar, check_xent,
+    check_adam, check_affine, check_batch_norm, check_batch_norm_backward, check_bias_grad, check_column_sums,
+    check_copy, check_dropout, check_gemm, check_layer_norm, check_lstm, check_lstm_backward, check_max_over_steps,
+    check_max_pool, check_row, check_rows, check_same, check_scalar, check_xent,
 };
-use super::{AdamStep, Backend, Layout, LstmShape, SgdStep, Tiling};
+use super::{
+    Activation, AdamStep, AttentionShape, AttentionWeights, Backend, DenseWeights, Layout, LstmShape, SgdStep, Tiling,
+};
 use anyhow::{anyhow, ensure, Result};
 use cudarc::cublas::result::sgemm;
 use cudarc::cublas::sys::cublasOperation_t;
@@ -36,6 +38,8 @@ macro_rules! launch {
         unsafe { b.launch($cfg) }.map(|_| ()).map_err(err("kernel launch"))
     }};
 }
+
+mod transformer;
 
 /// The kernels' source, compiled at run time.
 const KERNELS: &str = include_str!("kernels.cu");
@@ -94,6 +98,10 @@ struct Kernels {
     batch_norm_apply: CudaFunction,
     batch_norm_grad_sums: CudaFunction,
     batch_norm_grad_input: CudaFunction,
+    layer_norm: CudaFunction,
+    activate: CudaFunction,
+    move_heads: CudaFunction,
+    attention_softmax: CudaFunction,
 }
 
 /// One CUDA device, its stream, a cuBLAS handle and the compiled kernels.
@@ -176,6 +184,10 @@ impl Cuda {
                 batch_norm_apply: f("batch_norm_apply")?,
                 batch_norm_grad_sums: f("batch_norm_grad_sums")?,
                 batch_norm_grad_input: f("batch_norm_grad_input")?,
+                layer_norm: f("layer_norm")?,
+                activate: f("activate")?,
+                move_heads: f("move_heads")?,
+                attention_softmax: f("attention_softmax")?,
             };
             let stream = ctx.default_stream();
             let blas = CudaBlas::new(stream.clone()).map_err(|e| anyhow!("cuBLAS handle: {e:?}"))?;
@@ -305,6 +317,8 @@ impl Cuda {
 impl Backend for Cuda {
     type Buf = CudaSlice<f32>;
     type Ids = CudaSlice<u32>;
+    type Dense = transformer::CudaDense;
+    type Attention = transformer::CudaAttention;
 
     fn name(&self) -> String {
         self.name.clone()
@@ -875,6 +889,74 @@ impl Backend for Cuda {
         // dropping the scratch states queues their free behind the work that reads them
         // (stream-ordered allocation)
         Ok(())
+    }
+
+    fn dense(&self, w: DenseWeights) -> Result<transformer::CudaDense> {
+        self.upload_dense(w)
+    }
+
+    fn affine(
+        &self,
+        y: &mut CudaSlice<f32>,
+        x: &CudaSlice<f32>,
+        first: usize,
+        rows: usize,
+        w: &transformer::CudaDense,
+    ) -> Result<()> {
+        check_affine(y.len(), x.len(), first, rows, w.inputs, w.outputs)?;
+        if rows == 0 {
+            return Ok(());
+        }
+        let px = self.ptr(x) + 4 * (first * w.inputs) as u64;
+        self.affine_raw(self.ptr(y), px, rows, w)
+    }
+
+    fn layer_norm(
+        &self,
+        x: &mut CudaSlice<f32>,
+        first: usize,
+        rows: usize,
+        gamma: &CudaSlice<f32>,
+        beta: &CudaSlice<f32>,
+        eps: f32,
+    ) -> Result<()> {
+        let cols = gamma.len();
+        check_layer_norm(x.len(), first, rows, cols, beta.len())?;
+        if rows == 0 {
+            return Ok(());
+        }
+        let px = self.ptr(x) + 4 * (first * cols) as u64;
+        let (pg, pb, r, c) = (self.ptr(gamma), self.ptr(beta), rows as u32, cols as u32);
+        launch!(
+            self,
+            self.k.layer_norm,
+            transformer::by_rows(rows),
+            px,
+            pg,
+            pb,
+            r,
+            c,
+            eps
+        )
+    }
+
+    fn activate(&self, x: &mut CudaSlice<f32>, act: Activation) -> Result<()> {
+        self.activate_values(x, act)
+    }
+
+    fn attention(&self, w: AttentionWeights) -> Result<transformer::CudaAttention> {
+        self.upload_attention(w)
+    }
+
+    fn attend(
+        &self,
+        context: &mut CudaSlice<f32>,
+        hidden: &CudaSlice<f32>,
+        a: &transformer::CudaAttention,
+        masks: &CudaSlice<u32>,
+        shape: AttentionShape,
+    ) -> Result<()> {
+        self.attend_core(context, hidden, a, masks, shape)
     }
 
     fn sgd(

@@ -44,6 +44,7 @@ fn main() -> Result<()> {
             out: out.clone(),
             batch_size: 8,
             overwrite: false,
+            device: Device::Cpu,
         })?;
         log(&format!(
             "{}: [{}, {}, {}]",
@@ -93,6 +94,7 @@ fn main() -> Result<()> {
             model,
             data: valid_file,
             head: Some(run),
+            device: Device::Cpu,
         },
         &mut log,
     )?;

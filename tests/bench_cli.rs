@@ -248,7 +248,7 @@ fn bench_qa_times_the_cnn_epoch_and_refuses_the_feature_case_without_its_peer() 
     // the CNN can train on a GPU; LUKE's feature case cannot yet
     fails(
         &["bench", "qa", "--device", "cuda", "--no-peer"],
-        &["feature case runs LUKE", "--case cnn"],
+        &["feature case times one question on the CPU", "--case cnn"],
     );
     if let Some(needle) = no_gpu_message() {
         fails(

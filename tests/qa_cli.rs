@@ -95,6 +95,16 @@ fn features_refuse_bad_input_by_name() {
         &["no/such.json"],
     );
     fails(&features(&["--layer", "3", "--out", out_s]), &["--layer 3", "-3..=2"]);
+    if let Some(why) = no_gpu_message() {
+        fails(
+            &features(&["--device", "cuda", "--out", out_s]),
+            &["--device cuda", why],
+        );
+        fails(
+            &["qa", "eval", "--model", MODEL, "--data", DATA, "--device", "cuda"],
+            &["--device cuda", why],
+        );
+    }
     assert!(!out.exists(), "a refused run wrote its output");
     ok(&features(&["--out", out_s]));
     let before = std::fs::read(&out).unwrap();

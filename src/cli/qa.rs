@@ -43,6 +43,10 @@ pub struct EvalArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Where LUKE runs: cpu, or cuda (a build with the `cuda` feature); the head runs on the
+    /// CPU.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    pub device: DeviceArg,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -312,6 +316,9 @@ pub struct FeaturesArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Where LUKE runs: cpu, or cuda (a build with the `cuda` feature).
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    pub device: DeviceArg,
 }
 
 pub fn run(cmd: QaCommand, typed: &[String]) -> Result<()> {
@@ -322,6 +329,7 @@ pub fn run(cmd: QaCommand, typed: &[String]) -> Result<()> {
                 model: a.model,
                 data: a.data,
                 head: a.head,
+                device: a.device.into(),
             };
             let e = eval::evaluate(&job, &mut |line| eprintln!("{line}"))?;
             if a.json {
@@ -358,6 +366,7 @@ pub fn run(cmd: QaCommand, typed: &[String]) -> Result<()> {
                 out: a.out,
                 batch_size: a.batch_size,
                 overwrite: a.overwrite,
+                device: a.device.into(),
             };
             let s = features::extract(&job)?;
             if a.json {

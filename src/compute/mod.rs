@@ -21,7 +21,6 @@ pub mod dispatch;
 pub mod mask;
 mod shapes;
 pub mod suite;
-mod suite_transformer;
 
 pub use crate::kernels::adam::AdamStep;
 pub use crate::kernels::matmul::Layout;

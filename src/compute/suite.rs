@@ -4,6 +4,8 @@
 //! path. Tolerances are relative to the largest reference value: products and sums may group
 //! their additions differently on each device.
 
+mod transformer;
+
 use super::{mask, AdamStep, Backend, Layout, LstmShape, PatchShape, SgdStep, Tiling};
 use anyhow::Result;
 use rand::{Rng, SeedableRng};
@@ -49,11 +51,11 @@ impl OpCheck {
     }
 }
 
-pub(super) fn compare(op: &str, got: &[f32], want: &[f64]) -> OpCheck {
+fn compare(op: &str, got: &[f32], want: &[f64]) -> OpCheck {
     OpCheck::within(op, got, want, TOLERANCE, 1.0)
 }
 
-pub(super) fn random(rng: &mut ChaCha8Rng, n: usize, bound: f32) -> Vec<f32> {
+fn random(rng: &mut ChaCha8Rng, n: usize, bound: f32) -> Vec<f32> {
     (0..n).map(|_| rng.gen_range(-bound..bound)).collect()
 }
 
@@ -411,10 +413,7 @@ pub fn run<B: Backend>(be: &B) -> Result<Vec<OpCheck>> {
     checks.push(compare("copy at offsets", &be.download(&dst)?, &want));
     checks.extend(patch_checks(be, &mut ChaCha8Rng::seed_from_u64(21))?);
     checks.extend(max_pool_checks(be, &mut ChaCha8Rng::seed_from_u64(22))?);
-    checks.extend(super::suite_transformer::transformer_checks(
-        be,
-        &mut ChaCha8Rng::seed_from_u64(23),
-    )?);
+    checks.extend(transformer::transformer_checks(be, &mut ChaCha8Rng::seed_from_u64(23))?);
     Ok(checks)
 }
 

@@ -7,7 +7,8 @@
 use super::features::{encode_question, pool_question, Choices, FeatureFile, Pool};
 use super::train::{scores, QaTrainConfig};
 use crate::compute::cpu::Cpu;
-use crate::compute::Backend;
+use crate::compute::dispatch::{self, OnBackend};
+use crate::compute::{Backend, Device};
 use crate::data::jcqa;
 use crate::luke::batch::Batch;
 use crate::luke::config::HeadKind as LukeHead;
@@ -27,6 +28,8 @@ pub struct EvalJob {
     pub data: PathBuf,
     /// A `qa train` run whose best checkpoint joins the evaluation.
     pub head: Option<PathBuf>,
+    /// Where LUKE runs (the head, a few thousand values a question, runs on the CPU).
+    pub device: Device,
 }
 
 /// Accuracy (argmax = label) and the article's `predicted − label < 1`.
@@ -90,7 +93,32 @@ fn load_head(run: &Path) -> Result<Head> {
 
 pub fn evaluate(job: &EvalJob, log: &mut dyn FnMut(&str)) -> Result<Evaluation> {
     let questions = jcqa::read_labelled(&job.data)?;
-    let ckpt = LukeCheckpoint::load(&Cpu, &job.model)?;
+    dispatch::check(job.device)?;
+    dispatch::on_device(job.device, Evaluate { job, questions, log })
+}
+
+/// The evaluation with LUKE on the device the job names.
+struct Evaluate<'a> {
+    job: &'a EvalJob,
+    questions: Vec<jcqa::Question>,
+    log: &'a mut dyn FnMut(&str),
+}
+
+impl OnBackend for Evaluate<'_> {
+    type Output = Evaluation;
+
+    fn run<B: Backend>(self, be: &B) -> Result<Evaluation> {
+        evaluate_on(be, self.job, &self.questions, self.log)
+    }
+}
+
+fn evaluate_on<B: Backend>(
+    be: &B,
+    job: &EvalJob,
+    questions: &[jcqa::Question],
+    log: &mut dyn FnMut(&str),
+) -> Result<Evaluation> {
+    let ckpt = LukeCheckpoint::load(be, &job.model)?;
     ensure!(
         ckpt.kind == LukeHead::MultipleChoice,
         "{} holds a {}, not a multiple-choice model (LukeForMultipleChoice)",
@@ -123,7 +151,7 @@ pub fn evaluate(job: &EvalJob, log: &mut dyn FnMut(&str)) -> Result<Evaluation> 
             .with_context(|| format!("{}: question {}", job.data.display(), i + 1))?;
         let refs: Vec<&Encoding> = pairs.iter().collect();
         let batch = Batch::new(&refs, tok.pad, tok.entity_pad);
-        let out = ckpt.model.forward(&Cpu, &batch, head.is_some())?;
+        let out = ckpt.model.forward(be, &batch, head.is_some())?;
         let logits = ckpt.logits(&out, &batch, &refs)?.remove(0);
         model_probs.extend(softmax(&logits, options));
         if let Some(head) = &mut head {

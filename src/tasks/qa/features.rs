@@ -10,7 +10,8 @@
 //! the five pairs are separate sequences, so the other four never touch its states, and the
 //! article's features cost a fifth of its forward.
 
-use crate::compute::cpu::Cpu;
+use crate::compute::dispatch::{self, OnBackend};
+use crate::compute::{Backend, Device};
 use crate::data::jcqa::{self, Question};
 use crate::luke::batch::Batch;
 use crate::luke::heads::LukeCheckpoint;
@@ -59,6 +60,8 @@ pub struct FeaturesJob {
     pub batch_size: usize,
     /// Replace an existing `out`.
     pub overwrite: bool,
+    /// Where LUKE runs.
+    pub device: Device,
 }
 
 /// What was written.
@@ -90,7 +93,26 @@ pub fn extract(job: &FeaturesJob) -> Result<FeaturesSummary> {
         bail!("{} exists; give --overwrite to replace it", job.out.display());
     }
     let questions = jcqa::read_labelled(&job.data)?;
-    let ckpt = LukeCheckpoint::load(&Cpu, &job.model)?;
+    dispatch::check(job.device)?;
+    dispatch::on_device(job.device, Extract { job, questions })
+}
+
+/// The extraction on the device the job names.
+struct Extract<'a> {
+    job: &'a FeaturesJob,
+    questions: Vec<Question>,
+}
+
+impl OnBackend for Extract<'_> {
+    type Output = FeaturesSummary;
+
+    fn run<B: Backend>(self, be: &B) -> Result<FeaturesSummary> {
+        extract_on(be, self.job, &self.questions)
+    }
+}
+
+fn extract_on<B: Backend>(be: &B, job: &FeaturesJob, questions: &[Question]) -> Result<FeaturesSummary> {
+    let ckpt = LukeCheckpoint::load(be, &job.model)?;
     let tok = LukeTokenizer::from_dir(&job.model)?;
     let model = &ckpt.model;
     let layer = resolve_layer(job.layer, model.config.num_hidden_layers)?;
@@ -118,7 +140,7 @@ pub fn extract(job: &FeaturesJob) -> Result<FeaturesSummary> {
         let refs: Vec<&Encoding> = group.iter().flat_map(|pairs| &pairs[..kept]).collect();
         let longest = group.iter().flatten().map(|e| e.input_ids.len()).max().unwrap_or(0);
         let batch = Batch::padded_to(&refs, tok.pad, tok.entity_pad, longest);
-        let hidden = model.word_hidden_at(&Cpu, &batch, layer)?; // [B·kept, W, H]
+        let hidden = model.word_hidden_at(be, &batch, layer)?; // [B·kept, W, H]
         for (q, pairs) in group.iter().enumerate() {
             let states = &hidden[q * kept * batch.words * h..][..kept * batch.words * h];
             features.extend(pool_question(states, batch.words, h, pairs, job.pool, kept));

@@ -2,8 +2,8 @@
 //! LayerNorm, the activations, and the attention core (plain and entity-aware, with padding)
 //! against plain `f64` loops.
 
-use super::suite::{compare, random, OpCheck};
-use super::{Activation, AttentionShape, AttentionWeights, Backend, DenseWeights};
+use super::{compare, random, OpCheck};
+use crate::compute::{Activation, AttentionShape, AttentionWeights, Backend, DenseWeights};
 use anyhow::Result;
 use rand_chacha::ChaCha8Rng;
 

@@ -851,6 +851,10 @@ fn broken_checkpoints_name_the_file_or_tensor() {
     edit_config(&dir, "num_hidden_layers", serde_json::json!(3));
     fails_in(&dir, &["pytorch_model.bin", "missing tensor encoder.layer.2"]);
 
+    let dir = copy_fixture("sequence_bin", &tmp.path().join("types"));
+    edit_config(&dir, "type_vocab_size", serde_json::json!(0));
+    fails_in(&dir, &["config.json", "type_vocab_size is 0"]);
+
     let dir = copy_fixture("sequence_bin", &tmp.path().join("shape"));
     edit_config(&dir, "intermediate_size", serde_json::json!(40));
     fails_in(

@@ -109,6 +109,10 @@ impl Backend for Cpu {
         Ok(values.to_vec())
     }
 
+    fn upload_vec(&self, values: Vec<f32>) -> Result<Vec<f32>> {
+        Ok(values)
+    }
+
     fn upload_ids(&self, ids: &[u32]) -> Result<Vec<u32>> {
         Ok(ids.to_vec())
     }

@@ -136,6 +136,11 @@ pub trait Backend {
     /// Hands a buffer back for a later [`Backend::scratch`].
     fn release(&self, buf: Self::Buf);
     fn upload(&self, values: &[f32]) -> Result<Self::Buf>;
+    /// As [`Backend::upload`], taking the values: the CPU keeps them without a copy (a
+    /// vocabulary's embedding table is not held twice).
+    fn upload_vec(&self, values: Vec<f32>) -> Result<Self::Buf> {
+        self.upload(&values)
+    }
     fn upload_ids(&self, ids: &[u32]) -> Result<Self::Ids>;
     /// Ids that an operation will write in full (an argmax), made on the device without a
     /// copy from the host.

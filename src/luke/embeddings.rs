@@ -1,31 +1,39 @@
-//! Word and entity embeddings, summed on the host before their LayerNorm (which the model
-//! applies on its backend). Words: RoBERTa-style, positions counted from `pad + 1` over
-//! non-pad tokens. Entities: entity vector (projected to the hidden size when
-//! `entity_emb_size` differs), plus the mean position embedding over the mention's words.
+//! Word and entity embeddings, before their LayerNorm (which the model applies on its
+//! backend). Words: RoBERTa-style, positions counted from `pad + 1` over non-pad tokens, the
+//! rows gathered and summed on the backend (the tables live there; the host only counts
+//! positions and checks ids). Entities: entity vector (projected to the hidden size when
+//! `entity_emb_size` differs), plus the mean position embedding over the mention's words,
+//! summed on the host (a few rows per sequence) and uploaded.
 
 use super::batch::Batch;
 use super::config::LukeConfig;
 use super::weights::Weights;
+use crate::compute::Backend;
 use crate::nn::dense::Dense;
 use anyhow::{bail, Result};
 
-pub struct WordEmbeddings {
-    words: Vec<f32>,
-    positions: Vec<f32>,
-    token_type: Vec<f32>,
+/// The word embedding tables on the backend, and what the host checks ids against.
+pub struct WordEmbeddings<B: Backend> {
+    words: B::Buf,
+    positions: B::Buf,
+    token_type: B::Buf,
     hidden: usize,
     pad: u32,
     vocab: usize,
     max_positions: usize,
 }
 
-impl WordEmbeddings {
-    pub fn load(w: &mut Weights, c: &LukeConfig) -> Result<Self> {
+impl<B: Backend> WordEmbeddings<B> {
+    pub fn load(be: &B, w: &mut Weights, c: &LukeConfig) -> Result<Self> {
         let h = c.hidden_size;
+        if c.type_vocab_size == 0 {
+            bail!("config.json: type_vocab_size is 0, and every token takes token type 0");
+        }
         Ok(Self {
-            words: w.take("embeddings.word_embeddings.weight", &[c.vocab_size, h])?,
-            positions: w.take("embeddings.position_embeddings.weight", &[c.max_position_embeddings, h])?,
-            token_type: w.take("embeddings.token_type_embeddings.weight", &[c.type_vocab_size, h])?,
+            words: be.upload_vec(w.take("embeddings.word_embeddings.weight", &[c.vocab_size, h])?)?,
+            positions: be
+                .upload_vec(w.take("embeddings.position_embeddings.weight", &[c.max_position_embeddings, h])?)?,
+            token_type: be.upload_vec(w.take("embeddings.token_type_embeddings.weight", &[c.type_vocab_size, h])?)?,
             hidden: h,
             pad: c.pad_token_id as u32,
             vocab: c.vocab_size,
@@ -33,18 +41,13 @@ impl WordEmbeddings {
         })
     }
 
-    /// `[B, W]` ids → `[B, W, H]`, before the LayerNorm.
-    pub fn forward(&self, batch: &Batch) -> Result<Vec<f32>> {
-        let h = self.hidden;
-        let mut out = vec![0f32; batch.size * batch.words * h];
-        for (b, ids) in batch
-            .input_ids
-            .chunks_exact(batch.words.max(1))
-            .enumerate()
-            .take(batch.size)
-        {
+    /// Each token's position: counted from `pad + 1` over the sequence's non-pad tokens, `pad`
+    /// for a pad; every id and position checked against its table.
+    fn positions(&self, batch: &Batch) -> Result<Vec<u32>> {
+        let mut positions = Vec::with_capacity(batch.input_ids.len());
+        for ids in batch.input_ids.chunks_exact(batch.words.max(1)).take(batch.size) {
             let mut seen = 0usize;
-            for (t, &id) in ids.iter().enumerate() {
+            for &id in ids {
                 if id as usize >= self.vocab {
                     bail!("token id {id} is outside the word vocabulary ({} entries)", self.vocab);
                 }
@@ -60,16 +63,29 @@ impl WordEmbeddings {
                         self.max_positions
                     );
                 }
-                let row = &mut out[(b * batch.words + t) * h..][..h];
-                let (wv, pv) = (
-                    &self.words[id as usize * h..][..h],
-                    &self.positions[position * h..][..h],
-                );
-                for (((o, x), p), y) in row.iter_mut().zip(wv).zip(pv).zip(&self.token_type[..h]) {
-                    *o = x + p + y;
-                }
+                positions.push(position as u32);
             }
         }
+        Ok(positions)
+    }
+
+    /// `[B, W]` ids → `[B·W, H]` on the backend, `(word + position) + token type 0`, before
+    /// the LayerNorm.
+    pub fn forward(&self, be: &B, batch: &Batch) -> Result<B::Buf> {
+        let h = self.hidden;
+        let positions = self.positions(batch)?;
+        let rows = positions.len();
+        let mut out = be.scratch(rows * h)?; // [B·W, H]
+        be.gather_rows(&mut out, &self.words, &be.upload_ids(&batch.input_ids[..rows])?, h)?;
+        let mut add = |table: &B::Buf, ids: &[u32]| -> Result<()> {
+            let mut rows_of = be.scratch(rows * h)?;
+            be.gather_rows(&mut rows_of, table, &be.upload_ids(ids)?, h)?;
+            be.add(&mut out, &rows_of)?;
+            be.release(rows_of);
+            Ok(())
+        };
+        add(&self.positions, &positions)?;
+        add(&self.token_type, &vec![0; rows])?;
         Ok(out)
     }
 }

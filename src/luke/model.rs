@@ -1,7 +1,7 @@
 //! `LukeModel`: embeddings, the encoder stack and the pooler, loaded from a checkpoint
-//! directory and run on a padded [`Batch`] on any [`Backend`]. The embedding rows are
-//! assembled on the host (the tables stay there) and uploaded; everything after runs on the
-//! backend, and only the hidden states asked for come back.
+//! directory and run on a padded [`Batch`] on any [`Backend`]. Everything runs on the backend
+//! but the entity embeddings' few rows and the host's count of positions; only the hidden
+//! states asked for come back.
 
 use super::batch::Batch;
 use super::config::LukeConfig;
@@ -108,7 +108,7 @@ pub struct LukeOutput {
 
 pub struct LukeModel<B: Backend> {
     pub config: LukeConfig,
-    words: WordEmbeddings,
+    words: WordEmbeddings<B>,
     entities: EntityEmbeddings,
     word_norm: Norm<B>,
     entity_norm: Norm<B>,
@@ -120,7 +120,7 @@ impl<B: Backend> LukeModel<B> {
     /// Takes the encoder's tensors out of `w` (the head's stay for the head to take) and
     /// prepares them on `be`.
     pub fn load(be: &B, w: &mut Weights, config: &LukeConfig) -> Result<Self> {
-        let words = WordEmbeddings::load(w, config)?;
+        let words = WordEmbeddings::load(be, w, config)?;
         let entities = EntityEmbeddings::load(w, config)?;
         let word_norm = Norm::load(be, w, "embeddings.LayerNorm", config)?;
         let entity_norm = Norm::load(be, w, "entity_embeddings.LayerNorm", config)?;
@@ -164,11 +164,19 @@ impl<B: Backend> LukeModel<B> {
             entities: batch.entities,
         };
         let (wrows, erows) = (batch.size * batch.words, batch.size * batch.entities);
-        let mut rows = self.words.forward(batch)?; // [B·W, H]
-        if erows > 0 {
-            rows.extend(self.entities.forward(batch)?); // [B·N, H]
-        }
-        let mut hidden = be.upload(&rows)?;
+        let h = self.config.hidden_size;
+        let words = self.words.forward(be, batch)?; // [B·W, H]
+        let mut hidden = if erows > 0 {
+            let entities = be.upload_vec(self.entities.forward(batch)?)?; // [B·N, H]
+            let mut stacked = be.scratch((wrows + erows) * h)?; // [B·W + B·N, H]
+            be.copy(&mut stacked, 0, &words, 0, wrows * h)?;
+            be.copy(&mut stacked, wrows * h, &entities, 0, erows * h)?;
+            be.release(words);
+            be.release(entities);
+            stacked
+        } else {
+            words
+        };
         self.word_norm.forward(be, &mut hidden, 0, wrows)?;
         self.entity_norm.forward(be, &mut hidden, wrows, erows)?;
         let masks = be.upload_ids(&masks(batch))?;

@@ -12,6 +12,7 @@
 //! Operations are queued in order on one stream; only [`Backend::download`] and
 //! [`Backend::sync`] wait for the device.
 
+pub mod attention_plan;
 pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;

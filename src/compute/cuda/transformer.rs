@@ -1,24 +1,9 @@
 //! The transformer operations of [`Cuda`] (LUKE's inference): dense layers on cuBLAS, and the
-//! attention core as the usual sequence of batched products.
-//!
-//! Attention over the stacked block `[B·W + B·N, H]` (every sequence's words, then every
-//! sequence's entities):
-//! 1. projections: all rows → `[k | v]` (with `q` first when the attention is not
-//!    entity-aware); when it is, word rows → `[q_w2w | q_w2e]` and entity rows →
-//!    `[q_e2w | q_e2e]` into one block, so each row holds its query toward words, then its query
-//!    toward entities;
-//! 2. `move_heads` makes each (sequence, head)'s rows contiguous, `[B·heads, K, d]` with
-//!    K = W + N, for queries, keys and values;
-//! 3. scores `[B·heads, K, K]`: one strided-batched product for the word keys and one for the
-//!    entity keys (each with the query toward them), or one for all keys without entity-aware
-//!    queries;
-//! 4. `attention_softmax` scales, masks and normalises each row;
-//! 5. context = probabilities · values (one strided-batched product), and `move_heads` puts
-//!    it back in the stacked block's rows.
-//!
-//! Unlike the CPU, no word→entity scores are folded into the keys: every query is projected.
+//! attention core as `compute::attention_plan` lays it out (projections, head moves,
+//! strided-batched products, a masked row softmax), each step on cuBLAS or a kernel.
 
 use super::{err, Cuda};
+use crate::compute::attention_plan::{cublas_gemm, denses, plan, Block, CublasGemm, Projection, Step};
 use crate::compute::shapes::check_attend;
 use crate::compute::{Activation, AttentionShape, AttentionWeights, DenseWeights, Layout};
 use anyhow::{anyhow, Result};
@@ -34,7 +19,7 @@ pub struct CudaDense {
     pub(super) outputs: usize,
 }
 
-/// One layer's attention weights on the device.
+/// One layer's attention weights on the device, as `attention_plan::denses` stacks them.
 pub struct CudaAttention {
     /// All rows → `[k | v]`, or `[q | k | v]` without `queries`.
     shared: CudaDense,
@@ -42,16 +27,6 @@ pub struct CudaAttention {
     queries: Option<(CudaDense, CudaDense)>,
     heads: usize,
     head_size: usize,
-}
-
-/// One operand of [`Cuda::gemm_batched`]: a device pointer to the first matrix, its layout, its
-/// row stride (`ld`) and the distance between consecutive matrices, all in values.
-#[derive(Clone, Copy)]
-struct Strided {
-    at: u64,
-    layout: Layout,
-    ld: usize,
-    stride: usize,
 }
 
 /// Threads per block of the row kernels (LayerNorm, softmax): a multiple of 32.
@@ -117,77 +92,56 @@ impl Cuda {
 
     pub(super) fn upload_attention(&self, w: AttentionWeights) -> Result<CudaAttention> {
         let h = w.query.outputs();
-        let (shared, queries) = match &w.entity_aware {
-            Some([w2e, e2w, e2e]) => (
-                DenseWeights::concat(&[&w.key, &w.value]),
-                Some((
-                    self.upload_dense(DenseWeights::concat(&[&w.query, w2e]))?,
-                    self.upload_dense(DenseWeights::concat(&[e2w, e2e]))?,
-                )),
-            ),
-            None => (DenseWeights::concat(&[&w.query, &w.key, &w.value]), None),
-        };
+        let (shared, queries) = denses(&w);
         Ok(CudaAttention {
             shared: self.upload_dense(shared)?,
-            queries,
+            queries: queries
+                .map(|(words, entities)| {
+                    Ok::<_, anyhow::Error>((self.upload_dense(words)?, self.upload_dense(entities)?))
+                })
+                .transpose()?,
             heads: w.heads,
             head_size: h / w.heads,
         })
     }
 
-    /// Row-major `c[i] = beta·c[i] + a[i] · b[i]` (`[m, k]·[k, n]`) for `batch` matrices at
-    /// the operands' strides, as one cuBLAS call (column-major, so `cᵀ = bᵀ·aᵀ`, as
-    /// [`Cuda::gemm_raw`] does).
-    #[allow(clippy::too_many_arguments)]
-    fn gemm_batched(
-        &self,
-        c: Strided,
-        a: Strided,
-        b: Strided,
-        m: usize,
-        k: usize,
-        n: usize,
-        batch: usize,
-        beta: f32,
-    ) -> Result<()> {
-        let op = |l: Layout| match l {
-            Layout::Plain => cublasOperation_t::CUBLAS_OP_N,
-            Layout::Transposed => cublasOperation_t::CUBLAS_OP_T,
+    /// One strided-batched cuBLAS product of `batch` matrices, `C = op(A)·op(B)` as `g`
+    /// gives it, each operand's block at the device address `at` resolves.
+    fn gemm_batched(&self, g: CublasGemm, batch: usize, at: impl Fn(Block) -> u64) -> Result<()> {
+        let op = |t: bool| {
+            if t {
+                cublasOperation_t::CUBLAS_OP_T
+            } else {
+                cublasOperation_t::CUBLAS_OP_N
+            }
         };
-        let alpha = 1.0f32;
-        // SAFETY: the callers allocate every matrix the strides reach.
+        let ptr = |o: &crate::compute::attention_plan::Operand| at(o.block) + 4 * o.offset as u64;
+        let (alpha, beta) = (1.0f32, 0.0f32);
+        // SAFETY: the plan's operands lie inside the blocks it sized (checked on the CPU by
+        // attention_plan's tests).
         unsafe {
             sgemm_strided_batched(
                 *self.blas.handle(),
-                op(b.layout),
-                op(a.layout),
-                n as i32,
-                m as i32,
-                k as i32,
+                op(g.transa),
+                op(g.transb),
+                g.m as i32,
+                g.n as i32,
+                g.k as i32,
                 &alpha,
-                b.at as *const f32,
-                b.ld as i32,
-                b.stride as i64,
-                a.at as *const f32,
-                a.ld as i32,
-                a.stride as i64,
+                ptr(&g.a) as *const f32,
+                g.a.ld as i32,
+                g.a.stride as i64,
+                ptr(&g.b) as *const f32,
+                g.b.ld as i32,
+                g.b.stride as i64,
                 &beta,
-                c.at as *mut f32,
-                c.ld as i32,
-                c.stride as i64,
+                ptr(&g.c) as *mut f32,
+                g.c.ld as i32,
+                g.c.stride as i64,
                 batch as i32,
             )
         }
-        .map_err(|e| anyhow!("cuBLAS batched sgemm {batch} × {m}×{k}·{k}×{n}: {e:?}"))
-    }
-
-    /// `[B·heads, K, d]` from columns `col ..` of the stacked block at `x` (rows of `width`).
-    fn split(&self, x: u64, width: usize, col: usize, s: AttentionShape, a: &CudaAttention) -> Result<CudaSlice<f32>> {
-        let len = s.rows() * a.heads * a.head_size;
-        // SAFETY: move_heads writes every value.
-        let out = unsafe { self.written_later::<f32>(len.max(1)) }?;
-        self.move_heads(self.ptr(&out), x, width, col, s, a, true)?;
-        Ok(out)
+        .map_err(|e| anyhow!("cuBLAS batched sgemm {batch} × {}×{}·{}×{}: {e:?}", g.m, g.k, g.k, g.n))
     }
 
     /// kernels.cu's `move_heads` between `heads` `[B·heads, K, d]` and columns `col ..` of the
@@ -226,117 +180,72 @@ impl Cuda {
         s: AttentionShape,
     ) -> Result<()> {
         let (heads, d) = (a.heads, a.head_size);
-        let h = heads * d;
-        check_attend(context.len(), hidden.len(), masks.len(), h, s)?;
-        let (rows, wrows) = (s.rows(), s.batch * s.words);
-        if rows == 0 {
+        check_attend(context.len(), hidden.len(), masks.len(), heads * d, s)?;
+        if s.rows() == 0 {
             return Ok(());
         }
-        let keys = s.words + s.entities;
-        let bh = s.batch * heads;
-        // SAFETY: the affine products below write every value.
-        let shared = unsafe { self.written_later::<f32>(rows * a.shared.outputs) }?; // [R, 2H | 3H]
-        let ps = self.ptr(&shared);
-        self.affine_raw(ps, self.ptr(hidden), rows, &a.shared)?;
-        // Each row's query toward words and toward entities: (block, width, columns).
-        let (own_queries, width, toward) = match &a.queries {
-            Some((words, entities)) => {
-                // SAFETY: the word rows' and the entity rows' products write every value.
-                let q = unsafe { self.written_later::<f32>(rows * 2 * h) }?; // [R, 2H]
-                let (pq, ph) = (self.ptr(&q), self.ptr(hidden));
-                if wrows > 0 {
-                    self.affine_raw(pq, ph, wrows, words)?;
+        let p = plan(heads, d, a.queries.is_some(), s);
+        let owned = p
+            .blocks
+            .iter()
+            // SAFETY: the plan's steps write every value of a block before any step reads it
+            // (attention_plan's tests run the plan on the CPU from blocks of NaN).
+            .map(|&(block, len)| Ok((block, unsafe { self.written_later::<f32>(len.max(1)) }?)))
+            .collect::<Result<Vec<(Block, CudaSlice<f32>)>>>()?;
+        let (hidden_at, context_at) = (self.ptr(hidden), self.ptr(context));
+        let at = |block: Block| match block {
+            Block::Hidden => hidden_at,
+            Block::Context => context_at,
+            other => owned
+                .iter()
+                .find(|(b, _)| *b == other)
+                .map(|(_, buf)| self.ptr(buf))
+                .expect("the plan allocates every block it uses"),
+        };
+        for step in p.steps {
+            match step {
+                Step::Affine(f) => {
+                    let dense = match (f.projection, &a.queries) {
+                        (Projection::Shared, _) => &a.shared,
+                        (Projection::Words, Some((words, _))) => words,
+                        (Projection::Entities, Some((_, entities))) => entities,
+                        _ => anyhow::bail!("attention: an entity-aware projection without its weights"),
+                    };
+                    let y = at(f.out) + 4 * (f.out_row * dense.outputs) as u64;
+                    let x = hidden_at + 4 * (f.input_row * dense.inputs) as u64;
+                    self.affine_raw(y, x, f.rows, dense)?;
                 }
-                if rows > wrows {
-                    let at = 4 * (wrows * h) as u64;
-                    self.affine_raw(pq + 2 * at, ph + at, rows - wrows, entities)?;
+                Step::MoveHeads {
+                    heads: into,
+                    block,
+                    width,
+                    col,
+                    to_heads,
+                } => self.move_heads(at(into), at(block), width, col, s, a, to_heads)?,
+                Step::Gemm {
+                    c,
+                    a: left,
+                    b,
+                    m,
+                    k,
+                    n,
+                    batch,
+                } => self.gemm_batched(cublas_gemm(c, left, b, m, k, n), batch, at)?,
+                Step::Softmax { scale } => {
+                    let keys = s.words + s.entities;
+                    let rows = s.batch * heads * keys;
+                    let (ps, pm, r, kk, nh) = (
+                        at(Block::Scores),
+                        self.ptr(masks),
+                        rows as u32,
+                        keys as u32,
+                        heads as u32,
+                    );
+                    launch!(self, self.k.attention_softmax, by_rows(rows), ps, pm, r, kk, nh, scale)?;
                 }
-                (Some(q), 2 * h, [0, h])
-            }
-            None => (None, 3 * h, [0, 0]),
-        };
-        let (pq, kv) = match &own_queries {
-            Some(q) => (self.ptr(q), 0),
-            None => (ps, h),
-        };
-        let q_words = self.split(pq, width, toward[0], s, a)?; // [BH, K, d]
-        let q_entities = match &a.queries {
-            Some(_) if s.entities > 0 => Some(self.split(pq, width, toward[1], s, a)?),
-            _ => None,
-        };
-        let kv_width = a.shared.outputs;
-        let k_heads = self.split(ps, kv_width, kv, s, a)?; // [BH, K, d]
-        let v_heads = self.split(ps, kv_width, kv + h, s, a)?; // [BH, K, d]
-        drop(own_queries);
-        drop(shared);
-        // SAFETY: the score products write every value (all keys, by one or two products).
-        let scores = unsafe { self.written_later::<f32>(bh * keys * keys) }?; // [BH, K, K]
-        let heads_of = |block: &CudaSlice<f32>, first: usize, layout: Layout| Strided {
-            at: self.ptr(block) + 4 * (first * d) as u64,
-            layout,
-            ld: d,
-            stride: keys * d,
-        };
-        let scores_at = |first_key: usize| Strided {
-            at: self.ptr(&scores) + 4 * first_key as u64,
-            layout: Layout::Plain,
-            ld: keys,
-            stride: keys * keys,
-        };
-        let queries = heads_of(&q_words, 0, Layout::Plain);
-        match &q_entities {
-            // scores[:, :, :W] = Q→words · K_wordsᵀ; scores[:, :, W:] = Q→entities · K_entitiesᵀ
-            Some(q_e) => {
-                if s.words > 0 {
-                    let k = heads_of(&k_heads, 0, Layout::Transposed);
-                    self.gemm_batched(scores_at(0), queries, k, keys, d, s.words, bh, 0.0)?;
-                }
-                let k = heads_of(&k_heads, s.words, Layout::Transposed);
-                let q = heads_of(q_e, 0, Layout::Plain);
-                self.gemm_batched(scores_at(s.words), q, k, keys, d, s.entities, bh, 0.0)?;
-            }
-            None => {
-                let k = heads_of(&k_heads, 0, Layout::Transposed);
-                self.gemm_batched(scores_at(0), queries, k, keys, d, keys, bh, 0.0)?;
             }
         }
-        let (pscores, pm, r, kk, nh) = (
-            self.ptr(&scores),
-            self.ptr(masks),
-            (bh * keys) as u32,
-            keys as u32,
-            heads as u32,
-        );
-        let scale = 1.0 / (d as f32).sqrt();
-        launch!(
-            self,
-            self.k.attention_softmax,
-            by_rows(bh * keys),
-            pscores,
-            pm,
-            r,
-            kk,
-            nh,
-            scale
-        )?;
-        // SAFETY: the context product writes every value.
-        let ctx = unsafe { self.written_later::<f32>(bh * keys * d) }?; // [BH, K, d]
-        let probabilities = Strided {
-            at: pscores,
-            layout: Layout::Plain,
-            ld: keys,
-            stride: keys * keys,
-        };
-        self.gemm_batched(
-            heads_of(&ctx, 0, Layout::Plain),
-            probabilities,
-            heads_of(&v_heads, 0, Layout::Plain),
-            keys,
-            keys,
-            d,
-            bh,
-            0.0,
-        )?;
-        self.move_heads(self.ptr(&ctx), self.ptr(context), h, 0, s, a, false)
+        drop(owned); // freed in stream order, after the steps queued above
+        Ok(())
     }
 }

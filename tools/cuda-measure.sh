@@ -5,11 +5,8 @@
 # `bench lstm --device cuda` against PyTorch's nn.LSTM (cuDNN) on the same card at B 20 and
 # B 128, plain fp32 on both sides, `bench classify --device cuda` (problem 78: the classifiers'
 # epochs, PyTorch on the same card) and `bench qa --case cnn --device cuda` (the CNN-on-LUKE
-# article's CNN epoch against PyTorch's, cuDNN's convolutions, on the card), LUKE's hidden
-# states on the card against the CPU's on every fixture (tools/cuda-luke-parity.py), and
-# `bench luke --device cuda` (LUKE-base, sequence 128, against transformers on the same card, fp32
-# without TF32 on both sides). Everything it prints is also written to $1 (default
-# cuda-measure.log).
+# article's CNN epoch against PyTorch's, cuDNN's convolutions, on the card). Everything it prints is also written to $1
+# (default cuda-measure.log).
 set -uo pipefail
 log=${1:-cuda-measure.log}
 source "$(dirname "$0")/cuda-env.sh"
@@ -25,6 +22,4 @@ bin=dist/cuda/tsumugi
     done
     timeout 120 $bin bench classify --device cuda --repeats 5 --python python3
     timeout 120 $bin bench qa --case cnn --device cuda --repeats 3 --python python3
-    timeout 60 python3 tools/cuda-luke-parity.py $bin
-    timeout 150 $bin bench luke --device cuda --batches 1,32 --seq 128 --repeats 10 --python python3
 } 2>&1 | tee "$log"

@@ -140,17 +140,25 @@ pub fn dy_t_times_patches(d_weight: &mut [f32], dy: &[f32], p: Patches, n: usize
             view_product(out, dy_t, View::row_major(&patches, count, k), Start::Zero, 1);
             recycle::recycle(patches);
         });
-    d_weight.fill(0.0);
-    for partial in partials.chunks_exact(n * k) {
-        d_weight.iter_mut().zip(partial).for_each(|(d, v)| *d += v);
-    }
+    // each value 0 + the blocks' partials in block order, columns of values split among the
+    // threads (the sum had run on the calling thread alone)
+    let width = n * k;
+    let columns = width.div_ceil(rayon::current_num_threads().max(1)).max(1);
+    d_weight.par_chunks_mut(columns).enumerate().for_each(|(c, d)| {
+        d.fill(0.0);
+        for partial in partials.chunks_exact(width) {
+            d.iter_mut().zip(&partial[c * columns..]).for_each(|(d, v)| *d += v);
+        }
+    });
     recycle::recycle(partials);
     Ok(())
 }
 
 /// `table[ids, :] += (dy[P, n] · weight[n, K])` as patch rows of `segments` rows of `width`
-/// (a convolution's input gradient): per block, one product on every thread, then the block's
-/// rows added to their table rows by [`scatter_add_rows`].
+/// (a convolution's input gradient): as many blocks as threads at a time, each block's product
+/// on one thread, then their rows added to their table rows by [`scatter_add_rows`]. (One block
+/// at a time with its product split between the threads joined the threads twice per block of
+/// 512 rows.)
 pub fn add_dy_times_weight(
     table: &mut [f32],
     dy: &[f32],
@@ -166,17 +174,25 @@ pub fn add_dy_times_weight(
         weight.len(),
         dy.len()
     );
-    let threads = rayon::current_num_threads();
-    let mut d_patches = recycle::overwritable(BLOCK_ROWS.min(rows) * k);
-    for first in (0..rows).step_by(BLOCK_ROWS) {
-        let count = BLOCK_ROWS.min(rows - first);
-        let out = Out {
-            data: &mut d_patches,
-            offset: 0,
-            row_stride: k,
-        };
-        let dy_block = View::row_major(&dy[first * n..(first + count) * n], count, n);
-        view_product(out, dy_block, View::row_major(weight, n, k), Start::Zero, threads);
+    // a block per thread at a time, each block's product on its own thread, then the group's
+    // rows added back in row order (the product's bits do not depend on its thread count)
+    let group = BLOCK_ROWS * rayon::current_num_threads().max(1);
+    let mut d_patches = recycle::overwritable(group.min(rows) * k);
+    for first in (0..rows).step_by(group) {
+        let count = group.min(rows - first);
+        d_patches[..count * k]
+            .par_chunks_mut(BLOCK_ROWS * k)
+            .enumerate()
+            .for_each(|(b, block)| {
+                let (start, block_rows) = (first + b * BLOCK_ROWS, block.len() / k);
+                let out = Out {
+                    data: block,
+                    offset: 0,
+                    row_stride: k,
+                };
+                let dy_block = View::row_major(&dy[start * n..(start + block_rows) * n], block_rows, n);
+                view_product(out, dy_block, View::row_major(weight, n, k), Start::Zero, 1);
+            });
         let ids = &ids[first * segments..(first + count) * segments];
         scatter_add_rows(table, &d_patches[..count * k], ids, w);
     }

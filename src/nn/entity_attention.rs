@@ -1,8 +1,9 @@
 //! LUKE's entity-aware self-attention core on the CPU (what `compute::cpu` runs for
-//! `Backend::attend`): every row's context before the output projection. Keys and values are shared by words and entities, but
-//! the query depends on the pair: word→word (`query`), word→entity (`w2e_query`),
-//! entity→word (`e2w_query`), entity→entity (`e2e_query`). With `use_entity_aware_attention`
-//! off, or no entities, every pair uses `query` and this is RoBERTa's attention.
+//! `Backend::attend`): every row's context before the output projection. Keys and values are
+//! shared by words and entities, but the query depends on the pair: word→word (`query`),
+//! word→entity (`w2e_query`), entity→word (`e2w_query`), entity→entity (`e2e_query`). With
+//! `use_entity_aware_attention` off, or no entities, every pair uses `query` and this is
+//! RoBERTa's attention.
 //!
 //! The layer works on one stacked block `[B·W + B·N, H]`: every sequence's word rows, then every
 //! sequence's entity rows. Keys and values (and, when not entity-aware, the one query) come from

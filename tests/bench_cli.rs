@@ -245,12 +245,21 @@ fn bench_qa_times_the_cnn_epoch_and_refuses_the_feature_case_without_its_peer() 
         &["bench", "qa", "--case", "cnn", "--no-peer", "--questions", "1"],
         &["--questions"],
     );
-    // the CNN can train on a GPU; LUKE's feature case cannot yet
-    fails(
-        &["bench", "qa", "--device", "cuda", "--no-peer"],
-        &["feature case times one question on the CPU", "--case cnn"],
-    );
     if let Some(needle) = no_gpu_message() {
+        // refused before any peer starts
+        fails(
+            &[
+                "bench",
+                "qa",
+                "--case",
+                "features",
+                "--device",
+                "cuda",
+                "--python",
+                "no-such-python",
+            ],
+            &["--device cuda", needle],
+        );
         fails(
             &[
                 "bench",

@@ -5,8 +5,9 @@
 # among them), then LUKE's hidden states on the card against the CPU's on every fixture
 # (tools/cuda-luke-parity.py), then `bench luke --device cuda`: a LUKE-base forward at batch 1
 # and 32, sequence 128, against transformers on the same card, fp32 without TF32 on both sides,
-# each side copying its last hidden states to the host. Everything it prints is also written to
-# $1 (default cuda-luke.log).
+# each side copying its last hidden states to the host; then `bench qa --case features --device
+# cuda`, the CNN-on-LUKE article's loop for one question on the card against transformers.
+# Everything it prints is also written to $1 (default cuda-luke.log).
 set -uo pipefail
 log=${1:-cuda-luke.log}
 source "$(dirname "$0")/cuda-env.sh"
@@ -18,4 +19,5 @@ bin=dist/cuda/tsumugi
     timeout 120 $bin device --check
     timeout 90 python3 "$(dirname "$0")/cuda-luke-parity.py" $bin
     timeout 180 $bin bench luke --device cuda --batches 1,32 --seq 128 --repeats 10 --python python3
+    timeout 120 $bin bench qa --case features --device cuda --repeats 10 --python python3
 } 2>&1 | tee "$log"

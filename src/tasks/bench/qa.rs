@@ -9,7 +9,6 @@
 
 use super::served_peer::{alternate, Paired, ServedPeer};
 use super::{max_delta_against, side_by_side, Timing};
-use crate::compute::cpu::Cpu;
 use crate::compute::dispatch::{on_device, OnBackend};
 use crate::compute::{Backend, Device};
 use crate::data::json::read_json;
@@ -31,7 +30,7 @@ pub struct BenchQa {
     /// Python and the peer script, or none for tsumugi alone.
     pub peer: Option<(String, std::path::PathBuf)>,
     pub threads: usize,
-    /// Where both sides train the CNN.
+    /// Where both sides run: the CNN's epoch and LUKE's features.
     pub device: Device,
 }
 
@@ -69,20 +68,41 @@ fn question_pairs(vocab: usize) -> Vec<Encoding> {
 /// The article's features for one question: `hidden_states[-2]` of choice 0's pair padded to
 /// the longest of the five, averaged over every position. Returns the seconds and the 768
 /// values.
-fn question_features(ckpt: &LukeCheckpoint, pairs: &[Encoding]) -> Result<(f64, Vec<f32>)> {
+fn question_features<B: Backend>(be: &B, ckpt: &LukeCheckpoint<B>, pairs: &[Encoding]) -> Result<(f64, Vec<f32>)> {
     let began = Instant::now();
     // as `qa features --choices first` runs it: choice 0's pair, padded to the longest
     let longest = pairs.iter().map(|e| e.input_ids.len()).max().unwrap_or(0);
     let batch = Batch::padded_to(&[&pairs[0]], 1, 0, longest);
     let layers = ckpt.model.config.num_hidden_layers;
     let h = ckpt.model.config.hidden_size;
-    let hidden = ckpt.model.word_hidden_at(&Cpu, &batch, layers - 1)?;
+    let hidden = ckpt.model.word_hidden_at(be, &batch, layers - 1)?;
     let x = pool_question(&hidden, batch.words, h, pairs, Pool::PaddedMean, 1);
     Ok((began.elapsed().as_secs_f64(), x))
 }
 
-/// The feature case against the transformers peer, which writes the random checkpoint.
+/// The feature case against the transformers peer, which writes the random checkpoint; both
+/// on the device `b` names.
 pub fn run_features(b: &BenchQa, python: &str, script: &Path) -> Result<FeaturesResult> {
+    crate::compute::dispatch::check(b.device)?;
+    on_device(b.device, Features { b, python, script })
+}
+
+/// The feature case on a backend.
+struct Features<'a> {
+    b: &'a BenchQa,
+    python: &'a str,
+    script: &'a Path,
+}
+
+impl OnBackend for Features<'_> {
+    type Output = FeaturesResult;
+
+    fn run<B: Backend>(self, be: &B) -> Result<FeaturesResult> {
+        features_on(be, self.b, self.python, self.script)
+    }
+}
+
+fn features_on<B: Backend>(be: &B, b: &BenchQa, python: &str, script: &Path) -> Result<FeaturesResult> {
     let dir = tempfile::tempdir()?;
     let pairs = question_pairs(32770);
     let words = pairs.iter().map(|e| e.input_ids.len()).max().unwrap_or(0);
@@ -97,7 +117,7 @@ pub fn run_features(b: &BenchQa, python: &str, script: &Path) -> Result<Features
     let json = serde_json::json!({ "input_ids": ids, "attention_mask": mask });
     let inputs = dir.path().join("inputs.json");
     std::fs::write(&inputs, json.to_string())?;
-    let args = vec![
+    let mut args = vec![
         "--out".to_string(),
         dir.path().display().to_string(),
         "--inputs".into(),
@@ -105,13 +125,16 @@ pub fn run_features(b: &BenchQa, python: &str, script: &Path) -> Result<Features
         "--threads".into(),
         b.threads.to_string(),
     ];
+    if b.device == Device::Cuda {
+        args.extend(["--device".to_string(), "cuda".to_string()]);
+    }
     let mut peer = ServedPeer::start(python, script, &args)?;
-    let ckpt = LukeCheckpoint::load(&Cpu, dir.path())?;
-    let (_, ours) = question_features(&ckpt, &pairs)?; // warm-up
+    let ckpt = LukeCheckpoint::load(be, dir.path())?;
+    let (_, ours) = question_features(be, &ckpt, &pairs)?; // warm-up
     let source = dir.path().join("reference.json");
     let max_delta = max_delta_against(&read_json(&source)?, "features", &ours, &source)?;
     let paired = alternate(b.repeats, &mut peer, "features", || {
-        Ok(question_features(&ckpt, &pairs)?.0)
+        Ok(question_features(be, &ckpt, &pairs)?.0)
     })?;
     Ok(FeaturesResult { paired, max_delta })
 }

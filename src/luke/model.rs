@@ -37,14 +37,39 @@ fn dense<B: Backend>(be: &B, w: &mut Weights, prefix: &str, inputs: usize, outpu
     be.dense(DenseWeights::load(w, prefix, inputs, outputs, true)?)
 }
 
+/// What ends both halves of a layer (BERT's `SelfOutput` and `Output`): a projection back to
+/// the hidden size, the residual, LayerNorm.
+struct Residual<B: Backend> {
+    dense: B::Dense,
+    norm: Norm<B>,
+}
+
+impl<B: Backend> Residual<B> {
+    /// `{prefix}.dense` (`inputs` → H) and `{prefix}.LayerNorm`.
+    fn load(be: &B, w: &mut Weights, prefix: &str, inputs: usize, c: &LukeConfig) -> Result<Self> {
+        Ok(Self {
+            dense: dense(be, w, &format!("{prefix}.dense"), inputs, c.hidden_size)?,
+            norm: Norm::load(be, w, &format!("{prefix}.LayerNorm"), c)?,
+        })
+    }
+
+    /// `x` `[R, in]` → LayerNorm(`x`·Wᵀ + b + `residual`) `[R, H]`; `x` goes back to the pool.
+    fn forward(&self, be: &B, x: B::Buf, residual: &B::Buf, rows: usize, h: usize) -> Result<B::Buf> {
+        let mut out = be.scratch(rows * h)?; // [R, H]
+        be.affine(&mut out, &x, 0, rows, &self.dense)?;
+        be.release(x);
+        be.add(&mut out, residual)?;
+        self.norm.forward(be, &mut out, 0, rows)?;
+        Ok(out)
+    }
+}
+
 /// Attention followed by the feed-forward block, applied to word and entity rows alike.
 struct Layer<B: Backend> {
     attention: B::Attention,
-    attention_output: B::Dense,
-    attention_norm: Norm<B>,
+    attention_output: Residual<B>,
     intermediate: B::Dense,
-    output: B::Dense,
-    output_norm: Norm<B>,
+    output: Residual<B>,
 }
 
 impl<B: Backend> Layer<B> {
@@ -60,11 +85,9 @@ impl<B: Backend> Layer<B> {
         )?;
         Ok(Self {
             attention: be.attention(attention)?,
-            attention_output: dense(be, w, &format!("{p}.attention.output.dense"), h, h)?,
-            attention_norm: Norm::load(be, w, &format!("{p}.attention.output.LayerNorm"), c)?,
+            attention_output: Residual::load(be, w, &format!("{p}.attention.output"), h, c)?,
             intermediate: dense(be, w, &format!("{p}.intermediate.dense"), h, inter)?,
-            output: dense(be, w, &format!("{p}.output.dense"), inter, h)?,
-            output_norm: Norm::load(be, w, &format!("{p}.output.LayerNorm"), c)?,
+            output: Residual::load(be, w, &format!("{p}.output"), inter, c)?,
         })
     }
 
@@ -74,20 +97,12 @@ impl<B: Backend> Layer<B> {
         let (rows, h) = (shape.rows(), c.hidden_size);
         let mut context = be.scratch(rows * h)?; // [R, H]
         be.attend(&mut context, &x, &self.attention, masks, shape)?;
-        let mut attended = be.scratch(rows * h)?; // [R, H]
-        be.affine(&mut attended, &context, 0, rows, &self.attention_output)?;
-        be.release(context);
-        be.add(&mut attended, &x)?;
-        self.attention_norm.forward(be, &mut attended, 0, rows)?;
+        let attended = self.attention_output.forward(be, context, &x, rows, h)?; // [R, H]
         be.release(x);
         let mut mid = be.scratch(rows * c.intermediate_size)?; // [R, I]
         be.affine(&mut mid, &attended, 0, rows, &self.intermediate)?;
         be.activate(&mut mid, c.activation)?;
-        let mut out = be.scratch(rows * h)?; // [R, H]
-        be.affine(&mut out, &mid, 0, rows, &self.output)?;
-        be.release(mid);
-        be.add(&mut out, &attended)?;
-        self.output_norm.forward(be, &mut out, 0, rows)?;
+        let out = self.output.forward(be, mid, &attended, rows, h)?; // [R, H]
         be.release(attended);
         Ok(out)
     }

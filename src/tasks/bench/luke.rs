@@ -102,22 +102,24 @@ pub fn run(a: &BenchLuke) -> Result<String> {
         bail!("--repeats and every --batches entry must be positive, --seq at least 8");
     }
     dispatch::check(a.device)?;
-    dispatch::on_device(a.device, Bench(a))
+    dispatch::on_device(a.device, Bench { a, largest })
 }
 
-/// The benchmark on the device `--device` names.
-struct Bench<'a>(&'a BenchLuke);
+/// The benchmark on the device `--device` names; `largest` of its batch sizes.
+struct Bench<'a> {
+    a: &'a BenchLuke,
+    largest: usize,
+}
 
 impl OnBackend for Bench<'_> {
     type Output = String;
 
     fn run<B: Backend>(self, be: &B) -> Result<String> {
-        bench_on(be, self.0)
+        bench_on(be, self.a, self.largest)
     }
 }
 
-fn bench_on<B: Backend>(be: &B, a: &BenchLuke) -> Result<String> {
-    let largest = a.batches.iter().copied().max().unwrap_or(0);
+fn bench_on<B: Backend>(be: &B, a: &BenchLuke, largest: usize) -> Result<String> {
     let scratch = tempfile::tempdir()?;
     let (dir, mut peer) = match (&a.model, a.no_peer) {
         (Some(dir), true) => (dir.clone(), None),

@@ -178,7 +178,7 @@ pub struct TrainArgs {
     /// Clip the global gradient norm to this value.
     #[arg(long)]
     pub clip: Option<f32>,
-    /// Where to train: cpu (cuda is not available for classify yet and says so).
+    /// Where to train: cpu, or cuda (a build with the `cuda` feature; problem 78).
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     pub device: DeviceArg,
     /// Run directory (config.json, metrics.jsonl, checkpoints/, figures, report.md).

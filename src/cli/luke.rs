@@ -73,7 +73,8 @@ pub struct LukeArgs {
     /// `problem_type: multi_label_classification`.
     #[arg(long)]
     pub multi_label: bool,
-    /// Where to run: cpu (cuda is not available for luke yet and says so).
+    /// Where the encoder runs: cpu, or cuda (a build with the `cuda` feature); the heads run on
+    /// the CPU.
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     pub device: DeviceArg,
 }

@@ -16,7 +16,7 @@ use clap::Parser;
 use tsumugi::data::corpus::{batchify, read_train, read_with, Vocab};
 use tsumugi::models::cpu_lm::{LanguageModel, LmConfig};
 use tsumugi::tasks::datasets;
-use tsumugi::tasks::lm::eval::mean_loss;
+use tsumugi::tasks::lm::stream_loss::mean_loss;
 use tsumugi::train::clip::{clip_factor, grad_norm};
 use tsumugi::train::optim::{Optimizer, OptimizerConfig};
 

@@ -303,6 +303,18 @@ fn eval_and_generate_from_a_run() {
         &["lm", "eval", "--run", run_dir, "--text", "ptb:dev"],
         &["unknown PTB split"],
     );
+    // without a usable GPU, --device cuda is refused by name (tools/cuda-train.sh covers it
+    // on a GPU; the backend model's logits are checked against the CPU's in lm::generate)
+    if !tsumugi::compute::devices::cuda_devices().is_ok_and(|d| !d.is_empty()) {
+        fails(
+            &["lm", "eval", "--run", run_dir, "--device", "cuda"],
+            &["--device cuda"],
+        );
+        fails(
+            &["lm", "generate", "--run", run_dir, "--device", "cuda"],
+            &["--device cuda"],
+        );
+    }
     std::fs::write(out.join("checkpoints/best.safetensors"), b"junk").unwrap();
     fails(
         &["lm", "eval", "--run", run_dir, "--text", test.to_str().unwrap()],

@@ -22,6 +22,9 @@
 #                  (TSUMUGI_CRASH_IN_EPOCH=2): prints whether the three metrics.jsonl (without
 #                  their seconds) and last checkpoints are the same bytes (REPRO_DEVICE=cpu and
 #                  REPRO_BATCHES=10 try it on the CPU)
+#   eval           after zaremba-small in the same call: `lm eval` and `lm generate` of that run
+#                  on cpu and on cuda (the same perplexity to the digits shown; the same text
+#                  unless a sample falls within rounding of a boundary)
 #   finetune       the pre-training article's recipe at its own sizes (LSTM 512) on cuda: the
 #                  language model on sentiment's texts, then the classifier at 1,000 texts
 #                  from it and from scratch (seed 0)
@@ -86,6 +89,15 @@ for stage in $stages; do
                 "$(sed 's/"seconds":[0-9.e+-]*//g' "$runs/$name/metrics.jsonl" | sha256sum | cut -c1-16)" \
                 "$(sha256sum <"$runs/$name/checkpoints/last.safetensors" | cut -c1-16)"
         done | tee "$out/reproducible.txt"
+        ;;
+    eval)
+        for device in cpu cuda; do
+            {
+                timeout 60 $bin lm eval --run "$runs/zaremba-small" --device $device
+                timeout 60 $bin lm generate --run "$runs/zaremba-small" --prompt "you say" --words 30 \
+                    --temperature 0.8 --seed 1 --device $device
+            } 2>&1 | tee "$out/eval-$device.log"
+        done
         ;;
     finetune)
         timeout "${PRETRAIN_SECONDS:-300}" $bin finetune pretrain --device cuda --epochs 20 --patience 3 \

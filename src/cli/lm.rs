@@ -1,5 +1,6 @@
 //! `tsumugi lm …`: train, evaluate and sample language models.
 
+use super::flags::DeviceArg;
 use super::print_json;
 use anyhow::Result;
 use clap::Subcommand;
@@ -22,6 +23,9 @@ pub enum LmCommand {
         /// Checkpoint in the run's checkpoints/ to evaluate.
         #[arg(long, default_value = "best.safetensors")]
         checkpoint: String,
+        /// Where the model runs: cpu, or cuda (a build with the `cuda` feature).
+        #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+        device: DeviceArg,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -46,6 +50,9 @@ pub enum LmCommand {
         /// Checkpoint in the run's checkpoints/ to sample from.
         #[arg(long, default_value = "best.safetensors")]
         checkpoint: String,
+        /// Where the model runs: cpu, or cuda (a build with the `cuda` feature).
+        #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+        device: DeviceArg,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -71,11 +78,12 @@ pub fn run(cmd: LmCommand, typed: &[String]) -> Result<()> {
             run,
             text,
             checkpoint,
+            device,
             json,
         } => {
             use tsumugi::tasks::lm::eval;
             let text = text.map(|t| eval::text_path(&t)).transpose()?;
-            let r = eval::run(&run, text.as_deref(), &checkpoint)?;
+            let r = eval::run(&run, text.as_deref(), &checkpoint, device.into())?;
             if json {
                 return print_json(&r);
             }
@@ -94,6 +102,7 @@ pub fn run(cmd: LmCommand, typed: &[String]) -> Result<()> {
             temperature,
             seed,
             checkpoint,
+            device,
             json,
         } => {
             use tsumugi::tasks::lm::generate;
@@ -104,6 +113,7 @@ pub fn run(cmd: LmCommand, typed: &[String]) -> Result<()> {
                 temperature,
                 seed,
                 checkpoint: &checkpoint,
+                device: device.into(),
             };
             let out = generate::run(&a)?;
             if json {

@@ -7,8 +7,9 @@
 //! keyed by seed, step and site, so both devices draw the same masks (locked and word dropout
 //! included).
 //!
-//! `lm train` still trains through [`LanguageModel`] on the CPU, whose step recycles its
-//! buffers and fuses the two bias gradients; this model is what `bench lstm --device` runs.
+//! On the CPU, `lm train`, `lm eval` and `lm generate` still run [`LanguageModel`], whose step
+//! recycles its buffers and fuses the two bias gradients; this model is what they run with
+//! `--device cuda`, and what `bench lstm --device` and `finetune` run.
 
 use super::device_params::{DeviceParams, Slot};
 use super::lstm_layer::{LstmLayer, LstmTape};
@@ -266,6 +267,15 @@ impl<B: Backend> LstmLm<B> {
         let mut loss = be.zeros(1)?;
         be.softmax_xent(&mut loss, &logits, &x.targets, self.cfg.vocab)?;
         Ok(loss)
+    }
+
+    /// The logits `[T·B, V]` of tokens `[T, B]` (no dropout); `state` advances.
+    pub fn logits(&self, be: &B, tokens: &[u32], steps: usize, batch: usize, state: &mut State<B>) -> Result<B::Buf> {
+        // the forward reads no targets: the tokens stand in for them
+        let x = self.batch(be, tokens, tokens, steps, batch)?;
+        let (logits, tape) = self.forward(be, &x, state, None)?;
+        tape.release(be);
+        Ok(logits)
     }
 
     /// One training forward and backward with dropout keyed by `(seed, step)`: gradients

@@ -7,7 +7,7 @@
 //! every epoch's masks again from the run's seed alone, so `--resume` is exact on either.
 
 use super::config::LmRunConfig;
-use super::eval::{mean_loss, mean_loss_by};
+use super::stream_loss::{mean_loss, mean_loss_by};
 use crate::compute::Backend;
 use crate::compute::Device;
 use crate::models::cpu_lm::{LanguageModel, LstmStates};

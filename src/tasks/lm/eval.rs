@@ -1,9 +1,13 @@
 //! `tsumugi lm eval`: perplexity of a trained run's best model on a text file (or its corpus's
-//! test split), with the state carried across BPTT chunks as in training.
+//! test split), with the state carried across BPTT chunks as in training, on the device the
+//! command names (through the engine `lm train` measures with, so the CPU gives training's
+//! test perplexity to the bit).
 
+use super::config::LmRunConfig;
+use super::engine;
 use super::saved::SavedRun;
+use crate::compute::Device;
 use crate::data::corpus::{batchify, read_with};
-use crate::models::cpu_lm::{LanguageModel, LstmStates};
 use anyhow::{bail, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -14,37 +18,6 @@ pub struct EvalResult {
     pub tokens: usize,
     pub loss: f64,
     pub perplexity: f64,
-}
-
-/// Mean cross-entropy over a batchified stream `[rows, batch]`, state carried across chunks.
-pub fn mean_loss(model: &LanguageModel, data: &[u32], rows: usize, batch: usize, bptt: usize) -> f64 {
-    let mut states: LstmStates = model.initial_state(batch);
-    let loss = mean_loss_by(data, rows, batch, bptt, |tokens, targets, seq| {
-        Ok(model.loss(tokens, targets, seq, batch, &mut states))
-    });
-    loss.expect("the CPU model's loss cannot fail")
-}
-
-/// Mean over the BPTT chunks of a batchified stream `[rows, batch]` of `chunk_loss(tokens,
-/// targets, steps)` (each chunk's mean), weighted by the chunk's tokens.
-pub fn mean_loss_by(
-    data: &[u32],
-    rows: usize,
-    batch: usize,
-    bptt: usize,
-    mut chunk_loss: impl FnMut(&[u32], &[u32], usize) -> Result<f64>,
-) -> Result<f64> {
-    let (mut total, mut count) = (0.0, 0usize);
-    let mut i = 0;
-    while i + 1 < rows {
-        let seq = bptt.min(rows - 1 - i);
-        let tokens = &data[i * batch..(i + seq) * batch];
-        let targets = &data[(i + 1) * batch..(i + 1 + seq) * batch];
-        total += chunk_loss(tokens, targets, seq)? * (seq * batch) as f64;
-        count += seq * batch;
-        i += seq;
-    }
-    Ok(total / count.max(1) as f64)
 }
 
 /// A file path, or `ptb:SPLIT` for the cached PTB (fetched on first use).
@@ -59,8 +32,8 @@ pub fn text_path(spec: &str) -> Result<PathBuf> {
 }
 
 /// Perplexity of the run's `checkpoint` on `text`, by default the run's own test split (PTB's
-/// for runs that did not record their corpus).
-pub fn run(run_dir: &Path, text: Option<&Path>, checkpoint: &str) -> Result<EvalResult> {
+/// for runs that did not record their corpus), computed on `device`.
+pub fn run(run_dir: &Path, text: Option<&Path>, checkpoint: &str, device: Device) -> Result<EvalResult> {
     let saved = SavedRun::open(run_dir)?;
     let own_test;
     let text = match (text, saved.corpus()?) {
@@ -85,7 +58,11 @@ pub fn run(run_dir: &Path, text: Option<&Path>, checkpoint: &str) -> Result<Eval
             ids.len()
         );
     }
-    let loss = mean_loss(&model, &data, rows, batch, saved.config.bptt);
+    let config = LmRunConfig {
+        device,
+        ..saved.config.clone()
+    };
+    let loss = engine::new(&config, model)?.mean_loss(&data, rows, batch, config.bptt)?;
     Ok(EvalResult {
         text: text.to_path_buf(),
         tokens: (rows - 1) * batch,

@@ -7,4 +7,5 @@ pub mod eval;
 pub mod generate;
 mod report;
 pub mod saved;
+pub mod stream_loss;
 pub mod train;

@@ -305,14 +305,14 @@ fn eval_and_generate_from_a_run() {
     );
     // without a usable GPU, --device cuda is refused by name (tools/cuda-train.sh covers it
     // on a GPU; the backend model's logits are checked against the CPU's in lm::generate)
-    if !tsumugi::compute::devices::cuda_devices().is_ok_and(|d| !d.is_empty()) {
+    if let Some(why) = no_gpu_message() {
         fails(
             &["lm", "eval", "--run", run_dir, "--device", "cuda"],
-            &["--device cuda"],
+            &["--device cuda", why],
         );
         fails(
             &["lm", "generate", "--run", run_dir, "--device", "cuda"],
-            &["--device cuda"],
+            &["--device cuda", why],
         );
     }
     std::fs::write(out.join("checkpoints/best.safetensors"), b"junk").unwrap();

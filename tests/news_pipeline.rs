@@ -124,6 +124,17 @@ fn newscorpora_prepare_features_train_predict_eval() {
 
     let out = ok(&["classify", "eval", "--run", r]);
     assert!(out.contains("test.tsv: accuracy"), "{out}");
+    assert_eq!(ok(&["classify", "eval", "--run", r, "--device", "cpu"]), out);
+    if let Some(why) = no_gpu_message() {
+        fails(
+            &["classify", "eval", "--run", r, "--device", "cuda"],
+            &["--device cuda", why],
+        );
+        fails(
+            &["classify", "predict", "--run", r, "--device", "cuda", "ebola virus"],
+            &["--device cuda", why],
+        );
+    }
 
     // a text with no known word is marked, not an error for the whole batch (the run used
     // --empty zero); texts also come one per line from --input, JSON lines out

@@ -16,7 +16,8 @@
 #   zaremba-small  the whole 13 epochs on cuda
 #   variational    better-rnnlm with --variational --embedding-dropout 0.1 on cuda
 #   classify       problem 77's batch sweep (SLP, batch 1 to 1024) on cpu and on cuda, then
-#                  README's R8 MLP on both devices: needs R8 and $TSUMUGI_HOME/r8-glove-100d.bin
+#                  README's R8 MLP on both devices, each run's `classify eval` on its device:
+#                  needs R8 and $TSUMUGI_HOME/r8-glove-100d.bin
 #   reproducible   better-rnnlm's model (dropout, clipping) for 2 epochs of 300 batches on cuda,
 #                  three times: plain, again, and killed halfway through epoch 2 then resumed
 #                  (TSUMUGI_CRASH_IN_EPOCH=2): prints whether the three metrics.jsonl (without
@@ -70,6 +71,7 @@ for stage in $stages; do
             timeout 240 $bin classify train --vectors "$vectors" --device $device --json \
                 --out "$runs/r8-$device" 2>"$out/r8-$device.log" | tee "$out/r8-$device.json"
             cp "$runs/r8-$device/metrics.jsonl" "$out/r8-$device.metrics.jsonl" 2>/dev/null
+            timeout 60 $bin classify eval --run "$runs/r8-$device" --device $device 2>&1 | tee -a "$out/r8-$device.log"
         done
         ;;
     reproducible)

@@ -2,22 +2,33 @@
 
 use super::config::TrainConfig;
 use super::featurize::load_vectors_for;
-use super::trainer::load_model_from;
-use crate::compute::cpu::Cpu;
+use crate::compute::dispatch::{on_device, OnBackend};
+use crate::compute::{Backend, Device};
 use crate::embed::features::{mean_vectors, EmptyPolicy};
 use crate::models::classifier::{Classifier, ModelSpec};
 use crate::nn::loss::softmax;
+use crate::nn::params::Params;
+use crate::nn::weights::Part;
 use crate::train::checkpoint::TensorFile;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::path::Path;
 
-/// A finished run, ready to score text on the CPU (a few thousand rows of one small product:
-/// a GPU would spend longer starting than scoring).
+/// A finished run: its config, labels and best weights on the host, put on a device to score
+/// (`--device`; on the CPU by default, since a few thousand rows of one small product take
+/// less time than a GPU takes to start).
 pub struct SavedRun {
     pub cfg: TrainConfig,
     pub labels: Vec<String>,
-    pub model: Classifier<Cpu>,
+    pub spec: ModelSpec,
+    weights: Params,
+}
+
+impl SavedRun {
+    /// The best weights on `be`.
+    pub fn model<B: Backend>(&self, be: &B) -> Result<Classifier<B>> {
+        Classifier::upload(be, self.spec.clone(), self.weights.clone())
+    }
 }
 
 pub fn load_run(dir: &Path) -> Result<SavedRun> {
@@ -52,8 +63,14 @@ pub fn load_run(dir: &Path) -> Result<SavedRun> {
             labels.len()
         );
     }
-    let model = load_model_from(&Cpu, &mut file, spec)?;
-    Ok(SavedRun { cfg, labels, model })
+    let mut weights = Classifier::<crate::compute::cpu::Cpu>::init(&spec, 0);
+    file.weights().load_into(&mut weights, &Part::All)?;
+    Ok(SavedRun {
+        cfg,
+        labels,
+        spec,
+        weights,
+    })
 }
 
 #[derive(Debug, Serialize)]
@@ -87,7 +104,8 @@ pub fn read_texts(path: &Path) -> Result<Vec<String>> {
     Ok(texts)
 }
 
-pub fn predict(run: &mut SavedRun, texts: &[String]) -> Result<Vec<Prediction>> {
+/// The label of each text, with every label's probability, scored on `device`.
+pub fn predict(run: &SavedRun, texts: &[String], device: Device) -> Result<Vec<Prediction>> {
     for (i, t) in texts.iter().enumerate() {
         if t.trim().is_empty() {
             bail!("text {} is empty", i + 1);
@@ -95,12 +113,12 @@ pub fn predict(run: &mut SavedRun, texts: &[String]) -> Result<Vec<Prediction>> 
     }
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let vectors = load_vectors_for(&run.cfg.vectors, run.cfg.tokenizer, refs.iter().copied())?;
-    if vectors.dim() != run.model.spec.input_dim {
+    if vectors.dim() != run.spec.input_dim {
         bail!(
             "vectors {} have {} dimensions, the model was trained on {}",
             run.cfg.vectors,
             vectors.dim(),
-            run.model.spec.input_dim
+            run.spec.input_dim
         );
     }
     let (x, coverage) = mean_vectors(&refs, &vectors, run.cfg.tokenizer, EmptyPolicy::Zero)?;
@@ -113,7 +131,14 @@ pub fn predict(run: &mut SavedRun, texts: &[String]) -> Result<Vec<Prediction>> 
             run.cfg.vectors
         );
     }
-    let logits = run.model.logits(&Cpu, &x, texts.len())?;
+    let logits = on_device(
+        device,
+        Logits {
+            run,
+            x: &x,
+            rows: texts.len(),
+        },
+    )?;
     let probs = softmax(&logits, run.labels.len());
     Ok(texts
         .iter()
@@ -130,4 +155,20 @@ pub fn predict(run: &mut SavedRun, texts: &[String]) -> Result<Vec<Prediction>> 
             }
         })
         .collect())
+}
+
+/// The logits `[rows, classes]` of features `x` `[rows, input]`, on a backend.
+struct Logits<'a> {
+    run: &'a SavedRun,
+    x: &'a [f32],
+    rows: usize,
+}
+
+impl OnBackend for Logits<'_> {
+    type Output = Vec<f32>;
+    fn run<B: Backend>(self, be: &B) -> Result<Vec<f32>> {
+        let mut model = self.run.model(be)?;
+        let x = be.upload(self.x)?;
+        be.download(&model.logits(be, &x, self.rows)?)
+    }
 }

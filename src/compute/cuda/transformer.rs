@@ -107,7 +107,7 @@ impl Cuda {
 
     /// One strided-batched cuBLAS product of `batch` matrices, `C = op(A)·op(B)` as `g`
     /// gives it, each operand's block at the device address `at` resolves.
-    fn gemm_batched(&self, g: CublasGemm, batch: usize, at: impl Fn(Block) -> u64) -> Result<()> {
+    fn gemm_batched(&self, g: CublasGemm, batch: usize, at: impl Fn(Block) -> Result<u64>) -> Result<()> {
         let op = |t: bool| {
             if t {
                 cublasOperation_t::CUBLAS_OP_T
@@ -115,7 +115,9 @@ impl Cuda {
                 cublasOperation_t::CUBLAS_OP_N
             }
         };
-        let ptr = |o: &crate::compute::attention_plan::Operand| at(o.block) + 4 * o.offset as u64;
+        let ptr =
+            |o: &crate::compute::attention_plan::Operand| -> Result<u64> { Ok(at(o.block)? + 4 * o.offset as u64) };
+        let (pa, pb, pc) = (ptr(&g.a)?, ptr(&g.b)?, ptr(&g.c)?);
         let (alpha, beta) = (1.0f32, 0.0f32);
         // SAFETY: the plan's operands lie inside the blocks it sized (checked on the CPU by
         // attention_plan's tests).
@@ -128,14 +130,14 @@ impl Cuda {
                 g.n as i32,
                 g.k as i32,
                 &alpha,
-                ptr(&g.a) as *const f32,
+                pa as *const f32,
                 g.a.ld as i32,
                 g.a.stride as i64,
-                ptr(&g.b) as *const f32,
+                pb as *const f32,
                 g.b.ld as i32,
                 g.b.stride as i64,
                 &beta,
-                ptr(&g.c) as *mut f32,
+                pc as *mut f32,
                 g.c.ld as i32,
                 g.c.stride as i64,
                 batch as i32,
@@ -194,13 +196,13 @@ impl Cuda {
             .collect::<Result<Vec<(Block, CudaSlice<f32>)>>>()?;
         let (hidden_at, context_at) = (self.ptr(hidden), self.ptr(context));
         let at = |block: Block| match block {
-            Block::Hidden => hidden_at,
-            Block::Context => context_at,
+            Block::Hidden => Ok(hidden_at),
+            Block::Context => Ok(context_at),
             other => owned
                 .iter()
                 .find(|(b, _)| *b == other)
                 .map(|(_, buf)| self.ptr(buf))
-                .expect("the plan allocates every block it uses"),
+                .ok_or_else(|| anyhow::anyhow!("attention plan: block {other:?} used but never allocated")),
         };
         for step in p.steps {
             match step {
@@ -211,7 +213,7 @@ impl Cuda {
                         (Projection::Entities, Some((_, entities))) => entities,
                         _ => anyhow::bail!("attention: an entity-aware projection without its weights"),
                     };
-                    let y = at(f.out) + 4 * (f.out_row * dense.outputs) as u64;
+                    let y = at(f.out)? + 4 * (f.out_row * dense.outputs) as u64;
                     let x = hidden_at + 4 * (f.input_row * dense.inputs) as u64;
                     self.affine_raw(y, x, f.rows, dense)?;
                 }
@@ -221,7 +223,7 @@ impl Cuda {
                     width,
                     col,
                     to_heads,
-                } => self.move_heads(at(into), at(block), width, col, s, a, to_heads)?,
+                } => self.move_heads(at(into)?, at(block)?, width, col, s, a, to_heads)?,
                 Step::Gemm {
                     c,
                     a: left,
@@ -235,7 +237,7 @@ impl Cuda {
                     let keys = s.words + s.entities;
                     let rows = s.batch * heads * keys;
                     let (ps, pm, r, kk, nh) = (
-                        at(Block::Scores),
+                        at(Block::Scores)?,
                         self.ptr(masks),
                         rows as u32,
                         keys as u32,

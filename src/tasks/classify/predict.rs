@@ -2,13 +2,13 @@
 
 use super::config::TrainConfig;
 use super::featurize::load_vectors_for;
+use super::trainer::load_weights_from;
 use crate::compute::dispatch::{on_device, OnBackend};
 use crate::compute::{Backend, Device};
 use crate::embed::features::{mean_vectors, EmptyPolicy};
 use crate::models::classifier::{Classifier, ModelSpec};
 use crate::nn::loss::softmax;
 use crate::nn::params::Params;
-use crate::nn::weights::Part;
 use crate::train::checkpoint::TensorFile;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -63,8 +63,7 @@ pub fn load_run(dir: &Path) -> Result<SavedRun> {
             labels.len()
         );
     }
-    let mut weights = Classifier::<crate::compute::cpu::Cpu>::init(&spec, 0);
-    file.weights().load_into(&mut weights, &Part::All)?;
+    let weights = load_weights_from(&mut file, &spec)?;
     Ok(SavedRun {
         cfg,
         labels,

@@ -7,6 +7,7 @@
 
 use super::config::TrainConfig;
 use super::featurize::{FeatureSet, Matrix};
+use crate::compute::cpu::Cpu;
 use crate::compute::{Backend, SgdStep};
 use crate::models::classifier::{Classifier, ModelSpec};
 use crate::models::device_params::Adam;
@@ -173,17 +174,18 @@ pub fn train_epoch<B: Backend>(
     Ok(loss_sum / batches.max(1) as f64)
 }
 
-/// Builds a model of `spec` on `be` with the weights in an already-read checkpoint (its
-/// optimizer state stays in `file`).
-pub fn load_model_from<B: Backend>(be: &B, file: &mut TensorFile, spec: ModelSpec) -> Result<Classifier<B>> {
-    let mut host: Params = Classifier::<B>::init(&spec, 0);
+/// The weights of a model of `spec` from an already-read checkpoint, on the host (its
+/// optimizer state stays in `file`); a missing or mis-shaped tensor is an error naming it.
+pub fn load_weights_from(file: &mut TensorFile, spec: &ModelSpec) -> Result<Params> {
+    let mut host: Params = Classifier::<Cpu>::init(spec, 0);
     file.weights().load_into(&mut host, &Part::All)?;
-    Classifier::upload(be, spec, host)
+    Ok(host)
 }
 
-/// Loads a model's weights from a checkpoint.
+/// Loads a model's weights from a checkpoint onto `be`.
 pub fn load_model<B: Backend>(be: &B, path: &Path, spec: ModelSpec) -> Result<Classifier<B>> {
-    load_model_from(be, &mut TensorFile::read(path)?, spec)
+    let host = load_weights_from(&mut TensorFile::read(path)?, &spec)?;
+    Classifier::upload(be, spec, host)
 }
 
 /// A classifier being trained: what the shared epoch loop calls.

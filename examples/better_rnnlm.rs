@@ -13,12 +13,13 @@
 
 use anyhow::Result;
 use clap::Parser;
+use tsumugi::compute::cpu::Cpu;
+use tsumugi::compute::Backend;
 use tsumugi::data::corpus::{batchify, read_train, read_with, Vocab};
-use tsumugi::models::cpu_lm::{LanguageModel, LmConfig};
+use tsumugi::models::lm::{LstmLm, Masks};
+use tsumugi::models::lm_weights::{LanguageModel, LmConfig};
 use tsumugi::tasks::datasets;
-use tsumugi::tasks::lm::stream_loss::mean_loss;
-use tsumugi::train::clip::{clip_factor, grad_norm};
-use tsumugi::train::optim::{Optimizer, OptimizerConfig};
+use tsumugi::tasks::lm::stream_loss::mean_loss_by;
 
 #[derive(Parser)]
 struct Options {
@@ -55,12 +56,9 @@ fn main() -> Result<()> {
         locked_dropout: false,
         embedding_dropout: 0.0,
     };
-    let mut model = LanguageModel::new(cfg, 0)?;
-    let mut optimizer = Optimizer::new(OptimizerConfig::Sgd {
-        momentum: 0.0,
-        nesterov: false,
-        weight_decay: 0.0,
-    });
+    // Its weights are drawn on the host, then handed to the CPU backend the model runs on.
+    let be = Cpu;
+    let mut model = LstmLm::new(&be, &LanguageModel::new(cfg, 0)?)?;
 
     // 3. Contiguous batches: the corpus cut into 20 streams read in parallel, BPTT windows of 35.
     let (train, rows) = batchify(&corpus, batch_size);
@@ -70,19 +68,19 @@ fn main() -> Result<()> {
     let (mut lr, mut best_ppl) = (lr0, f64::INFINITY);
     for epoch in 1..=opt.epochs {
         // 4. One epoch: the hidden state carries across windows (truncated BPTT).
-        let mut states = model.initial_state(batch_size);
+        let mut state = model.initial_state(&be, batch_size)?;
         let mut rng = LanguageModel::rng(0, epoch as u64);
         let (mut loss_sum, mut count, mut i, mut batches) = (0.0, 0usize, 0, 0);
         while i + 1 < rows && opt.max_batches.is_none_or(|m| batches < m) {
             let seq = time_size.min(rows - 1 - i);
             let xs = &train[i * batch_size..(i + seq) * batch_size];
             let ts = &train[(i + 1) * batch_size..(i + 1 + seq) * batch_size];
-            let loss = model.forward_backward(xs, ts, seq, batch_size, &mut states, &mut rng);
-            // clip_grads: the factor that brings the global norm down to 0.25, applied as SGD
-            // reads each gradient (the step leaves them zero for the next backward)
-            let clip = clip_factor(grad_norm(&model.params), max_grad);
-            optimizer.step(&mut model.params, lr, clip);
-            loss_sum += loss * (seq * batch_size) as f64;
+            let batch = model.batch(&be, xs, ts, seq, batch_size)?;
+            let loss = model.forward_backward(&be, &batch, &mut state, Masks::Stream(&mut rng))?;
+            // clip_grads to a global norm of 0.25, then SGD (which leaves the gradients zero
+            // for the next backward)
+            model.params_mut().host_sgd_step(lr, Some(max_grad))?;
+            loss_sum += be.read_loss(&loss)? * (seq * batch_size) as f64;
             count += seq * batch_size;
             i += seq;
             batches += 1;
@@ -94,7 +92,7 @@ fn main() -> Result<()> {
             }
         }
         // 5. Validation perplexity; lr ÷ 4 when it does not improve (the book's rule).
-        let ppl = mean_loss(&model, &valid, valid_rows, 10, time_size).exp();
+        let ppl = perplexity(&model, &valid, valid_rows)?;
         println!("epoch {epoch}: valid perplexity {ppl:.2}, lr {lr}");
         if ppl < best_ppl {
             best_ppl = ppl;
@@ -103,9 +101,17 @@ fn main() -> Result<()> {
         }
     }
     // 6. Test perplexity of the final model (the book evaluates its saved best; see `lm train`).
-    println!(
-        "test perplexity {:.2}",
-        mean_loss(&model, &test, test_rows, 10, time_size).exp()
-    );
+    println!("test perplexity {:.2}", perplexity(&model, &test, test_rows)?);
     Ok(())
+}
+
+/// Perplexity over a split batchified at 10 streams, BPTT 35, without dropout; the state
+/// carries from window to window.
+fn perplexity(model: &LstmLm<Cpu>, data: &[u32], rows: usize) -> Result<f64> {
+    let mut state = model.initial_state(&Cpu, 10)?;
+    let loss = mean_loss_by(data, rows, 10, 35, |xs, ts, seq| {
+        let batch = model.batch(&Cpu, xs, ts, seq, 10)?;
+        Cpu.read_loss(&model.loss(&Cpu, &batch, &mut state)?)
+    })?;
+    Ok(loss.exp())
 }

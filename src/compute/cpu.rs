@@ -88,6 +88,7 @@ impl Backend for Cpu {
     type Ids = Vec<u32>;
     type Dense = Dense;
     type Attention = SelfAttention;
+    type Loss = f64;
 
     fn name(&self) -> String {
         format!("cpu ({} threads)", rayon::current_num_threads())
@@ -442,26 +443,34 @@ impl Backend for Cpu {
         Ok(())
     }
 
-    fn softmax_xent(&self, loss: &mut Vec<f32>, logits: &Vec<f32>, targets: &Vec<u32>, v: usize) -> Result<()> {
-        check_xent(loss.len(), logits.len(), targets.len(), v)?;
+    fn zero_loss(&self) -> Result<f64> {
+        Ok(0.0)
+    }
+
+    fn read_loss(&self, loss: &f64) -> Result<f64> {
+        Ok(*loss)
+    }
+
+    fn softmax_xent(&self, loss: &mut f64, logits: &Vec<f32>, targets: &Vec<u32>, v: usize) -> Result<()> {
+        check_xent(1, logits.len(), targets.len(), v)?;
         check_targets(targets, v)?;
-        loss[0] += softmax_cross_entropy(logits, targets, v) as f32;
+        *loss += softmax_cross_entropy(logits, targets, v);
         Ok(())
     }
 
     fn softmax_xent_grad(
         &self,
-        loss: &mut Vec<f32>,
+        loss: &mut f64,
         logits: &mut Vec<f32>,
         targets: &Vec<u32>,
         v: usize,
         bias_grad: &mut Vec<f32>,
     ) -> Result<()> {
-        check_xent(loss.len(), logits.len(), targets.len(), v)?;
+        check_xent(1, logits.len(), targets.len(), v)?;
         check_targets(targets, v)?;
         check_bias_grad(bias_grad.len(), v)?;
         let (mean, sums) = softmax_cross_entropy_grad(logits, targets, v);
-        loss[0] += mean as f32;
+        *loss += mean;
         bias_grad.iter_mut().zip(&sums).for_each(|(g, s)| *g += s);
         Ok(())
     }

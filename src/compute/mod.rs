@@ -123,6 +123,9 @@ pub trait Backend {
     type Dense;
     /// A transformer layer's attention weights prepared once for [`Backend::attend`].
     type Attention;
+    /// A mean loss as the softmax leaves it: the `f64` the CPU's slice code computes, or one
+    /// `f32` kept on a GPU and read only when asked for (the read waits for the device).
+    type Loss;
 
     /// A short name for messages (`cpu`, `cuda:0 NVIDIA H100 …`).
     fn name(&self) -> String;
@@ -378,15 +381,24 @@ pub trait Backend {
 
     // --- the vocabulary softmax -----------------------------------------------------------
 
-    /// `loss[0] +=` the mean cross-entropy of the rows of `logits` `[N, V]` against `targets`
+    /// A loss of zero, for [`Backend::softmax_xent`] to add to.
+    fn zero_loss(&self) -> Result<Self::Loss>;
+    /// The loss's value: all of the CPU's `f64`, a GPU's `f32` widened.
+    fn read_loss(&self, loss: &Self::Loss) -> Result<f64>;
+    /// The loss rounded to `f32`, as the classifiers, fine-tuning and QA report it on every
+    /// device.
+    fn read_loss_f32(&self, loss: &Self::Loss) -> Result<f32> {
+        Ok(self.read_loss(loss)? as f32)
+    }
+    /// `loss +=` the mean cross-entropy of the rows of `logits` `[N, V]` against `targets`
     /// `[N]`.
-    fn softmax_xent(&self, loss: &mut Self::Buf, logits: &Self::Buf, targets: &Self::Ids, v: usize) -> Result<()>;
+    fn softmax_xent(&self, loss: &mut Self::Loss, logits: &Self::Buf, targets: &Self::Ids, v: usize) -> Result<()>;
     /// As [`Backend::softmax_xent`], and the logits are replaced by d mean-loss / d logits
     /// = (softmax − onehot) / N, whose column sums are added to `bias_grad` `[V]` (the
     /// decoder bias's gradient, taken while the rows are at hand).
     fn softmax_xent_grad(
         &self,
-        loss: &mut Self::Buf,
+        loss: &mut Self::Loss,
         logits: &mut Self::Buf,
         targets: &Self::Ids,
         v: usize,

@@ -2,12 +2,13 @@
 //! AVX2 / AVX-512 micro-kernels), the products with their layouts (`matmul.rs`), small products
 //! (`small_gemm.rs`), products with a convolution's patches gathered a block at a time
 //! (`patches.rs`), row gathers and scatter-adds (`rows.rs`), row-major views, the widest-vector helpers for elementwise loops
-//! (`fastmath.rs`), AdamW's and SGD's elementwise updates (`adam.rs`, `sgd.rs`), and the pool that hands large output buffers back for reuse (`recycle.rs`).
+//! (`fastmath.rs`), AdamW's and SGD's elementwise updates (`adam.rs`, `sgd.rs`), the clipping norm (`norm.rs`), and the pool that hands large output buffers back for reuse (`recycle.rs`).
 //! It imports nothing else of tsumugi: `nn`, `compute` and `luke` build on it.
 
 pub mod adam;
 pub mod fastmath;
 pub mod matmul;
+pub mod norm;
 pub mod patches;
 pub mod recycle;
 pub mod rows;

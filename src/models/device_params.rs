@@ -3,9 +3,13 @@
 //! with clipping, AdamW, frozen parameters and per-group rates, checkpoints and resume are
 //! written once.
 
+use crate::compute::cpu::Cpu;
 use crate::compute::{AdamStep, Backend, SgdStep};
+use crate::kernels::norm::{clip_factor, global_norm};
+use crate::kernels::sgd::sgd;
 use crate::nn::params::{set_lr_scale, Param, Params};
 use anyhow::{bail, Context, Result};
+use rayon::prelude::*;
 use std::collections::HashMap;
 
 /// AdamW's hyper-parameters (Adam with `weight_decay` 0).
@@ -28,6 +32,46 @@ impl Default for Adam {
         }
     }
 }
+
+impl DeviceParams<Cpu> {
+    /// SGD with `clip_grad_norm_(max_norm)` when given, in the arithmetic `lm train` on the
+    /// CPU has always used, so its runs keep their bits: the norm of [`global_norm`] (f64
+    /// block sums over every updated gradient) and `w -= lr·scale·(g·factor)`, where
+    /// [`DeviceParams::sgd_step`] sums an f32 per parameter and takes `(lr·scale·factor)·g`
+    /// (what a GPU does). Leaves every gradient zero.
+    pub fn host_sgd_step(&mut self, lr: f32, max_norm: Option<f32>) -> Result<()> {
+        let updated = || {
+            self.grads
+                .iter()
+                .zip(&self.lr_scales)
+                .filter(|(_, s)| **s != 0.0)
+                .map(|(g, _)| g.as_slice())
+        };
+        let factor = max_norm.map_or(1.0, |m| clip_factor(global_norm(updated()), m));
+        for ((w, g), s) in self.values.iter_mut().zip(&mut self.grads).zip(&self.lr_scales) {
+            if *s == 0.0 {
+                g.fill(0.0);
+                continue;
+            }
+            let step = SgdStep {
+                // one multiply by 1.0 leaves an unscaled parameter's arithmetic unchanged
+                lr: lr * s,
+                momentum: 0.0,
+                nesterov: false,
+                weight_decay: 0.0,
+                grad_scale: factor,
+            };
+            // elementwise, so blocks on every thread give the bits of one pass
+            w.par_chunks_mut(SGD_BLOCK)
+                .zip(g.par_chunks_mut(SGD_BLOCK))
+                .for_each(|(w, g)| sgd(w, g, &step));
+        }
+        Ok(())
+    }
+}
+
+/// Values per parallel block of [`DeviceParams::host_sgd_step`].
+const SGD_BLOCK: usize = 1 << 16;
 
 /// The optimizer's buffers as `{name}.momentum_buffer` (SGD) and `{name}.exp_avg` /
 /// `{name}.exp_avg_sq` (AdamW), torch's buffer names, and the steps taken.
@@ -279,5 +323,96 @@ impl<B: Backend> DeviceParams<B> {
             };
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::params::Init;
+    use rand::SeedableRng;
+
+    /// One parameter `w` per name, each of one value with gradient `grad`, on the CPU backend.
+    fn params(names: &[&str], value: f32, grad: f32) -> DeviceParams<Cpu> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        let mut host = Params::default();
+        let mut p = DeviceParams::default();
+        for name in names {
+            host.add(name, &[1], Init::Constant(value), true, &mut rng);
+            let slot = p.upload(&Cpu, &host, name).unwrap();
+            p.grads[slot][0] = grad;
+        }
+        p
+    }
+
+    /// Reference values computed by hand from torch.optim's update rules.
+    #[test]
+    fn sgd_momentum_nesterov_and_decay_follow_torch() {
+        let mut p = params(&["w"], 1.0, 0.5);
+        let s = SgdStep {
+            lr: 0.1,
+            momentum: 0.9,
+            nesterov: false,
+            weight_decay: 0.1,
+            grad_scale: 1.0,
+        };
+        p.torch_sgd_step(&Cpu, s).unwrap(); // d = 0.6, buf = 0.6, w = 1 - 0.06
+        assert!((p.values[0][0] - 0.94).abs() < 1e-6);
+        assert_eq!(p.grads[0][0], 0.0, "the step zeroes the gradient");
+        p.grads[0][0] = 0.5;
+        p.torch_sgd_step(&Cpu, s).unwrap(); // d = 0.5 + 0.094 = 0.594, buf = 0.54 + 0.594 = 1.134
+        assert!((p.values[0][0] - (0.94 - 0.1134)).abs() < 1e-6);
+
+        let mut p = params(&["w"], 1.0, 1.0);
+        let nesterov = SgdStep {
+            nesterov: true,
+            weight_decay: 0.0,
+            ..s
+        };
+        p.torch_sgd_step(&Cpu, nesterov).unwrap(); // buf = 1, update = 1 + 0.9
+        assert!((p.values[0][0] - 0.81).abs() < 1e-6);
+    }
+
+    /// The host step clips by the joint norm of the updated gradients and scales each as a
+    /// clipped copy would; a frozen parameter keeps its value, is left out of the norm and
+    /// loses its gradient; one at scale 0.5 moves half as far.
+    #[test]
+    fn host_sgd_clips_by_the_norm_of_the_updated_parameters() {
+        let mut p = params(&["embedding.weight", "lstm.weight", "fc.weight"], 1.0, 2.0);
+        assert_eq!(p.scale_lr("embedding.", 0.0).unwrap(), 1);
+        assert_eq!(p.scale_lr("lstm.", 0.5).unwrap(), 1);
+        // norm √8 of the two updated gradients: clipped to √2, each gradient becomes 1
+        p.host_sgd_step(0.1, Some(2f32.sqrt())).unwrap();
+        let values: Vec<f32> = p.values.iter().map(|v| v[0]).collect();
+        assert_eq!(values[0], 1.0);
+        assert!(
+            (values[1] - 0.95).abs() < 1e-6 && (values[2] - 0.9).abs() < 1e-6,
+            "{values:?}"
+        );
+        assert!(p.grads.iter().all(|g| g[0] == 0.0));
+        let mut q = params(&["w"], 2.0, 4.0);
+        q.host_sgd_step(0.5, None).unwrap();
+        assert_eq!(q.values[0][0], 0.0);
+    }
+
+    #[test]
+    fn adamw_first_step_moves_by_lr_and_decays_and_state_round_trips() {
+        let adam = Adam {
+            weight_decay: 0.01,
+            ..Adam::default()
+        };
+        let mut p = params(&["w"], 2.0, -3.0);
+        p.adam_step(&Cpu, 0.1, adam, 1.0).unwrap();
+        // w = 2·(1 − 0.001) + 0.1 (the bias-corrected first step is ±lr)
+        assert!((p.values[0][0] - (1.998 + 0.1)).abs() < 1e-5);
+        let state = p.optimizer_state(&Cpu).unwrap();
+        assert_eq!(state.tensors.len(), 2);
+        let named: HashMap<String, Vec<f32>> = state.tensors.into_iter().collect();
+        let mut again = params(&["w"], p.values[0][0], -3.0);
+        again.restore_optimizer(&Cpu, &named, state.steps).unwrap();
+        p.grads[0][0] = -3.0;
+        p.adam_step(&Cpu, 0.1, adam, 1.0).unwrap();
+        again.adam_step(&Cpu, 0.1, adam, 1.0).unwrap();
+        assert_eq!(p.values[0], again.values[0]);
     }
 }

@@ -1,31 +1,44 @@
-//! The LSTM language model of [`crate::models::cpu_lm`] (embedding → dropout → LSTM × L → dropout →
-//! decoder, tied by default; PyTorch's word_language_model names) written once over
-//! [`Backend`], so the same forward and backward run on the CPU and on a GPU.
+//! The LSTM language model of [`crate::models::lm_weights`] (embedding → dropout → LSTM × L →
+//! dropout → decoder, tied by default; PyTorch's word_language_model names) written once over
+//! [`Backend`]: `lm train`, `lm eval`, `lm generate`, `bench lstm` and `finetune pretrain` run
+//! it on the CPU and on a GPU.
 //!
 //! Its weights are taken by name from a [`LanguageModel`] (so a run's init and checkpoints
-//! serve both) and given back the same way. Dropout masks come from [`crate::compute::mask`],
-//! keyed by seed, step and site, so both devices draw the same masks (locked and word dropout
-//! included).
-//!
-//! On the CPU, `lm train`, `lm eval` and `lm generate` still run [`LanguageModel`], whose step
-//! recycles its buffers and fuses the two bias gradients; this model is what they run with
-//! `--device cuda`, and what `bench lstm --device` and `finetune` run.
+//! serve every device) and given back the same way. Dropout masks come from [`Masks`]: keyed
+//! by seed, step and site ([`crate::compute::mask`], drawn on the device, the same on every
+//! device), or drawn on the host from the ChaCha stream `lm train` on the CPU has always used.
 
 use super::device_params::{DeviceParams, Slot};
 use super::lstm_layer::{LstmLayer, LstmTape};
 use crate::compute::suite::OpCheck;
 use crate::compute::{mask, Backend, Layout, Tiling};
-use crate::models::cpu_lm::{LanguageModel, LmConfig};
+use crate::models::lm_weights::{LanguageModel, LmConfig};
+use crate::nn::activation::{dropout_mask_chacha, locked_mask, word_mask};
 use crate::nn::params::Params;
 use anyhow::{bail, ensure, Result};
+use rand_chacha::ChaCha8Rng;
 
 /// The dropout site of the embedding's word mask (sites 0..=L are the dropouts between layers).
 const WORD_SITE: u64 = 1 << 20;
 
+/// Where a step's dropout masks come from.
+pub enum Masks<'a> {
+    /// No dropout (evaluation, generation).
+    Off,
+    /// Drawn on the device by [`mask::key`] from (seed, step, site): the same masks on every
+    /// device, and any step's made again from its key alone.
+    Keyed { seed: u64, step: u64 },
+    /// Drawn on the host from a ChaCha stream and uploaded, in the order `lm train` on the CPU
+    /// has always drawn them (the word mask, the input's, then each layer's output's), and
+    /// applied one at a time as it applied them: the stream README's CPU perplexities came
+    /// from.
+    Stream(&'a mut ChaCha8Rng),
+}
+
 struct Tape<B: Backend> {
-    /// The embedding's dropout mask `[T·B, D]` (word and plain dropout in one), when training
-    /// with dropout.
-    input_mask: Option<B::Buf>,
+    /// The embedding's dropout masks `[T·B, D]`, in the order they were applied: with keyed
+    /// masks the word and plain dropout in one, from a stream each on its own.
+    input_masks: Vec<B::Buf>,
     layers: Vec<LstmTape<B>>,
     /// The dropout mask of each layer's output `[T·B, H]`, when training with dropout.
     out_masks: Vec<Option<B::Buf>>,
@@ -38,7 +51,7 @@ impl<B: Backend> Tape<B> {
     /// Hands the step's large buffers back for the next step's [`Backend::scratch`].
     fn release(self, be: &B) {
         self.layers.into_iter().for_each(|t| t.release(be));
-        let masks = self.input_mask.into_iter().chain(self.out_masks.into_iter().flatten());
+        let masks = self.input_masks.into_iter().chain(self.out_masks.into_iter().flatten());
         masks.chain([self.top]).for_each(|m| be.release(m));
     }
 }
@@ -53,6 +66,8 @@ pub struct State<B: Backend> {
 /// count (every row, or those `keep` lists).
 pub struct Batch<B: Backend> {
     pub tokens: B::Ids,
+    /// The tokens on the host, for word masks drawn there.
+    words: Vec<u32>,
     pub targets: B::Ids,
     pub steps: usize,
     pub batch: usize,
@@ -112,6 +127,7 @@ impl<B: Backend> LstmLm<B> {
         self.check_batch(tokens, targets, steps, batch)?;
         Ok(Batch {
             tokens: be.upload_ids(tokens)?,
+            words: tokens.to_vec(),
             targets: be.upload_ids(targets)?,
             steps,
             batch,
@@ -139,6 +155,7 @@ impl<B: Backend> LstmLm<B> {
         let kept: Vec<u32> = rows.iter().map(|&r| targets[r as usize]).collect();
         Ok(Batch {
             tokens: be.upload_ids(tokens)?,
+            words: tokens.to_vec(),
             targets: be.upload_ids(&kept)?,
             steps,
             batch,
@@ -162,55 +179,30 @@ impl<B: Backend> LstmLm<B> {
     }
 
     /// Forward over a batch: the logits `[N, V]` and the tape; `state` advances to the
-    /// final states. `dropout` is `(seed, step)` of the masks' keys, or `None` for no dropout.
-    fn forward(
-        &self,
-        be: &B,
-        x: &Batch<B>,
-        state: &mut State<B>,
-        dropout: Option<(u64, u64)>,
-    ) -> Result<(B::Buf, Tape<B>)> {
+    /// final states.
+    fn forward(&self, be: &B, x: &Batch<B>, state: &mut State<B>, masks: Masks<'_>) -> Result<(B::Buf, Tape<B>)> {
         let (d, h, v) = (self.cfg.embed, self.cfg.hidden, self.cfg.vocab);
         let (steps, batch) = (x.steps, x.batch);
         let rows = steps * batch;
         let values = self.params.split_values();
-        // Multiplies `values` by a fresh mask of probability `p` and returns the mask.
-        let masked = |values: &mut B::Buf, p: f32, site: u64, tiling: Tiling<'_, B::Ids>| -> Result<Option<B::Buf>> {
-            match dropout {
-                Some((seed, step)) if p > 0.0 => {
-                    let mut m = be.scratch(be.len(values))?;
-                    be.dropout_mask(&mut m, p, mask::key(seed, step, site), tiling)?;
-                    be.mul(values, &m)?;
-                    Ok(Some(m))
-                }
-                _ => Ok(None),
-            }
-        };
-        // the dropout between layers: locked repeats one [B, width] mask at every step
-        let locked = self.cfg.locked_dropout;
-        let drop = |values: &mut B::Buf, site: u64, width: usize| {
-            let tiling = if locked {
-                Tiling::Repeat(batch * width)
-            } else {
-                Tiling::Each
-            };
-            masked(values, self.cfg.dropout, site, tiling)
+        let mut drop = Dropout {
+            masks,
+            locked: self.cfg.locked_dropout,
+            batch,
         };
         // input[T·B, D] = embedding rows of the tokens, words dropped, then dropped
         let mut input = be.scratch(rows * d)?;
         be.gather_rows(&mut input, &values[self.embedding], &x.tokens, d)?;
-        let by_word = Tiling::ByWord {
-            ids: &x.tokens,
-            width: d,
-        };
-        let word_mask = masked(&mut input, self.cfg.embedding_dropout, WORD_SITE, by_word)?;
-        let input_mask = match (word_mask, drop(&mut input, 0, d)?) {
-            (Some(mut w), Some(m)) => {
+        let word_mask = drop.words(be, &mut input, self.cfg.embedding_dropout, x, v, d)?;
+        let input_mask = drop.apply(be, &mut input, self.cfg.dropout, 0, d)?;
+        let input_masks = match (word_mask, input_mask) {
+            // keyed: one mask for backward, the product of both
+            (Some(mut w), Some(m)) if drop.keyed() => {
                 be.mul(&mut w, &m)?;
                 be.release(m);
-                Some(w)
+                vec![w]
             }
-            (w, m) => w.or(m),
+            (w, m) => w.into_iter().chain(m).collect(),
         };
         let mut layers = Vec::with_capacity(self.layers.len());
         let mut out_masks = Vec::with_capacity(self.layers.len());
@@ -223,7 +215,7 @@ impl<B: Backend> LstmLm<B> {
             be.copy(&mut state.c[l], 0, &tape.cells, (steps - 1) * batch * h, batch * h)?;
             let mut next = be.scratch(rows * h)?;
             be.copy(&mut next, 0, &tape.out, 0, rows * h)?;
-            out_masks.push(drop(&mut next, 1 + l as u64, h)?);
+            out_masks.push(drop.apply(be, &mut next, self.cfg.dropout, 1 + l as u64, h)?);
             layers.push(tape);
             input = next;
         }
@@ -253,7 +245,7 @@ impl<B: Backend> LstmLm<B> {
         Ok((
             logits,
             Tape {
-                input_mask,
+                input_masks,
                 layers,
                 out_masks,
                 top,
@@ -262,9 +254,9 @@ impl<B: Backend> LstmLm<B> {
     }
 
     /// The mean cross-entropy of a batch (no dropout) into a one-value buffer; `state` advances.
-    pub fn loss(&self, be: &B, x: &Batch<B>, state: &mut State<B>) -> Result<B::Buf> {
-        let (logits, _) = self.forward(be, x, state, None)?;
-        let mut loss = be.zeros(1)?;
+    pub fn loss(&self, be: &B, x: &Batch<B>, state: &mut State<B>) -> Result<B::Loss> {
+        let (logits, _) = self.forward(be, x, state, Masks::Off)?;
+        let mut loss = be.zero_loss()?;
         be.softmax_xent(&mut loss, &logits, &x.targets, self.cfg.vocab)?;
         Ok(loss)
     }
@@ -273,28 +265,27 @@ impl<B: Backend> LstmLm<B> {
     pub fn logits(&self, be: &B, tokens: &[u32], steps: usize, batch: usize, state: &mut State<B>) -> Result<B::Buf> {
         // the forward reads no targets: the tokens stand in for them
         let x = self.batch(be, tokens, tokens, steps, batch)?;
-        let (logits, tape) = self.forward(be, &x, state, None)?;
+        let (logits, tape) = self.forward(be, &x, state, Masks::Off)?;
         tape.release(be);
         Ok(logits)
     }
 
-    /// One training forward and backward with dropout keyed by `(seed, step)`: gradients
-    /// accumulate; returns the mean loss in a one-value buffer (read it only when needed: the
-    /// read waits for the device).
+    /// One training forward and backward with dropout masks from `masks`: gradients
+    /// accumulate; returns the mean loss (read it only when needed: on a GPU the read waits
+    /// for the device).
     pub fn forward_backward(
         &mut self,
         be: &B,
         x: &Batch<B>,
         state: &mut State<B>,
-        seed: u64,
-        step: u64,
-    ) -> Result<B::Buf> {
+        masks: Masks<'_>,
+    ) -> Result<B::Loss> {
         let (d, h, v) = (self.cfg.embed, self.cfg.hidden, self.cfg.vocab);
         let rows = x.steps * x.batch;
-        let (mut d_logits, tape) = self.forward(be, x, state, Some((seed, step)))?;
+        let (mut d_logits, tape) = self.forward(be, x, state, masks)?;
         let n = be.len(&d_logits) / v;
         let (values, grads) = self.params.split_mut();
-        let mut loss = be.zeros(1)?;
+        let mut loss = be.zero_loss()?;
         be.softmax_xent_grad(&mut loss, &mut d_logits, &x.targets, v, &mut grads[self.decoder_bias])?;
         // dW[V, H] += d_logitsᵀ · top ;  d_top[N, H] = d_logits · W
         let dec = self.decoder_weight;
@@ -339,7 +330,7 @@ impl<B: Backend> LstmLm<B> {
             let d_in = layer.backward(be, values, grads, t, &d_out)?;
             be.release(std::mem::replace(&mut d_out, d_in));
         }
-        if let Some(m) = &tape.input_mask {
+        for m in tape.input_masks.iter().rev() {
             be.mul(&mut d_out, m)?;
         }
         // scatter-add d_input[T·B, D] into the embedding rows of the tokens
@@ -372,6 +363,78 @@ impl<B: Backend> LstmLm<B> {
     /// Writes the weights back into `params` by name (for a checkpoint).
     pub fn download_into(&self, be: &B, params: &mut Params) -> Result<()> {
         self.params.download_into(be, params)
+    }
+}
+
+/// A step's dropouts, drawn from its [`Masks`] in the order the forward asks.
+struct Dropout<'a> {
+    masks: Masks<'a>,
+    /// Variational dropout: one `[B, width]` mask repeated at every step.
+    locked: bool,
+    batch: usize,
+}
+
+impl Dropout<'_> {
+    fn keyed(&self) -> bool {
+        matches!(self.masks, Masks::Keyed { .. })
+    }
+
+    /// Multiplies `values` `[T·B, width]` by a fresh mask of probability `p` (dropout site
+    /// `site` when keyed) and returns the mask, or `None` without dropout.
+    fn apply<B: Backend>(
+        &mut self,
+        be: &B,
+        values: &mut B::Buf,
+        p: f32,
+        site: u64,
+        width: usize,
+    ) -> Result<Option<B::Buf>> {
+        let len = be.len(values);
+        let repeat = self.batch * width;
+        let mask = match &mut self.masks {
+            _ if p == 0.0 => return Ok(None),
+            Masks::Off => return Ok(None),
+            Masks::Keyed { seed, step } => {
+                let tiling = if self.locked {
+                    Tiling::Repeat(repeat)
+                } else {
+                    Tiling::Each
+                };
+                let mut m = be.scratch(len)?;
+                be.dropout_mask(&mut m, p, mask::key(*seed, *step, site), tiling)?;
+                m
+            }
+            Masks::Stream(rng) if self.locked => be.upload_vec(locked_mask(len, self.batch, width, p, rng))?,
+            Masks::Stream(rng) => be.upload_vec(dropout_mask_chacha(len, p, rng))?,
+        };
+        be.mul(values, &mask)?;
+        Ok(Some(mask))
+    }
+
+    /// Embedding dropout over the rows `[T·B, width]` of `x`'s tokens: every occurrence of
+    /// a dropped word of the `vocab` is zeroed.
+    fn words<B: Backend>(
+        &mut self,
+        be: &B,
+        values: &mut B::Buf,
+        p: f32,
+        x: &Batch<B>,
+        vocab: usize,
+        width: usize,
+    ) -> Result<Option<B::Buf>> {
+        let mask = match &mut self.masks {
+            _ if p == 0.0 => return Ok(None),
+            Masks::Off => return Ok(None),
+            Masks::Keyed { seed, step } => {
+                let mut m = be.scratch(be.len(values))?;
+                let tiling = Tiling::ByWord { ids: &x.tokens, width };
+                be.dropout_mask(&mut m, p, mask::key(*seed, *step, WORD_SITE), tiling)?;
+                m
+            }
+            Masks::Stream(rng) => be.upload_vec(word_mask(&x.words, vocab, width, p, rng))?,
+        };
+        be.mul(values, &mask)?;
+        Ok(Some(mask))
     }
 }
 
@@ -458,7 +521,7 @@ fn one_step<B: Backend>(
     let mut m = LstmLm::new(be, model)?;
     let x = m.batch(be, tokens, targets, steps, batch)?;
     let mut state = m.initial_state(be, batch)?;
-    let loss = be.download(&m.forward_backward(be, &x, &mut state, 9, 3)?)?;
+    let loss = vec![be.read_loss_f32(&m.forward_backward(be, &x, &mut state, Masks::Keyed { seed: 9, step: 3 })?)?];
     let gradients = m.gradients(be)?;
     m.sgd_step(be, 1.0, Some(0.25))?;
     let mut params = model.params.clone();
@@ -476,43 +539,51 @@ mod tests {
     use super::*;
     use crate::compute::cpu::Cpu;
 
-    /// Without dropout, the model over the CPU backend gives the loss and gradients of the
-    /// slice-based `models::cpu_lm` model it was uploaded from.
-    #[test]
-    fn matches_the_slice_based_model_on_the_cpu() {
-        for tied in [true, false] {
-            let cfg = LmConfig {
-                vocab: 31,
-                embed: 12,
-                hidden: 12,
-                layers: 2,
-                dropout: 0.0,
-                tied,
-                locked_dropout: false,
-                embedding_dropout: 0.0,
-            };
-            let mut reference = LanguageModel::new(cfg, 7).unwrap();
-            let (steps, batch) = (4, 3);
-            let mut rng = LanguageModel::rng(2, 0);
-            let tokens = reference.random_tokens(steps * batch, &mut rng);
-            let targets = reference.random_tokens(steps * batch, &mut rng);
-            let mut model = LstmLm::new(&Cpu, &reference).unwrap();
-            let x = model.batch(&Cpu, &tokens, &targets, steps, batch).unwrap();
-            let mut state = model.initial_state(&Cpu, batch).unwrap();
-            // two batches, so the second starts from the carried state
-            let mut ref_state = reference.initial_state(batch);
-            for _ in 0..2 {
-                let loss = model.forward_backward(&Cpu, &x, &mut state, 0, 0).unwrap()[0];
-                let want = reference.forward_backward(&tokens, &targets, steps, batch, &mut ref_state, &mut rng);
-                assert!((loss as f64 - want).abs() < 1e-5, "loss {loss} vs {want}");
-            }
-            for (name, g) in model.gradients(&Cpu).unwrap() {
-                let want = &reference.params.get(&name).unwrap().grad;
-                for (a, b) in g.iter().zip(want) {
-                    assert!((a - b).abs() < 1e-5 + 1e-4 * b.abs(), "{name}: {a} vs {b}");
-                }
+    /// Finite differences of the loss against `forward_backward` (no dropout, so both see the
+    /// same function), for every parameter, tied and untied; the loss is the CPU's f64.
+    fn check_gradients(tied: bool) {
+        let cfg = LmConfig::plain(7, 4, 4, 2, tied);
+        let host = LanguageModel::new(cfg, 3).unwrap();
+        let (steps, batch) = (3, 2);
+        let mut rng = LanguageModel::rng(0, 0);
+        let tokens = host.random_tokens(steps * batch, &mut rng);
+        let targets = host.random_tokens(steps * batch, &mut rng);
+        let loss_of = |host: &LanguageModel| {
+            let m = LstmLm::new(&Cpu, host).unwrap();
+            let x = m.batch(&Cpu, &tokens, &targets, steps, batch).unwrap();
+            m.loss(&Cpu, &x, &mut m.initial_state(&Cpu, batch).unwrap()).unwrap()
+        };
+        let mut model = LstmLm::new(&Cpu, &host).unwrap();
+        let x = model.batch(&Cpu, &tokens, &targets, steps, batch).unwrap();
+        let mut state = model.initial_state(&Cpu, batch).unwrap();
+        let loss = model.forward_backward(&Cpu, &x, &mut state, Masks::Off).unwrap();
+        assert_eq!(loss, loss_of(&host), "the training loss is the evaluation loss");
+        let eps = 1e-2;
+        for (name, grad) in model.gradients(&Cpu).unwrap() {
+            for (k, analytic) in grad.iter().enumerate() {
+                let at = |delta: f32| {
+                    let mut m = host.clone();
+                    m.params.iter_mut().find(|p| p.name == name).unwrap().value[k] += delta;
+                    loss_of(&m)
+                };
+                let numeric = (at(eps) - at(-eps)) / (2.0 * eps as f64);
+                let analytic = *analytic as f64;
+                assert!(
+                    (numeric - analytic).abs() < 2e-4 + 1e-2 * analytic.abs(),
+                    "{name}[{k}]: numeric {numeric} analytic {analytic}"
+                );
             }
         }
+    }
+
+    #[test]
+    fn tied_gradients_match_finite_differences() {
+        check_gradients(true);
+    }
+
+    #[test]
+    fn untied_gradients_match_finite_differences() {
+        check_gradients(false);
     }
 
     #[test]
@@ -524,16 +595,7 @@ mod tests {
 
     #[test]
     fn bad_batches_are_errors() {
-        let cfg = LmConfig {
-            vocab: 5,
-            embed: 4,
-            hidden: 4,
-            layers: 1,
-            dropout: 0.0,
-            tied: true,
-            locked_dropout: false,
-            embedding_dropout: 0.0,
-        };
+        let cfg = LmConfig::plain(5, 4, 4, 1, true);
         let reference = LanguageModel::new(cfg, 0).unwrap();
         let model = LstmLm::new(&Cpu, &reference).unwrap();
         let e = model.batch(&Cpu, &[1, 9], &[0, 0], 1, 2).err().unwrap();
@@ -545,16 +607,7 @@ mod tests {
     /// batch's per-row cross-entropy, and what stands in the padded positions changes nothing.
     #[test]
     fn padded_batches_score_only_real_targets() {
-        let cfg = LmConfig {
-            vocab: 9,
-            embed: 6,
-            hidden: 5,
-            layers: 1,
-            dropout: 0.0,
-            tied: false,
-            locked_dropout: false,
-            embedding_dropout: 0.0,
-        };
+        let cfg = LmConfig::plain(9, 6, 5, 1, false);
         let reference = LanguageModel::new(cfg, 3).unwrap();
         let model = LstmLm::new(&Cpu, &reference).unwrap();
         // two sequences, time-major [T=4, B=2]: lengths 4 and 2 (0 pads)
@@ -562,10 +615,10 @@ mod tests {
         let targets = [4, 6, 7, 0, 2, 0, 8, 0];
         let x = model.padded_batch(&Cpu, &tokens, &targets, 4, 2, 0).unwrap();
         let mut state = model.initial_state(&Cpu, 2).unwrap();
-        let got = model.loss(&Cpu, &x, &mut state).unwrap()[0] as f64;
+        let got = model.loss(&Cpu, &x, &mut state).unwrap();
         let full = model.batch(&Cpu, &tokens, &targets, 4, 2).unwrap();
         let mut state = model.initial_state(&Cpu, 2).unwrap();
-        let (logits, _) = model.forward(&Cpu, &full, &mut state, None).unwrap();
+        let (logits, _) = model.forward(&Cpu, &full, &mut state, Masks::Off).unwrap();
         let mut sum = 0.0;
         let mut n = 0;
         for (row, &t) in logits.chunks_exact(9).zip(&targets) {
@@ -582,7 +635,7 @@ mod tests {
         let other_pads = [3, 5, 4, 6, 7, 1, 2, 8];
         let y = model.padded_batch(&Cpu, &other_pads, &targets, 4, 2, 0).unwrap();
         let mut state = model.initial_state(&Cpu, 2).unwrap();
-        assert_eq!(model.loss(&Cpu, &y, &mut state).unwrap()[0] as f64, got);
+        assert_eq!(model.loss(&Cpu, &y, &mut state).unwrap(), got);
         let e = model.padded_batch(&Cpu, &tokens, &[0; 8], 4, 2, 0).err().unwrap();
         assert!(e.to_string().contains("padding only"), "{e}");
     }
@@ -610,8 +663,10 @@ mod tests {
             .collect();
         let x = model.batch(&Cpu, &tokens, &tokens, steps, batch).unwrap();
         let mut state = model.initial_state(&Cpu, batch).unwrap();
-        let (_, tape) = model.forward(&Cpu, &x, &mut state, Some((1, 2))).unwrap();
-        let input = tape.input_mask.unwrap();
+        let (_, tape) = model
+            .forward(&Cpu, &x, &mut state, Masks::Keyed { seed: 1, step: 2 })
+            .unwrap();
+        let input = &tape.input_masks[0];
         // sequence 0 sees word 2 at every step under one locked mask: the same mask each step
         let row = |t: usize, b: usize| &input[(t * batch + b) * 8..(t * batch + b + 1) * 8];
         for t in 1..steps {

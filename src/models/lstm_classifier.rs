@@ -299,9 +299,9 @@ impl<B: Backend> LstmClassifier<B> {
 
     /// From one forward without dropout: the batch's mean cross-entropy in a one-value buffer,
     /// and its logits `[B, C]` (for two classes `[0, z]`: class 1 when z > 0).
-    pub fn loss(&self, be: &B, x: &TextBatch<B>) -> Result<(B::Buf, B::Buf)> {
+    pub fn loss(&self, be: &B, x: &TextBatch<B>) -> Result<(B::Loss, B::Buf)> {
         let (logits, _) = self.forward(be, x, None)?;
-        let mut loss = be.zeros(1)?;
+        let mut loss = be.zero_loss()?;
         be.softmax_xent(&mut loss, &logits, &x.labels, self.cfg.classes)?;
         Ok((loss, logits))
     }
@@ -309,7 +309,7 @@ impl<B: Backend> LstmClassifier<B> {
     /// One training forward and backward with dropout keyed by `(seed, step)`: gradients
     /// accumulate; returns the batch's mean loss in a one-value buffer and the logits `[B, C]`
     /// the step saw (training accuracy without a second pass).
-    pub fn forward_backward(&mut self, be: &B, x: &TextBatch<B>, seed: u64, step: u64) -> Result<(B::Buf, B::Buf)> {
+    pub fn forward_backward(&mut self, be: &B, x: &TextBatch<B>, seed: u64, step: u64) -> Result<(B::Loss, B::Buf)> {
         let (d, h, p, c) = (self.cfg.embed, self.cfg.hidden, self.cfg.pooled(), self.cfg.classes);
         let (out, at) = (self.cfg.outputs(), self.head_offset());
         let (batch, rows) = (x.batch, x.steps * x.batch);
@@ -317,7 +317,7 @@ impl<B: Backend> LstmClassifier<B> {
         let (values, grads) = self.params.split_mut();
         let mut logits = be.zeros(batch * c)?;
         be.copy(&mut logits, 0, &d_logits, 0, batch * c)?;
-        let mut loss = be.zeros(1)?;
+        let mut loss = be.zero_loss()?;
         let mut d_bias = be.zeros(c)?;
         be.softmax_xent_grad(&mut loss, &mut d_logits, &x.labels, c, &mut d_bias)?;
         // dW[C, P] = d_logitsᵀ · pooled ; d_pooled[B, P] = d_logits · W ; fc's rows added back
@@ -426,7 +426,7 @@ mod tests {
     fn loss_of(cfg: &ClassifierConfig, host: &Params, labels: &[u32]) -> f64 {
         let m = LstmClassifier::new(&Cpu, cfg.clone(), host).unwrap();
         let x = m.batch(&Cpu, &TEXTS, labels).unwrap();
-        m.loss(&Cpu, &x).unwrap().0[0] as f64
+        m.loss(&Cpu, &x).unwrap().0
     }
 
     /// Finite differences of the loss against `forward_backward` for every weight, with
@@ -443,7 +443,7 @@ mod tests {
             let host = cfg.init(5).unwrap();
             let mut m = LstmClassifier::new(&Cpu, cfg.clone(), &host).unwrap();
             let x = m.batch(&Cpu, &TEXTS, &labels).unwrap();
-            let loss = m.forward_backward(&Cpu, &x, 0, 0).unwrap().0[0] as f64;
+            let loss = m.forward_backward(&Cpu, &x, 0, 0).unwrap().0;
             assert!((loss - loss_of(&cfg, &host, &labels)).abs() < 1e-6);
             let grads = m.params().gradients(&Cpu).unwrap();
             let eps = 1e-3;
@@ -525,11 +525,7 @@ mod tests {
             let x = m.batch(&Cpu, &texts, &labels).unwrap();
             let (loss, logits) = m.forward_backward(&Cpu, &x, 0, 0).unwrap();
             let want = case["loss"].as_f64().unwrap();
-            assert!(
-                (loss[0] as f64 - want).abs() < 1e-5,
-                "{name}: loss {} vs {want}",
-                loss[0]
-            );
+            assert!((loss - want).abs() < 1e-5, "{name}: loss {loss} vs {want}");
             // two classes: the softmax saw [0, z]; torch's logit is z
             let got: Vec<f32> = if classes == 2 {
                 logits.chunks_exact(2).map(|r| r[1]).collect()

@@ -269,21 +269,21 @@ impl<B: Backend> QaHead<B> {
     }
 
     /// Evaluation: the batch's mean cross-entropy (one value) and its logits `[N, options]`.
-    pub fn loss(&mut self, be: &B, x: &B::Buf, labels: &B::Ids, n: usize) -> Result<(B::Buf, B::Buf)> {
+    pub fn loss(&mut self, be: &B, x: &B::Buf, labels: &B::Ids, n: usize) -> Result<(B::Loss, B::Buf)> {
         let logits = self.logits(be, x, n)?;
-        let mut loss = be.zeros(1)?;
+        let mut loss = be.zero_loss()?;
         be.softmax_xent(&mut loss, &logits, labels, self.cfg.options)?;
         Ok((loss, logits))
     }
 
     /// One training forward and backward: gradients accumulate; returns the mean loss (one
     /// value) and the logits `[N, options]` the step saw.
-    pub fn forward_backward(&mut self, be: &B, x: &B::Buf, labels: &B::Ids, n: usize) -> Result<(B::Buf, B::Buf)> {
+    pub fn forward_backward(&mut self, be: &B, x: &B::Buf, labels: &B::Ids, n: usize) -> Result<(B::Loss, B::Buf)> {
         let o = self.cfg.options;
         let (mut d_logits, tape) = self.forward(be, x, n, true)?;
         let mut logits = be.zeros(n * o)?;
         be.copy(&mut logits, 0, &d_logits, 0, n * o)?;
-        let (mut loss, mut unused_bias) = (be.zeros(1)?, be.zeros(o)?);
+        let (mut loss, mut unused_bias) = (be.zero_loss()?, be.zeros(o)?);
         be.softmax_xent_grad(&mut loss, &mut d_logits, labels, o, &mut unused_bias)?;
         let grads = self.params.split_mut();
         match (&self.net, tape) {
@@ -491,7 +491,7 @@ mod tests {
             );
             close(
                 &format!("{name} training loss"),
-                &loss,
+                &[loss as f32],
                 &[case["train_loss"].as_f64().unwrap() as f32],
                 1e-5,
             );
@@ -521,7 +521,7 @@ mod tests {
             );
             close(
                 &format!("{name} evaluation loss"),
-                &loss,
+                &[loss as f32],
                 &[case["eval_loss"].as_f64().unwrap() as f32],
                 1e-5,
             );
@@ -548,7 +548,7 @@ mod tests {
             let y = be.upload_ids(&[0, 2, 1, 2]).unwrap();
             let loss_of = |host: &Params| -> f64 {
                 let mut h = QaHead::upload(&be, &cfg, host).unwrap();
-                h.loss(&be, &x, &y, 4).unwrap().0[0] as f64
+                h.loss(&be, &x, &y, 4).unwrap().0
             };
             let mut head = QaHead::upload(&be, &cfg, &host).unwrap();
             head.forward_backward(&be, &x, &y, 4).unwrap();

@@ -1,4 +1,4 @@
-//! ReLU and inverted dropout, in place, each with the mask its backward needs.
+//! ReLU in place, and the masks of inverted dropout drawn on the host from a seeded stream.
 
 use crate::kernels::fastmath::widest_vectors;
 use rand::Rng;
@@ -28,18 +28,8 @@ fn relu_backward_body(dy: &mut [f32], y: &[f32]) {
     }
 }
 
-/// Zeroes each value with probability `p` and scales the rest by 1/(1−p); returns the mask
-/// (0 or the scale) for the backward pass.
-pub fn dropout(x: &mut [f32], p: f32, rng: &mut impl Rng) -> Vec<f32> {
-    let mask = dropout_mask(x.len(), p, rng);
-    for (v, m) in x.iter_mut().zip(&mask) {
-        *v *= m;
-    }
-    mask
-}
-
-/// The mask [`dropout`] draws for `len` values: 0 with probability `p`, else 1/(1−p), one draw
-/// per value in order (what a backend model multiplies by, for the CPU's exact stream).
+/// The inverted-dropout mask for `len` values: 0 with probability `p`, else 1/(1−p), one
+/// draw per value in order.
 pub fn dropout_mask(len: usize, p: f32, rng: &mut impl Rng) -> Vec<f32> {
     let scale = 1.0 / (1.0 - p);
     (0..len)
@@ -47,99 +37,75 @@ pub fn dropout_mask(len: usize, p: f32, rng: &mut impl Rng) -> Vec<f32> {
         .collect()
 }
 
-/// Values per parallel block of [`dropout_chacha`].
+/// Values per parallel block of [`dropout_mask_chacha`].
 const DROPOUT_BLOCK: usize = 1 << 14;
 
-/// Random words drawn at once per block of [`dropout_chacha`] (4 KiB on the stack).
+/// Random words drawn at once per block of [`dropout_mask_chacha`] (4 KiB on the stack).
 const WORDS_AT_ONCE: usize = 1024;
 
-/// [`dropout`] on a ChaCha stream, drawn in parallel blocks: value `i` takes the stream's
-/// word `start + i` whichever thread draws it (ChaCha seeks to any word), so the mask, `x` and
-/// the stream's position afterwards are those of the sequential [`dropout`] bit for bit. The
+/// [`dropout_mask`] on a ChaCha stream, drawn in parallel blocks: value `i` takes the stream's
+/// word `start + i` whichever thread draws it (ChaCha seeks to any word), so the mask and the
+/// stream's position afterwards are those of the sequential [`dropout_mask`] bit for bit. The
 /// language model's three dropouts of a `bench lstm` step (455k values each) had taken 15 ms of
 /// a 0.41 s step on one thread, the other waiting.
 ///
 /// Each block fills a buffer of words and turns them into uniforms as `gen::<f32>` does (the
-/// top 24 bits × 2⁻²⁴), so the comparison and the multiply vectorise without a branch: drawn one
-/// `gen` at a time, a branch taken half the time at p = 0.5, two dropouts took 4.7 ms of a step.
-pub fn dropout_chacha(x: &mut [f32], p: f32, rng: &mut ChaCha8Rng) -> Vec<f32> {
+/// top 24 bits × 2⁻²⁴), so the comparison vectorises without a branch: drawn one `gen` at a
+/// time, a branch taken half the time at p = 0.5, two dropouts took 4.7 ms of a step.
+pub fn dropout_mask_chacha(len: usize, p: f32, rng: &mut ChaCha8Rng) -> Vec<f32> {
     let scale = 1.0 / (1.0 - p);
     let start = rng.get_word_pos();
-    let mut mask = vec![0f32; x.len()];
+    let mut mask = vec![0f32; len];
     let from = &*rng;
     mask.par_chunks_mut(DROPOUT_BLOCK)
-        .zip(x.par_chunks_mut(DROPOUT_BLOCK))
         .enumerate()
-        .for_each(|(block, (mask, x))| {
+        .for_each(|(block, mask)| {
             let mut r = from.clone();
             r.set_word_pos(start + (block * DROPOUT_BLOCK) as u128);
             let mut words = [0u32; WORDS_AT_ONCE];
-            for (mask, x) in mask.chunks_mut(WORDS_AT_ONCE).zip(x.chunks_mut(WORDS_AT_ONCE)) {
+            for mask in mask.chunks_mut(WORDS_AT_ONCE) {
                 let words = &mut words[..mask.len()];
                 // the stream's next words in order, as `next_u32` would give them
                 r.fill(words);
-                drop_by_words(words, p, scale, mask, x);
+                mask_by_words(words, p, scale, mask);
             }
         });
-    rng.set_word_pos(start + x.len() as u128);
+    rng.set_word_pos(start + len as u128);
     mask
 }
 
 widest_vectors! {
-    /// One block of [`dropout_chacha`]: word `i` decides value `i`.
-    fn drop_by_words(words: &[u32], p: f32, scale: f32, mask: &mut [f32], x: &mut [f32]) = drop_by_words_body;
+    /// One block of [`dropout_mask_chacha`]: word `i` decides value `i`.
+    fn mask_by_words(words: &[u32], p: f32, scale: f32, mask: &mut [f32]) = mask_by_words_body;
 }
 
 #[inline(always)]
-fn drop_by_words_body(words: &[u32], p: f32, scale: f32, mask: &mut [f32], x: &mut [f32]) {
-    for ((m, v), w) in mask.iter_mut().zip(x).zip(words) {
+fn mask_by_words_body(words: &[u32], p: f32, scale: f32, mask: &mut [f32]) {
+    for (m, w) in mask.iter_mut().zip(words) {
         // `gen::<f32>`'s uniform; through i32 (exact below 2²⁴) because x86 has no vector
         // conversion from unsigned integers before AVX-512
         let uniform = (w >> 8) as i32 as f32 * (1.0 / (1u32 << 24) as f32);
-        let kept = if uniform < p { 0.0 } else { scale };
-        *m = kept;
-        *v *= kept;
+        *m = if uniform < p { 0.0 } else { scale };
     }
 }
 
-/// Variational ("locked") dropout over a time-major `[T·B, width]` block: one mask per
-/// (sequence, feature), the same at every time step (Gal & Ghahramani 2016). Returns the tiled
-/// mask for [`dropout_backward`].
-pub fn locked_dropout(x: &mut [f32], batch: usize, width: usize, p: f32, rng: &mut impl Rng) -> Vec<f32> {
-    let scale = 1.0 / (1.0 - p);
-    let step: Vec<f32> = (0..batch * width)
-        .map(|_| if rng.gen::<f32>() < p { 0.0 } else { scale })
-        .collect();
-    let mask: Vec<f32> = (0..x.len()).map(|i| step[i % step.len()]).collect();
-    for (v, m) in x.iter_mut().zip(&mask) {
-        *v *= m;
-    }
-    mask
+/// The mask of variational ("locked") dropout over a time-major `[T·B, width]` block of `len`
+/// values: one draw per (sequence, feature), the same at every time step (Gal & Ghahramani
+/// 2016).
+pub fn locked_mask(len: usize, batch: usize, width: usize, p: f32, rng: &mut impl Rng) -> Vec<f32> {
+    let step = dropout_mask(batch * width, p, rng);
+    (0..len).map(|i| step[i % step.len()]).collect()
 }
 
-/// Embedding dropout: drops whole words of a `vocab`-word table for this batch (every
-/// occurrence of a dropped word is zeroed), rows of `x` `[tokens, width]` being `tokens`'
-/// embeddings (Merity et al. 2017). Returns the mask for [`dropout_backward`].
-pub fn word_dropout(x: &mut [f32], tokens: &[u32], vocab: usize, p: f32, rng: &mut impl Rng) -> Vec<f32> {
-    let scale = 1.0 / (1.0 - p);
-    let keep: Vec<f32> = (0..vocab)
-        .map(|_| if rng.gen::<f32>() < p { 0.0 } else { scale })
-        .collect();
-    let width = x.len() / tokens.len().max(1);
-    let mask: Vec<f32> = tokens
+/// The mask of embedding dropout over the rows `[tokens, width]` of `tokens`' embeddings: one
+/// draw per word of a `vocab`-word table, so every occurrence of a dropped word is zeroed for
+/// this batch (Merity et al. 2017).
+pub fn word_mask(tokens: &[u32], vocab: usize, width: usize, p: f32, rng: &mut impl Rng) -> Vec<f32> {
+    let keep = dropout_mask(vocab, p, rng);
+    tokens
         .iter()
         .flat_map(|&t| std::iter::repeat_n(keep[t as usize], width))
-        .collect();
-    for (v, m) in x.iter_mut().zip(&mask) {
-        *v *= m;
-    }
-    mask
-}
-
-pub fn dropout_backward(dy: &mut [f32], mask: &[f32]) {
-    for (d, m) in dy.iter_mut().zip(mask) {
-        *d *= m;
-    }
+        .collect()
 }
 
 #[cfg(test)]
@@ -147,20 +113,20 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
 
-    /// The parallel draw equals the sequential one: mask, output, and where the stream is left
+    /// The parallel draw equals the sequential one: the mask and where the stream is left
     /// (the next draw), on lengths around the block size.
     #[test]
-    fn chacha_dropout_equals_sequential_dropout() {
+    fn chacha_mask_equals_the_sequential_mask() {
         for len in [0, 1, 1000, DROPOUT_BLOCK, 3 * DROPOUT_BLOCK + 17] {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
             rng.set_stream(2);
             let _: u32 = rng.gen(); // a stream not at a block boundary
             let mut other = rng.clone();
-            let x: Vec<f32> = (0..len).map(|i| i as f32 * 0.01 - 3.0).collect();
-            let (mut a, mut b) = (x.clone(), x);
-            let (ma, mb) = (dropout(&mut a, 0.3, &mut rng), dropout_chacha(&mut b, 0.3, &mut other));
+            let (ma, mb) = (
+                dropout_mask(len, 0.3, &mut rng),
+                dropout_mask_chacha(len, 0.3, &mut other),
+            );
             assert_eq!(ma, mb, "mask, length {len}");
-            assert_eq!(a, b, "output, length {len}");
             assert_eq!(rng.gen::<u64>(), other.gen::<u64>(), "stream position, length {len}");
         }
     }
@@ -169,15 +135,13 @@ mod tests {
     fn locked_mask_repeats_every_step_and_word_mask_every_occurrence() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
         let (steps, batch, width) = (4, 3, 5);
-        let mut x = vec![1.0f32; steps * batch * width];
-        let mask = locked_dropout(&mut x, batch, width, 0.5, &mut rng);
+        let mask = locked_mask(steps * batch * width, batch, width, 0.5, &mut rng);
         for t in 1..steps {
             assert_eq!(mask[..batch * width], mask[t * batch * width..(t + 1) * batch * width]);
         }
         assert!(mask.contains(&0.0) && mask.contains(&2.0));
         let tokens = [0u32, 1, 0, 2, 1, 0];
-        let mut e = vec![1.0f32; tokens.len() * 2];
-        let m = word_dropout(&mut e, &tokens, 3, 0.5, &mut rng);
+        let m = word_mask(&tokens, 3, 2, 0.5, &mut rng);
         for (i, &t) in tokens.iter().enumerate() {
             let first = tokens.iter().position(|&u| u == t).unwrap();
             assert_eq!(m[2 * i..2 * i + 2], m[2 * first..2 * first + 2]);

@@ -15,7 +15,6 @@ pub mod dense;
 pub mod entity_attention;
 pub mod layer_norm;
 pub mod loss;
-pub mod lstm;
 mod lstm_cell;
 pub(crate) mod lstm_recurrence;
 pub mod params;

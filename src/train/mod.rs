@@ -1,10 +1,9 @@
-//! The training core every task shares: the epoch loop (`epochs.rs`), optimizers, learning-rate
-//! schedules, gradient clipping, early stopping, checkpoints that resume exactly, and
-//! classification metrics. It knows
-//! parameters only as a named list ([`crate::nn::params::Params`]), never a model or a task.
+//! The training core every task shares: the epoch loop (`epochs.rs`), the optimizer a run names,
+//! learning-rate schedules, early stopping, checkpoints that resume exactly, and classification
+//! metrics. It knows parameters only as a named list ([`crate::nn::params::Params`]), never a
+//! model or a task.
 
 pub mod checkpoint;
-pub mod clip;
 pub mod early_stop;
 pub mod epochs;
 pub mod metrics;

@@ -319,6 +319,7 @@ impl Backend for Cuda {
     type Ids = CudaSlice<u32>;
     type Dense = transformer::CudaDense;
     type Attention = transformer::CudaAttention;
+    type Loss = CudaSlice<f32>;
 
     fn name(&self) -> String {
         self.name.clone()
@@ -739,6 +740,14 @@ impl Backend for Cuda {
             ids,
             width
         )
+    }
+
+    fn zero_loss(&self) -> Result<CudaSlice<f32>> {
+        self.zeros(1)
+    }
+
+    fn read_loss(&self, loss: &CudaSlice<f32>) -> Result<f64> {
+        Ok(self.download(loss)?[0] as f64)
     }
 
     fn softmax_xent(

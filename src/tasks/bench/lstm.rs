@@ -3,23 +3,15 @@
 //! SGD) here and in the PyTorch peer (`tools/peers/lstm_peer.py`) in the same command, the two
 //! sides' steps alternating ([`super::served_peer`]).
 //!
-//! On the CPU tsumugi's side is the slice-based [`LanguageModel`] that `lm train` runs; on a GPU
-//! (`--device cuda`) it is the backend-generic [`LstmLm`] on [`crate::compute::cuda`], against
-//! PyTorch's `nn.LSTM` on cuDNN on the same card. Each GPU step is timed from a synchronised
-//! start to a synchronised end, on both sides.
+//! tsumugi's side is the engine `lm train` steps ([`crate::tasks::lm::engine`]): on the CPU,
+//! and on a GPU (`--device cuda`) against PyTorch's `nn.LSTM` on cuDNN on the same card. Each
+//! GPU step is timed from a synchronised start to a synchronised end, on both sides.
 
 use super::served_peer::{alternate, Paired, ServedPeer};
 use super::{flag_args, Timing};
-#[cfg(feature = "cuda")]
-use crate::compute::Backend;
-use crate::models::cpu_lm::{LanguageModel, LmConfig};
-#[cfg(feature = "cuda")]
-use crate::models::lm::{Batch, LstmLm, State};
-use crate::nn::lstm::LstmState;
-use crate::train::clip::{clip_factor, grad_norm};
-use crate::train::optim::{Optimizer, OptimizerConfig};
+use crate::models::lm_weights::{LanguageModel, LmConfig};
+use crate::tasks::lm::engine::{DeviceEngine, Engine};
 use anyhow::Result;
-use rand_chacha::ChaCha8Rng;
 use std::path::Path;
 use std::time::Instant;
 
@@ -53,17 +45,6 @@ impl StepShape {
     }
 }
 
-/// tsumugi's side: a model, its optimizer and one batch, stepped as often as asked.
-pub struct Stepper {
-    model: LanguageModel,
-    optimizer: Optimizer,
-    rng: ChaCha8Rng,
-    tokens: Vec<u32>,
-    targets: Vec<u32>,
-    states: Vec<LstmState>,
-    shape: StepShape,
-}
-
 impl StepShape {
     /// The benchmarked model: tied, plain dropout, seed 0.
     fn model(&self) -> Result<LanguageModel> {
@@ -81,115 +62,60 @@ impl StepShape {
     }
 }
 
+/// tsumugi's side: the engine `lm train` runs, stepped on one batch as often as asked.
+struct Stepper {
+    engine: Box<dyn Engine>,
+    tokens: Vec<u32>,
+    targets: Vec<u32>,
+    shape: StepShape,
+}
+
 impl Stepper {
-    pub fn new(shape: StepShape) -> Result<Self> {
+    fn new(shape: StepShape, device: BenchDevice) -> Result<Self> {
         let model = shape.model()?;
-        let optimizer = Optimizer::new(OptimizerConfig::Sgd {
-            momentum: 0.0,
-            nesterov: false,
-            weight_decay: 0.0,
-        });
         let mut rng = LanguageModel::rng(0, 1);
         let n = shape.steps * shape.batch;
         let tokens = model.random_tokens(n, &mut rng);
         let targets = model.random_tokens(n, &mut rng);
-        let states = model.initial_state(shape.batch);
+        let mut engine: Box<dyn Engine> = match device {
+            BenchDevice::Cpu => Box::new(DeviceEngine::on_cpu(model, 0, shape.batch)?),
+            BenchDevice::Cuda(ordinal) => cuda_engine(model, shape.batch, ordinal)?,
+        };
+        engine.start_epoch(1)?;
         Ok(Self {
-            model,
-            optimizer,
-            rng,
+            engine,
             tokens,
             targets,
-            states,
             shape,
         })
     }
 
-    /// One training step (forward, backward, clip, SGD, which leaves the gradients zero); its
+    /// One training step (forward, backward, clip 0.25, SGD lr 20, which leaves the gradients
+    /// zero), ending when its loss is on the host (on a GPU, when the device has finished); its
     /// seconds.
-    pub fn step(&mut self) -> f64 {
-        let began = Instant::now();
-        self.model.forward_backward(
-            &self.tokens,
-            &self.targets,
-            self.shape.steps,
-            self.shape.batch,
-            &mut self.states,
-            &mut self.rng,
-        );
-        let clip = clip_factor(grad_norm(&self.model.params), 0.25);
-        self.optimizer.step(&mut self.model.params, 20.0, clip);
-        began.elapsed().as_secs_f64()
-    }
-}
-
-/// tsumugi's side on a backend: the generic model, one batch and the carried state.
-#[cfg(feature = "cuda")]
-struct DeviceStepper<B: Backend> {
-    be: B,
-    model: LstmLm<B>,
-    batch: Batch<B>,
-    state: State<B>,
-    step: u64,
-}
-
-#[cfg(feature = "cuda")]
-impl<B: Backend> DeviceStepper<B> {
-    fn new(be: B, shape: StepShape) -> Result<Self> {
-        let reference = shape.model()?;
-        let model = LstmLm::new(&be, &reference)?;
-        let mut rng = LanguageModel::rng(0, 1);
-        let n = shape.steps * shape.batch;
-        let tokens = reference.random_tokens(n, &mut rng);
-        let targets = reference.random_tokens(n, &mut rng);
-        let batch = model.batch(&be, &tokens, &targets, shape.steps, shape.batch)?;
-        let state = model.initial_state(&be, shape.batch)?;
-        Ok(Self {
-            be,
-            model,
-            batch,
-            state,
-            step: 0,
-        })
-    }
-
-    /// One step (forward, backward, clip 0.25, SGD lr 20) from a synchronised start to a
-    /// synchronised end; its seconds.
     fn step(&mut self) -> Result<f64> {
-        self.be.sync()?;
         let began = Instant::now();
-        let loss = self
-            .model
-            .forward_backward(&self.be, &self.batch, &mut self.state, 0, self.step)?;
-        self.model.sgd_step(&self.be, 20.0, Some(0.25))?;
-        self.be.sync()?;
-        self.step += 1;
-        drop(loss);
+        let s = self.shape;
+        self.engine.step(&self.tokens, &self.targets, s.steps, 20.0, 0.25)?;
         Ok(began.elapsed().as_secs_f64())
     }
 }
 
 /// A timed step on `device`, warmed up once.
 fn stepper(shape: StepShape, device: BenchDevice) -> Result<Box<dyn FnMut() -> Result<f64>>> {
-    let mut step: Box<dyn FnMut() -> Result<f64>> = match device {
-        BenchDevice::Cpu => {
-            let mut s = Stepper::new(shape)?;
-            Box::new(move || Ok(s.step()))
-        }
-        BenchDevice::Cuda(ordinal) => cuda_stepper(shape, ordinal)?,
-    };
-    step()?;
-    Ok(step)
-}
-
-#[cfg(feature = "cuda")]
-fn cuda_stepper(shape: StepShape, ordinal: usize) -> Result<Box<dyn FnMut() -> Result<f64>>> {
-    let mut s = DeviceStepper::new(crate::compute::cuda::Cuda::new(ordinal)?, shape)?;
+    let mut s = Stepper::new(shape, device)?;
+    s.step()?;
     Ok(Box::new(move || s.step()))
 }
 
+#[cfg(feature = "cuda")]
+fn cuda_engine(model: LanguageModel, batch: usize, ordinal: usize) -> Result<Box<dyn Engine>> {
+    let be = crate::compute::cuda::Cuda::new(ordinal)?;
+    Ok(Box::new(DeviceEngine::new(be, model, 0, batch)?))
+}
+
 #[cfg(not(feature = "cuda"))]
-fn cuda_stepper(_shape: StepShape, _ordinal: usize) -> Result<Box<dyn FnMut() -> Result<f64>>> {
+fn cuda_engine(_model: LanguageModel, _batch: usize, _ordinal: usize) -> Result<Box<dyn Engine>> {
     anyhow::bail!("this tsumugi was built without the `cuda` feature; build one with tools/cuda-build.sh")
 }
 

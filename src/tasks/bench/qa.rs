@@ -155,7 +155,7 @@ fn epoch<B: Backend>(be: &B, head: &mut QaHead<B>, x: &[f32], labels: &[u32]) ->
         let ids = be.upload_ids(&labels[start..end])?;
         let features = be.upload(&x[start * 768..end * 768])?;
         let (loss, _) = head.forward_backward(be, &features, &ids, end - start)?;
-        be.download(&loss)?;
+        be.read_loss(&loss)?;
         head.adam_step(
             be,
             1e-3,

@@ -6,7 +6,7 @@ use super::batches::next_word_rows;
 use crate::compute::Backend;
 use crate::data::keras_vocab::PAD;
 use crate::models::device_params::Adam;
-use crate::models::lm::{Batch, LstmLm, State};
+use crate::models::lm::{Batch, LstmLm, Masks, State};
 use crate::models::lstm_classifier::LstmClassifier;
 use crate::train::metrics::correct;
 use anyhow::Result;
@@ -24,7 +24,7 @@ fn lm_batch<B: Backend>(be: &B, m: &LstmLm<B>, texts: &[&[u32]]) -> Result<(Batc
 /// how many there are.
 pub fn lm_loss<B: Backend>(be: &B, m: &LstmLm<B>, texts: &[&[u32]]) -> Result<(f64, usize)> {
     let (x, mut state, n) = lm_batch(be, m, texts)?;
-    Ok((be.download(&m.loss(be, &x, &mut state)?)?[0] as f64, n))
+    Ok((be.read_loss_f32(&m.loss(be, &x, &mut state)?)? as f64, n))
 }
 
 /// One pre-training step on `texts` with dropout keyed by `(seed, key)`, then Adam at `lr`
@@ -38,7 +38,7 @@ pub fn lm_step<B: Backend>(
     lr: f32,
 ) -> Result<(f64, usize)> {
     let (x, mut state, n) = lm_batch(be, m, texts)?;
-    let loss = be.download(&m.forward_backward(be, &x, &mut state, seed, key)?)?[0] as f64;
+    let loss = be.read_loss_f32(&m.forward_backward(be, &x, &mut state, Masks::Keyed { seed, step: key })?)? as f64;
     if loss.is_finite() {
         m.params_mut().adam_step(be, lr, Adam::default(), 1.0)?;
     }
@@ -58,7 +58,7 @@ pub fn classifier_step<B: Backend>(
 ) -> Result<(f64, usize)> {
     let x = m.batch(be, texts, labels)?;
     let (loss, logits) = m.forward_backward(be, &x, seed, key)?;
-    let loss = be.download(&loss)?[0] as f64;
+    let loss = be.read_loss_f32(&loss)? as f64;
     // two classes: the first largest of [0, z] is class 1 when z > 0
     let correct = correct(&be.download(&logits)?, m.cfg.classes, labels);
     if loss.is_finite() {

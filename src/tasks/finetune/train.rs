@@ -157,7 +157,7 @@ impl<B: Backend> Finetuning<'_, B> {
             let be = self.be;
             let x = self.model.batch(be, &texts, &labels)?;
             let (batch_loss, logits) = self.model.loss(be, &x)?;
-            loss += be.download(&batch_loss)?[0] as f64 * batch.len() as f64;
+            loss += be.read_loss_f32(&batch_loss)? as f64 * batch.len() as f64;
             correct += metrics::correct(&be.download(&logits)?, self.model.cfg.classes, &labels);
         }
         let n = set.ids.len().max(1) as f64;

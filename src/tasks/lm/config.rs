@@ -3,7 +3,7 @@
 //! (`cli/lm_train.rs`) builds these; nothing here knows about flags.
 
 use crate::compute::Device;
-use crate::models::cpu_lm::LmConfig;
+use crate::models::lm_weights::LmConfig;
 use crate::report::run_dir::Existing;
 use crate::train::schedule::Schedule;
 use anyhow::{bail, Result};

@@ -1,20 +1,23 @@
-//! Where `lm train`'s steps run: the slice-based [`LanguageModel`] on the CPU (the path every
-//! CPU result in README came from, unchanged), or the backend-generic [`LstmLm`] on a GPU. The
-//! epoch loop in `train.rs` sees only [`Engine`].
+//! Where `lm train`'s steps and `lm eval`'s loss run: [`LstmLm`] on the backend the config
+//! names. The epoch loop in `train.rs` sees only [`Engine`].
 //!
-//! Dropout differs by engine: the CPU draws masks from a ChaCha stream per (seed, epoch); the
-//! device engine from [`crate::compute::mask`] keyed by (seed, epoch · 2³² + batch). Both make
-//! every epoch's masks again from the run's seed alone, so `--resume` is exact on either.
+//! The engines differ in two things, each to keep a device's results what they were:
+//! - **Dropout.** The CPU draws masks from a ChaCha stream per (seed, epoch) on the host; a GPU
+//!   from [`crate::compute::mask`] keyed by (seed, epoch · 2³² + batch), on the device. Both make
+//!   every epoch's masks again from the run's seed alone, so `--resume` is exact on either.
+//! - **The SGD step.** The CPU clips by the f64 norm of [`DeviceParams::host_sgd_step`]; a GPU
+//!   sums and clips on the device ([`LstmLm::sgd_step`]).
+//!
+//! [`DeviceParams::host_sgd_step`]: crate::models::device_params::DeviceParams::host_sgd_step
 
 use super::config::LmRunConfig;
-use super::stream_loss::{mean_loss, mean_loss_by};
+use super::stream_loss::mean_loss_by;
+use crate::compute::cpu::Cpu;
 use crate::compute::Backend;
 use crate::compute::Device;
-use crate::models::cpu_lm::{LanguageModel, LstmStates};
-use crate::models::lm::{LstmLm, State};
+use crate::models::lm::{LstmLm, Masks, State};
+use crate::models::lm_weights::LanguageModel;
 use crate::nn::params::Params;
-use crate::train::clip::{clip_factor, grad_norm};
-use crate::train::optim::{Optimizer, OptimizerConfig};
 use anyhow::Result;
 use rand_chacha::ChaCha8Rng;
 
@@ -27,8 +30,8 @@ pub trait Engine {
     fn step(&mut self, tokens: &[u32], targets: &[u32], seq: usize, lr: f32, clip: f32) -> Result<f64>;
     /// Mean loss over a batchified stream `[rows, batch]` (state carried across chunks).
     fn mean_loss(&mut self, data: &[u32], rows: usize, batch: usize, bptt: usize) -> Result<f64>;
-    /// The current weights, on the host (for a checkpoint); a device copies them back only
-    /// when they changed since the last call.
+    /// The current weights, on the host (for a checkpoint), copied back only when they changed
+    /// since the last call.
     fn params(&mut self) -> Result<&Params>;
     /// Replaces the weights by `model`'s (the best checkpoint, for the test split).
     fn load(&mut self, model: LanguageModel) -> Result<()>;
@@ -39,7 +42,7 @@ pub trait Engine {
 /// The run's engine on the device its config names, starting from `model`.
 pub fn new(cfg: &LmRunConfig, model: LanguageModel) -> Result<Box<dyn Engine>> {
     match cfg.device {
-        Device::Cpu => Ok(Box::new(CpuEngine::new(cfg, model))),
+        Device::Cpu => Ok(Box::new(DeviceEngine::on_cpu(model, cfg.seed, cfg.batch_size)?)),
         Device::Cuda => cuda(cfg, model),
     }
 }
@@ -47,7 +50,7 @@ pub fn new(cfg: &LmRunConfig, model: LanguageModel) -> Result<Box<dyn Engine>> {
 #[cfg(feature = "cuda")]
 fn cuda(cfg: &LmRunConfig, model: LanguageModel) -> Result<Box<dyn Engine>> {
     let be = crate::compute::cuda::Cuda::new(0)?;
-    Ok(Box::new(DeviceEngine::new(be, cfg, model)?))
+    Ok(Box::new(DeviceEngine::new(be, model, cfg.seed, cfg.batch_size)?))
 }
 
 #[cfg(not(feature = "cuda"))]
@@ -57,69 +60,10 @@ fn cuda(_cfg: &LmRunConfig, _model: LanguageModel) -> Result<Box<dyn Engine>> {
     )
 }
 
-/// The CPU path: [`LanguageModel`] with the optimizer's fused clip and a ChaCha dropout stream.
-pub struct CpuEngine {
-    model: LanguageModel,
-    optimizer: Optimizer,
-    rng: ChaCha8Rng,
-    states: LstmStates,
-    seed: u64,
-    batch: usize,
-}
+/// One SGD step with clipping at `max_norm` over the model's gradients.
+type Update<B> = fn(&mut LstmLm<B>, &B, f32, f32) -> Result<()>;
 
-impl CpuEngine {
-    pub fn new(cfg: &LmRunConfig, model: LanguageModel) -> Self {
-        let optimizer = Optimizer::new(OptimizerConfig::Sgd {
-            momentum: 0.0,
-            nesterov: false,
-            weight_decay: 0.0,
-        });
-        Self {
-            states: model.initial_state(cfg.batch_size),
-            model,
-            optimizer,
-            rng: LanguageModel::rng(cfg.seed, 0),
-            seed: cfg.seed,
-            batch: cfg.batch_size,
-        }
-    }
-}
-
-impl Engine for CpuEngine {
-    fn start_epoch(&mut self, epoch: usize) -> Result<()> {
-        self.rng = LanguageModel::rng(self.seed, epoch as u64);
-        self.states = self.model.initial_state(self.batch);
-        Ok(())
-    }
-
-    fn step(&mut self, tokens: &[u32], targets: &[u32], seq: usize, lr: f32, clip: f32) -> Result<f64> {
-        let loss = self
-            .model
-            .forward_backward(tokens, targets, seq, self.batch, &mut self.states, &mut self.rng);
-        let factor = clip_factor(grad_norm(&self.model.params), clip);
-        self.optimizer.step(&mut self.model.params, lr, factor);
-        Ok(loss)
-    }
-
-    fn mean_loss(&mut self, data: &[u32], rows: usize, batch: usize, bptt: usize) -> Result<f64> {
-        Ok(mean_loss(&self.model, data, rows, batch, bptt))
-    }
-
-    fn params(&mut self) -> Result<&Params> {
-        Ok(&self.model.params)
-    }
-
-    fn load(&mut self, model: LanguageModel) -> Result<()> {
-        self.model = model;
-        Ok(())
-    }
-
-    fn device(&self) -> String {
-        format!("cpu ({} threads)", rayon::current_num_threads())
-    }
-}
-
-/// The backend path: [`LstmLm`] on `B`, its weights copied to the host only for checkpoints.
+/// [`LstmLm`] on `B`, its weights copied to the host only for checkpoints.
 pub struct DeviceEngine<B: Backend> {
     be: B,
     model: LstmLm<B>,
@@ -132,22 +76,40 @@ pub struct DeviceEngine<B: Backend> {
     batch: usize,
     epoch: u64,
     step: u64,
+    /// The epoch's mask stream on the CPU; `None` draws keyed masks on the device.
+    stream: Option<ChaCha8Rng>,
+    update: Update<B>,
+}
+
+impl DeviceEngine<Cpu> {
+    /// The CPU engine for batches of `batch`: masks from the epoch's ChaCha stream of `seed`,
+    /// the host's SGD arithmetic.
+    pub fn on_cpu(host: LanguageModel, seed: u64, batch: usize) -> Result<Self> {
+        let mut engine = Self::new(Cpu, host, seed, batch)?;
+        engine.stream = Some(LanguageModel::rng(seed, 0));
+        engine.update = |m, _, lr, clip| m.params_mut().host_sgd_step(lr, Some(clip));
+        Ok(engine)
+    }
 }
 
 impl<B: Backend> DeviceEngine<B> {
-    pub fn new(be: B, cfg: &LmRunConfig, host: LanguageModel) -> Result<Self> {
+    /// The engine a GPU runs, for batches of `batch`: masks keyed by `seed`, the device's SGD
+    /// step.
+    pub fn new(be: B, host: LanguageModel, seed: u64, batch: usize) -> Result<Self> {
         let model = LstmLm::new(&be, &host)?;
-        let state = model.initial_state(&be, cfg.batch_size)?;
+        let state = model.initial_state(&be, batch)?;
         Ok(Self {
             be,
             model,
             host,
             host_fresh: true,
             state,
-            seed: cfg.seed,
-            batch: cfg.batch_size,
+            seed,
+            batch,
             epoch: 0,
             step: 0,
+            stream: None,
+            update: |m, be, lr, clip| m.sgd_step(be, lr, Some(clip)),
         })
     }
 }
@@ -156,20 +118,27 @@ impl<B: Backend> Engine for DeviceEngine<B> {
     fn start_epoch(&mut self, epoch: usize) -> Result<()> {
         self.epoch = epoch as u64;
         self.step = 0;
+        if let Some(stream) = &mut self.stream {
+            *stream = LanguageModel::rng(self.seed, epoch as u64);
+        }
         self.state = self.model.initial_state(&self.be, self.batch)?;
         Ok(())
     }
 
     fn step(&mut self, tokens: &[u32], targets: &[u32], seq: usize, lr: f32, clip: f32) -> Result<f64> {
         let x = self.model.batch(&self.be, tokens, targets, seq, self.batch)?;
-        let key_step = (self.epoch << 32) | self.step;
-        let loss = self
-            .model
-            .forward_backward(&self.be, &x, &mut self.state, self.seed, key_step)?;
-        self.model.sgd_step(&self.be, lr, Some(clip))?;
+        let masks = match &mut self.stream {
+            Some(stream) => Masks::Stream(stream),
+            None => Masks::Keyed {
+                seed: self.seed,
+                step: (self.epoch << 32) | self.step,
+            },
+        };
+        let loss = self.model.forward_backward(&self.be, &x, &mut self.state, masks)?;
+        (self.update)(&mut self.model, &self.be, lr, clip)?;
         self.host_fresh = false;
         self.step += 1;
-        Ok(self.be.download(&loss)?[0] as f64)
+        self.be.read_loss(&loss)
     }
 
     fn mean_loss(&mut self, data: &[u32], rows: usize, batch: usize, bptt: usize) -> Result<f64> {
@@ -177,7 +146,7 @@ impl<B: Backend> Engine for DeviceEngine<B> {
         let (be, model) = (&self.be, &self.model);
         mean_loss_by(data, rows, batch, bptt, |tokens, targets, seq| {
             let x = model.batch(be, tokens, targets, seq, batch)?;
-            Ok(be.download(&model.loss(be, &x, &mut state)?)?[0] as f64)
+            be.read_loss(&model.loss(be, &x, &mut state)?)
         })
     }
 
@@ -204,28 +173,19 @@ impl<B: Backend> Engine for DeviceEngine<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compute::cpu::Cpu;
     use crate::data::corpus::batchify;
-    use crate::models::cpu_lm::LmConfig;
+    use crate::models::lm_weights::LmConfig;
     use crate::tasks::lm::config::{LrSchedule, Preset};
 
-    /// Without dropout, one epoch through the device engine on the CPU backend gives the
-    /// step losses and validation loss of the CPU engine (the same arithmetic, summed in other
-    /// orders).
+    /// Without dropout, one epoch of the CPU engine (its host SGD step) and of the engine a GPU
+    /// runs (the device's SGD step, here on the CPU backend) give the same step losses,
+    /// validation loss and weights within rounding: the two steps are one update, clipped in
+    /// other orders.
     #[test]
     fn the_device_engine_trains_as_the_cpu_engine_does() {
         let cfg = LmRunConfig {
             preset: Preset::ZarembaSmall,
-            model: LmConfig {
-                vocab: 23,
-                embed: 16,
-                hidden: 16,
-                layers: 2,
-                dropout: 0.0,
-                tied: false,
-                locked_dropout: false,
-                embedding_dropout: 0.0,
-            },
+            model: LmConfig::plain(23, 16, 16, 2, false),
             lr: 5.0,
             clip: 0.25,
             batch_size: 4,
@@ -245,8 +205,8 @@ mod tests {
         let (valid, valid_rows) = batchify(&tokens[..200], cfg.eval_batch_size);
         let model = LanguageModel::new(cfg.model.clone(), cfg.seed).unwrap();
         let initial = model.params.clone();
-        let mut cpu = CpuEngine::new(&cfg, model.clone());
-        let mut dev = DeviceEngine::new(Cpu, &cfg, model).unwrap();
+        let mut cpu = DeviceEngine::on_cpu(model.clone(), cfg.seed, cfg.batch_size).unwrap();
+        let mut dev = DeviceEngine::new(Cpu, model, cfg.seed, cfg.batch_size).unwrap();
         cpu.start_epoch(1).unwrap();
         dev.start_epoch(1).unwrap();
         let mut i = 0;

@@ -5,7 +5,7 @@
 use super::config::LmRunConfig;
 use crate::data::corpus::Vocab;
 use crate::data::json::read_json;
-use crate::models::cpu_lm::LanguageModel;
+use crate::models::lm_weights::LanguageModel;
 use crate::nn::params::Params;
 use crate::nn::weights::Part;
 use crate::train::checkpoint::{write_tensors, TensorFile};

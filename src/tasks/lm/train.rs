@@ -8,7 +8,7 @@ use super::report::{write_report, Corpus, LmEpoch, LmSummary};
 use super::saved::{load_weights, model_from, save_weights, SavedRun};
 use crate::compute::Device;
 use crate::data::corpus::{batchify, read_train, read_with, Vocab};
-use crate::models::cpu_lm::LanguageModel;
+use crate::models::lm_weights::LanguageModel;
 use crate::report::run_dir::{self, Existing, RunDir};
 use crate::train::checkpoint::TensorFile;
 use crate::train::early_stop::EarlyStop;

@@ -151,7 +151,7 @@ impl<B: Backend> Training<'_, B> {
             let (l, logits) = self
                 .head
                 .loss(be, &be.upload(&x)?, &be.upload_ids(&labels)?, ids.len())?;
-            loss += be.download(&l)?[0] as f64 * ids.len() as f64;
+            loss += be.read_loss_f32(&l)? as f64 * ids.len() as f64;
             let (r, a) = scores(&be.download(&logits)?, self.head_cfg.options, &labels);
             (right, article) = (right + r, article + a);
         }
@@ -189,7 +189,7 @@ impl<B: Backend> Experiment for Training<'_, B> {
             let (loss, logits) =
                 self.head
                     .forward_backward(be, &be.upload(&x)?, &be.upload_ids(&labels)?, ids.len())?;
-            let loss = be.download(&loss)?[0] as f64;
+            let loss = be.read_loss_f32(&loss)? as f64;
             if !loss.is_finite() {
                 bail!(stop::message(&format!("the loss became {loss}"), epoch, step + 1, lr));
             }

@@ -1,7 +1,7 @@
-//! Global-norm gradient clipping (`torch.nn.utils.clip_grad_norm_`).
+//! The joint L2 norm of many gradients and `clip_grad_norm_`'s factor, as the CPU computes them
+//! for the language model's SGD step.
 
 use crate::kernels::fastmath::widest_vectors;
-use crate::nn::params::Params;
 use rayon::prelude::*;
 
 /// Gradients are read in blocks of this many values, in parallel: the norm adds each block's
@@ -9,14 +9,10 @@ use rayon::prelude::*;
 /// sum had taken ~20 ms of a `bench lstm` step (13 M gradients, one add per 4 cycles).
 const BLOCK: usize = 1 << 16;
 
-/// The joint L2 norm of the gradients of every parameter the optimizer updates (frozen ones
-/// have none in torch).
-pub fn grad_norm(params: &Params) -> f32 {
-    let blocks: Vec<&[f32]> = params
-        .iter()
-        .filter(|p| p.lr_scale != 0.0)
-        .flat_map(|p| p.grad.chunks(BLOCK))
-        .collect();
+/// The joint L2 norm of `grads`: each one cut into blocks, each block's Σ g² in f64, the block
+/// sums added in order.
+pub fn global_norm<'a>(grads: impl IntoIterator<Item = &'a [f32]>) -> f32 {
+    let blocks: Vec<&[f32]> = grads.into_iter().flat_map(|g| g.chunks(BLOCK)).collect();
     // one block (a small model) stays on this thread: handing it to the pool costs more
     let block_sums: Vec<f64> = if blocks.len() > 1 {
         blocks.into_par_iter().map(sum_of_squares).collect()
@@ -27,9 +23,10 @@ pub fn grad_norm(params: &Params) -> f32 {
 }
 
 /// What `clip_grad_norm_(max_norm)` multiplies gradients of joint norm `norm` by: 1 when they
-/// are within the bound. The optimizer applies it as it reads each gradient
-/// ([`crate::train::optim::Optimizer::step`]) instead of a pass that rewrites them all: on the
-/// BetterRnnlm-sized model (13 M gradients) that pass took ~2.5 ms of a 0.37 s `bench lstm` step.
+/// are within the bound. The SGD step applies it as it reads each gradient
+/// ([`crate::kernels::sgd::SgdStep::grad_scale`]) instead of a pass that rewrites them all: on
+/// the BetterRnnlm-sized model (13 M gradients) that pass took ~2.5 ms of a 0.37 s `bench lstm`
+/// step.
 pub fn clip_factor(norm: f32, max_norm: f32) -> f32 {
     let scale = max_norm / (norm + 1e-6);
     if scale < 1.0 {
@@ -63,16 +60,10 @@ fn sum_of_squares_body(block: &[f32]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::params::Init;
-    use rand::SeedableRng;
 
     #[test]
     fn clip_factor_bounds_the_norm() {
-        let mut p = Params::default();
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-        p.add("a", &[2], Init::Constant(0.0), true, &mut rng);
-        p[0].grad = vec![3.0, 4.0];
-        let norm = grad_norm(&p);
+        let norm = global_norm([&[3.0f32, 0.0][..], &[4.0]]);
         assert_eq!(norm, 5.0);
         assert_eq!(clip_factor(norm, 10.0), 1.0);
         assert!((clip_factor(norm, 1.0) - 0.2).abs() < 1e-6);
@@ -80,16 +71,13 @@ mod tests {
 
     #[test]
     fn norm_does_not_depend_on_the_thread_count() {
-        let mut p = Params::default();
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-        p.add("w", &[5, BLOCK / 2 + 3], Init::Constant(0.0), true, &mut rng);
-        p.add("b", &[7], Init::Constant(0.0), true, &mut rng);
-        for (i, g) in p.iter_mut().flat_map(|q| q.grad.iter_mut()).enumerate() {
-            *g = ((i * 7919 % 1013) as f32 - 506.0) * 1e-3;
-        }
+        let w: Vec<f32> = (0..5 * (BLOCK / 2 + 3))
+            .map(|i| ((i * 7919 % 1013) as f32 - 506.0) * 1e-3)
+            .collect();
+        let b = [0.5f32; 7];
         let norm = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            pool.install(|| grad_norm(&p)).to_bits()
+            pool.install(|| global_norm([&w[..], &b[..]])).to_bits()
         };
         assert!(f32::from_bits(norm(1)) > 1.0);
         assert_eq!(norm(1), norm(4));

@@ -126,6 +126,10 @@ impl Backend for Cpu {
         Ok(buf.clone())
     }
 
+    fn host_view<'a>(&self, buf: &'a Vec<f32>) -> Result<std::borrow::Cow<'a, [f32]>> {
+        Ok(std::borrow::Cow::Borrowed(buf))
+    }
+
     fn len(&self, buf: &Vec<f32>) -> usize {
         buf.len()
     }

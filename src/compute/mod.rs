@@ -151,6 +151,11 @@ pub trait Backend {
     fn ids_for_output(&self, len: usize) -> Result<Self::Ids>;
     /// Waits for the queued work and copies the values back.
     fn download(&self, buf: &Self::Buf) -> Result<Vec<f32>>;
+    /// `buf`'s values on the host: downloaded, or borrowed where the backend keeps them there
+    /// (the CPU), so a checkpoint of CPU weights copies nothing.
+    fn host_view<'a>(&self, buf: &'a Self::Buf) -> Result<std::borrow::Cow<'a, [f32]>> {
+        Ok(std::borrow::Cow::Owned(self.download(buf)?))
+    }
     fn len(&self, buf: &Self::Buf) -> usize;
     /// `dst[dst_at..dst_at + len] = src[src_at..src_at + len]`.
     fn copy(&self, dst: &mut Self::Buf, dst_at: usize, src: &Self::Buf, src_at: usize, len: usize) -> Result<()>;

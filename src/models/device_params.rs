@@ -10,6 +10,7 @@ use crate::kernels::sgd::sgd;
 use crate::nn::params::{set_lr_scale, Param, Params};
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// AdamW's hyper-parameters (Adam with `weight_decay` 0).
@@ -79,6 +80,9 @@ pub struct OptimizerState {
     pub tensors: Vec<(String, Vec<f32>)>,
     pub steps: u64,
 }
+
+/// A tensor's name and its values on the host.
+pub type NamedValues<'a> = (&'a str, Cow<'a, [f32]>);
 
 /// Index of a parameter in its [`DeviceParams`].
 pub type Slot = usize;
@@ -260,6 +264,12 @@ impl<B: Backend> DeviceParams<B> {
             .zip(&self.grads)
             .map(|(n, g)| Ok((n.clone(), be.download(g)?)))
             .collect()
+    }
+
+    /// Every value with its name, on the host (borrowed on the CPU): what a checkpoint writes.
+    pub fn host_values(&self, be: &B) -> Result<Vec<NamedValues<'_>>> {
+        let named = self.names.iter().zip(&self.values);
+        named.map(|(n, v)| Ok((n.as_str(), be.host_view(v)?))).collect()
     }
 
     /// Writes the weights back into `params` by name (for a checkpoint).

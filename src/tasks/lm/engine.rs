@@ -17,9 +17,12 @@ use crate::compute::Backend;
 use crate::compute::Device;
 use crate::models::lm::{LstmLm, Masks, State};
 use crate::models::lm_weights::LanguageModel;
-use crate::nn::params::Params;
-use anyhow::Result;
+use crate::train::checkpoint::write_tensors;
+use anyhow::{Context, Result};
 use rand_chacha::ChaCha8Rng;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::path::Path;
 
 /// One run's model and its training steps, on some device.
 pub trait Engine {
@@ -30,9 +33,8 @@ pub trait Engine {
     fn step(&mut self, tokens: &[u32], targets: &[u32], seq: usize, lr: f32, clip: f32) -> Result<f64>;
     /// Mean loss over a batchified stream `[rows, batch]` (state carried across chunks).
     fn mean_loss(&mut self, data: &[u32], rows: usize, batch: usize, bptt: usize) -> Result<f64>;
-    /// The current weights, on the host (for a checkpoint), copied back only when they changed
-    /// since the last call.
-    fn params(&mut self) -> Result<&Params>;
+    /// Writes the current weights by PyTorch name to a checkpoint at `path`, with `meta`.
+    fn save(&mut self, path: &Path, meta: serde_json::Value) -> Result<()>;
     /// Replaces the weights by `model`'s (the best checkpoint, for the test split).
     fn load(&mut self, model: LanguageModel) -> Result<()>;
     /// The device, for the log.
@@ -63,14 +65,13 @@ fn cuda(_cfg: &LmRunConfig, _model: LanguageModel) -> Result<Box<dyn Engine>> {
 /// One SGD step with clipping at `max_norm` over the model's gradients.
 type Update<B> = fn(&mut LstmLm<B>, &B, f32, f32) -> Result<()>;
 
-/// [`LstmLm`] on `B`, its weights copied to the host only for checkpoints.
+/// [`LstmLm`] on `B`. The weights live on the backend alone: a checkpoint reads them there (on
+/// the CPU without a copy; a GPU's come back to the host for it).
 pub struct DeviceEngine<B: Backend> {
     be: B,
     model: LstmLm<B>,
-    /// The host copy the checkpoints are written from.
-    host: LanguageModel,
-    /// Whether `host` holds the device's weights (no step since the last copy).
-    host_fresh: bool,
+    /// Every tensor's name and shape, in the order checkpoints list them.
+    shapes: Vec<(String, Vec<usize>)>,
     state: State<B>,
     seed: u64,
     batch: usize,
@@ -98,11 +99,11 @@ impl<B: Backend> DeviceEngine<B> {
     pub fn new(be: B, host: LanguageModel, seed: u64, batch: usize) -> Result<Self> {
         let model = LstmLm::new(&be, &host)?;
         let state = model.initial_state(&be, batch)?;
+        let shapes = host.params.iter().map(|p| (p.name.clone(), p.shape.clone())).collect();
         Ok(Self {
             be,
             model,
-            host,
-            host_fresh: true,
+            shapes,
             state,
             seed,
             batch,
@@ -136,7 +137,6 @@ impl<B: Backend> Engine for DeviceEngine<B> {
         };
         let loss = self.model.forward_backward(&self.be, &x, &mut self.state, masks)?;
         (self.update)(&mut self.model, &self.be, lr, clip)?;
-        self.host_fresh = false;
         self.step += 1;
         self.be.read_loss(&loss)
     }
@@ -150,18 +150,23 @@ impl<B: Backend> Engine for DeviceEngine<B> {
         })
     }
 
-    fn params(&mut self) -> Result<&Params> {
-        if !self.host_fresh {
-            self.model.download_into(&self.be, &mut self.host.params)?;
-            self.host_fresh = true;
-        }
-        Ok(&self.host.params)
+    fn save(&mut self, path: &Path, meta: serde_json::Value) -> Result<()> {
+        let values: HashMap<&str, Cow<[f32]>> = self.model.params().host_values(&self.be)?.into_iter().collect();
+        let tensors = self
+            .shapes
+            .iter()
+            .map(|(name, shape)| {
+                let value = values
+                    .get(name.as_str())
+                    .with_context(|| format!("no tensor {name} to save"))?;
+                Ok((name.clone(), shape.clone(), value.as_ref()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        write_tensors(path, &tensors, &[], Some(&meta))
     }
 
     fn load(&mut self, model: LanguageModel) -> Result<()> {
         self.model = LstmLm::new(&self.be, &model)?;
-        self.host = model;
-        self.host_fresh = true;
         Ok(())
     }
 
@@ -222,16 +227,19 @@ mod tests {
         let a = cpu.mean_loss(&valid, valid_rows, 2, cfg.bptt).unwrap();
         let b = dev.mean_loss(&valid, valid_rows, 2, cfg.bptt).unwrap();
         assert!((a - b).abs() < 1e-4 * a, "valid loss {a} vs {b}");
-        let (wa, wb) = (cpu.params().unwrap().clone(), dev.params().unwrap().clone());
-        let moved = wa
-            .iter()
-            .zip(initial.iter())
-            .any(|(p, q)| p.value.iter().zip(&q.value).any(|(x, y)| (x - y).abs() > 1e-3));
+        let (wa, wb) = (
+            cpu.model.params().host_values(&Cpu).unwrap(),
+            dev.model.params().host_values(&Cpu).unwrap(),
+        );
+        let moved = wa.iter().any(|(name, v)| {
+            let start = &initial.get(name).unwrap().value;
+            v.iter().zip(start).any(|(x, y)| (x - y).abs() > 1e-3)
+        });
         assert!(moved, "training left the weights where they started");
-        for (p, q) in wa.iter().zip(wb.iter()) {
-            assert_eq!(p.name, q.name);
-            for (x, y) in p.value.iter().zip(&q.value) {
-                assert!((x - y).abs() < 1e-4, "{}: {x} vs {y}", p.name);
+        for ((name, a), (other, b)) in wa.iter().zip(&wb) {
+            assert_eq!(name, other);
+            for (x, y) in a.iter().zip(b.iter()) {
+                assert!((x - y).abs() < 1e-4, "{name}: {x} vs {y}");
             }
         }
     }

@@ -6,9 +6,8 @@ use super::config::LmRunConfig;
 use crate::data::corpus::Vocab;
 use crate::data::json::read_json;
 use crate::models::lm_weights::LanguageModel;
-use crate::nn::params::Params;
 use crate::nn::weights::Part;
-use crate::train::checkpoint::{write_tensors, TensorFile};
+use crate::train::checkpoint::TensorFile;
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 
@@ -85,13 +84,4 @@ pub fn model_from(file: &mut TensorFile, config: &LmRunConfig) -> Result<Languag
     let mut model = LanguageModel::new(config.model.clone(), config.seed)?;
     file.weights().load_into(&mut model.params, &Part::All)?;
     Ok(model)
-}
-
-/// Writes the weights (PyTorch names) with `meta` atomically.
-pub fn save_weights(path: &Path, params: &Params, meta: serde_json::Value) -> Result<()> {
-    let tensors: Vec<(String, Vec<usize>, &[f32])> = params
-        .iter()
-        .map(|p| (p.name.clone(), p.shape.clone(), p.value.as_slice()))
-        .collect();
-    write_tensors(path, &tensors, &[], Some(&meta))
 }

@@ -5,7 +5,7 @@
 use super::config::{CorpusSource, LmRunConfig, LmTrainJob};
 use super::engine::{self, Engine};
 use super::report::{write_report, Corpus, LmEpoch, LmSummary};
-use super::saved::{load_weights, model_from, save_weights, SavedRun};
+use super::saved::{load_weights, model_from, SavedRun};
 use crate::compute::Device;
 use crate::data::corpus::{batchify, read_train, read_with, Vocab};
 use crate::models::lm_weights::LanguageModel;
@@ -118,8 +118,8 @@ impl Experiment for Training<'_> {
     }
 
     fn save(&mut self, path: &Path, meta: serde_json::Value) -> Result<()> {
-        // SGD keeps no state; a device copies its weights back once for both checkpoints
-        save_weights(path, self.engine.params()?, meta)
+        // SGD keeps no state: the weights are the checkpoint
+        self.engine.save(path, meta)
     }
 
     fn restore(&mut self, mut file: TensorFile) -> Result<()> {

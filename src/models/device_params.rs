@@ -6,10 +6,8 @@
 use crate::compute::cpu::Cpu;
 use crate::compute::{AdamStep, Backend, SgdStep};
 use crate::kernels::norm::{clip_factor, global_norm};
-use crate::kernels::sgd::sgd;
 use crate::nn::params::{set_lr_scale, Param, Params};
 use anyhow::{bail, Context, Result};
-use rayon::prelude::*;
 use std::borrow::Cow;
 use std::collections::HashMap;
 
@@ -37,42 +35,27 @@ impl Default for Adam {
 impl DeviceParams<Cpu> {
     /// SGD with `clip_grad_norm_(max_norm)` when given, in the arithmetic `lm train` on the
     /// CPU has always used, so its runs keep their bits: the norm of [`global_norm`] (f64
-    /// block sums over every updated gradient) and `w -= lr·scale·(g·factor)`, where
-    /// [`DeviceParams::sgd_step`] sums an f32 per parameter and takes `(lr·scale·factor)·g`
-    /// (what a GPU does). Leaves every gradient zero.
+    /// block sums over every updated gradient), then [`DeviceParams::torch_sgd_step`]'s
+    /// `w -= lr·scale·(g·factor)`, where [`DeviceParams::sgd_step`] sums an f32 per parameter
+    /// and takes `(lr·scale·factor)·g` (what a GPU does). Leaves every gradient zero.
     pub fn host_sgd_step(&mut self, lr: f32, max_norm: Option<f32>) -> Result<()> {
-        let updated = || {
-            self.grads
-                .iter()
-                .zip(&self.lr_scales)
-                .filter(|(_, s)| **s != 0.0)
-                .map(|(g, _)| g.as_slice())
+        let updated = self
+            .grads
+            .iter()
+            .zip(&self.lr_scales)
+            .filter(|(_, s)| **s != 0.0)
+            .map(|(g, _)| g.as_slice());
+        let factor = max_norm.map_or(1.0, |m| clip_factor(global_norm(updated), m));
+        let step = SgdStep {
+            lr,
+            momentum: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+            grad_scale: factor,
         };
-        let factor = max_norm.map_or(1.0, |m| clip_factor(global_norm(updated()), m));
-        for ((w, g), s) in self.values.iter_mut().zip(&mut self.grads).zip(&self.lr_scales) {
-            if *s == 0.0 {
-                g.fill(0.0);
-                continue;
-            }
-            let step = SgdStep {
-                // one multiply by 1.0 leaves an unscaled parameter's arithmetic unchanged
-                lr: lr * s,
-                momentum: 0.0,
-                nesterov: false,
-                weight_decay: 0.0,
-                grad_scale: factor,
-            };
-            // elementwise, so blocks on every thread give the bits of one pass
-            w.par_chunks_mut(SGD_BLOCK)
-                .zip(g.par_chunks_mut(SGD_BLOCK))
-                .for_each(|(w, g)| sgd(w, g, &step));
-        }
-        Ok(())
+        self.torch_sgd_step(&Cpu, step)
     }
 }
-
-/// Values per parallel block of [`DeviceParams::host_sgd_step`].
-const SGD_BLOCK: usize = 1 << 16;
 
 /// The optimizer's buffers as `{name}.momentum_buffer` (SGD) and `{name}.exp_avg` /
 /// `{name}.exp_avg_sq` (AdamW), torch's buffer names, and the steps taken.

@@ -389,26 +389,19 @@ impl Dropout<'_> {
         site: u64,
         width: usize,
     ) -> Result<Option<B::Buf>> {
-        let len = be.len(values);
-        let repeat = self.batch * width;
-        let mask = match &mut self.masks {
-            _ if p == 0.0 => return Ok(None),
-            Masks::Off => return Ok(None),
-            Masks::Keyed { seed, step } => {
-                let tiling = if self.locked {
-                    Tiling::Repeat(repeat)
-                } else {
-                    Tiling::Each
-                };
-                let mut m = be.scratch(len)?;
-                be.dropout_mask(&mut m, p, mask::key(*seed, *step, site), tiling)?;
-                m
-            }
-            Masks::Stream(rng) if self.locked => be.upload_vec(locked_mask(len, self.batch, width, p, rng))?,
-            Masks::Stream(rng) => be.upload_vec(dropout_mask_chacha(len, p, rng))?,
+        let (locked, batch) = (self.locked, self.batch);
+        let tiling = if locked {
+            Tiling::Repeat(batch * width)
+        } else {
+            Tiling::Each
         };
-        be.mul(values, &mask)?;
-        Ok(Some(mask))
+        self.masked(be, values, p, site, tiling, |len, rng| {
+            if locked {
+                locked_mask(len, batch, width, p, rng)
+            } else {
+                dropout_mask_chacha(len, p, rng)
+            }
+        })
     }
 
     /// Embedding dropout over the rows `[T·B, width]` of `x`'s tokens: every occurrence of
@@ -422,16 +415,33 @@ impl Dropout<'_> {
         vocab: usize,
         width: usize,
     ) -> Result<Option<B::Buf>> {
+        let tiling = Tiling::ByWord { ids: &x.tokens, width };
+        self.masked(be, values, p, WORD_SITE, tiling, |_, rng| {
+            word_mask(&x.words, vocab, width, p, rng)
+        })
+    }
+
+    /// Multiplies `values` by a fresh mask of probability `p` and returns it: keyed, made on
+    /// the device by `tiling` at `site`; from a stream, `host(len, rng)` uploaded.
+    fn masked<B: Backend>(
+        &mut self,
+        be: &B,
+        values: &mut B::Buf,
+        p: f32,
+        site: u64,
+        tiling: Tiling<'_, B::Ids>,
+        host: impl FnOnce(usize, &mut ChaCha8Rng) -> Vec<f32>,
+    ) -> Result<Option<B::Buf>> {
+        let len = be.len(values);
         let mask = match &mut self.masks {
             _ if p == 0.0 => return Ok(None),
             Masks::Off => return Ok(None),
             Masks::Keyed { seed, step } => {
-                let mut m = be.scratch(be.len(values))?;
-                let tiling = Tiling::ByWord { ids: &x.tokens, width };
-                be.dropout_mask(&mut m, p, mask::key(*seed, *step, WORD_SITE), tiling)?;
+                let mut m = be.scratch(len)?;
+                be.dropout_mask(&mut m, p, mask::key(*seed, *step, site), tiling)?;
                 m
             }
-            Masks::Stream(rng) => be.upload_vec(word_mask(&x.words, vocab, width, p, rng))?,
+            Masks::Stream(rng) => be.upload_vec(host(len, rng))?,
         };
         be.mul(values, &mask)?;
         Ok(Some(mask))

@@ -214,11 +214,11 @@ mod tests {
     use crate::compute::cpu::Cpu;
     use rand::SeedableRng;
 
-    /// A layer with random weights on the CPU backend, its input `[T, B, In]`, a gradient for
-    /// its outputs `[T, B, H]` and an initial state `(h0, c0)`, drawn in that order from `seed`.
     /// Gradients by parameter name.
     type Gradients = Vec<(String, Vec<f32>)>;
 
+    /// A layer with random weights on the CPU backend, its input `[T, B, In]`, a gradient for
+    /// its outputs `[T, B, H]` and an initial state `(h0, c0)`, drawn in that order from `seed`.
     struct Case {
         host: Params,
         params: DeviceParams<Cpu>,

@@ -78,7 +78,7 @@ pub fn run(a: &GenerateArgs) -> Result<Vec<String>> {
     )
 }
 
-/// What to sample, whatever gives the logits.
+/// What to sample: from the prompt, `words` words at `temperature`, drawn from `seed`.
 struct Sampling<'a> {
     vocab: &'a Vocab,
     prompt: &'a [u32],

@@ -1,5 +1,6 @@
 """Reference outputs for the `qa train` heads (src/models/qa_head.rs): the article's CNN
-(shrunk: an 8×12 image, 4 and 6 channels, fc1 of 16) and the scorer, built from torch.nn with
+(shrunk: an 8×12 image, 4 and 6 channels, fc1 of 16; and a 9×12 image with 8 and 16 channels,
+whose second convolution tsumugi's CPU computes by Winograd's F(2×2, 3×3)) and the scorer, built from torch.nn with
 random weights and batch-norm statistics, on random features and labels.
 
 For each head it records the weights, one training-mode forward (logits, mean cross-entropy),
@@ -105,6 +106,11 @@ def main():
     scorer = Scorer(10, 7)
     scorer_cfg = {"kind": "scorer", "choices": options, "hidden": 10, "options": options, "width": 7, "image": [0, 0], "channels": [0, 0]}
     cases["scorer"] = record("scorer", scorer, scorer_cfg, torch.randn(n, options, 10), labels)
+    # 8 → 16 channels, which tsumugi's CPU convolves by Winograd's F(2×2, 3×3); a 9×12 image,
+    # so the second convolution's 5×8 output has an odd height and the pool drops a row
+    wide = Cnn(9, 12, 8, 16, 16, options)
+    wide_cfg = {"kind": "cnn", "choices": 1, "hidden": 108, "options": options, "width": 16, "image": [9, 12], "channels": [8, 16]}
+    cases["cnn_winograd"] = record("cnn_winograd", wide, wide_cfg, torch.randn(n, 1, 108), labels)
     with open(OUT, "w") as f:
         json.dump({"torch": torch.__version__, "cases": cases}, f)
 

@@ -15,7 +15,7 @@ use super::{
 use crate::kernels::matmul::{matmul, matmul_onto_row};
 use crate::kernels::patches::{self, Patches};
 use crate::kernels::rows;
-use crate::kernels::{adam, sgd};
+use crate::kernels::{adam, sgd, winograd};
 use crate::nn::dense::Dense;
 use crate::nn::entity_attention::SelfAttention;
 use crate::nn::lstm_recurrence::{self as recurrence, Recurrent, Sizes, Taped};
@@ -188,7 +188,10 @@ impl Backend for Cpu {
         weight: &Vec<f32>,
         s: PatchShape,
     ) -> Result<()> {
-        patches::patches_times_weight_t(out, row, patch_matrix(x, ids, s), weight, s.outputs)
+        match winograd_images(ids, s)? {
+            Some(images) => winograd::forward(out, row, x, images, weight, s.outputs),
+            None => patches::patches_times_weight_t(out, row, patch_matrix(x, ids, s), weight, s.outputs),
+        }
     }
 
     fn patch_gemm_weight_grad(
@@ -199,7 +202,10 @@ impl Backend for Cpu {
         ids: &Vec<u32>,
         s: PatchShape,
     ) -> Result<()> {
-        patches::dy_t_times_patches(d_weight, dy, patch_matrix(x, ids, s), s.outputs)
+        match winograd_images(ids, s)? {
+            Some(images) => winograd::weight_grad(d_weight, dy, x, images, s.outputs),
+            None => patches::dy_t_times_patches(d_weight, dy, patch_matrix(x, ids, s), s.outputs),
+        }
     }
 
     fn patch_gemm_input_grad(
@@ -211,6 +217,25 @@ impl Backend for Cpu {
         s: PatchShape,
     ) -> Result<()> {
         patches::add_dy_times_weight(dx, dy, weight, (ids, s.segments, s.width), s.outputs)
+    }
+
+    fn patch_gemm_grads(
+        &self,
+        d_weight: &mut Vec<f32>,
+        dx: &mut Vec<f32>,
+        dy: &Vec<f32>,
+        x: &Vec<f32>,
+        weight: &Vec<f32>,
+        ids: &Vec<u32>,
+        s: PatchShape,
+    ) -> Result<()> {
+        match winograd_images(ids, s)? {
+            Some(images) => winograd::grads(d_weight, dx, dy, x, images, weight, s.outputs),
+            None => {
+                self.patch_gemm_weight_grad(d_weight, dy, x, ids, s)?;
+                self.patch_gemm_input_grad(dx, dy, weight, ids, s)
+            }
+        }
     }
 
     fn add(&self, y: &mut Vec<f32>, x: &Vec<f32>) -> Result<()> {
@@ -633,6 +658,30 @@ impl Backend for Cpu {
         }
         Ok(())
     }
+}
+
+/// The images a convolution's products are computed from by Winograd's F(2×2, 3×3)
+/// ([`winograd`]): 3×3 kernels with 8 channels or more on both sides, since the channels are
+/// the inner dimension of its 16 products (a first layer's single input channel stays with the
+/// patches, whose products are 9 deep). Its `ids` must be the windows of the images.
+fn winograd_images(ids: &[u32], s: PatchShape) -> Result<Option<winograd::Images>> {
+    let Some(im) = s.images.filter(|im| im.kernel == 3 && s.width >= 8 && s.outputs >= 8) else {
+        return Ok(None);
+    };
+    ensure!(
+        im.h >= 3 && im.w >= 3 && ids.len() == im.n * (im.h - 2) * (im.w - 2) * s.segments,
+        "{} patch ids are not the 3×3 windows of {} images of {}×{}",
+        ids.len(),
+        im.n,
+        im.h,
+        im.w
+    );
+    Ok(Some(winograd::Images {
+        n: im.n,
+        h: im.h,
+        w: im.w,
+        channels: s.width,
+    }))
 }
 
 /// The patch matrix of `s` over `x` by `ids`.

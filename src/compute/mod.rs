@@ -68,6 +68,20 @@ pub struct PatchShape {
     pub segments: usize,
     pub width: usize,
     pub outputs: usize,
+    /// The images the patches are a convolution's windows over, when they are: a backend may
+    /// then compute the products from the images instead of the ids (the CPU's Winograd path
+    /// for 3×3 kernels).
+    pub images: Option<ConvImages>,
+}
+
+/// Patches that are a `kernel × kernel` convolution's windows at stride 1, without padding, over
+/// `n` channels-last images of `h × w` (`width` channels): ids in (image, y, x, ky, kx) order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvImages {
+    pub n: usize,
+    pub h: usize,
+    pub w: usize,
+    pub kernel: usize,
 }
 
 impl PatchShape {
@@ -274,6 +288,24 @@ pub trait Backend {
         let done = self.scatter_add_rows(dx, &d_patches, ids, s.width);
         self.release(d_patches);
         done
+    }
+    /// Both gradients of a convolution that is not a first layer: `d_weight` (overwritten) as
+    /// [`Backend::patch_gemm_weight_grad`] gives it, and `dx +=` as
+    /// [`Backend::patch_gemm_input_grad`]. One call, so that a backend may share work between
+    /// them (the CPU's Winograd path transforms `dy` once for both).
+    #[allow(clippy::too_many_arguments)]
+    fn patch_gemm_grads(
+        &self,
+        d_weight: &mut Self::Buf,
+        dx: &mut Self::Buf,
+        dy: &Self::Buf,
+        x: &Self::Buf,
+        weight: &Self::Buf,
+        ids: &Self::Ids,
+        s: PatchShape,
+    ) -> Result<()> {
+        self.patch_gemm_weight_grad(d_weight, dy, x, ids, s)?;
+        self.patch_gemm_input_grad(dx, dy, weight, ids, s)
     }
 
     // --- elementwise and reductions -------------------------------------------------------

@@ -6,7 +6,7 @@
 
 mod transformer;
 
-use super::{mask, AdamStep, Backend, Layout, LstmShape, PatchShape, SgdStep, Tiling};
+use super::{mask, AdamStep, Backend, ConvImages, Layout, LstmShape, PatchShape, SgdStep, Tiling};
 use anyhow::Result;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -416,6 +416,7 @@ pub fn run<B: Backend>(be: &B) -> Result<Vec<OpCheck>> {
         .for_each(|(w, v)| *w = *v as f64);
     checks.push(compare("copy at offsets", &be.download(&dst)?, &want));
     checks.extend(patch_checks(be, &mut ChaCha8Rng::seed_from_u64(21))?);
+    checks.extend(conv_checks(be, &mut ChaCha8Rng::seed_from_u64(22))?);
     checks.extend(max_pool_checks(be, &mut ChaCha8Rng::seed_from_u64(22))?);
     checks.extend(transformer::transformer_checks(be, &mut ChaCha8Rng::seed_from_u64(23))?);
     Ok(checks)
@@ -478,17 +479,60 @@ fn patch_checks<B: Backend>(be: &B, rng: &mut ChaCha8Rng) -> Result<Vec<OpCheck>
         segments: 9,
         width: 8,
         outputs: 12,
+        images: None,
     };
-    let (k, n, w) = (s.cols(), s.outputs, s.width);
-    let table = random(rng, table_rows * w, 1.0);
     let ids: Vec<u32> = (0..rows * s.segments)
         .map(|_| rng.gen_range(0..table_rows as u32))
         .collect();
+    patch_products(be, rng, s, table_rows, &ids, "patch gemm")
+}
+
+/// The same three products on the windows of a 3×3 convolution over 3 images of 9×12, as
+/// `images` names them (the CPU computes these by Winograd's F(2×2, 3×3), from the images).
+fn conv_checks<B: Backend>(be: &B, rng: &mut ChaCha8Rng) -> Result<Vec<OpCheck>> {
+    let images = ConvImages {
+        n: 3,
+        h: 9,
+        w: 12,
+        kernel: 3,
+    };
+    let s = PatchShape {
+        segments: 9,
+        width: 16,
+        outputs: 24,
+        images: Some(images),
+    };
+    let mut ids = Vec::new();
+    for n in 0..images.n {
+        for y in 0..images.h - 2 {
+            for x in 0..images.w - 2 {
+                for (ky, kx) in (0..3).flat_map(|ky| (0..3).map(move |kx| (ky, kx))) {
+                    ids.push(((n * images.h + y + ky) * images.w + x + kx) as u32);
+                }
+            }
+        }
+    }
+    patch_products(be, rng, s, images.n * images.h * images.w, &ids, "3×3 convolution")
+}
+
+/// The forward, weight-gradient and input-gradient products of patches `ids` over a random
+/// table of `table_rows` rows, each against f64 sums.
+fn patch_products<B: Backend>(
+    be: &B,
+    rng: &mut ChaCha8Rng,
+    s: PatchShape,
+    table_rows: usize,
+    ids: &[u32],
+    what: &str,
+) -> Result<Vec<OpCheck>> {
+    let rows = ids.len() / s.segments;
+    let (k, n, w) = (s.cols(), s.outputs, s.width);
+    let table = random(rng, table_rows * w, 1.0);
     let patch = |p: usize, t: usize| table[ids[p * s.segments + t / w] as usize * w + t % w] as f64;
     let (weight, row, dy) = (random(rng, n * k, 1.0), random(rng, n, 1.0), random(rng, rows * n, 1.0));
     let (tb, ib, wb, rb, dyb) = (
         be.upload(&table)?,
-        be.upload_ids(&ids)?,
+        be.upload_ids(ids)?,
         be.upload(&weight)?,
         be.upload(&row)?,
         be.upload(&dy)?,
@@ -503,7 +547,7 @@ fn patch_checks<B: Backend>(be: &B, rng: &mut ChaCha8Rng) -> Result<Vec<OpCheck>
             row[j] as f64 + (0..k).map(|t| patch(p, t) * weight[j * k + t] as f64).sum::<f64>()
         })
         .collect();
-    checks.push(compare("patch gemm (a convolution)", &be.download(&out)?, &want));
+    checks.push(compare(what, &be.download(&out)?, &want));
 
     let mut d_weight = be.upload(&vec![7.0; n * k])?;
     be.patch_gemm_weight_grad(&mut d_weight, &dyb, &tb, &ib, s)?;
@@ -513,7 +557,12 @@ fn patch_checks<B: Backend>(be: &B, rng: &mut ChaCha8Rng) -> Result<Vec<OpCheck>
             (0..rows).map(|p| dy[p * n + j] as f64 * patch(p, t)).sum()
         })
         .collect();
-    checks.push(compare("patch gemm weight gradient", &be.download(&d_weight)?, &want));
+    checks.push(compare(
+        &format!("{what} weight gradient"),
+        &be.download(&d_weight)?,
+        &want,
+    ));
+    let want_weight = want;
 
     let start = random(rng, table_rows * w, 1.0);
     let mut dx = be.upload(&start)?;
@@ -525,7 +574,21 @@ fn patch_checks<B: Backend>(be: &B, rng: &mut ChaCha8Rng) -> Result<Vec<OpCheck>
             want[ids[p * s.segments + t / w] as usize * w + t % w] += v;
         }
     }
-    checks.push(compare("patch gemm input gradient", &be.download(&dx)?, &want));
+    checks.push(compare(&format!("{what} input gradient"), &be.download(&dx)?, &want));
+
+    // both in one call, as a layer's backward asks for them
+    let (mut d_weight, mut dx) = (be.upload(&vec![7.0; n * k])?, be.upload(&start)?);
+    be.patch_gemm_grads(&mut d_weight, &mut dx, &dyb, &tb, &wb, &ib, s)?;
+    checks.push(compare(
+        &format!("{what} gradients: the weight's"),
+        &be.download(&d_weight)?,
+        &want_weight,
+    ));
+    checks.push(compare(
+        &format!("{what} gradients: the input's"),
+        &be.download(&dx)?,
+        &want,
+    ));
     Ok(checks)
 }
 

@@ -5,10 +5,12 @@
 //! stays in PyTorch's `[Cout, Cin, k, k]`; the product reads it permuted to `[Cout, k, k, Cin]`
 //! (a gather of its 9·Cin·Cout values), and its gradient goes back through the same
 //! permutation. The patch sources depend on the input grid alone and are made once per grid.
+//! The products also get the input grid ([`ConvImages`]), from which a backend may convolve
+//! without the patches: the CPU's Winograd path for 3×3 kernels (`kernels/winograd.rs`).
 
 use super::ids_cache::IdsCache;
 use super::torch_default_bound;
-use crate::compute::{Backend, PatchShape};
+use crate::compute::{Backend, ConvImages, PatchShape};
 use crate::models::device_params::{DeviceParams, Slot};
 use crate::nn::params::{Init, Params};
 use anyhow::{ensure, Result};
@@ -95,11 +97,18 @@ impl<B: Backend> Conv2d<B> {
         })
     }
 
-    fn patches(&self) -> PatchShape {
+    /// The patches over input grid `g`.
+    fn patches(&self, g: Grid) -> PatchShape {
         PatchShape {
             segments: self.kernel * self.kernel,
             width: self.inputs,
             outputs: self.outputs,
+            images: Some(ConvImages {
+                n: g.n,
+                h: g.h,
+                w: g.w,
+                kernel: self.kernel,
+            }),
         }
     }
 
@@ -138,11 +147,11 @@ impl<B: Backend> Conv2d<B> {
             }
             sources
         })?;
-        let mut weight = be.zeros(self.outputs * self.patches().cols())?; // [Cout, k·k·Cin]
+        let mut weight = be.zeros(self.outputs * self.patches(g).cols())?; // [Cout, k·k·Cin]
         be.gather_rows(&mut weight, &values[self.weight], &self.permutation, 1)?;
         // out[P, Cout] = b + patches[P, k·k·Cin] · weight[Cout, k·k·Cin]ᵀ, every value written
         let mut out = be.scratch(o.pixels() * self.outputs)?;
-        be.patch_gemm(&mut out, &values[self.bias], x, &sources, &weight, self.patches())?;
+        be.patch_gemm(&mut out, &values[self.bias], x, &sources, &weight, self.patches(g))?;
         Ok((
             out,
             Conv2dTape {
@@ -165,14 +174,13 @@ impl<B: Backend> Conv2d<B> {
     ) -> Result<()> {
         be.column_sums(&mut grads[self.bias], dy, self.outputs, true)?;
         // dW[Cout, k·k·Cin] = dy[P, Cout]ᵀ · patches[P, k·k·Cin], then back to PyTorch's order
-        let mut d_weight = be.scratch(self.outputs * self.patches().cols())?;
-        be.patch_gemm_weight_grad(&mut d_weight, dy, x, &tape.sources, self.patches())?;
-        let done = be.scatter_add_rows(&mut grads[self.weight], &d_weight, &self.permutation, 1);
-        be.release(d_weight);
-        done
+        let s = self.patches(tape.grid);
+        let mut d_weight = be.scratch(self.outputs * s.cols())?;
+        be.patch_gemm_weight_grad(&mut d_weight, dy, x, &tape.sources, s)?;
+        self.add_weight_grad(be, grads, d_weight)
     }
 
-    /// [`Conv2d::weight_grads`], and returns dx `[N·H·W, Cin]`.
+    /// Adds dW and db to the gradients, and returns dx `[N·H·W, Cin]`.
     pub fn backward(
         &self,
         be: &B,
@@ -181,10 +189,21 @@ impl<B: Backend> Conv2d<B> {
         x: &B::Buf,
         dy: &B::Buf,
     ) -> Result<B::Buf> {
-        self.weight_grads(be, grads, tape, x, dy)?;
-        // dx[pixels, Cin] += the rows of dy[P, Cout] · weight[Cout, k·k·Cin], back where they came from
+        be.column_sums(&mut grads[self.bias], dy, self.outputs, true)?;
+        let s = self.patches(tape.grid);
+        // dW as in `weight_grads`; dx[pixels, Cin] += the rows of dy[P, Cout] · weight[Cout,
+        // k·k·Cin], back where they came from
+        let mut d_weight = be.scratch(self.outputs * s.cols())?;
         let mut dx = be.zeros(tape.grid.pixels() * self.inputs)?;
-        be.patch_gemm_input_grad(&mut dx, dy, &tape.weight, &tape.sources, self.patches())?;
+        be.patch_gemm_grads(&mut d_weight, &mut dx, dy, x, &tape.weight, &tape.sources, s)?;
+        self.add_weight_grad(be, grads, d_weight)?;
         Ok(dx)
+    }
+
+    /// `d_weight` `[Cout, k·k·Cin]` added to the weight's gradient in PyTorch's order.
+    fn add_weight_grad(&self, be: &B, grads: &mut [B::Buf], d_weight: B::Buf) -> Result<()> {
+        let done = be.scatter_add_rows(&mut grads[self.weight], &d_weight, &self.permutation, 1);
+        be.release(d_weight);
+        done
     }
 }

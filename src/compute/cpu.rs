@@ -16,6 +16,7 @@ use crate::kernels::matmul::{matmul, matmul_onto_row};
 use crate::kernels::patches::{self, Patches};
 use crate::kernels::rows;
 use crate::kernels::{adam, sgd, winograd};
+use crate::nn::batchnorm::{Pooled, Upstream};
 use crate::nn::dense::Dense;
 use crate::nn::entity_attention::SelfAttention;
 use crate::nn::lstm_recurrence::{self as recurrence, Recurrent, Sizes, Taped};
@@ -340,9 +341,37 @@ impl Backend for Cpu {
             saved.len(),
             relu_out.map(Vec::len),
         )?;
+        let upstream = match relu_out {
+            Some(y) => Upstream::ThroughRelu { dy, relu_out: y },
+            None => Upstream::Dense(dy),
+        };
+        batchnorm::backward(dx, upstream, x, saved.split_at(gamma.len()), gamma, d_gamma, d_beta);
+        Ok(())
+    }
+
+    fn max_pool_batch_norm_backward(
+        &self,
+        dx: &mut Vec<f32>,
+        (d_pooled, pooled, argmax): (&Vec<f32>, &Vec<f32>, &Vec<u32>),
+        (n, h, w): (usize, usize, usize),
+        x: &Vec<f32>,
+        gamma: &Vec<f32>,
+        saved: &Vec<f32>,
+        d_gamma: &mut Vec<f32>,
+        d_beta: &mut Vec<f32>,
+    ) -> Result<()> {
         let c = gamma.len();
-        let relu_out = relu_out.map(Vec::as_slice);
-        batchnorm::backward(dx, dy, x, saved.split_at(c), gamma, d_gamma, d_beta, relu_out);
+        check_max_pool(d_pooled.len(), argmax.len(), x.len(), (n, h, w), c)?;
+        check_same("max pool batch norm backward: pooled", pooled.len(), d_pooled.len())?;
+        let columns = [c, d_gamma.len(), d_beta.len()];
+        check_batch_norm_backward(x.len(), dx.len(), x.len(), &columns, saved.len(), None)?;
+        let pool = Pooled {
+            grad: d_pooled,
+            out: pooled,
+            argmax,
+            images: (n, h, w),
+        };
+        batchnorm::backward(dx, Upstream::Pooled(pool), x, saved.split_at(c), gamma, d_gamma, d_beta);
         Ok(())
     }
 

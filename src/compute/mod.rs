@@ -361,6 +361,35 @@ pub trait Backend {
         d_beta: &mut Self::Buf,
         relu_out: Option<&Self::Buf>,
     ) -> Result<()>;
+    /// The backward of `batch_norm` with `relu` followed by [`Backend::max_pool2x2`] over `n`
+    /// images of `h × w`, in one: `dx` from the pooling's output gradient `d_pooled`, its output
+    /// `pooled` and its `argmax`, adding to `d_gamma` and `d_beta`. It gives what
+    /// [`Backend::max_pool2x2_backward`] and then `batch_norm_backward` with the ReLU's output
+    /// give. This default runs those two, with `pooled` sent back to its maxima standing in for
+    /// the ReLU's output (the two differ only where the gradient is 0 anyway); the CPU makes
+    /// each value's gradient from its window as it needs it, with the same bits, and never
+    /// writes the pooling's dense gradient.
+    #[allow(clippy::too_many_arguments)]
+    fn max_pool_batch_norm_backward(
+        &self,
+        dx: &mut Self::Buf,
+        (d_pooled, pooled, argmax): (&Self::Buf, &Self::Buf, &Self::Ids),
+        images: (usize, usize, usize),
+        x: &Self::Buf,
+        gamma: &Self::Buf,
+        saved: &Self::Buf,
+        d_gamma: &mut Self::Buf,
+        d_beta: &mut Self::Buf,
+    ) -> Result<()> {
+        let (len, channels) = (self.len(x), self.len(gamma));
+        let (mut dy, mut relu_out) = (self.scratch(len)?, self.scratch(len)?);
+        self.max_pool2x2_backward(&mut dy, d_pooled, argmax, images, channels)?;
+        self.max_pool2x2_backward(&mut relu_out, pooled, argmax, images, channels)?;
+        let done = self.batch_norm_backward(dx, &dy, x, gamma, saved, d_gamma, d_beta, Some(&relu_out));
+        self.release(dy);
+        self.release(relu_out);
+        done
+    }
 
     // --- embeddings -----------------------------------------------------------------------
 

@@ -416,8 +416,9 @@ pub fn run<B: Backend>(be: &B) -> Result<Vec<OpCheck>> {
         .for_each(|(w, v)| *w = *v as f64);
     checks.push(compare("copy at offsets", &be.download(&dst)?, &want));
     checks.extend(patch_checks(be, &mut ChaCha8Rng::seed_from_u64(21))?);
-    checks.extend(conv_checks(be, &mut ChaCha8Rng::seed_from_u64(22))?);
+    checks.extend(conv_checks(be, &mut ChaCha8Rng::seed_from_u64(25))?);
     checks.extend(max_pool_checks(be, &mut ChaCha8Rng::seed_from_u64(22))?);
+    checks.extend(pooled_batch_norm_checks(be, &mut ChaCha8Rng::seed_from_u64(24))?);
     checks.extend(transformer::transformer_checks(be, &mut ChaCha8Rng::seed_from_u64(23))?);
     Ok(checks)
 }
@@ -695,6 +696,67 @@ fn lstm<B: Backend>(be: &B, shape: LstmShape, rng: &mut ChaCha8Rng) -> Result<Ve
 
 /// Batch normalisation in training (output, running stats, backward) and evaluation, against
 /// f64 loops, at `rows × cols`; `tag` follows "batch norm" in the checks' names.
+/// Batch norm → ReLU → 2×2 max pooling over odd-sized images large enough for the CPU's
+/// threaded passes: [`Backend::max_pool_batch_norm_backward`] against the pooling's backward and
+/// then `batch_norm_backward` on the same backend, to the bit.
+fn pooled_batch_norm_checks<B: Backend>(be: &B, rng: &mut ChaCha8Rng) -> Result<Vec<OpCheck>> {
+    let (n, h, w, c) = (8, 33, 31, 16);
+    let (len, pooled_len) = (n * h * w * c, n * (h / 2) * (w / 2) * c);
+    let (xb, gb, bb) = (
+        be.upload(&random(rng, len, 2.0))?,
+        be.upload(&random(rng, c, 1.5))?,
+        be.upload(&random(rng, c, 1.0))?,
+    );
+    let (mut rm, mut rv) = (be.upload(&vec![0.0; c])?, be.upload(&vec![1.0; c])?);
+    let (mut relu_out, mut saved) = (be.zeros(len)?, be.zeros(2 * c)?);
+    be.batch_norm(
+        &mut relu_out,
+        &xb,
+        &gb,
+        &bb,
+        (&mut rm, &mut rv),
+        &mut saved,
+        1e-5,
+        Some(0.1),
+        true,
+    )?;
+    let (mut pooled, mut argmax) = (be.zeros(pooled_len)?, be.ids_for_output(pooled_len)?);
+    be.max_pool2x2(&mut pooled, &mut argmax, &relu_out, (n, h, w), c)?;
+    let d_pooled = be.upload(&random(rng, pooled_len, 1.0))?;
+
+    let mut dy = be.zeros(len)?;
+    be.max_pool2x2_backward(&mut dy, &d_pooled, &argmax, (n, h, w), c)?;
+    let (mut dx, mut dg, mut db) = (be.zeros(len)?, be.zeros(c)?, be.zeros(c)?);
+    be.batch_norm_backward(&mut dx, &dy, &xb, &gb, &saved, &mut dg, &mut db, Some(&relu_out))?;
+    let (mut fx, mut fg, mut fb) = (be.zeros(len)?, be.zeros(c)?, be.zeros(c)?);
+    be.max_pool_batch_norm_backward(
+        &mut fx,
+        (&d_pooled, &pooled, &argmax),
+        (n, h, w),
+        &xb,
+        &gb,
+        &saved,
+        &mut fg,
+        &mut fb,
+    )?;
+    let mut checks = Vec::new();
+    for (what, fused, apart) in [("input", fx, dx), ("γ", fg, dg), ("β", fb, db)] {
+        let (fused, apart) = (be.download(&fused)?, be.download(&apart)?);
+        let same = fused.len() == apart.len() && fused.iter().zip(&apart).all(|(a, b)| a.to_bits() == b.to_bits());
+        let apart: Vec<f64> = apart.iter().map(|v| *v as f64).collect();
+        let mut check = OpCheck::within(
+            &format!("max pool + batch norm + ReLU backward: {what}, the bits of the two apart"),
+            &fused,
+            &apart,
+            0.0,
+            1.0,
+        );
+        check.ok &= same;
+        checks.push(check);
+    }
+    Ok(checks)
+}
+
 fn batch_norm_checks<B: Backend>(
     be: &B,
     rng: &mut ChaCha8Rng,

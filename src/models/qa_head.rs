@@ -150,7 +150,9 @@ struct CnnTape<B: Backend> {
     relu1: B::Buf,
     conv2: Conv2dTape<B>,
     bn2: BatchNormTape<B>,
-    relu2: B::Buf,
+    /// The pooling's output `[N·PH·PW, c2]` (the ReLU's output at each maximum, all its
+    /// backward needs of it).
+    pooled: B::Buf,
     pool: MaxPoolTape<B>,
     bn3: BatchNormTape<B>,
     normed: B::Buf,
@@ -162,7 +164,7 @@ impl<B: Backend> CnnTape<B> {
     /// Hands the image-sized buffers (the second convolution's output is 14 MB at the
     /// article's batch of 100) back for the next step's.
     fn release(self, be: &B) {
-        for buf in [self.bn1.into_input(), self.relu1, self.bn2.into_input(), self.relu2] {
+        for buf in [self.bn1.into_input(), self.relu1, self.bn2.into_input(), self.pooled] {
             be.release(buf);
         }
     }
@@ -353,6 +355,7 @@ impl<B: Backend> Cnn<B> {
         let (relu2, bn2) = self.bn2.forward(be, values, y, train, true)?;
         let g2 = self.conv2.output_grid(g1);
         let (pooled, pool) = max_pool2d::forward(be, &relu2, g2, c2)?; // [N·10·14, c2]
+        be.release(relu2);
         let pixels = max_pool2d::pooled_grid(g2);
         let per = pixels.h * pixels.w;
         // flat[n, c·P + p] = pooled[(n·P + p)·c2 + c]: torch's view(-1, c2·P) of [N, c2, PH, PW]
@@ -382,7 +385,7 @@ impl<B: Backend> Cnn<B> {
                 relu1,
                 conv2,
                 bn2,
-                relu2,
+                pooled,
                 pool,
                 bn3,
                 normed,
@@ -429,12 +432,11 @@ impl<B: Backend> Cnn<B> {
         let mut d_pooled = be.scratch(be.len(&d_flat))?; // every value gathered
         be.gather_rows(&mut d_pooled, &d_flat, &unflatten, 1)?;
         be.release(d_flat);
-        let d_relu2 = max_pool2d::backward(be, &t.pool, &d_pooled)?;
-        be.release(d_pooled);
+        // the pooling's backward and bn2's (through its ReLU) in one
         let d_conv2 = self
             .bn2
-            .backward(be, (values, &mut *grads), &t.bn2, &d_relu2, Some(&t.relu2))?;
-        be.release(d_relu2);
+            .backward_pooled(be, (values, &mut *grads), &t.bn2, &t.pool, (&d_pooled, &t.pooled))?;
+        be.release(d_pooled);
         let d_relu1 = self.conv2.backward(be, grads, &t.conv2, &t.relu1, &d_conv2)?;
         be.release(d_conv2);
         let d_conv1 = self

@@ -2,6 +2,7 @@
 //! (biased variance) in training, running statistics (updated with the unbiased variance,
 //! momentum 0.1) in eval. The CPU backend's `batch_norm` and its backward are these functions.
 
+pub use super::batchnorm_pool::Pooled;
 use crate::kernels::fastmath::widest_vectors;
 use rayon::prelude::*;
 
@@ -134,29 +135,40 @@ pub fn normalize_eval(x: &mut [f32], gamma: &[f32], beta: &[f32], mean: &[f32], 
     }
 }
 
+/// The gradient batch norm's backward gets: `dy` (the output's), or the gradient after a ReLU
+/// with that ReLU's output (`dy` is taken as 0 where it is ≤ 0), or a 2×2 max pooling's after
+/// that ReLU ([`Pooled`]: each value's gradient made from its window, as the pooling's backward
+/// and the ReLU's select would have written it).
+#[derive(Clone, Copy)]
+pub enum Upstream<'a> {
+    Dense(&'a [f32]),
+    ThroughRelu { dy: &'a [f32], relu_out: &'a [f32] },
+    Pooled(Pooled<'a>),
+}
+
 /// The training backward over `x` `[R, D]`: dx from dy; dγ += Σ dy·x̂, dβ += Σ dy, with
 /// x̂ = (x − μ)·inv_std taken as it is needed (not stored: a copy the size of the input).
-/// dx = inv_std/R · (R·dx̂ − Σdx̂ − x̂·Σ(dx̂·x̂)), with dx̂ = dy·γ. With `relu_out`, dy is
-/// taken as 0 where `relu_out ≤ 0` (the ReLU after the normalisation, undone on the way).
-#[allow(clippy::too_many_arguments)]
+/// dx = inv_std/R · (R·dx̂ − Σdx̂ − x̂·Σ(dx̂·x̂)), with dx̂ = dy·γ; dy as `upstream` gives it.
 pub fn backward(
     dx: &mut [f32],
-    dy: &[f32],
+    upstream: Upstream,
     x: &[f32],
     (mean, inv_std): (&[f32], &[f32]),
     gamma: &[f32],
     d_gamma: &mut [f32],
     d_beta: &mut [f32],
-    relu_out: Option<&[f32]>,
 ) {
     let d = gamma.len();
     let (mut sum_dy, mut sum_dy_xhat) = (vec![0f32; d], vec![0f32; d]);
     by_columns(&mut sum_dy, &mut sum_dy_xhat, x.len(), |first, s, sx| {
         let cols = first..first + s.len();
         let (mean, inv_std) = (&mean[cols.clone()], &inv_std[cols]);
-        match relu_out {
-            Some(y) => grad_sums_through_relu(s, sx, (dy, y), x, d, first, mean, inv_std),
-            None => grad_sums(s, sx, (dy, dy), x, d, first, mean, inv_std),
+        match upstream {
+            Upstream::Dense(dy) => grad_sums(s, sx, (dy, dy), x, d, first, mean, inv_std),
+            Upstream::ThroughRelu { dy, relu_out } => {
+                grad_sums_through_relu(s, sx, (dy, relu_out), x, d, first, mean, inv_std)
+            }
+            Upstream::Pooled(pool) => grad_sums_pooled(s, sx, pool, x, d, first, mean, inv_std),
         }
     });
     for (g, s) in d_gamma.iter_mut().zip(&sum_dy_xhat) {
@@ -169,13 +181,17 @@ pub fn backward(
     let k: Vec<f32> = (0..d).map(|j| gamma[j] * inv_std[j] / n).collect();
     let sums = (&sum_dy[..], &sum_dy_xhat[..]);
     by_rows(dx, d, |out, at| {
-        let (dy, x) = (&dy[at..at + out.len()], &x[at..at + out.len()]);
-        match relu_out {
-            Some(y) => {
-                let y = &y[at..at + out.len()];
+        let x = &x[at..at + out.len()];
+        match upstream {
+            Upstream::Dense(dy) => {
+                let dy = &dy[at..at + out.len()];
+                grad_input(out, (dy, dy), x, &k, n, sums, mean, inv_std)
+            }
+            Upstream::ThroughRelu { dy, relu_out } => {
+                let (dy, y) = (&dy[at..at + out.len()], &relu_out[at..at + out.len()]);
                 grad_input_through_relu(out, (dy, y), x, &k, n, sums, mean, inv_std)
             }
-            None => grad_input(out, (dy, dy), x, &k, n, sums, mean, inv_std),
+            Upstream::Pooled(pool) => grad_input_pooled(out, at / d, pool, x, &k, n, sums, mean, inv_std),
         }
     });
 }
@@ -279,17 +295,62 @@ fn grad_sums_body<const RELU: bool>(
 ) {
     let w = sum_dy.len();
     for ((row, yrow), xrow) in dy.chunks_exact(d).zip(y.chunks_exact(d)).zip(x.chunks_exact(d)) {
-        let values = row[first..first + w]
-            .iter()
-            .zip(&yrow[first..first + w])
-            .zip(&xrow[first..first + w])
-            .zip(mean[..w].iter().zip(&inv_std[..w]));
-        for ((s, sx), (((g, y), v), (m, is))) in sum_dy.iter_mut().zip(sum_dy_xhat.iter_mut()).zip(values) {
-            let g = through_relu::<RELU>(*g, *y);
-            let xhat = (v - m) * is;
-            *s += g;
-            *sx += g * xhat;
-        }
+        let cols = first..first + w;
+        add_grad_sums_row::<RELU>(
+            sum_dy,
+            sum_dy_xhat,
+            &row[cols.clone()],
+            &yrow[cols.clone()],
+            &xrow[cols],
+            mean,
+            inv_std,
+        );
+    }
+}
+
+widest_vectors! {
+    /// [`grad_sums`] with `dy` made from the pooling's side, row by row.
+    #[allow(clippy::too_many_arguments)]
+    fn grad_sums_pooled(sum_dy: &mut [f32], sum_dy_xhat: &mut [f32], pool: Pooled, x: &[f32], d: usize, first: usize, mean: &[f32], inv_std: &[f32]) = grad_sums_pooled_body;
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn grad_sums_pooled_body(
+    sum_dy: &mut [f32],
+    sum_dy_xhat: &mut [f32],
+    pool: Pooled,
+    x: &[f32],
+    d: usize,
+    first: usize,
+    mean: &[f32],
+    inv_std: &[f32],
+) {
+    let w = sum_dy.len();
+    let mut dy = vec![0f32; w];
+    for (r, xrow) in x.chunks_exact(d).enumerate() {
+        pool.gradients(&mut dy, r, d, first);
+        add_grad_sums_row::<false>(sum_dy, sum_dy_xhat, &dy, &dy, &xrow[first..first + w], mean, inv_std);
+    }
+}
+
+/// One row's share of [`grad_sums`]: `Σdy += dy`, `Σdy·x̂ += dy·x̂` per column.
+#[inline(always)]
+fn add_grad_sums_row<const RELU: bool>(
+    sum_dy: &mut [f32],
+    sum_dy_xhat: &mut [f32],
+    dy: &[f32],
+    y: &[f32],
+    x: &[f32],
+    mean: &[f32],
+    inv_std: &[f32],
+) {
+    let values = dy.iter().zip(y).zip(x).zip(mean.iter().zip(inv_std));
+    for ((s, sx), (((g, y), v), (m, is))) in sum_dy.iter_mut().zip(sum_dy_xhat.iter_mut()).zip(values) {
+        let g = through_relu::<RELU>(*g, *y);
+        let xhat = (v - m) * is;
+        *s += g;
+        *sx += g * xhat;
     }
 }
 
@@ -314,22 +375,66 @@ fn grad_input_body<const RELU: bool>(
     x: &[f32],
     k: &[f32],
     n: f32,
-    (sum_dy, sum_dy_xhat): (&[f32], &[f32]),
+    sums: (&[f32], &[f32]),
     mean: &[f32],
     inv_std: &[f32],
 ) {
     let d = k.len();
     let rows = dy.chunks_exact(d).zip(y.chunks_exact(d)).zip(x.chunks_exact(d));
     for (out, ((row, yrow), xrow)) in out.chunks_exact_mut(d).zip(rows) {
-        let per_column = k
-            .iter()
-            .zip(sum_dy.iter().zip(sum_dy_xhat))
-            .zip(mean.iter().zip(inv_std));
-        let values = row.iter().zip(yrow).zip(xrow);
-        for ((o, ((g, y), v)), ((k, (s, sx)), (m, is))) in out.iter_mut().zip(values).zip(per_column) {
-            let g = through_relu::<RELU>(*g, *y);
-            let xhat = (v - m) * is;
-            *o = k * (n * g - s - xhat * sx);
-        }
+        grad_input_row::<RELU>(out, row, yrow, xrow, k, n, sums, mean, inv_std);
+    }
+}
+
+widest_vectors! {
+    /// [`grad_input`] over rows from `first_row` on, with `dy` made from the pooling's side.
+    #[allow(clippy::too_many_arguments)]
+    fn grad_input_pooled(out: &mut [f32], first_row: usize, pool: Pooled, x: &[f32], k: &[f32], n: f32, sums: (&[f32], &[f32]), mean: &[f32], inv_std: &[f32]) = grad_input_pooled_body;
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn grad_input_pooled_body(
+    out: &mut [f32],
+    first_row: usize,
+    pool: Pooled,
+    x: &[f32],
+    k: &[f32],
+    n: f32,
+    sums: (&[f32], &[f32]),
+    mean: &[f32],
+    inv_std: &[f32],
+) {
+    let d = k.len();
+    let mut dy = vec![0f32; d];
+    for (i, (out, xrow)) in out.chunks_exact_mut(d).zip(x.chunks_exact(d)).enumerate() {
+        pool.gradients(&mut dy, first_row + i, d, 0);
+        grad_input_row::<false>(out, &dy, &dy, xrow, k, n, sums, mean, inv_std);
+    }
+}
+
+/// One row of [`grad_input`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn grad_input_row<const RELU: bool>(
+    out: &mut [f32],
+    dy: &[f32],
+    y: &[f32],
+    x: &[f32],
+    k: &[f32],
+    n: f32,
+    (sum_dy, sum_dy_xhat): (&[f32], &[f32]),
+    mean: &[f32],
+    inv_std: &[f32],
+) {
+    let per_column = k
+        .iter()
+        .zip(sum_dy.iter().zip(sum_dy_xhat))
+        .zip(mean.iter().zip(inv_std));
+    let values = dy.iter().zip(y).zip(x);
+    for ((o, ((g, y), v)), ((k, (s, sx)), (m, is))) in out.iter_mut().zip(values).zip(per_column) {
+        let g = through_relu::<RELU>(*g, *y);
+        let xhat = (v - m) * is;
+        *o = k * (n * g - s - xhat * sx);
     }
 }

@@ -11,6 +11,7 @@
 pub mod activate;
 pub mod activation;
 pub mod batchnorm;
+pub mod batchnorm_pool;
 pub mod dense;
 pub mod entity_attention;
 pub mod layer_norm;

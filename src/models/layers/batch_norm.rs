@@ -2,6 +2,7 @@
 //! `[R, C]` (`[N, C]`, or channels-last `[N·H·W, C]`). `weight`, `bias` train; the running
 //! statistics are buffers, kept here and written back by name for checkpoints.
 
+use super::max_pool2d::MaxPoolTape;
 use crate::compute::Backend;
 use crate::models::device_params::{DeviceParams, Slot};
 use crate::nn::batchnorm::{EPS, MOMENTUM};
@@ -126,6 +127,33 @@ impl<B: Backend> BatchNorm<B> {
             &mut lo[self.weight],
             &mut hi[0],
             relu_out,
+        )?;
+        Ok(dx)
+    }
+
+    /// [`BatchNorm::backward`] for a forward with `relu` whose output went through a 2×2 max
+    /// pooling (`pool`), from the pooling's output gradient `d_pooled` and its output `pooled`:
+    /// the pooling's backward and this one in one ([`Backend::max_pool_batch_norm_backward`]).
+    pub fn backward_pooled(
+        &self,
+        be: &B,
+        (values, grads): (&[B::Buf], &mut [B::Buf]),
+        tape: &BatchNormTape<B>,
+        pool: &MaxPoolTape<B>,
+        (d_pooled, pooled): (&B::Buf, &B::Buf),
+    ) -> Result<B::Buf> {
+        let mut dx = be.scratch(be.len(&tape.x))?; // every value written
+        let (lo, hi) = grads.split_at_mut(self.bias);
+        let g = pool.grid();
+        be.max_pool_batch_norm_backward(
+            &mut dx,
+            (d_pooled, pooled, pool.argmax()),
+            (g.n, g.h, g.w),
+            &tape.x,
+            &values[self.weight],
+            &tape.saved,
+            &mut lo[self.weight],
+            &mut hi[0],
         )?;
         Ok(dx)
     }

@@ -1,6 +1,7 @@
 //! `nn.MaxPool2d(2, 2)` over [`Backend`] on channels-last `[N·H·W, C]`:
-//! [`Backend::max_pool2x2`] keeps where each maximum came from, and
-//! [`Backend::max_pool2x2_backward`] sends each gradient there. An odd last row or column is
+//! [`Backend::max_pool2x2`] keeps where each maximum came from, and the backward sends each
+//! gradient there (the CNN's runs with the batch norm's before it:
+//! [`super::batch_norm::BatchNorm::backward_pooled`]). An odd last row or column is
 //! dropped, as torch does.
 
 use super::conv2d::Grid;
@@ -11,7 +12,18 @@ pub struct MaxPoolTape<B: Backend> {
     /// `[N·PH·PW·C]`: the flat index in the input of each maximum.
     argmax: B::Ids,
     grid: Grid,
-    channels: usize,
+}
+
+impl<B: Backend> MaxPoolTape<B> {
+    /// `[N·PH·PW·C]`: the flat index in the input of each maximum.
+    pub fn argmax(&self) -> &B::Ids {
+        &self.argmax
+    }
+
+    /// The input grid.
+    pub fn grid(&self) -> Grid {
+        self.grid
+    }
 }
 
 /// The pooled grid of an input grid.
@@ -30,20 +42,5 @@ pub fn forward<B: Backend>(be: &B, x: &B::Buf, g: Grid, channels: usize) -> Resu
     let mut out = be.scratch(p.pixels() * channels)?; // every value written
     let mut argmax = be.ids_for_output(p.pixels() * channels)?;
     be.max_pool2x2(&mut out, &mut argmax, x, (g.n, g.h, g.w), channels)?;
-    Ok((
-        out,
-        MaxPoolTape {
-            argmax,
-            grid: g,
-            channels,
-        },
-    ))
-}
-
-/// dy `[N·PH·PW, C]` → dx `[N·H·W, C]`: each gradient goes to its window's maximum.
-pub fn backward<B: Backend>(be: &B, tape: &MaxPoolTape<B>, dy: &B::Buf) -> Result<B::Buf> {
-    let mut dx = be.scratch(tape.grid.pixels() * tape.channels)?; // every value written
-    let g = tape.grid;
-    be.max_pool2x2_backward(&mut dx, dy, &tape.argmax, (g.n, g.h, g.w), tape.channels)?;
-    Ok(dx)
+    Ok((out, MaxPoolTape { argmax, grid: g }))
 }

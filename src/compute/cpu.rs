@@ -9,8 +9,8 @@ use super::shapes::{
     check_max_over_steps, check_max_pool, check_row, check_rows, check_same, check_scalar, check_xent,
 };
 use super::{
-    clip_scale, mask, Activation, AdamStep, AttentionShape, AttentionWeights, Backend, DenseWeights, Layout, LstmShape,
-    PatchShape, SgdStep, Tiling,
+    clip_scale, mask, patch_gemm_grads_apart, Activation, AdamStep, AttentionShape, AttentionWeights, Backend,
+    DenseWeights, Layout, LstmShape, PatchShape, SgdStep, Tiling,
 };
 use crate::kernels::matmul::{matmul, matmul_onto_row};
 use crate::kernels::patches::{self, Patches};
@@ -222,21 +222,20 @@ impl Backend for Cpu {
 
     fn patch_gemm_grads(
         &self,
+        d_bias: &mut Vec<f32>,
         d_weight: &mut Vec<f32>,
-        dx: &mut Vec<f32>,
         dy: &Vec<f32>,
         x: &Vec<f32>,
         weight: &Vec<f32>,
         ids: &Vec<u32>,
         s: PatchShape,
-    ) -> Result<()> {
-        match winograd_images(ids, s)? {
-            Some(images) => winograd::grads(d_weight, dx, dy, x, images, weight, s.outputs),
-            None => {
-                self.patch_gemm_weight_grad(d_weight, dy, x, ids, s)?;
-                self.patch_gemm_input_grad(dx, dy, weight, ids, s)
-            }
-        }
+    ) -> Result<Vec<f32>> {
+        let Some(images) = winograd_images(ids, s)? else {
+            return patch_gemm_grads_apart(self, (d_bias, d_weight), dy, x, weight, ids, s);
+        };
+        let mut dx = self.scratch(x.len())?; // every value written
+        winograd::grads((d_bias, d_weight, &mut dx), dy, x, images, weight, s.outputs)?;
+        Ok(dx)
     }
 
     fn add(&self, y: &mut Vec<f32>, x: &Vec<f32>) -> Result<()> {

@@ -101,6 +101,23 @@ impl PatchShape {
     }
 }
 
+/// [`Backend::patch_gemm_grads`] as its three parts, one after another.
+pub fn patch_gemm_grads_apart<B: Backend + ?Sized>(
+    be: &B,
+    (d_bias, d_weight): (&mut B::Buf, &mut B::Buf),
+    dy: &B::Buf,
+    x: &B::Buf,
+    weight: &B::Buf,
+    ids: &B::Ids,
+    s: PatchShape,
+) -> Result<B::Buf> {
+    be.column_sums(d_bias, dy, s.outputs, true)?;
+    be.patch_gemm_weight_grad(d_weight, dy, x, ids, s)?;
+    let mut dx = be.zeros(be.len(x))?;
+    be.patch_gemm_input_grad(&mut dx, dy, weight, ids, s)?;
+    Ok(dx)
+}
+
 /// Which draw each value of a dropout mask takes.
 #[derive(Debug, Clone, Copy)]
 pub enum Tiling<'a, I> {
@@ -289,23 +306,23 @@ pub trait Backend {
         self.release(d_patches);
         done
     }
-    /// Both gradients of a convolution that is not a first layer: `d_weight` (overwritten) as
-    /// [`Backend::patch_gemm_weight_grad`] gives it, and `dx +=` as
-    /// [`Backend::patch_gemm_input_grad`]. One call, so that a backend may share work between
-    /// them (the CPU's Winograd path transforms `dy` once for both).
+    /// The gradients of a convolution that is not a first layer, from `dy` `[P, n]`:
+    /// `d_bias += Σ dy`, `d_weight` (overwritten) as [`Backend::patch_gemm_weight_grad`] gives it,
+    /// and the input's, returned (`[len(x)]`, what [`Backend::patch_gemm_input_grad`] adds to
+    /// zeros). One call, so that a backend may share work among them (the CPU's Winograd path
+    /// transforms `dy` once for all three and never zero-fills `dx` apart).
     #[allow(clippy::too_many_arguments)]
     fn patch_gemm_grads(
         &self,
+        d_bias: &mut Self::Buf,
         d_weight: &mut Self::Buf,
-        dx: &mut Self::Buf,
         dy: &Self::Buf,
         x: &Self::Buf,
         weight: &Self::Buf,
         ids: &Self::Ids,
         s: PatchShape,
-    ) -> Result<()> {
-        self.patch_gemm_weight_grad(d_weight, dy, x, ids, s)?;
-        self.patch_gemm_input_grad(dx, dy, weight, ids, s)
+    ) -> Result<Self::Buf> {
+        patch_gemm_grads_apart(self, (d_bias, d_weight), dy, x, weight, ids, s)
     }
 
     // --- elementwise and reductions -------------------------------------------------------

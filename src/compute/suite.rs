@@ -577,9 +577,20 @@ fn patch_products<B: Backend>(
     }
     checks.push(compare(&format!("{what} input gradient"), &be.download(&dx)?, &want));
 
-    // both in one call, as a layer's backward asks for them
-    let (mut d_weight, mut dx) = (be.upload(&vec![7.0; n * k])?, be.upload(&start)?);
-    be.patch_gemm_grads(&mut d_weight, &mut dx, &dyb, &tb, &wb, &ib, s)?;
+    // all three in one call, as a layer's backward asks for them: the bias's added to, the
+    // input's from zeros
+    let bias_start = random(rng, n, 1.0);
+    let (mut d_bias, mut d_weight) = (be.upload(&bias_start)?, be.upload(&vec![7.0; n * k])?);
+    let dx = be.patch_gemm_grads(&mut d_bias, &mut d_weight, &dyb, &tb, &wb, &ib, s)?;
+    let want_bias: Vec<f64> = (0..n)
+        .map(|j| bias_start[j] as f64 + (0..rows).map(|p| dy[p * n + j] as f64).sum::<f64>())
+        .collect();
+    let want_dx: Vec<f64> = want.iter().zip(&start).map(|(w, s)| w - *s as f64).collect();
+    checks.push(compare(
+        &format!("{what} gradients: the bias's"),
+        &be.download(&d_bias)?,
+        &want_bias,
+    ));
     checks.push(compare(
         &format!("{what} gradients: the weight's"),
         &be.download(&d_weight)?,
@@ -588,7 +599,7 @@ fn patch_products<B: Backend>(
     checks.push(compare(
         &format!("{what} gradients: the input's"),
         &be.download(&dx)?,
-        &want,
+        &want_dx,
     ));
     Ok(checks)
 }

@@ -148,11 +148,10 @@ pub fn weight_grad(d_weight: &mut [f32], dy: &[f32], x: &[f32], input: Images, o
     Ok(())
 }
 
-/// Both gradients of [`forward`]: `d_weight` (overwritten) and `dx[n, h, w, Cin] +=`, from
-/// each band's transforms made once.
+/// The gradients of [`forward`]: `d_bias += Σ dy`, `d_weight` and `dx[n, h, w, Cin]`
+/// (both overwritten), from each band's transforms made once.
 pub fn grads(
-    d_weight: &mut [f32],
-    dx: &mut [f32],
+    (d_bias, d_weight, dx): (&mut [f32], &mut [f32], &mut [f32]),
     dy: &[f32],
     x: &[f32],
     input: Images,
@@ -162,8 +161,9 @@ pub fn grads(
     check(x, input, weight, outputs)?;
     check_dy(dy, input, outputs)?;
     ensure!(
-        d_weight.len() == weight.len() && dx.len() == x.len(),
-        "winograd: gradients of {} and {} values for a weight of {} and images of {}",
+        d_bias.len() == outputs && d_weight.len() == weight.len() && dx.len() == x.len(),
+        "winograd: gradients of {}, {} and {} values for {outputs} outputs, a weight of {} and images of {}",
+        d_bias.len(),
         d_weight.len(),
         dx.len(),
         weight.len(),
@@ -175,7 +175,7 @@ pub fn grads(
         .chunks_exact(cin * cout)
         .map(|u| FixedB::new(u, Layout::Transposed, cout, cin))
         .collect();
-    backward(d_weight, Some((dx, &u_t)), dy, x, input, outputs);
+    backward(d_weight, Some((d_bias, dx, &u_t)), dy, x, input, outputs);
     Ok(())
 }
 
@@ -234,12 +234,13 @@ fn transformed(weight: &[f32], cin: usize, cout: usize) -> Vec<f32> {
     u
 }
 
-/// The backward over groups of images in parallel: each group's `dUᵀ` partial, and with `dx`
-/// its images' input gradients (bands in order: neighbouring tiles share pixels); then the
-/// partials summed in order and turned back into `d_weight`.
+/// The backward over groups of images in parallel: each group's `dUᵀ` partial; and with the
+/// input gradient asked for, each group's `Σ dy` and its images' `dx` (zeroed first, in the
+/// task, then the bands in order: neighbouring tiles share pixels). Then the partials summed in
+/// group order and turned back into `d_weight`, and the sums added to `d_bias`.
 fn backward(
     d_weight: &mut [f32],
-    dx: Option<(&mut [f32], &[FixedB])>,
+    with_input: Option<(&mut [f32], &mut [f32], &[FixedB])>,
     dy: &[f32],
     x: &[f32],
     input: Images,
@@ -248,21 +249,26 @@ fn backward(
     let (cin, cout) = (input.channels, outputs);
     let out = input.convolved(outputs);
     let groups = input.n.div_ceil(GROUP_IMAGES);
-    let (dx, u_t) = match dx {
-        Some((dx, u_t)) => (Some(dx), Some(u_t)),
-        None => (None, None),
+    let (d_bias, group_dx, u_t) = match with_input {
+        Some((d_bias, dx, u_t)) => {
+            let group_dx: Vec<_> = dx.chunks_mut(GROUP_IMAGES * input.image_len()).map(Some).collect();
+            (Some(d_bias), group_dx, Some(u_t))
+        }
+        None => (None, (0..groups).map(|_| None).collect(), None),
     };
-    let group_dx: Vec<Option<&mut [f32]>> = match dx {
-        Some(dx) => dx.chunks_mut(GROUP_IMAGES * input.image_len()).map(Some).collect(),
-        None => (0..groups).map(|_| None).collect(),
-    };
-    // each group's dUᵀ [16, Cout, Cin], every value written by its first band's products
+    // each group's dUᵀ [16, Cout, Cin], every value written by its first band's products, and
+    // its Σ dy [Cout]
     let mut partials = recycle::overwritable(groups * 16 * cout * cin);
+    let mut bias_sums = vec![0.0f32; groups * cout];
     partials
         .par_chunks_mut(16 * cout * cin)
+        .zip(bias_sums.par_chunks_mut(cout))
         .zip(group_dx)
         .enumerate()
-        .for_each(|(group, (partial, mut dx))| {
+        .for_each(|(group, ((partial, bias_sum), mut dx))| {
+            if let Some(dx) = dx.as_deref_mut() {
+                dx.fill(0.0);
+            }
             let mut start = Start::Zero;
             for i in group * GROUP_IMAGES..((group + 1) * GROUP_IMAGES).min(input.n) {
                 let x = &x[i * input.image_len()..][..input.image_len()];
@@ -275,8 +281,18 @@ fn backward(
                     backward_band(partial, start, dx, x, input, dy, out, band);
                     start = Start::Existing;
                 }
+                if d_bias.is_some() {
+                    for row in dy.chunks_exact(cout) {
+                        bias_sum.iter_mut().zip(row).for_each(|(s, v)| *s += v);
+                    }
+                }
             }
         });
+    if let Some(d_bias) = d_bias {
+        for sums in bias_sums.chunks_exact(cout) {
+            d_bias.iter_mut().zip(sums).for_each(|(b, s)| *b += s);
+        }
+    }
     // dUᵀ summed over the groups in order, then dg = Gᵀ dU G
     let mut sum = vec![0.0f32; 16 * cout * cin];
     sum.par_chunks_mut(cin).enumerate().for_each(|(row, s)| {
@@ -650,8 +666,7 @@ mod tests {
             let dy = values(o.len(), 4);
             // d_weight[o, a, b, c] = Σ dy[n, y, x, o] · x[n, y+a, x+b, c]
             let mut want_dw = vec![0.0f64; cout * 9 * cin];
-            let start = values(input.len(), 5);
-            let mut want_dx: Vec<f64> = start.iter().map(|v| *v as f64).collect();
+            let mut want_dx = vec![0.0f64; input.len()];
             for nn in 0..n {
                 for y in 0..o.h {
                     for xx in 0..o.w {
@@ -674,13 +689,19 @@ mod tests {
             let mut d_weight = vec![f32::NAN; cout * 9 * cin];
             weight_grad(&mut d_weight, &dy, &x, input, cout).unwrap();
             close(&d_weight, &want_dw, &format!("weight gradient {input:?}"));
-            let (mut both, mut dx) = (vec![f32::NAN; cout * 9 * cin], start.clone());
-            grads(&mut both, &mut dx, &dy, &x, input, &weight, cout).unwrap();
+            // dx overwritten (NaN before), d_bias added to
+            let (mut both, mut dx) = (vec![f32::NAN; cout * 9 * cin], vec![f32::NAN; input.len()]);
+            let mut d_bias = values(cout, 6);
+            let want_db: Vec<f64> = (0..cout)
+                .map(|o| d_bias[o] as f64 + dy.iter().skip(o).step_by(cout).map(|v| *v as f64).sum::<f64>())
+                .collect();
+            grads((&mut d_bias, &mut both, &mut dx), &dy, &x, input, &weight, cout).unwrap();
             assert!(
                 both == d_weight,
                 "{input:?}: the weight gradient alone and with dx differ"
             );
             close(&dx, &want_dx, &format!("input gradient {input:?}"));
+            close(&d_bias, &want_db, &format!("bias gradient {input:?}"));
         }
     }
 
@@ -706,9 +727,9 @@ mod tests {
             pool.install(|| {
                 let mut out = vec![0.0; o.len()];
                 forward(&mut out, &bias, &x, input, &weight, cout).unwrap();
-                let (mut dw, mut dx) = (vec![0.0; cout * 9 * 8], vec![0.0; input.len()]);
-                grads(&mut dw, &mut dx, &dy, &x, input, &weight, cout).unwrap();
-                (out, dw, dx)
+                let (mut db, mut dw, mut dx) = (vec![0.0; cout], vec![0.0; cout * 9 * 8], vec![0.0; input.len()]);
+                grads((&mut db, &mut dw, &mut dx), &dy, &x, input, &weight, cout).unwrap();
+                (out, db, dw, dx)
             })
         };
         assert!(run(1) == run(2));

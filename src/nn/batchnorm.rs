@@ -67,9 +67,50 @@ pub fn add_column_sums(sums: &mut [f32], x: &[f32], d: usize) {
     });
 }
 
+/// Rows per partial sum of a tall input ([`tall`]).
+const BLOCK_ROWS: usize = 512;
+
+/// Whether an input of `rows` rows is summed by blocks of rows ([`row_block_sums`]) rather
+/// than by groups of columns ([`by_columns`]): from two blocks on. Split by columns, each
+/// thread reads part of every row, and on a convolution's `[N·H·W, 64]` output that read the
+/// whole array per thread (a column-sum pass took twice the time of one thread's in `perf`).
+fn tall(rows: usize) -> bool {
+    rows >= 2 * BLOCK_ROWS
+}
+
+/// `[width]` sums over `rows` rows: `f(rows, partial)` adds each block's rows into a zeroed
+/// partial, the blocks on every thread, and the partials are added in block order: the bits do
+/// not depend on the thread count.
+fn row_block_sums(rows: usize, width: usize, f: impl Fn(std::ops::Range<usize>, &mut [f32]) + Sync + Send) -> Vec<f32> {
+    let mut partials = vec![0f32; rows.div_ceil(BLOCK_ROWS) * width];
+    partials
+        .par_chunks_mut(width)
+        .enumerate()
+        .for_each(|(b, partial)| f(b * BLOCK_ROWS..((b + 1) * BLOCK_ROWS).min(rows), partial));
+    let mut sums = vec![0f32; width];
+    for partial in partials.chunks_exact(width) {
+        sums.iter_mut().zip(partial).for_each(|(s, p)| *s += p);
+    }
+    sums
+}
+
+/// Rows `r` of `a` `[R, d]`.
+fn rows_of(a: &[f32], r: std::ops::Range<usize>, d: usize) -> &[f32] {
+    &a[r.start * d..r.end * d]
+}
+
 /// Per-column mean and biased variance of `x` `[R, D]`.
 pub fn batch_stats(x: &[f32], d: usize) -> (Vec<f32>, Vec<f32>) {
     let rows = (x.len() / d) as f32;
+    if tall(x.len() / d) {
+        let mut mean = row_block_sums(x.len() / d, d, |r, s| column_sums(s, rows_of(x, r, d), d, 0));
+        mean.iter_mut().for_each(|m| *m /= rows);
+        let mut var = row_block_sums(x.len() / d, d, |r, s| {
+            centered_square_sums(s, rows_of(x, r, d), d, 0, &mean)
+        });
+        var.iter_mut().for_each(|s| *s /= rows);
+        return (mean, var);
+    }
     let (mut mean, mut var) = (vec![0f32; d], vec![0f32; d]);
     by_columns(&mut mean, &mut var, x.len(), |first, mean, var| {
         column_sums(mean, x, d, first);
@@ -159,18 +200,33 @@ pub fn backward(
     d_beta: &mut [f32],
 ) {
     let d = gamma.len();
-    let (mut sum_dy, mut sum_dy_xhat) = (vec![0f32; d], vec![0f32; d]);
-    by_columns(&mut sum_dy, &mut sum_dy_xhat, x.len(), |first, s, sx| {
+    // Σdy and Σdy·x̂ over rows `r`, columns `first..first + s.len()`
+    let sums = |r: std::ops::Range<usize>, first: usize, s: &mut [f32], sx: &mut [f32]| {
         let cols = first..first + s.len();
         let (mean, inv_std) = (&mean[cols.clone()], &inv_std[cols]);
+        let block = |a| rows_of(a, r.clone(), d);
         match upstream {
-            Upstream::Dense(dy) => grad_sums(s, sx, (dy, dy), x, d, first, mean, inv_std),
+            Upstream::Dense(dy) => grad_sums(s, sx, (block(dy), block(dy)), block(x), d, first, mean, inv_std),
             Upstream::ThroughRelu { dy, relu_out } => {
-                grad_sums_through_relu(s, sx, (dy, relu_out), x, d, first, mean, inv_std)
+                grad_sums_through_relu(s, sx, (block(dy), block(relu_out)), block(x), d, first, mean, inv_std)
             }
-            Upstream::Pooled(pool) => grad_sums_pooled(s, sx, pool, x, d, first, mean, inv_std),
+            Upstream::Pooled(pool) => grad_sums_pooled(s, sx, (pool, r.start), block(x), d, first, mean, inv_std),
         }
-    });
+    };
+    let rows = x.len() / d;
+    let (mut sum_dy, mut sum_dy_xhat) = (vec![0f32; d], vec![0f32; d]);
+    if tall(rows) {
+        let both = row_block_sums(rows, 2 * d, |r, both| {
+            let (s, sx) = both.split_at_mut(d);
+            sums(r, 0, s, sx)
+        });
+        sum_dy.copy_from_slice(&both[..d]);
+        sum_dy_xhat.copy_from_slice(&both[d..]);
+    } else {
+        by_columns(&mut sum_dy, &mut sum_dy_xhat, x.len(), |first, s, sx| {
+            sums(0..rows, first, s, sx)
+        });
+    }
     for (g, s) in d_gamma.iter_mut().zip(&sum_dy_xhat) {
         *g += s;
     }
@@ -309,9 +365,10 @@ fn grad_sums_body<const RELU: bool>(
 }
 
 widest_vectors! {
-    /// [`grad_sums`] with `dy` made from the pooling's side, row by row.
+    /// [`grad_sums`] with `dy` made from the pooling's side, row by row (`x` holds the rows
+    /// from `first_row` on).
     #[allow(clippy::too_many_arguments)]
-    fn grad_sums_pooled(sum_dy: &mut [f32], sum_dy_xhat: &mut [f32], pool: Pooled, x: &[f32], d: usize, first: usize, mean: &[f32], inv_std: &[f32]) = grad_sums_pooled_body;
+    fn grad_sums_pooled(sum_dy: &mut [f32], sum_dy_xhat: &mut [f32], pool: (Pooled, usize), x: &[f32], d: usize, first: usize, mean: &[f32], inv_std: &[f32]) = grad_sums_pooled_body;
 }
 
 #[inline(always)]
@@ -319,7 +376,7 @@ widest_vectors! {
 fn grad_sums_pooled_body(
     sum_dy: &mut [f32],
     sum_dy_xhat: &mut [f32],
-    pool: Pooled,
+    (pool, first_row): (Pooled, usize),
     x: &[f32],
     d: usize,
     first: usize,
@@ -328,8 +385,8 @@ fn grad_sums_pooled_body(
 ) {
     let w = sum_dy.len();
     let mut dy = vec![0f32; w];
-    for (r, xrow) in x.chunks_exact(d).enumerate() {
-        pool.gradients(&mut dy, r, d, first);
+    for (i, xrow) in x.chunks_exact(d).enumerate() {
+        pool.gradients(&mut dy, first_row + i, d, first);
         add_grad_sums_row::<false>(sum_dy, sum_dy_xhat, &dy, &dy, &xrow[first..first + w], mean, inv_std);
     }
 }
@@ -436,5 +493,77 @@ fn grad_input_row<const RELU: bool>(
         let g = through_relu::<RELU>(*g, *y);
         let xhat = (v - m) * is;
         *o = k * (n * g - s - xhat * sx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(len: usize, seed: usize) -> Vec<f32> {
+        (0..len)
+            .map(|i| (((i * 37 + seed * 11) % 103) as f32 - 51.0) / 25.0)
+            .collect()
+    }
+
+    /// The statistics and every kind of backward give the same bits on one thread as on two:
+    /// on a tall input (4 images of 17×16: summed by blocks of rows, the last one ragged) and a
+    /// wide one (2 images of 5×10 with 700 channels: by groups of columns).
+    #[test]
+    fn thread_count_leaves_the_bits() {
+        for (n, h, w, d) in [(4, 17, 16, 64), (2, 5, 10, 700)] {
+            let rows = n * h * w;
+            let (x, dy, gamma) = (values(rows * d, 1), values(rows * d, 2), values(d, 3));
+            let relu_out: Vec<f32> = values(rows * d, 4).iter().map(|v| v.max(0.0)).collect();
+            // the 2×2 pooling of relu_out: each window's first maximum
+            let (ph, pw) = (h / 2, w / 2);
+            let (mut pooled, mut argmax) = (Vec::new(), Vec::new());
+            for image in 0..n {
+                for (py, px) in (0..ph).flat_map(|py| (0..pw).map(move |px| (py, px))) {
+                    for c in 0..d {
+                        let r = (image * h + 2 * py) * w + 2 * px;
+                        let at = [r, r + 1, r + w, r + w + 1].map(|p| p * d + c);
+                        let best = at
+                            .iter()
+                            .copied()
+                            .fold(at[0], |b, i| if relu_out[i] > relu_out[b] { i } else { b });
+                        pooled.push(relu_out[best]);
+                        argmax.push(best as u32);
+                    }
+                }
+            }
+            let grad = values(pooled.len(), 5);
+            let pool = Pooled {
+                grad: &grad,
+                out: &pooled,
+                argmax: &argmax,
+                images: (n, h, w),
+            };
+            let run = |threads: usize| {
+                let threads = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                threads.install(|| {
+                    let (mean, var) = batch_stats(&x, d);
+                    let inv = inv_std(&var, EPS);
+                    let upstreams = [
+                        Upstream::Dense(&dy),
+                        Upstream::ThroughRelu {
+                            dy: &dy,
+                            relu_out: &relu_out,
+                        },
+                        Upstream::Pooled(pool),
+                    ];
+                    let grads: Vec<_> = upstreams
+                        .into_iter()
+                        .map(|upstream| {
+                            let (mut dx, mut dg, mut db) = (vec![0.0; rows * d], vec![0.0; d], vec![0.0; d]);
+                            backward(&mut dx, upstream, &x, (&mean, &inv), &gamma, &mut dg, &mut db);
+                            (dx, dg, db)
+                        })
+                        .collect();
+                    (mean, var, grads)
+                })
+            };
+            assert!(run(1) == run(2), "{n}×{h}×{w}, {d} channels");
+        }
     }
 }

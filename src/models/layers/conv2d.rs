@@ -189,13 +189,19 @@ impl<B: Backend> Conv2d<B> {
         x: &B::Buf,
         dy: &B::Buf,
     ) -> Result<B::Buf> {
-        be.column_sums(&mut grads[self.bias], dy, self.outputs, true)?;
         let s = self.patches(tape.grid);
-        // dW as in `weight_grads`; dx[pixels, Cin] += the rows of dy[P, Cout] · weight[Cout,
-        // k·k·Cin], back where they came from
+        // db and dW as in `weight_grads`; dx[pixels, Cin] = the rows of dy[P, Cout] ·
+        // weight[Cout, k·k·Cin] added back where they came from
         let mut d_weight = be.scratch(self.outputs * s.cols())?;
-        let mut dx = be.zeros(tape.grid.pixels() * self.inputs)?;
-        be.patch_gemm_grads(&mut d_weight, &mut dx, dy, x, &tape.weight, &tape.sources, s)?;
+        let dx = be.patch_gemm_grads(
+            &mut grads[self.bias],
+            &mut d_weight,
+            dy,
+            x,
+            &tape.weight,
+            &tape.sources,
+            s,
+        )?;
         self.add_weight_grad(be, grads, d_weight)?;
         Ok(dx)
     }

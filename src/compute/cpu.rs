@@ -9,8 +9,8 @@ use super::shapes::{
     check_max_over_steps, check_max_pool, check_row, check_rows, check_same, check_scalar, check_xent,
 };
 use super::{
-    clip_scale, mask, patch_gemm_grads_apart, Activation, AdamStep, AttentionShape, AttentionWeights, Backend,
-    DenseWeights, Layout, LstmShape, PatchShape, SgdStep, Tiling,
+    batch_norm_relu_max_pool_apart, clip_scale, mask, patch_gemm_grads_apart, Activation, AdamStep, AttentionShape,
+    AttentionWeights, Backend, DenseWeights, Layout, LstmShape, PatchShape, SgdStep, Tiling,
 };
 use crate::kernels::matmul::{matmul, matmul_onto_row};
 use crate::kernels::patches::{self, Patches};
@@ -296,16 +296,12 @@ impl Backend for Cpu {
     ) -> Result<()> {
         let columns = [gamma.len(), beta.len(), running_mean.len(), running_var.len()];
         check_batch_norm(x.len(), out.len(), &columns, saved.len())?;
-        let (c, rows) = (gamma.len(), x.len() / gamma.len());
+        let c = gamma.len();
         match momentum {
             Some(momentum) => {
-                ensure!(rows > 1, "batch norm in training needs 2 rows or more, not {rows}");
-                let (mean, var) = batchnorm::batch_stats(x, c);
-                let inv_std = batchnorm::inv_std(&var, eps);
-                batchnorm::update_running(running_mean, running_var, &mean, &var, rows, momentum);
+                let running = (&mut running_mean[..], &mut running_var[..]);
+                let (mean, inv_std) = training_stats(x, c, running, saved, eps, momentum)?;
                 batchnorm::normalize(out, x, gamma, beta, (&mean, &inv_std), relu);
-                saved[..c].copy_from_slice(&mean);
-                saved[c..].copy_from_slice(&inv_std);
             }
             None => {
                 out.copy_from_slice(x);
@@ -435,18 +431,43 @@ impl Backend for Cpu {
         c: usize,
     ) -> Result<()> {
         check_max_pool(out.len(), argmax.len(), x.len(), (n, h, w), c)?;
-        let (ph, pw) = (h / 2, w / 2);
+        let ph = h / 2;
         // one pooled row of an image per block
-        each_block(out, argmax, pw * c, |q, best, at| {
-            let (image, py) = (q / ph, q % ph);
-            for (px, (best, at)) in best.chunks_exact_mut(c).zip(at.chunks_exact_mut(c)).enumerate() {
-                let r = (image * h + 2 * py) * w + 2 * px;
-                best.copy_from_slice(&x[r * c..][..c]);
-                at.iter_mut().enumerate().for_each(|(j, a)| *a = (r * c + j) as u32);
-                for pixel in [r + 1, r + w, r + w + 1] {
-                    rows::keep_larger(best, at, &x[pixel * c..][..c], (pixel * c) as u32);
-                }
-            }
+        each_block(out, argmax, (w / 2) * c, |q, best, at| {
+            let r = ((q / ph) * h + 2 * (q % ph)) * w;
+            pool_row(best, at, &x[r * c..(r + 2 * w) * c], r, c);
+        });
+        Ok(())
+    }
+
+    fn batch_norm_relu_max_pool(
+        &self,
+        (pooled, argmax): (&mut Vec<f32>, &mut Vec<u32>),
+        x: &Vec<f32>,
+        (gamma, beta): (&Vec<f32>, &Vec<f32>),
+        running: (&mut Vec<f32>, &mut Vec<f32>),
+        saved: &mut Vec<f32>,
+        eps: f32,
+        momentum: Option<f32>,
+        (n, h, w): (usize, usize, usize),
+    ) -> Result<()> {
+        let Some(momentum) = momentum else {
+            let (norm, pool) = ((gamma, beta), (pooled, argmax));
+            return batch_norm_relu_max_pool_apart(self, pool, x, norm, running, saved, (eps, None), (n, h, w));
+        };
+        let c = gamma.len();
+        let columns = [c, beta.len(), running.0.len(), running.1.len()];
+        check_batch_norm(x.len(), x.len(), &columns, saved.len())?;
+        check_max_pool(pooled.len(), argmax.len(), x.len(), (n, h, w), c)?;
+        let (mean, inv_std) = training_stats(x, c, (running.0, running.1), saved, eps, momentum)?;
+        let ph = h / 2;
+        // one pooled row of an image per block: its two image rows normalised (the ReLU's
+        // output there, in a buffer that stays in cache), then pooled
+        each_block(pooled, argmax, (w / 2) * c, |q, best, at| {
+            let r = ((q / ph) * h + 2 * (q % ph)) * w;
+            let mut y = vec![0f32; 2 * w * c];
+            batchnorm::normalize(&mut y, &x[r * c..(r + 2 * w) * c], gamma, beta, (&mean, &inv_std), true);
+            pool_row(best, at, &y, r, c);
         });
         Ok(())
     }
@@ -685,6 +706,44 @@ impl Backend for Cpu {
                 .for_each(|((w, g), (m, v))| adam::adamw(w, g, m, v, &s));
         }
         Ok(())
+    }
+}
+
+/// Batch statistics of `x` `[R, c]` for a training step: the running ones moved, `saved` =
+/// (mean, 1/σ), which are returned.
+fn training_stats(
+    x: &[f32],
+    c: usize,
+    (running_mean, running_var): (&mut [f32], &mut [f32]),
+    saved: &mut [f32],
+    eps: f32,
+    momentum: f32,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    let rows = x.len() / c;
+    ensure!(rows > 1, "batch norm in training needs 2 rows or more, not {rows}");
+    let (mean, var) = batchnorm::batch_stats(x, c);
+    let inv_std = batchnorm::inv_std(&var, eps);
+    batchnorm::update_running(running_mean, running_var, &mean, &var, rows, momentum);
+    saved[..c].copy_from_slice(&mean);
+    saved[c..].copy_from_slice(&inv_std);
+    Ok((mean, inv_std))
+}
+
+/// One pooled row of 2×2 windows over two image rows `x` `[2·w, c]` whose first pixel is
+/// pixel `r` of the input: each window's maximum and its flat index, the first of equal values
+/// (its pixels in the order top left, top right, bottom left, bottom right, as torch.max takes
+/// them on the CPU).
+fn pool_row(best: &mut [f32], at: &mut [u32], x: &[f32], r: usize, c: usize) {
+    let w = x.len() / (2 * c);
+    for (px, (best, at)) in best.chunks_exact_mut(c).zip(at.chunks_exact_mut(c)).enumerate() {
+        let p = 2 * px;
+        best.copy_from_slice(&x[p * c..][..c]);
+        at.iter_mut()
+            .enumerate()
+            .for_each(|(j, a)| *a = ((r + p) * c + j) as u32);
+        for q in [p + 1, p + w, p + w + 1] {
+            rows::keep_larger(best, at, &x[q * c..][..c], ((r + q) * c) as u32);
+        }
     }
 }
 

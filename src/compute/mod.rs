@@ -101,6 +101,26 @@ impl PatchShape {
     }
 }
 
+/// [`Backend::batch_norm_relu_max_pool`] as its two parts, the ReLU's output in a scratch
+/// buffer.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm_relu_max_pool_apart<B: Backend + ?Sized>(
+    be: &B,
+    (pooled, argmax): (&mut B::Buf, &mut B::Ids),
+    x: &B::Buf,
+    (gamma, beta): (&B::Buf, &B::Buf),
+    running: (&mut B::Buf, &mut B::Buf),
+    saved: &mut B::Buf,
+    (eps, momentum): (f32, Option<f32>),
+    images: (usize, usize, usize),
+) -> Result<()> {
+    let mut y = be.scratch(be.len(x))?;
+    be.batch_norm(&mut y, x, gamma, beta, running, saved, eps, momentum, true)?;
+    let done = be.max_pool2x2(pooled, argmax, &y, images, be.len(gamma));
+    be.release(y);
+    done
+}
+
 /// [`Backend::patch_gemm_grads`] as its three parts, one after another.
 pub fn patch_gemm_grads_apart<B: Backend + ?Sized>(
     be: &B,
@@ -378,6 +398,24 @@ pub trait Backend {
         d_beta: &mut Self::Buf,
         relu_out: Option<&Self::Buf>,
     ) -> Result<()>;
+    /// `batch_norm` with `relu` followed by [`Backend::max_pool2x2`] over `n` images of `h × w`,
+    /// in one: the pooled values and their argmax, as the two give them (this default runs
+    /// them); the CPU's training pass normalises each window's rows in cache and never writes
+    /// the ReLU's output whole, with the same bits.
+    #[allow(clippy::too_many_arguments)]
+    fn batch_norm_relu_max_pool(
+        &self,
+        pool: (&mut Self::Buf, &mut Self::Ids),
+        x: &Self::Buf,
+        norm: (&Self::Buf, &Self::Buf),
+        running: (&mut Self::Buf, &mut Self::Buf),
+        saved: &mut Self::Buf,
+        eps: f32,
+        momentum: Option<f32>,
+        images: (usize, usize, usize),
+    ) -> Result<()> {
+        batch_norm_relu_max_pool_apart(self, pool, x, norm, running, saved, (eps, momentum), images)
+    }
     /// The backward of `batch_norm` with `relu` followed by [`Backend::max_pool2x2`] over `n`
     /// images of `h × w`, in one: `dx` from the pooling's output gradient `d_pooled`, its output
     /// `pooled` and its `argmax`, adding to `d_gamma` and `d_beta`. It gives what

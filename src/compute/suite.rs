@@ -708,8 +708,9 @@ fn lstm<B: Backend>(be: &B, shape: LstmShape, rng: &mut ChaCha8Rng) -> Result<Ve
 /// Batch normalisation in training (output, running stats, backward) and evaluation, against
 /// f64 loops, at `rows × cols`; `tag` follows "batch norm" in the checks' names.
 /// Batch norm → ReLU → 2×2 max pooling over odd-sized images large enough for the CPU's
-/// threaded passes: [`Backend::max_pool_batch_norm_backward`] against the pooling's backward and
-/// then `batch_norm_backward` on the same backend, to the bit.
+/// threaded passes: [`Backend::batch_norm_relu_max_pool`] against `batch_norm` and then
+/// `max_pool2x2`, and [`Backend::max_pool_batch_norm_backward`] against the pooling's backward
+/// and then `batch_norm_backward`, on the same backend, to the bit.
 fn pooled_batch_norm_checks<B: Backend>(be: &B, rng: &mut ChaCha8Rng) -> Result<Vec<OpCheck>> {
     let (n, h, w, c) = (8, 33, 31, 16);
     let (len, pooled_len) = (n * h * w * c, n * (h / 2) * (w / 2) * c);
@@ -734,6 +735,58 @@ fn pooled_batch_norm_checks<B: Backend>(be: &B, rng: &mut ChaCha8Rng) -> Result<
     let (mut pooled, mut argmax) = (be.zeros(pooled_len)?, be.ids_for_output(pooled_len)?);
     be.max_pool2x2(&mut pooled, &mut argmax, &relu_out, (n, h, w), c)?;
     let d_pooled = be.upload(&random(rng, pooled_len, 1.0))?;
+    let mut checks = Vec::new();
+
+    // the forward in one, in training (from the same running statistics) and in evaluation
+    for momentum in [Some(0.1), None] {
+        let (mut rm2, mut rv2) = (be.upload(&vec![0.0; c])?, be.upload(&vec![1.0; c])?);
+        let (mut apart_rm, mut apart_rv) = (be.upload(&vec![0.0; c])?, be.upload(&vec![1.0; c])?);
+        let (mut fused, mut fused_at) = (be.zeros(pooled_len)?, be.ids_for_output(pooled_len)?);
+        let (mut apart, mut apart_at) = (be.zeros(pooled_len)?, be.ids_for_output(pooled_len)?);
+        let (mut saved2, mut apart_saved) = (be.zeros(2 * c)?, be.zeros(2 * c)?);
+        be.batch_norm_relu_max_pool(
+            (&mut fused, &mut fused_at),
+            &xb,
+            (&gb, &bb),
+            (&mut rm2, &mut rv2),
+            &mut saved2,
+            1e-5,
+            momentum,
+            (n, h, w),
+        )?;
+        let mut y = be.zeros(len)?;
+        be.batch_norm(
+            &mut y,
+            &xb,
+            &gb,
+            &bb,
+            (&mut apart_rm, &mut apart_rv),
+            &mut apart_saved,
+            1e-5,
+            momentum,
+            true,
+        )?;
+        be.max_pool2x2(&mut apart, &mut apart_at, &y, (n, h, w), c)?;
+        // where each maximum sits, as ones scattered there
+        let hits = |at: &B::Ids| -> Result<Vec<f32>> {
+            let mut hits = be.zeros(len)?;
+            be.scatter_add_rows(&mut hits, &be.upload(&vec![1.0; pooled_len])?, at, 1)?;
+            be.download(&hits)
+        };
+        let mode = if momentum.is_some() { "training" } else { "evaluation" };
+        for (what, fused, apart) in [
+            ("pooled", be.download(&fused)?, be.download(&apart)?),
+            ("argmax", hits(&fused_at)?, hits(&apart_at)?),
+            ("running variance", be.download(&rv2)?, be.download(&apart_rv)?),
+            ("saved statistics", be.download(&saved2)?, be.download(&apart_saved)?),
+        ] {
+            checks.push(same_bits(
+                &format!("batch norm + ReLU + max pool, {mode}: {what}"),
+                &fused,
+                &apart,
+            ));
+        }
+    }
 
     let mut dy = be.zeros(len)?;
     be.max_pool2x2_backward(&mut dy, &d_pooled, &argmax, (n, h, w), c)?;
@@ -750,22 +803,24 @@ fn pooled_batch_norm_checks<B: Backend>(be: &B, rng: &mut ChaCha8Rng) -> Result<
         &mut fg,
         &mut fb,
     )?;
-    let mut checks = Vec::new();
     for (what, fused, apart) in [("input", fx, dx), ("γ", fg, dg), ("β", fb, db)] {
         let (fused, apart) = (be.download(&fused)?, be.download(&apart)?);
-        let same = fused.len() == apart.len() && fused.iter().zip(&apart).all(|(a, b)| a.to_bits() == b.to_bits());
-        let apart: Vec<f64> = apart.iter().map(|v| *v as f64).collect();
-        let mut check = OpCheck::within(
-            &format!("max pool + batch norm + ReLU backward: {what}, the bits of the two apart"),
+        checks.push(same_bits(
+            &format!("max pool + batch norm + ReLU backward: {what}"),
             &fused,
             &apart,
-            0.0,
-            1.0,
-        );
-        check.ok &= same;
-        checks.push(check);
+        ));
     }
     Ok(checks)
+}
+
+/// `got` has the bits of `want`, an operation's result done apart.
+fn same_bits(op: &str, got: &[f32], want: &[f32]) -> OpCheck {
+    let same = got.len() == want.len() && got.iter().zip(want).all(|(a, b)| a.to_bits() == b.to_bits());
+    let want: Vec<f64> = want.iter().map(|v| *v as f64).collect();
+    let mut check = OpCheck::within(&format!("{op}, the bits of the parts apart"), got, &want, 0.0, 1.0);
+    check.ok &= same;
+    check
 }
 
 fn batch_norm_checks<B: Backend>(

@@ -235,8 +235,8 @@ fn transformed(weight: &[f32], cin: usize, cout: usize) -> Vec<f32> {
 }
 
 /// The backward over groups of images in parallel: each group's `dUᵀ` partial; and with the
-/// input gradient asked for, each group's `Σ dy` and its images' `dx` (zeroed first, in the
-/// task, then the bands in order: neighbouring tiles share pixels). Then the partials summed in
+/// input gradient asked for, each group's `Σ dy` and its images' `dx` (overwritten: the bands
+/// in order, as neighbouring tiles share pixels). Then the partials summed in
 /// group order and turned back into `d_weight`, and the sums added to `d_bias`.
 fn backward(
     d_weight: &mut [f32],
@@ -266,9 +266,6 @@ fn backward(
         .zip(group_dx)
         .enumerate()
         .for_each(|(group, ((partial, bias_sum), mut dx))| {
-            if let Some(dx) = dx.as_deref_mut() {
-                dx.fill(0.0);
-            }
             let mut start = Start::Zero;
             for i in group * GROUP_IMAGES..((group + 1) * GROUP_IMAGES).min(input.n) {
                 let x = &x[i * input.image_len()..][..input.image_len()];
@@ -320,7 +317,8 @@ fn backward(
 }
 
 /// One band's share of the backward: `partial[ξ] (+)= dM_ξᵀ V_ξ` `[16, Cout, Cin]`, and with
-/// `dx` (one image's) `dx += B (dM_ξ Uᵀ_ξ) Bᵀ` per tile.
+/// `dx` (one image's, written by the bands before it above this band's rows) the sum of
+/// `B (dM_ξ Uᵀ_ξ) Bᵀ` over the tiles on each of the band's pixels.
 #[allow(clippy::too_many_arguments)]
 fn backward_band(
     partial: &mut [f32],
@@ -352,6 +350,12 @@ fn backward_band(
         for (xi, (plane, u)) in v.chunks_exact_mut(t * cin).zip(u_t).enumerate() {
             u.left_multiply_view(plane, View::row_major(&dm, t, 16 * cout).columns(xi * cout, cout));
         }
+        // the band's pixel rows not reached by the band before it start at zero (here, while
+        // they are about to be added to, rather than in a pass over all of dx)
+        let row_len = input.w * cin;
+        let first_row = if band.first == 0 { 0 } else { 2 * band.first + 2 };
+        let end_row = (2 * (band.first + band.rows) + 2).min(input.h);
+        dx[first_row * row_len..end_row * row_len].fill(0.0);
         input_transform_adjoint(dx, &v, input, band);
     }
     recycle::recycle(v);

@@ -352,10 +352,9 @@ impl<B: Backend> Cnn<B> {
         let (relu1, bn1) = self.bn1.forward(be, values, y, train, true)?;
         let g1 = self.conv1.output_grid(g0);
         let (y, conv2) = self.conv2.forward(be, values, &relu1, g1)?; // [N·20·28, c2]
-        let (relu2, bn2) = self.bn2.forward(be, values, y, train, true)?;
         let g2 = self.conv2.output_grid(g1);
-        let (pooled, pool) = max_pool2d::forward(be, &relu2, g2, c2)?; // [N·10·14, c2]
-        be.release(relu2);
+        // bn2, its ReLU and the pooling in one: [N·20·28, c2] → [N·10·14, c2]
+        let (pooled, bn2, pool) = self.bn2.forward_pooled(be, values, y, train, g2)?;
         let pixels = max_pool2d::pooled_grid(g2);
         let per = pixels.h * pixels.w;
         // flat[n, c·P + p] = pooled[(n·P + p)·c2 + c]: torch's view(-1, c2·P) of [N, c2, PH, PW]

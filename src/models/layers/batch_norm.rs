@@ -2,12 +2,13 @@
 //! `[R, C]` (`[N, C]`, or channels-last `[N·H·W, C]`). `weight`, `bias` train; the running
 //! statistics are buffers, kept here and written back by name for checkpoints.
 
-use super::max_pool2d::MaxPoolTape;
+use super::conv2d::Grid;
+use super::max_pool2d::{self, MaxPoolTape};
 use crate::compute::Backend;
 use crate::models::device_params::{DeviceParams, Slot};
 use crate::nn::batchnorm::{EPS, MOMENTUM};
 use crate::nn::params::{Init, Params};
-use anyhow::{Context, Result};
+use anyhow::{ensure, Context, Result};
 use rand::Rng;
 
 pub struct BatchNorm<B: Backend> {
@@ -103,6 +104,36 @@ impl<B: Backend> BatchNorm<B> {
             relu,
         )?;
         Ok((out, BatchNormTape { x, saved }))
+    }
+
+    /// [`BatchNorm::forward`] with `relu`, then a 2×2 max pooling over the images of `grid`,
+    /// in one ([`Backend::batch_norm_relu_max_pool`]): the pooled `[N·PH·PW, C]` and the
+    /// pooling's tape (the ReLU's output is not kept: [`BatchNorm::backward_pooled`] needs only
+    /// the pooled values).
+    pub fn forward_pooled(
+        &mut self,
+        be: &B,
+        values: &[B::Buf],
+        x: B::Buf,
+        train: bool,
+        grid: Grid,
+    ) -> Result<(B::Buf, BatchNormTape<B>, MaxPoolTape<B>)> {
+        let p = max_pool2d::pooled_grid(grid);
+        ensure!(p.h > 0 && p.w > 0, "2×2 max pooling over a {}×{} grid", grid.h, grid.w);
+        let mut pooled = be.scratch(p.pixels() * self.channels)?; // every value written
+        let mut argmax = be.ids_for_output(p.pixels() * self.channels)?;
+        let mut saved = be.zeros(2 * self.channels)?;
+        be.batch_norm_relu_max_pool(
+            (&mut pooled, &mut argmax),
+            &x,
+            (&values[self.weight], &values[self.bias]),
+            (&mut self.running_mean, &mut self.running_var),
+            &mut saved,
+            EPS,
+            train.then_some(MOMENTUM),
+            (grid.n, grid.h, grid.w),
+        )?;
+        Ok((pooled, BatchNormTape { x, saved }, MaxPoolTape::new(argmax, grid)))
     }
 
     /// dγ, dβ added; returns dx `[R, C]`. After a forward with `relu`, `dy` is the gradient

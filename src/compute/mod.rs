@@ -121,6 +121,29 @@ pub fn batch_norm_relu_max_pool_apart<B: Backend + ?Sized>(
     done
 }
 
+/// [`Backend::max_pool_batch_norm_backward`] as its two parts: the pooling's backward of
+/// `d_pooled`, and of `pooled` to stand in for the ReLU's output (equal to it at each maximum;
+/// 0 elsewhere, where the gradient is 0 whatever the ReLU did), then batch norm's through the
+/// ReLU.
+pub fn max_pool_batch_norm_backward_apart<B: Backend + ?Sized>(
+    be: &B,
+    dx: &mut B::Buf,
+    (d_pooled, pooled, argmax): (&B::Buf, &B::Buf, &B::Ids),
+    images: (usize, usize, usize),
+    x: &B::Buf,
+    (gamma, saved): (&B::Buf, &B::Buf),
+    (d_gamma, d_beta): (&mut B::Buf, &mut B::Buf),
+) -> Result<()> {
+    let (len, channels) = (be.len(x), be.len(gamma));
+    let (mut dy, mut relu_out) = (be.scratch(len)?, be.scratch(len)?);
+    be.max_pool2x2_backward(&mut dy, d_pooled, argmax, images, channels)?;
+    be.max_pool2x2_backward(&mut relu_out, pooled, argmax, images, channels)?;
+    let done = be.batch_norm_backward(dx, &dy, x, gamma, saved, d_gamma, d_beta, Some(&relu_out));
+    be.release(dy);
+    be.release(relu_out);
+    done
+}
+
 /// [`Backend::patch_gemm_grads`] as its three parts, one after another.
 pub fn patch_gemm_grads_apart<B: Backend + ?Sized>(
     be: &B,
@@ -436,14 +459,8 @@ pub trait Backend {
         d_gamma: &mut Self::Buf,
         d_beta: &mut Self::Buf,
     ) -> Result<()> {
-        let (len, channels) = (self.len(x), self.len(gamma));
-        let (mut dy, mut relu_out) = (self.scratch(len)?, self.scratch(len)?);
-        self.max_pool2x2_backward(&mut dy, d_pooled, argmax, images, channels)?;
-        self.max_pool2x2_backward(&mut relu_out, pooled, argmax, images, channels)?;
-        let done = self.batch_norm_backward(dx, &dy, x, gamma, saved, d_gamma, d_beta, Some(&relu_out));
-        self.release(dy);
-        self.release(relu_out);
-        done
+        let pool = (d_pooled, pooled, argmax);
+        max_pool_batch_norm_backward_apart(self, dx, pool, images, x, (gamma, saved), (d_gamma, d_beta))
     }
 
     // --- embeddings -----------------------------------------------------------------------

@@ -6,7 +6,10 @@
 
 mod transformer;
 
-use super::{mask, AdamStep, Backend, ConvImages, Layout, LstmShape, PatchShape, SgdStep, Tiling};
+use super::{
+    mask, max_pool_batch_norm_backward_apart, AdamStep, Backend, ConvImages, Layout, LstmShape, PatchShape, SgdStep,
+    Tiling,
+};
 use anyhow::Result;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -803,12 +806,28 @@ fn pooled_batch_norm_checks<B: Backend>(be: &B, rng: &mut ChaCha8Rng) -> Result<
         &mut fg,
         &mut fb,
     )?;
-    for (what, fused, apart) in [("input", fx, dx), ("γ", fg, dg), ("β", fb, db)] {
-        let (fused, apart) = (be.download(&fused)?, be.download(&apart)?);
+    // and the default's parts, with the pooled values standing in for the ReLU's output
+    let (mut sx, mut sg, mut sb) = (be.zeros(len)?, be.zeros(c)?, be.zeros(c)?);
+    max_pool_batch_norm_backward_apart(
+        be,
+        &mut sx,
+        (&d_pooled, &pooled, &argmax),
+        (n, h, w),
+        &xb,
+        (&gb, &saved),
+        (&mut sg, &mut sb),
+    )?;
+    let (dx, dg, db) = (be.download(&dx)?, be.download(&dg)?, be.download(&db)?);
+    for (what, fused, stand_in, apart) in [("input", fx, sx, &dx), ("γ", fg, sg, &dg), ("β", fb, sb, &db)] {
         checks.push(same_bits(
             &format!("max pool + batch norm + ReLU backward: {what}"),
-            &fused,
-            &apart,
+            &be.download(&fused)?,
+            apart,
+        ));
+        checks.push(same_bits(
+            &format!("max pool + batch norm + ReLU backward, the pooled values for the ReLU's output: {what}"),
+            &be.download(&stand_in)?,
+            apart,
         ));
     }
     Ok(checks)

@@ -280,23 +280,24 @@ fn backward(
                 }
                 if d_bias.is_some() {
                     for row in dy.chunks_exact(cout) {
-                        bias_sum.iter_mut().zip(row).for_each(|(s, v)| *s += v);
+                        add_to(bias_sum, row);
                     }
                 }
             }
         });
     if let Some(d_bias) = d_bias {
         for sums in bias_sums.chunks_exact(cout) {
-            d_bias.iter_mut().zip(sums).for_each(|(b, s)| *b += s);
+            add_to(d_bias, sums);
         }
     }
     // dUᵀ summed over the groups in order, then dg = Gᵀ dU G
-    let mut sum = vec![0.0f32; 16 * cout * cin];
-    sum.par_chunks_mut(cin).enumerate().for_each(|(row, s)| {
-        for partial in partials.chunks_exact(16 * cout * cin) {
-            s.iter_mut()
-                .zip(&partial[row * cin..][..cin])
-                .for_each(|(s, p)| *s += p);
+    // (each thread a contiguous share of the values, every partial's share added in order)
+    let width = 16 * cout * cin;
+    let share = width.div_ceil(rayon::current_num_threads().max(1));
+    let mut sum = vec![0.0f32; width];
+    sum.par_chunks_mut(share).enumerate().for_each(|(i, s)| {
+        for partial in partials.chunks_exact(width) {
+            add_to(s, &partial[i * share..][..s.len()]);
         }
     });
     recycle::recycle(partials);
@@ -360,6 +361,16 @@ fn backward_band(
     }
     recycle::recycle(v);
     recycle::recycle(dm);
+}
+
+widest_vectors! {
+    /// `dst += src`, elementwise.
+    fn add_to(dst: &mut [f32], src: &[f32]) = add_to_body;
+}
+
+#[inline(always)]
+fn add_to_body(dst: &mut [f32], src: &[f32]) {
+    dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
 }
 
 /// Channels per step of the transforms: the widest of 16, 8 and 1 that divides the channel

@@ -453,8 +453,7 @@ fn max_pool_checks<B: Backend>(be: &B, rng: &mut ChaCha8Rng) -> Result<Vec<OpChe
             }
         }
     }
-    let mut hits = be.zeros(x.len())?;
-    be.scatter_add_rows(&mut hits, &be.upload(&vec![1.0; pooled])?, &argmax, 1)?;
+    let hits = maxima(be, &argmax, (pooled, x.len()))?;
     let mut dy = random(rng, pooled, 1.0);
     dy[0] = -0.0;
     let mut dx = be.upload(&vec![f32::NAN; x.len()])?; // every value must be written
@@ -463,15 +462,14 @@ fn max_pool_checks<B: Backend>(be: &B, rng: &mut ChaCha8Rng) -> Result<Vec<OpChe
     for (d, &at) in dy.iter().zip(&want_at) {
         scattered[at] += d;
     }
-    let dx = be.download(&dx)?;
-    let same_bits = dx.len() == scattered.len() && dx.iter().zip(&scattered).all(|(a, b)| a.to_bits() == b.to_bits());
-    let scattered: Vec<f64> = scattered.iter().map(|v| *v as f64).collect();
-    let mut backward = OpCheck::within("max pool 2×2 backward: a scatter's bits", &dx, &scattered, 0.0, 1.0);
-    backward.ok &= same_bits;
     Ok(vec![
         OpCheck::within("max pool 2×2", &be.download(&out)?, &want, 0.0, 1.0),
-        OpCheck::within("max pool 2×2: argmax", &be.download(&hits)?, &want_hits, 0.0, 1.0),
-        backward,
+        OpCheck::within("max pool 2×2: argmax", &hits, &want_hits, 0.0, 1.0),
+        same_bits(
+            "max pool 2×2 backward: a scatter's bits",
+            &be.download(&dx)?,
+            &scattered,
+        ),
     ])
 }
 
@@ -770,21 +768,19 @@ fn pooled_batch_norm_checks<B: Backend>(be: &B, rng: &mut ChaCha8Rng) -> Result<
             true,
         )?;
         be.max_pool2x2(&mut apart, &mut apart_at, &y, (n, h, w), c)?;
-        // where each maximum sits, as ones scattered there
-        let hits = |at: &B::Ids| -> Result<Vec<f32>> {
-            let mut hits = be.zeros(len)?;
-            be.scatter_add_rows(&mut hits, &be.upload(&vec![1.0; pooled_len])?, at, 1)?;
-            be.download(&hits)
-        };
         let mode = if momentum.is_some() { "training" } else { "evaluation" };
         for (what, fused, apart) in [
             ("pooled", be.download(&fused)?, be.download(&apart)?),
-            ("argmax", hits(&fused_at)?, hits(&apart_at)?),
+            (
+                "argmax",
+                maxima(be, &fused_at, (pooled_len, len))?,
+                maxima(be, &apart_at, (pooled_len, len))?,
+            ),
             ("running variance", be.download(&rv2)?, be.download(&apart_rv)?),
             ("saved statistics", be.download(&saved2)?, be.download(&apart_saved)?),
         ] {
             checks.push(same_bits(
-                &format!("batch norm + ReLU + max pool, {mode}: {what}"),
+                &format!("batch norm + ReLU + max pool, {mode}: {what}, the bits of the parts apart"),
                 &fused,
                 &apart,
             ));
@@ -820,12 +816,12 @@ fn pooled_batch_norm_checks<B: Backend>(be: &B, rng: &mut ChaCha8Rng) -> Result<
     let (dx, dg, db) = (be.download(&dx)?, be.download(&dg)?, be.download(&db)?);
     for (what, fused, stand_in, apart) in [("input", fx, sx, &dx), ("γ", fg, sg, &dg), ("β", fb, sb, &db)] {
         checks.push(same_bits(
-            &format!("max pool + batch norm + ReLU backward: {what}"),
+            &format!("max pool + batch norm + ReLU backward: {what}, the bits of the parts apart"),
             &be.download(&fused)?,
             apart,
         ));
         checks.push(same_bits(
-            &format!("max pool + batch norm + ReLU backward, the pooled values for the ReLU's output: {what}"),
+            &format!("max pool + batch norm + ReLU backward, the pooled values for the ReLU's output: {what}, the bits of the parts apart"),
             &be.download(&stand_in)?,
             apart,
         ));
@@ -833,13 +829,21 @@ fn pooled_batch_norm_checks<B: Backend>(be: &B, rng: &mut ChaCha8Rng) -> Result<
     Ok(checks)
 }
 
-/// `got` has the bits of `want`, an operation's result done apart.
+/// `got` has the bits of `want` (the same values, zeros of the same sign).
 fn same_bits(op: &str, got: &[f32], want: &[f32]) -> OpCheck {
     let same = got.len() == want.len() && got.iter().zip(want).all(|(a, b)| a.to_bits() == b.to_bits());
     let want: Vec<f64> = want.iter().map(|v| *v as f64).collect();
-    let mut check = OpCheck::within(&format!("{op}, the bits of the parts apart"), got, &want, 0.0, 1.0);
+    let mut check = OpCheck::within(op, got, &want, 0.0, 1.0);
     check.ok &= same;
     check
+}
+
+/// Where the `pooled` maxima of a pooling sit in its input of `len` values: ones scattered
+/// there by `argmax` (a value counted once per window that took it).
+fn maxima<B: Backend>(be: &B, argmax: &B::Ids, (pooled, len): (usize, usize)) -> Result<Vec<f32>> {
+    let mut hits = be.zeros(len)?;
+    be.scatter_add_rows(&mut hits, &be.upload(&vec![1.0; pooled])?, argmax, 1)?;
+    be.download(&hits)
 }
 
 fn batch_norm_checks<B: Backend>(

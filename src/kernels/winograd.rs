@@ -79,6 +79,11 @@ impl Band {
     fn tiles(&self) -> usize {
         self.rows * self.tiles_x
     }
+
+    /// The image row and column of tile `t`'s first output (and first input pixel).
+    fn origin(&self, t: usize) -> (usize, usize) {
+        (2 * (self.first + t / self.tiles_x), 2 * (t % self.tiles_x))
+    }
 }
 
 /// The bands of an image whose output is `o`: as even as can be, each at most [`BAND_TILES`]
@@ -373,18 +378,21 @@ fn add_to_body(dst: &mut [f32], src: &[f32]) {
     dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
 }
 
-/// Channels per step of the transforms: the widest of 16, 8 and 1 that divides the channel
-/// count, so that a step is whole vectors held in registers. (Written as loops over slices of
-/// the channels, one per term of the transforms, the three transforms took 14% of the CNN's
-/// epoch in `perf`; each term is a loop of two vectors at 32 channels.)
-fn lanes(channels: usize) -> usize {
-    if channels.is_multiple_of(16) {
-        16
-    } else if channels.is_multiple_of(8) {
-        8
-    } else {
-        1
-    }
+/// `by_lanes!(channels, f(args…))` calls `f::<L>` with `L` channels per step of the
+/// transforms: the widest of 16, 8 and 1 that divides the channel count, so that a step is
+/// whole vectors held in registers. (Written as loops over slices of the channels, one per term
+/// of the transforms, the three transforms took 14% of the CNN's epoch in `perf`; each term is
+/// a loop of two vectors at 32 channels.)
+macro_rules! by_lanes {
+    ($channels:expr, $f:ident($($arg:expr),*)) => {
+        if $channels % 16 == 0 {
+            $f::<16>($($arg),*)
+        } else if $channels % 8 == 0 {
+            $f::<8>($($arg),*)
+        } else {
+            $f::<1>($($arg),*)
+        }
+    };
 }
 
 type Lanes<const L: usize> = [f32; L];
@@ -408,6 +416,26 @@ fn neg<const L: usize>(a: Lanes<L>) -> Lanes<L> {
     a.map(|a| -a)
 }
 
+/// The `S × S` pixels (`N = S²`, row by row) from `(y0, x0)` of one image `[h, w, q]` (in
+/// lanes), `zeros` for those past its edge.
+#[inline(always)]
+fn square_of_pixels<'a, const L: usize, const N: usize>(
+    image: &'a [Lanes<L>],
+    dims: Images,
+    (y0, x0): (usize, usize),
+    zeros: &'a [Lanes<L>],
+) -> [&'a [Lanes<L>]; N] {
+    let (q, side) = (zeros.len(), N.isqrt());
+    let mut pixels = [zeros; N];
+    for (i, p) in pixels.iter_mut().enumerate() {
+        let (y, x) = (y0 + i / side, x0 + i % side);
+        if y < dims.h && x < dims.w {
+            *p = &image[(y * dims.w + x) * q..][..q];
+        }
+    }
+    pixels
+}
+
 widest_vectors! {
     /// `v[T, 16, C] = Bᵀ d B` for each tile of `band` over one image `x` (pixels past its edge
     /// count as zero).
@@ -416,11 +444,7 @@ widest_vectors! {
 
 #[inline(always)]
 fn input_transform_body(v: &mut [f32], x: &[f32], input: Images, band: Band) {
-    match lanes(input.channels) {
-        16 => input_transform_lanes::<16>(v, x, input, band),
-        8 => input_transform_lanes::<8>(v, x, input, band),
-        _ => input_transform_lanes::<1>(v, x, input, band),
-    }
+    by_lanes!(input.channels, input_transform_lanes(v, x, input, band))
 }
 
 #[inline(always)]
@@ -429,15 +453,9 @@ fn input_transform_lanes<const L: usize>(v: &mut [f32], x: &[f32], input: Images
     let zeros = vec![[0.0f32; L]; q];
     let (x, v) = (x.as_chunks::<L>().0, v.as_chunks_mut::<L>().0);
     for (t, dst) in v.chunks_exact_mut(16 * q).enumerate().take(band.tiles()) {
-        let (y0, x0) = (2 * (band.first + t / band.tiles_x), 2 * (t % band.tiles_x));
+        let (y0, x0) = band.origin(t);
         // the tile's 4×4 pixels, zeros past the image's edge
-        let mut d: [&[Lanes<L>]; 16] = [&zeros; 16];
-        for (i, d) in d.iter_mut().enumerate() {
-            let (y, xx) = (y0 + i / 4, x0 + i % 4);
-            if y < input.h && xx < input.w {
-                *d = &x[(y * input.w + xx) * q..][..q];
-            }
-        }
+        let d: [&[Lanes<L>]; 16] = square_of_pixels(x, input, (y0, x0), &zeros);
         for j in 0..q {
             let e = |i: usize| d[i][j];
             // Bᵀ d: the tile's rows combined
@@ -468,11 +486,7 @@ widest_vectors! {
 
 #[inline(always)]
 fn output_transform_body(band_out: &mut [f32], m: &[f32], o: Images, band: Band, bias: &[f32]) {
-    match lanes(o.channels) {
-        16 => output_transform_lanes::<16>(band_out, m, o, band, bias),
-        8 => output_transform_lanes::<8>(band_out, m, o, band, bias),
-        _ => output_transform_lanes::<1>(band_out, m, o, band, bias),
-    }
+    by_lanes!(o.channels, output_transform_lanes(band_out, m, o, band, bias))
 }
 
 #[inline(always)]
@@ -485,7 +499,9 @@ fn output_transform_lanes<const L: usize>(band_out: &mut [f32], m: &[f32], o: Im
         bias.as_chunks::<L>().0,
     );
     for t in 0..tiles {
-        let (row0, col0) = (2 * (t / band.tiles_x), 2 * (t % band.tiles_x));
+        // the tile's first output row within the band's rows
+        let (y0, col0) = band.origin(t);
+        let row0 = y0 - 2 * band.first;
         for j in 0..q {
             let e = |xi: usize| m[(xi * tiles + t) * q + j];
             // Aᵀ M: the rows combined
@@ -519,11 +535,7 @@ widest_vectors! {
 
 #[inline(always)]
 fn output_transform_adjoint_body(dm: &mut [f32], dy: &[f32], o: Images, band: Band) {
-    match lanes(o.channels) {
-        16 => output_transform_adjoint_lanes::<16>(dm, dy, o, band),
-        8 => output_transform_adjoint_lanes::<8>(dm, dy, o, band),
-        _ => output_transform_adjoint_lanes::<1>(dm, dy, o, band),
-    }
+    by_lanes!(o.channels, output_transform_adjoint_lanes(dm, dy, o, band))
 }
 
 #[inline(always)]
@@ -532,14 +544,8 @@ fn output_transform_adjoint_lanes<const L: usize>(dm: &mut [f32], dy: &[f32], o:
     let zeros = vec![[0.0f32; L]; q];
     let (dy, dm) = (dy.as_chunks::<L>().0, dm.as_chunks_mut::<L>().0);
     for (t, dst) in dm.chunks_exact_mut(16 * q).enumerate().take(band.tiles()) {
-        let (y0, x0) = (2 * (band.first + t / band.tiles_x), 2 * (t % band.tiles_x));
-        let mut p: [&[Lanes<L>]; 4] = [&zeros; 4];
-        for (i, p) in p.iter_mut().enumerate() {
-            let (y, x) = (y0 + i / 2, x0 + i % 2);
-            if y < o.h && x < o.w {
-                *p = &dy[(y * o.w + x) * q..][..q];
-            }
-        }
+        let (y0, x0) = band.origin(t);
+        let p: [&[Lanes<L>]; 4] = square_of_pixels(dy, o, (y0, x0), &zeros);
         for j in 0..q {
             let (a0, a1, b0, b1) = (p[0][j], p[1][j], p[2][j], p[3][j]);
             // A dY (4×2): rows 0, 0 + 1, 0 − 1, −1
@@ -569,11 +575,7 @@ widest_vectors! {
 
 #[inline(always)]
 fn input_transform_adjoint_body(dx: &mut [f32], dv: &[f32], input: Images, band: Band) {
-    match lanes(input.channels) {
-        16 => input_transform_adjoint_lanes::<16>(dx, dv, input, band),
-        8 => input_transform_adjoint_lanes::<8>(dx, dv, input, band),
-        _ => input_transform_adjoint_lanes::<1>(dx, dv, input, band),
-    }
+    by_lanes!(input.channels, input_transform_adjoint_lanes(dx, dv, input, band))
 }
 
 #[inline(always)]
@@ -581,7 +583,7 @@ fn input_transform_adjoint_lanes<const L: usize>(dx: &mut [f32], dv: &[f32], inp
     let (q, tiles) = (input.channels / L, band.tiles());
     let (dv, dx) = (dv.as_chunks::<L>().0, dx.as_chunks_mut::<L>().0);
     for t in 0..tiles {
-        let (y0, x0) = (2 * (band.first + t / band.tiles_x), 2 * (t % band.tiles_x));
+        let (y0, x0) = band.origin(t);
         for j in 0..q {
             let e = |xi: usize| dv[(xi * tiles + t) * q + j];
             // B dV: rows 0, 1 − 2 + 3, 1 + 2 − 0, −3
